@@ -12,21 +12,22 @@ export default tseslint.config(
     },
   },
   {
+    files: ['functions/**/*.ts', 'shared/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [{ group: ['**/dev/**', '../dev/*', '../../dev/*', '../../../dev/*'], message: 'The deployed app never loads dev/.' }],
+      }],
+    },
+  },
+  {
     files: ['shared/core/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', {
         patterns: [
           { group: ['@azure/*', '@azure-rest/*'], message: 'The domain core has no Azure SDK imports.' },
-          { group: ['node:fs', 'fs', 'node:http', 'http', 'node:https', 'https', 'node:net', 'net'], message: 'The domain core does no I/O.' },
+          { group: ['node:fs', 'fs', 'node:fs/*', 'fs/*', 'node:http', 'http', 'node:https', 'https', 'node:net', 'net', 'node:child_process', 'child_process'], message: 'The domain core does no I/O.' },
+          { group: ['**/dev/**', '../dev/*', '../../dev/*', '../../../dev/*'], message: 'The deployed app never loads dev/.' },
         ],
-      }],
-    },
-  },
-  {
-    files: ['functions/**/*.ts', 'shared/**/*.ts'],
-    rules: {
-      'no-restricted-imports': ['error', {
-        patterns: [{ group: ['**/dev/**', '../dev/*', '../../dev/*'], message: 'The deployed app never loads dev/.' }],
       }],
     },
   },
