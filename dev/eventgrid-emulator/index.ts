@@ -1,0 +1,375 @@
+import { randomBytes } from 'node:crypto';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { authenticatePublisher } from './auth';
+import { generateTlsPems, loadOrCreateTlsMaterial, type TlsMaterial, type TlsPems } from './certificate';
+import { Dispatcher, type DeliveryRecord } from './delivery';
+import {
+  eventTypeOf, MAX_PUBLISH_BYTES, parsePublishBody, PublishError, stampEventGridEvent, subjectOf, topicResourceId,
+  type EventSchema, type JsonObject,
+} from './events';
+import { matches, readSubscription, SubscriptionError, validateEndpoint, type ActiveSubscription, type EventGridSubscription } from './subscriptions';
+
+/**
+ * A local Event Grid custom topic: `POST /api/events` as the service's `EventGridPublisherClient`
+ * uses it (HTTPS, access key or SAS, Event Grid schema or CloudEvents 1.0), and push delivery to
+ * webhook subscriptions with Event Grid's handshakes, headers, filters and retries.
+ */
+
+export type { DeliveryRecord } from './delivery';
+export type { EventGridSubscription } from './subscriptions';
+export type { EventSchema } from './events';
+
+export interface EventGridEmulatorOptions {
+  /** 0 (the default) picks a free port. */
+  port?: number;
+  /** The topic's name, used in its resource id (default `hsm-access-governor`). */
+  topicName?: string;
+  /** The topic's access key; default a random base64 key (kept in dataDir when there is one). */
+  accessKey?: string;
+  /** Subscriptions to add at start; each must pass its handshake or start-up fails. */
+  subscriptions?: EventGridSubscription[];
+  /** Waits before the 2nd, 3rd, ... attempt; the last one repeats. Default [200, 1000, 5000, 10000]. */
+  retryDelaysMs?: number[];
+  /** Keeps received events, the access key and the TLS certificates here across restarts. */
+  dataDir?: string;
+  /** Where delivery outcomes and handshakes are reported (default: nowhere). */
+  log?: (message: string) => void;
+}
+
+export interface ReceivedEvent {
+  receivedAt: string;
+  schema: EventSchema;
+  event: Record<string, unknown>;
+}
+
+export interface EventGridEmulator {
+  /** The topic endpoint for EventGridPublisherClient: `https://127.0.0.1:{port}/api/events`. */
+  readonly endpoint: string;
+  readonly accessKey: string;
+  readonly topicName: string;
+  /** The `topic` stamped into Event Grid schema events (and `source` of converted CloudEvents). */
+  readonly topicResourceId: string;
+  /** The CA that signed the server certificate: pass it as `tlsOptions: { ca: caPem }` to the SDK client. */
+  readonly caPem: string;
+  /** A file holding caPem (for NODE_EXTRA_CA_CERTS or an app setting). */
+  readonly caFile: string;
+  received(): ReceivedEvent[];
+  deliveries(): DeliveryRecord[];
+  subscriptions(): EventGridSubscription[];
+  /** Runs the validation handshake, then adds (or replaces) the subscription; rejects if the endpoint fails it. */
+  addSubscription(subscription: EventGridSubscription): Promise<void>;
+  /** Resolves once `predicate(deliveries)` holds (default: none pending); rejects after timeoutMs (default 10 s). */
+  waitForDeliveries(predicate?: (deliveries: DeliveryRecord[]) => boolean, timeoutMs?: number): Promise<void>;
+  /** Forgets received events and finished deliveries. */
+  clearEvents(): void;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_RETRY_DELAYS_MS: readonly number[] = [200, 1000, 5000, 10000];
+export const DEFAULT_TOPIC_NAME = 'hsm-access-governor';
+export const TOPIC_PATH = '/api/events';
+const EVENTS_FILE = 'received-events.jsonl';
+const ACCESS_KEY_FILE = 'access-key';
+const MAX_ADMIN_BODY_BYTES = 64 * 1024;
+/**
+ * A batch over 1 MB is still read to its end (and thrown away) up to this size, so the client sees
+ * the 413 instead of a connection reset in the middle of its upload.
+ */
+const MAX_DRAINED_BYTES = 16 * 1024 * 1024;
+const DEFAULT_WAIT_MS = 10_000;
+
+/** Generating RSA keys takes a while; emulators without a dataDir share one in-memory set per process. */
+let ephemeralPems: Promise<TlsPems> | undefined;
+
+async function tlsFor(dataDir: string | undefined): Promise<{ material: TlsMaterial; temporaryDir?: string }> {
+  if (dataDir) return { material: await loadOrCreateTlsMaterial(join(dataDir, 'tls')) };
+  ephemeralPems ??= generateTlsPems();
+  const pems = await ephemeralPems;
+  const temporaryDir = mkdtempSync(join(tmpdir(), 'eventgrid-emulator-'));
+  const caFile = join(temporaryDir, 'ca.pem');
+  writeFileSync(caFile, pems.caPem);
+  return { material: { caPem: pems.caPem, caFile, serverCertPem: pems.serverCertPem, serverKeyPem: pems.serverKeyPem }, temporaryDir };
+}
+
+function resolveAccessKey(given: string | undefined, dataDir: string | undefined): string {
+  if (given !== undefined) {
+    if (!given) throw new Error('accessKey must not be empty');
+    return given;
+  }
+  const file = dataDir ? join(dataDir, ACCESS_KEY_FILE) : undefined;
+  if (file && existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const key = randomBytes(32).toString('base64');
+  if (file) writeFileSync(file, key, { mode: 0o600 });
+  return key;
+}
+
+function checkRetryDelays(delays: number[] | undefined): readonly number[] {
+  if (delays === undefined) return DEFAULT_RETRY_DELAYS_MS;
+  if (!Array.isArray(delays) || !delays.every((d) => Number.isFinite(d) && d >= 0)) throw new Error('retryDelaysMs must be a list of non-negative numbers of milliseconds');
+  return [...delays];
+}
+
+function isReceivedEvent(value: unknown): value is ReceivedEvent {
+  if (typeof value !== 'object' || value === null) return false;
+  const candidate = value as Partial<ReceivedEvent>;
+  return typeof candidate.receivedAt === 'string'
+    && (candidate.schema === 'CloudEventSchemaV1_0' || candidate.schema === 'EventGridSchema')
+    && typeof candidate.event === 'object' && candidate.event !== null;
+}
+
+/** Lines that are not a received event (a torn last write, say) are skipped rather than fatal. */
+function loadReceived(file: string | undefined): ReceivedEvent[] {
+  if (!file || !existsSync(file)) return [];
+  const events: ReceivedEvent[] = [];
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      const parsed: unknown = JSON.parse(line);
+      if (isReceivedEvent(parsed)) events.push(parsed);
+    } catch {
+      // skipped, see above
+    }
+  }
+  return events;
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(text)), ...headers });
+  res.end(text);
+}
+
+/** Event Grid's error body: `{ error: { code, message, details: [{ code, message }] } }`. */
+function sendError(res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
+  sendJson(res, status, { error: { code, message, details: [{ code, message }] } }, headers);
+}
+
+function sendEmpty(res: ServerResponse, status: number): void {
+  res.writeHead(status, { 'content-length': '0' });
+  res.end();
+}
+
+/** Reads the body, keeping at most `limit + 1` bytes so an oversized one is known without holding it all. */
+function readBody(req: IncomingMessage, limit: number): Promise<{ body: Buffer; tooLarge: boolean }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit + 1) chunks.push(chunk);
+    });
+    req.on('end', () => resolve({ body: Buffer.concat(chunks), tooLarge: size > limit }));
+    req.on('error', reject);
+  });
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+export async function startEventGridEmulator(options: EventGridEmulatorOptions = {}): Promise<EventGridEmulator> {
+  const topicName = options.topicName ?? DEFAULT_TOPIC_NAME;
+  if (!/^[A-Za-z0-9-]{3,50}$/.test(topicName)) throw new Error(`The topic name '${topicName}' must be 3 to 50 letters, digits or hyphens`);
+  const retryDelaysMs = checkRetryDelays(options.retryDelaysMs);
+  const log = options.log ?? (() => undefined);
+  if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
+  const accessKey = resolveAccessKey(options.accessKey, options.dataDir);
+  const eventsFile = options.dataDir ? join(options.dataDir, EVENTS_FILE) : undefined;
+  const { material: tls, temporaryDir } = await tlsFor(options.dataDir);
+  const topic = topicResourceId(topicName);
+
+  const received: ReceivedEvent[] = loadReceived(eventsFile);
+  const subscriptions = new Map<string, ActiveSubscription>();
+  const dispatcher = new Dispatcher(topic, retryDelaysMs, log);
+  let closed = false;
+
+  function store(schema: EventSchema, events: JsonObject[]): void {
+    const receivedAt = new Date().toISOString();
+    const entries = events.map((event): ReceivedEvent => ({ receivedAt, schema, event: schema === 'EventGridSchema' ? stampEventGridEvent(event, topic) : event }));
+    if (eventsFile) appendFileSync(eventsFile, entries.map((entry) => `${JSON.stringify(entry)}\n`).join(''));
+    received.push(...entries);
+    for (const entry of entries) {
+      const eventType = eventTypeOf(schema, entry.event);
+      const subject = subjectOf(entry.event);
+      for (const subscription of subscriptions.values()) {
+        if (matches(subscription, eventType, subject)) dispatcher.enqueue({ subscription, event: entry.event, schema, subject, receivedAt });
+      }
+    }
+  }
+
+  async function publish(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    if (req.method !== 'POST') {
+      req.resume();
+      return sendError(res, 405, 'MethodNotAllowed', `${req.method} is not supported on ${TOPIC_PATH}; publish with POST`, { allow: 'POST' });
+    }
+    const auth = authenticatePublisher(req.headers, url.searchParams, accessKey, TOPIC_PATH);
+    if (!auth.ok) {
+      req.resume();
+      return sendError(res, 401, 'Unauthorized', `The request is not authorized for topic '${topicName}': ${auth.message}`);
+    }
+    if (!url.searchParams.get('api-version')) {
+      req.resume();
+      return sendError(res, 400, 'BadRequest', 'The api-version query parameter is required (for example ?api-version=2018-01-01)');
+    }
+    const declaredLength = Number(header(req, 'content-length') ?? '0');
+    if (declaredLength > MAX_DRAINED_BYTES) {
+      // Too big to be worth reading to the end: answer and drop the connection.
+      return sendError(res, 413, 'RequestEntityTooLarge', `The batch is ${declaredLength} bytes; a publish request may carry at most ${MAX_PUBLISH_BYTES} bytes (1 MB)`, { connection: 'close' });
+    }
+    const { body, tooLarge } = await readBody(req, MAX_PUBLISH_BYTES);
+    if (tooLarge) return sendError(res, 413, 'RequestEntityTooLarge', `The batch exceeds ${MAX_PUBLISH_BYTES} bytes (1 MB), the most a publish request may carry`);
+    try {
+      const { schema, events } = parsePublishBody(header(req, 'content-type'), body);
+      store(schema, events);
+      sendEmpty(res, 200);
+    } catch (error) {
+      if (error instanceof PublishError) return sendError(res, error.status, error.code, error.message);
+      throw error;
+    }
+  }
+
+  async function addSubscriptionFromAdmin(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const contentType = (header(req, 'content-type') ?? '').split(';')[0].trim().toLowerCase();
+    const { body, tooLarge } = await readBody(req, MAX_ADMIN_BODY_BYTES);
+    // A JSON content type keeps plain HTML forms on other sites from adding subscriptions.
+    if (contentType !== 'application/json') return sendError(res, 415, 'UnsupportedMediaType', 'Send the subscription as application/json');
+    if (tooLarge) return sendError(res, 413, 'RequestEntityTooLarge', `A subscription definition may be at most ${MAX_ADMIN_BODY_BYTES} bytes`);
+    let definition: unknown;
+    try {
+      definition = JSON.parse(body.toString('utf8'));
+    } catch (error) {
+      return sendError(res, 400, 'BadRequest', `The body is not valid JSON: ${(error as Error).message}`);
+    }
+    const replacing = typeof definition === 'object' && definition !== null && subscriptions.has(String((definition as JsonObject).name).toLowerCase());
+    try {
+      await emulator.addSubscription(definition as EventGridSubscription);
+    } catch (error) {
+      if (error instanceof SubscriptionError) return sendError(res, 400, 'BadRequest', error.message);
+      throw error;
+    }
+    const added = subscriptions.get(String((definition as JsonObject).name).toLowerCase());
+    sendJson(res, replacing ? 200 : 201, added?.definition);
+  }
+
+  async function admin(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    const method = req.method ?? 'GET';
+    const route = `${method} ${path}`;
+    switch (route) {
+      case 'GET /_emulator/events': return sendJson(res, 200, emulator.received());
+      case 'DELETE /_emulator/events':
+        emulator.clearEvents();
+        return sendEmpty(res, 204);
+      case 'GET /_emulator/deliveries': return sendJson(res, 200, emulator.deliveries());
+      case 'GET /_emulator/subscriptions': return sendJson(res, 200, emulator.subscriptions());
+      case 'POST /_emulator/subscriptions': return addSubscriptionFromAdmin(req, res);
+      default:
+        req.resume();
+        if (['/_emulator/events', '/_emulator/deliveries', '/_emulator/subscriptions'].includes(path)) {
+          const allow = path === '/_emulator/events' ? 'GET, DELETE' : path === '/_emulator/subscriptions' ? 'GET, POST' : 'GET';
+          return sendError(res, 405, 'MethodNotAllowed', `${method} is not supported on ${path}`, { allow });
+        }
+        return sendError(res, 404, 'NotFound', `No emulator endpoint ${method} ${path}`);
+    }
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'https://127.0.0.1');
+    const path = url.pathname.replace(/\/+$/, '').toLowerCase() || '/';
+    try {
+      if (path === TOPIC_PATH) return await publish(req, res, url);
+      if (path.startsWith('/_emulator/')) return await admin(req, res, path);
+      req.resume();
+      sendError(res, 404, 'NotFound', `No such endpoint: ${req.method} ${url.pathname}. The topic endpoint is ${TOPIC_PATH}`);
+    } catch (error) {
+      log(`Request ${req.method} ${url.pathname} failed: ${(error as Error).message}`);
+      if (!res.headersSent) sendError(res, 500, 'InternalServerError', 'The emulator failed to handle the request');
+      else res.destroy();
+    }
+  }
+
+  const server: Server = createServer({ cert: tls.serverCertPem, key: tls.serverKeyPem }, (req, res) => void handle(req, res));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 0, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (error) {
+    if (temporaryDir) rmSync(temporaryDir, { recursive: true, force: true });
+    throw new Error(`The Event Grid emulator could not listen on 127.0.0.1:${options.port ?? 0}: ${(error as Error).message}`);
+  }
+  const { port } = server.address() as AddressInfo;
+
+  const emulator: EventGridEmulator = {
+    endpoint: `https://127.0.0.1:${port}${TOPIC_PATH}`,
+    accessKey,
+    topicName,
+    topicResourceId: topic,
+    caPem: tls.caPem,
+    caFile: tls.caFile,
+    received: () => received.map((entry) => structuredClone(entry)),
+    deliveries: () => dispatcher.deliveries(),
+    subscriptions: () => [...subscriptions.values()].map((s) => structuredClone(s.definition)),
+    async addSubscription(subscription) {
+      if (closed) throw new Error('The Event Grid emulator is closed');
+      const active = readSubscription(subscription);
+      await validateEndpoint(active, topic, dispatcher.signal);
+      subscriptions.set(active.definition.name.toLowerCase(), active);
+      log(`Subscription '${active.definition.name}' validated (${active.deliverySchema}) -> ${active.endpoint.toString()}`);
+    },
+    waitForDeliveries(predicate = (deliveries) => deliveries.every((d) => d.status !== 'pending'), timeoutMs = DEFAULT_WAIT_MS) {
+      return new Promise<void>((resolve, reject) => {
+        let stopListening = (): void => undefined;
+        const finish = (error?: unknown): void => {
+          clearTimeout(timer);
+          stopListening();
+          if (error === undefined) resolve();
+          else reject(error);
+        };
+        const timer = setTimeout(() => {
+          finish(new Error(`Deliveries did not reach the expected state within ${timeoutMs} ms: ${JSON.stringify(dispatcher.deliveries())}`));
+        }, timeoutMs);
+        const check = (): void => {
+          try {
+            if (predicate(dispatcher.deliveries())) finish();
+          } catch (error) {
+            finish(error ?? new Error('The waitForDeliveries predicate threw'));
+          }
+        };
+        stopListening = dispatcher.onChange(check);
+        check();
+      });
+    },
+    clearEvents() {
+      received.length = 0;
+      if (eventsFile) writeFileSync(eventsFile, '');
+      dispatcher.forgetSettled();
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      dispatcher.close();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      if (temporaryDir) rmSync(temporaryDir, { recursive: true, force: true });
+    },
+  };
+
+  try {
+    for (const subscription of options.subscriptions ?? []) await emulator.addSubscription(subscription);
+  } catch (error) {
+    await emulator.close();
+    throw error;
+  }
+  return emulator;
+}
