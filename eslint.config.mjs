@@ -20,7 +20,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['shared/core/**/*.ts'],
+    files: ['shared/domain/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', {
         patterns: [

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { authenticatePublisher } from './auth';
-import { generateTlsPems, loadOrCreateTlsMaterial, type TlsMaterial, type TlsPems } from './certificate';
+import { generateTlsPems, loadOrCreateTlsMaterial, type TlsMaterial, type TlsPems } from '../tls/certificate';
 import { Dispatcher, type DeliveryRecord } from './delivery';
 import {
   eventTypeOf, MAX_PUBLISH_BYTES, parsePublishBody, PublishError, stampEventGridEvent, subjectOf, topicResourceId,
@@ -87,8 +87,8 @@ const DEFAULT_WAIT_MS = 10_000;
 let ephemeralPems: Promise<TlsPems> | undefined;
 
 async function tlsFor(dataDir: string | undefined): Promise<{ material: TlsMaterial; temporaryDir?: string }> {
-  if (dataDir) return { material: await loadOrCreateTlsMaterial(join(dataDir, 'tls')) };
-  ephemeralPems ??= generateTlsPems();
+  if (dataDir) return { material: await loadOrCreateTlsMaterial(join(dataDir, 'tls'), 'Event Grid') };
+  ephemeralPems ??= generateTlsPems('Event Grid');
   const pems = await ephemeralPems;
   const temporaryDir = mkdtempSync(join(tmpdir(), 'eventgrid-emulator-'));
   const caFile = join(temporaryDir, 'ca.pem');

@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { generate } from 'selfsigned';
 
 /**
- * The emulator serves HTTPS because `EventGridPublisherClient` refuses plain http unless the caller
- * sets `allowInsecureConnection`, which the service's code must never need. A private CA signs a
- * certificate for 127.0.0.1 and localhost; clients trust the CA (`tlsOptions: { ca }` in the SDK's
- * client options, or NODE_EXTRA_CA_CERTS).
+ * The emulators serve HTTPS because the Azure SDK clients refuse to send bearer tokens or keys over
+ * plain http, and the service's code must never be told to allow that. A private CA per emulator
+ * signs a certificate for 127.0.0.1 and localhost; clients trust the CA (`tlsOptions: { ca }` in the
+ * SDK's client options, or NODE_EXTRA_CA_CERTS).
  */
 export interface TlsPems {
   caPem: string;
@@ -34,8 +34,8 @@ function yearsFromNow(years: number): Date {
   return date;
 }
 
-async function createCa(): Promise<{ cert: string; key: string }> {
-  const ca = await generate([{ name: 'commonName', value: 'hsm-access-governor local Event Grid CA' }], {
+async function createCa(caName: string): Promise<{ cert: string; key: string }> {
+  const ca = await generate([{ name: 'commonName', value: `hsm-access-governor local ${caName} CA` }], {
     keySize: 2048,
     algorithm: 'sha256',
     notAfterDate: yearsFromNow(5),
@@ -78,8 +78,8 @@ function readIfPresent(directory: string, name: string): string | undefined {
 }
 
 /** The CA and server certificate, in memory only. */
-export async function generateTlsPems(): Promise<TlsPems> {
-  const ca = await createCa();
+export async function generateTlsPems(caName: string): Promise<TlsPems> {
+  const ca = await createCa(caName);
   const server = await createServerCertificate(ca);
   return { caPem: ca.cert, caKeyPem: ca.key, serverCertPem: server.cert, serverKeyPem: server.key };
 }
@@ -88,12 +88,12 @@ export async function generateTlsPems(): Promise<TlsPems> {
  * Loads the CA and server certificate kept in `directory`, creating (or renewing) what is missing or
  * about to expire, so a client that trusted the CA file keeps working across restarts.
  */
-export async function loadOrCreateTlsMaterial(directory: string): Promise<TlsMaterial> {
+export async function loadOrCreateTlsMaterial(directory: string, caName: string): Promise<TlsMaterial> {
   mkdirSync(directory, { recursive: true });
   let caCert = readIfPresent(directory, FILES.ca);
   let caKey = readIfPresent(directory, FILES.caKey);
   if (!caCert || !caKey || !stillValid(caCert)) {
-    ({ cert: caCert, key: caKey } = await createCa());
+    ({ cert: caCert, key: caKey } = await createCa(caName));
     writeFileSync(join(directory, FILES.caKey), caKey, { mode: 0o600 });
     writeFileSync(join(directory, FILES.ca), caCert);
   }

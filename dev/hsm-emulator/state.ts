@@ -1,0 +1,126 @@
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import {
+  BUILT_IN_ROLES,
+  ROLE_DEFINITION_PREFIX,
+  isGuid,
+  isKeyName,
+  isValidScope,
+  roleGuidFromId,
+  type RoleDefinition,
+  type StoredAssignment,
+} from './model';
+
+export interface StoredKeyVersion {
+  version: string;
+  privateKeyPem: string;
+  keyOps: string[];
+  created: number;
+  updated: number;
+  expires?: number;
+  enabled: boolean;
+}
+
+export interface StoredKey {
+  name: string;
+  versions: StoredKeyVersion[];
+}
+
+export interface HsmStateData {
+  roleDefinitions: RoleDefinition[];
+  roleAssignments: StoredAssignment[];
+  keys: StoredKey[];
+}
+
+/**
+ * The seed file: what the HSM holds when it first starts. Roles may be named by their role name
+ * ("Managed HSM Crypto User"), their short name ("Crypto User") or their GUID.
+ */
+export interface HsmSeed {
+  roleDefinitions?: Array<{ name: string; roleName: string; description?: string; dataActions: string[]; notDataActions?: string[] }>;
+  roleAssignments?: Array<{ name: string; scope: string; role: string; principalId: string; comment?: string }>;
+  keys?: Array<{ name: string; expires?: string; keyOps?: string[] }>;
+}
+
+export const DEFAULT_KEY_OPS = ['sign', 'verify', 'encrypt', 'decrypt', 'wrapKey', 'unwrapKey'];
+
+export function newKeyVersion(keyOps: string[] = DEFAULT_KEY_OPS, expires?: Date): StoredKeyVersion {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const now = Math.floor(Date.now() / 1000);
+  return {
+    version: randomBytes(16).toString('hex'),
+    privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    keyOps,
+    created: now,
+    updated: now,
+    ...(expires ? { expires: Math.floor(expires.getTime() / 1000) } : {}),
+    enabled: true,
+  };
+}
+
+export function resolveRoleGuid(role: string, customRoles: readonly RoleDefinition[]): string | undefined {
+  const all = [...BUILT_IN_ROLES, ...customRoles];
+  const wanted = role.trim().toLowerCase();
+  const found = all.find((definition) => {
+    const roleName = definition.properties.roleName.toLowerCase();
+    return definition.name.toLowerCase() === roleGuidFromId(wanted) || roleName === wanted || roleName === `managed hsm ${wanted}`;
+  });
+  return found?.name;
+}
+
+export function stateFromSeed(seed: HsmSeed): HsmStateData {
+  const roleDefinitions: RoleDefinition[] = (seed.roleDefinitions ?? []).map((custom) => {
+    if (!isGuid(custom.name)) throw new Error(`Seed role definition '${custom.roleName}' needs a GUID name`);
+    return {
+      id: `${ROLE_DEFINITION_PREFIX}${custom.name}`,
+      name: custom.name,
+      type: 'Microsoft.Authorization/roleDefinitions',
+      properties: {
+        assignableScopes: ['/'],
+        description: custom.description ?? '',
+        permissions: [{ actions: [], notActions: [], dataActions: custom.dataActions, notDataActions: custom.notDataActions ?? [] }],
+        roleName: custom.roleName,
+        type: 'CustomRole',
+      },
+    };
+  });
+  const roleAssignments = (seed.roleAssignments ?? []).map((assignment): StoredAssignment => {
+    const guid = resolveRoleGuid(assignment.role, roleDefinitions);
+    if (!guid) throw new Error(`Seed assignment ${assignment.name}: unknown role '${assignment.role}'`);
+    if (!isGuid(assignment.name) || !isGuid(assignment.principalId)) throw new Error(`Seed assignment ${assignment.name}: name and principalId must be GUIDs`);
+    if (!isValidScope(assignment.scope)) throw new Error(`Seed assignment ${assignment.name}: invalid scope '${assignment.scope}'`);
+    return { name: assignment.name, scope: assignment.scope, roleDefinitionId: `${ROLE_DEFINITION_PREFIX}${guid}`, principalId: assignment.principalId };
+  });
+  const keys = (seed.keys ?? []).map((key): StoredKey => {
+    if (!isKeyName(key.name)) throw new Error(`Seed key '${key.name}' has an invalid name`);
+    return { name: key.name, versions: [newKeyVersion(key.keyOps, key.expires ? new Date(key.expires) : undefined)] };
+  });
+  return { roleDefinitions, roleAssignments, keys };
+}
+
+/** State kept in one JSON file, replaced atomically after every change so a crash never leaves half a write. */
+export class HsmStateStore {
+  readonly data: HsmStateData;
+
+  private constructor(data: HsmStateData, private readonly file: string | undefined) {
+    this.data = data;
+  }
+
+  static open(options: { file?: string; seed?: HsmSeed }): HsmStateStore {
+    if (options.file && existsSync(options.file)) {
+      return new HsmStateStore(JSON.parse(readFileSync(options.file, 'utf8')) as HsmStateData, options.file);
+    }
+    const store = new HsmStateStore(stateFromSeed(options.seed ?? {}), options.file);
+    store.save();
+    return store;
+  }
+
+  save(): void {
+    if (!this.file) return;
+    mkdirSync(dirname(this.file), { recursive: true });
+    const temporary = `${this.file}.${process.pid}.tmp`;
+    writeFileSync(temporary, JSON.stringify(this.data), { mode: 0o600 });
+    renameSync(temporary, this.file);
+  }
+}

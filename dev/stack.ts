@@ -1,0 +1,176 @@
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, join, parse, resolve } from 'node:path';
+import { startAzurite, DEFAULT_AZURITE_PORTS, type Azurite } from './azurite';
+import { startFunctionsHost, type FunctionsHost, type HostLogger } from './host';
+import { startHsmEmulator } from './hsm-emulator';
+import { ISSUER, startIdentityProvider, type IdentityProvider } from './idp/server';
+import { createTokenVerifier } from './idp/verify';
+import { TENANT_ID } from './personas';
+
+export const REPO_ROOT = resolve(__dirname, '..');
+export const API_AUDIENCE = 'api://hsm-access-governor';
+export const DEFAULT_POLICY_FILE = join(REPO_ROOT, 'examples', 'contoso', 'policy.yaml');
+export const SEEDS = {
+  contoso: join(REPO_ROOT, 'examples', 'contoso', 'hsm-seed.json'),
+  drifted: join(REPO_ROOT, 'examples', 'contoso', 'hsm-seed-drifted.json'),
+} as const;
+export const DEFAULT_PORTS = { api: 7071, hsm: 7443, idp: 7070, azurite: DEFAULT_AZURITE_PORTS } as const;
+
+export type HsmEmulator = Awaited<ReturnType<typeof startHsmEmulator>>;
+
+export interface StackOptions {
+  /** Everything the stack keeps: keys, the emulator's state and CA, Azurite's files, endpoints.json. */
+  dataDir: string;
+  /** `default`: the documented ports (api 7071, hsm 7443, idp 7070, Azurite 10000-10002); `random`: free ones. */
+  ports?: 'default' | 'random';
+  /** The HSM's initial content: `contoso`, `drifted` or a seed file path (default `contoso`). */
+  seed?: 'contoso' | 'drifted' | string;
+  /** POLICY_FILE for the app (default examples/contoso/policy.yaml). */
+  policyFile?: string;
+  /** Wipe dataDir first. */
+  fresh?: boolean;
+  /** Extra app settings for the function app. */
+  env?: Record<string, string>;
+  /** Keep Azurite in memory (default: only with random ports). */
+  inMemoryStorage?: boolean;
+  /** Host log lines (default: the console). */
+  logger?: HostLogger;
+  /** Run timer schedules (default true). */
+  timers?: boolean;
+}
+
+/** What `<dataDir>/endpoints.json` holds. */
+export interface StackEndpoints {
+  api: string;
+  hsm: string;
+  hsmCaFile: string;
+  storageConnectionString: string;
+  idp: string;
+  hostKey: string;
+  [more: string]: string;
+}
+
+export interface Stack {
+  readonly dataDir: string;
+  readonly endpoints: StackEndpoints;
+  readonly idp: IdentityProvider;
+  readonly hsm: HsmEmulator;
+  readonly azurite: Azurite;
+  readonly host: FunctionsHost;
+  /** The app settings the function app runs with. */
+  readonly appSettings: Readonly<Record<string, string>>;
+  close(): Promise<void>;
+}
+
+export function resolveSeed(seed: StackOptions['seed'] = 'contoso'): string {
+  if (seed === 'contoso' || seed === 'drifted') return SEEDS[seed];
+  const path = isAbsolute(seed) ? seed : resolve(process.cwd(), seed);
+  if (!existsSync(path)) throw new Error(`Seed file ${path} does not exist (use contoso, drifted or a path)`);
+  return path;
+}
+
+/** `--fresh` deletes a directory; never one that holds more than the stack's own data. */
+function wipe(dataDir: string): void {
+  const target = resolve(dataDir);
+  const forbidden = [parse(target).root, REPO_ROOT, homedir(), dirname(REPO_ROOT)].map((p) => resolve(p));
+  if (forbidden.includes(target)) throw new Error(`Refusing to wipe ${target}`);
+  rmSync(target, { recursive: true, force: true });
+}
+
+export function writeEndpoints(dataDir: string, endpoints: StackEndpoints): void {
+  writeFileSync(join(dataDir, 'endpoints.json'), `${JSON.stringify(endpoints, null, 2)}\n`, { mode: 0o600 });
+}
+
+/**
+ * The whole local stack on 127.0.0.1: the dev identity provider, the seeded Managed HSM emulator,
+ * Azurite and the Functions host running the app with the settings Azure would give it.
+ */
+export async function startStack(options: StackOptions): Promise<Stack> {
+  const dataDir = resolve(options.dataDir);
+  if (options.fresh) wipe(dataDir);
+  mkdirSync(dataDir, { recursive: true });
+  const random = options.ports === 'random';
+  const seed = resolveSeed(options.seed);
+  const policyFile = resolve(options.policyFile ?? DEFAULT_POLICY_FILE);
+  const inMemoryStorage = options.inMemoryStorage ?? random;
+
+  const closers: Array<() => Promise<void>> = [];
+  const closeAll = async (): Promise<void> => {
+    for (const close of closers.reverse()) await close().catch(() => undefined);
+    closers.length = 0;
+  };
+
+  try {
+    const idp = await startIdentityProvider({ port: random ? 0 : DEFAULT_PORTS.idp, dataDir });
+    closers.push(() => idp.close());
+    const [hsm, azurite] = await Promise.all([
+      startHsmEmulator({
+        port: random ? 0 : DEFAULT_PORTS.hsm,
+        dataDir: join(dataDir, 'hsm'),
+        seed,
+        issuer: ISSUER,
+        jwk: idp.publicJwk,
+        tenantId: TENANT_ID,
+      }).then((started) => {
+        closers.push(() => started.close());
+        return started;
+      }),
+      startAzurite({
+        ...(inMemoryStorage ? {} : { location: join(dataDir, 'azurite') }),
+        ports: random ? { blob: 0, queue: 0, table: 0 } : DEFAULT_PORTS.azurite,
+      }).then((started) => {
+        closers.push(() => started.close());
+        return started;
+      }),
+    ]);
+
+    const appSettings: Record<string, string> = {
+      AzureWebJobsStorage: azurite.connectionString,
+      POLICY_FILE: policyFile,
+      HSM_URL: hsm.url,
+      HSM_CA_FILE: hsm.caFile,
+      IDENTITY_ENDPOINT: idp.managedIdentityEndpoint,
+      IDENTITY_HEADER: idp.identityHeader,
+      API_AUDIENCE,
+      ...options.env,
+    };
+    const host = await startFunctionsHost({
+      port: random ? 0 : DEFAULT_PORTS.api,
+      env: appSettings,
+      dataDir,
+      verifier: createTokenVerifier({ issuer: ISSUER, audience: API_AUDIENCE, jwk: idp.publicJwk }),
+      ...(options.logger ? { logger: options.logger } : {}),
+      ...(options.timers === false ? { timers: false } : {}),
+    });
+    closers.push(() => host.close());
+
+    const endpoints: StackEndpoints = {
+      api: host.url,
+      hsm: hsm.url,
+      hsmCaFile: hsm.caFile,
+      storageConnectionString: azurite.connectionString,
+      idp: idp.url,
+      hostKey: host.hostKey,
+    };
+    writeEndpoints(dataDir, endpoints);
+
+    let closing: Promise<void> | undefined;
+    return {
+      dataDir,
+      endpoints,
+      idp,
+      hsm,
+      azurite,
+      host,
+      appSettings,
+      close: () => {
+        closing ??= closeAll();
+        return closing;
+      },
+    };
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+}

@@ -1,0 +1,5 @@
+/**
+ * The app's entry (package.json `main`): importing a module registers its functions with the
+ * Functions host. Every function module is listed here.
+ */
+import './health';
