@@ -3,3 +3,6 @@
  * Functions host. Every function module is listed here.
  */
 import './health';
+import './requests';
+import './audit';
+import './revocation';

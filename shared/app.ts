@@ -1,9 +1,18 @@
 import type { TokenCredential } from '@azure/core-auth';
+import { randomUUID } from 'node:crypto';
 import type { TableClient } from '@azure/data-tables';
-import { CONFIG_SETTING_NAMES, loadConfig, type AppConfig } from './adapters/config';
+import { QueueClient, QueueServiceClient } from '@azure/storage-queue';
+import { CONFIG_SETTING_NAMES, loadConfig, type AppConfig, type StorageConfig } from './adapters/config';
 import { createServiceCredential } from './adapters/credentials';
 import { createHsmAccessControlClient, type HsmAccessControlClient } from './adapters/hsm-rbac';
+import { HsmAssignmentPort } from './adapters/hsm-rbac/assignmentPort';
+import { loadPolicyFile } from './adapters/policyFile';
+import { TableLedger } from './adapters/storage/ledger';
+import { QueueRevocationScheduler, REVOCATION_QUEUE } from './adapters/storage/revocationQueue';
 import { createTableClient, pingStorage } from './adapters/storage/tables';
+import type { Policy } from './domain';
+import { AccessRequestService } from './services/accessRequests';
+import type { ServiceLog } from './services/ports';
 
 export type { HsmAccessControlClient } from './adapters/hsm-rbac';
 
@@ -16,21 +25,51 @@ export interface AppContext {
   hsm(): HsmAccessControlClient;
   tableClient(tableName: string): TableClient;
   pingStorage(abortSignal?: AbortSignal): Promise<void>;
+  /** The validated policy (POLICY_FILE). */
+  readonly policy: Policy;
+  /** The access request workflow, logging through `log`. */
+  requests(log?: ServiceLog): AccessRequestService;
+}
+
+export const LEDGER_TABLE = 'ledger';
+
+const consoleLog: ServiceLog = { info: (m) => console.info(m), warn: (m) => console.warn(m), error: (m) => console.error(m) };
+
+function queueClient(storage: StorageConfig, credential: TokenCredential, queueName: string): QueueClient {
+  if (storage.kind === 'connectionString') return QueueServiceClient.fromConnectionString(storage.connectionString).getQueueClient(queueName);
+  return new QueueClient(`${storage.tableEndpoint.replace('.table.', '.queue.')}/${queueName}`, credential);
 }
 
 /** Builds the context from app settings; throws ConfigurationError when they are not valid. */
 export function createAppContext(env: NodeJS.ProcessEnv = process.env): AppContext {
   const config = loadConfig(env);
   const credential = createServiceCredential(config.managedIdentity);
-  let hsm: HsmAccessControlClient | undefined;
   const tables = new Map<string, TableClient>();
-  return {
+  const policy = loadPolicyFile(config.policyFile);
+  const hsmUrlFor = (hsmName: string): string => {
+    // HSM_URL is the governed HSM: it stands for the policy's default HSM, whatever URL the policy gives it.
+    if (hsmName === policy.defaultHsm) return config.hsmUrl;
+    const declared = policy.hsms.find((h) => h.name === hsmName);
+    if (!declared) throw new Error(`HSM '${hsmName}' is not in the policy`);
+    return declared.url;
+  };
+  const clients = new Map<string, HsmAccessControlClient>();
+  const clientFor = (url: string): HsmAccessControlClient => {
+    let client = clients.get(url);
+    if (!client) {
+      client = createHsmAccessControlClient({ url, credential, ...(config.hsmCaPem ? { caPem: config.hsmCaPem } : {}) });
+      clients.set(url, client);
+    }
+    return client;
+  };
+  const ledger = () => new TableLedger(context.tableClient(LEDGER_TABLE));
+  const clock = { now: () => new Date() };
+  const scheduler = new QueueRevocationScheduler(queueClient(config.storage, credential, REVOCATION_QUEUE), clock);
+  let sharedLedger: TableLedger | undefined;
+  const context: AppContext = {
     config,
     credential,
-    hsm: () => {
-      hsm ??= createHsmAccessControlClient({ url: config.hsmUrl, credential, ...(config.hsmCaPem ? { caPem: config.hsmCaPem } : {}) });
-      return hsm;
-    },
+    hsm: () => clientFor(config.hsmUrl),
     tableClient: (tableName) => {
       let client = tables.get(tableName);
       if (!client) {
@@ -40,7 +79,21 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env): AppConte
       return client;
     },
     pingStorage: (abortSignal) => pingStorage(config.storage, credential, abortSignal),
+    policy,
+    requests: (log = consoleLog) => {
+      sharedLedger ??= ledger();
+      return new AccessRequestService({
+        policy,
+        ledger: sharedLedger,
+        hsm: (hsmName) => new HsmAssignmentPort(clientFor(hsmUrlFor(hsmName))),
+        scheduler,
+        clock,
+        log,
+        newId: randomUUID,
+      });
+    },
   };
+  return context;
 }
 
 let cached: { fingerprint: string; context: AppContext } | undefined;

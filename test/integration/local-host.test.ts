@@ -355,9 +355,9 @@ describe('storage queue trigger', () => {
     expect(JSON.parse(Buffer.from(received[0].messageText, 'base64').toString('utf8'))).toMatchObject({ message: { hello: 'world' } });
 
     const poison = service.getQueueClient('fixture-inbox-poison');
-    const poisoned = await eventually(async () => ((await poison.exists()) ? (await poison.peekMessages()).peekedMessageItems : []), (items) => items.length > 0, 15_000);
+    const poisoned = await eventually(async () => ((await poison.exists()) ? (await poison.peekMessages()).peekedMessageItems : []), (items) => items.length > 0, 30_000);
     expect(JSON.parse(Buffer.from(poisoned[0].messageText, 'base64').toString('utf8'))).toEqual({ fail: true });
     const attempts = (await observed()).messages.filter((m) => (m.input as { fail?: boolean }).fail);
     expect(attempts.map((a) => a.dequeueCount)).toEqual([1, 2, 3, 4, 5]);
   });
-});
+  }, 60_000);

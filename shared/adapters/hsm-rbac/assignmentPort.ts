@@ -1,0 +1,45 @@
+import type { AssignmentPort, HsmAssignment } from '../../services/ports';
+import type { HsmAccessControlClient } from './accessControlClient';
+import { isHsmError } from './errors';
+import { roleDefinitionIdFor, roleGuidOf } from './models';
+
+/** The workflow's view of one HSM's role assignments, through the RBAC client as the service's identity. */
+export class HsmAssignmentPort implements AssignmentPort {
+  constructor(private readonly client: HsmAccessControlClient) {}
+
+  async create(assignment: HsmAssignment): Promise<{ outcome: 'created' | 'existed' | 'covered' }> {
+    const roleDefinitionId = roleDefinitionIdFor(assignment.roleId);
+    try {
+      const existing = await this.client.getRoleAssignment(assignment.scope, assignment.name);
+      if (roleGuidOf(existing.properties.roleDefinitionId) === assignment.roleId.toLowerCase() && existing.properties.principalId.toLowerCase() === assignment.principalId.toLowerCase()) {
+        return { outcome: 'existed' };
+      }
+      throw new Error(`assignment ${assignment.name} exists on the HSM with another role or principal`);
+    } catch (error) {
+      if (!isHsmError(error, 'RoleAssignmentNotFound')) throw error;
+    }
+    try {
+      await this.client.createRoleAssignment(assignment.scope, assignment.name, roleDefinitionId, assignment.principalId);
+      return { outcome: 'created' };
+    } catch (error) {
+      // The principal already holds this role at this scope (standing, or another grant): nothing to add.
+      if (isHsmError(error, 'MatchingRoleAssignmentExists')) return { outcome: 'covered' };
+      throw error;
+    }
+  }
+
+  async remove(scope: string, name: string): Promise<Record<string, never>> {
+    await this.client.deleteRoleAssignment(scope, name);
+    return {};
+  }
+
+  async listFor(scope: string, principalId: string): Promise<HsmAssignment[]> {
+    const found: HsmAssignment[] = [];
+    for await (const assignment of this.client.listRoleAssignments(scope, { filter: `principalId eq '${principalId}'` })) {
+      const assignedAt = assignment.properties.scope ?? scope;
+      if (assignedAt !== scope) continue;
+      found.push({ name: assignment.name, scope: assignedAt, roleId: roleGuidOf(assignment.properties.roleDefinitionId), principalId: assignment.properties.principalId.toLowerCase() });
+    }
+    return found;
+  }
+}

@@ -1,0 +1,183 @@
+import { odata, type TableClient, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
+import { chainAuditRecord, type AccessRequest, type ChainedAuditRecord, type RequestStatus } from '../../domain';
+import type { AuditEntry, LedgerPort, RequestPage, RequestQuery, StoredRequest } from '../../services/ports';
+
+/**
+ * Requests and the audit chain live in one partition of one table, so that a state change and its
+ * audit records commit in a single entity-group transaction: a request row updated with If-Match,
+ * the chain's head updated with If-Match, and the new audit rows inserted. Either all of it is
+ * stored or none of it, whatever process dies when. See docs/adr/0005-one-partition-ledger.md.
+ */
+export const LEDGER_PARTITION = 'ledger';
+const REQUEST_PREFIX = 'request|';
+const AUDIT_PREFIX = 'audit|';
+const AUDIT_HEAD = 'audit-head';
+const MAX_ATTEMPTS = 40;
+
+type RequestEntity = {
+  partitionKey: string;
+  rowKey: string;
+  status: RequestStatus;
+  requestedBy: string;
+  principalId: string;
+  hsm: string;
+  createdAt: string;
+  expiresAt: string;
+  pendingUntil: string;
+  data: string;
+};
+
+interface AuditHeadEntity {
+  partitionKey: string;
+  rowKey: string;
+  seq: number;
+  data: string;
+}
+
+function errorCode(error: unknown): { status?: number; code?: string } {
+  const details = error as { statusCode?: number; details?: { errorCode?: string }; code?: string };
+  return { status: details.statusCode, code: details.details?.errorCode ?? details.code };
+}
+
+const auditRowKey = (seq: number): string => `${AUDIT_PREFIX}${String(seq).padStart(12, '0')}`;
+
+function toEntity(request: AccessRequest): RequestEntity {
+  return {
+    partitionKey: LEDGER_PARTITION,
+    rowKey: `${REQUEST_PREFIX}${request.id}`,
+    status: request.status,
+    requestedBy: request.requestedBy,
+    principalId: request.principalId,
+    hsm: request.hsm,
+    createdAt: request.createdAt,
+    expiresAt: request.expiresAt ?? '',
+    pendingUntil: request.pendingUntil,
+    data: JSON.stringify(request),
+  };
+}
+
+function fromEntity(entity: TableEntityResult<Record<string, unknown>>): StoredRequest {
+  return { request: JSON.parse(entity.data as string) as AccessRequest, etag: entity.etag };
+}
+
+const pause = (attempt: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.min(200, 5 * attempt) + Math.random() * 10 * attempt));
+
+export class TableLedger implements LedgerPort {
+  private ready: Promise<void> | undefined;
+
+  constructor(private readonly table: TableClient) {}
+
+  private ensureTable(): Promise<void> {
+    this.ready ??= this.table.createTable().catch((error: unknown) => {
+      this.ready = undefined;
+      throw error;
+    });
+    return this.ready;
+  }
+
+  /** The last record the chain's head points at: a verifier compares it with the last row it read. */
+  async auditHead(): Promise<ChainedAuditRecord | undefined> {
+    await this.ensureTable();
+    return (await this.head()).record;
+  }
+
+  private async head(): Promise<{ record?: ChainedAuditRecord; etag?: string }> {
+    try {
+      const entity = await this.table.getEntity<AuditHeadEntity>(LEDGER_PARTITION, AUDIT_HEAD);
+      return { record: JSON.parse(entity.data) as ChainedAuditRecord, etag: entity.etag };
+    } catch (error) {
+      if (errorCode(error).status === 404) return {};
+      throw error;
+    }
+  }
+
+  /** The audit rows and the head's move, chained onto the current head. */
+  private auditActions(head: { record?: ChainedAuditRecord; etag?: string }, entries: readonly AuditEntry[]): TransactionAction[] {
+    if (entries.length === 0) return [];
+    const actions: TransactionAction[] = [];
+    let previous = head.record;
+    for (const entry of entries) {
+      const record = chainAuditRecord(previous, entry);
+      actions.push(['create', { partitionKey: LEDGER_PARTITION, rowKey: auditRowKey(record.seq), at: record.at, requestId: record.requestId, data: JSON.stringify(record) }]);
+      previous = record;
+    }
+    const newHead = { partitionKey: LEDGER_PARTITION, rowKey: AUDIT_HEAD, seq: previous?.seq ?? 0, data: JSON.stringify(previous) };
+    actions.push(head.etag ? ['update', newHead, 'Replace', { etag: head.etag }] : ['create', newHead]);
+    return actions;
+  }
+
+  async create(request: AccessRequest, audit: readonly AuditEntry[]): Promise<'created' | 'exists'> {
+    await this.ensureTable();
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      if (await this.get(request.id)) return 'exists';
+      const head = await this.head();
+      try {
+        await this.table.submitTransaction([['create', toEntity(request)], ...this.auditActions(head, audit)]);
+        return 'created';
+      } catch (error) {
+        const { status } = errorCode(error);
+        if (status !== 409 && status !== 412) throw error;
+        await pause(attempt);
+      }
+    }
+    throw new Error(`Could not store request ${request.id}: the ledger stayed contended`);
+  }
+
+  async get(id: string): Promise<StoredRequest | undefined> {
+    await this.ensureTable();
+    try {
+      return fromEntity(await this.table.getEntity(LEDGER_PARTITION, `${REQUEST_PREFIX}${id}`));
+    } catch (error) {
+      if (errorCode(error).status === 404) return undefined;
+      throw error;
+    }
+  }
+
+  async update(request: AccessRequest, etag: string, audit: readonly AuditEntry[]): Promise<'updated' | 'conflict'> {
+    await this.ensureTable();
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      const head = await this.head();
+      try {
+        await this.table.submitTransaction([['update', toEntity(request), 'Replace', { etag }], ...this.auditActions(head, audit)]);
+        return 'updated';
+      } catch (error) {
+        const { status } = errorCode(error);
+        if (status !== 409 && status !== 412) throw error;
+        // Either the request changed (the caller must re-read and decide again) or only the chain moved on.
+        const current = await this.get(request.id);
+        if (!current || current.etag !== etag) return 'conflict';
+        await pause(attempt);
+      }
+    }
+    throw new Error(`Could not update request ${request.id}: the ledger stayed contended`);
+  }
+
+  async list(query: RequestQuery): Promise<RequestPage> {
+    await this.ensureTable();
+    const clauses = [odata`PartitionKey eq ${LEDGER_PARTITION} and RowKey ge ${REQUEST_PREFIX} and RowKey lt ${'request}'}`];
+    if (query.statuses?.length) clauses.push(`(${query.statuses.map((status) => odata`status eq ${status}`).join(' or ')})`);
+    if (query.requestedBy) clauses.push(odata`requestedBy eq ${query.requestedBy}`);
+    if (query.principalId) clauses.push(odata`principalId eq ${query.principalId}`);
+    if (query.expiresBefore) clauses.push(odata`expiresAt le ${query.expiresBefore} and expiresAt ne ${''}`);
+    const pages = this.table
+      .listEntities<Record<string, unknown>>({ queryOptions: { filter: clauses.join(' and ') } })
+      .byPage({ maxPageSize: query.pageSize ?? 100, ...(query.continuation ? { continuationToken: query.continuation } : {}) });
+    const page = await pages.next();
+    if (page.done || !page.value) return { items: [] };
+    const items = page.value.map(fromEntity);
+    return { items, ...(page.value.continuationToken ? { continuation: page.value.continuationToken } : {}) };
+  }
+
+  async audit(range: { from?: string; to?: string } = {}): Promise<ChainedAuditRecord[]> {
+    await this.ensureTable();
+    const records: ChainedAuditRecord[] = [];
+    const filter = odata`PartitionKey eq ${LEDGER_PARTITION} and RowKey ge ${AUDIT_PREFIX} and RowKey lt ${'audit}'}`;
+    for await (const entity of this.table.listEntities<{ data: string; at: string }>({ queryOptions: { filter } })) {
+      if (range.from && entity.at < range.from) continue;
+      if (range.to && entity.at >= range.to) continue;
+      records.push(JSON.parse(entity.data) as ChainedAuditRecord);
+    }
+    return records.sort((a, b) => a.seq - b.seq);
+  }
+}
+

@@ -1,0 +1,191 @@
+/**
+ * evaluateRequest: may this caller ask for this role, on this scope, for this principal, for this
+ * long? Returns the matching rule and the normalized request, or the most specific refusal.
+ */
+import { formatIsoDuration, parseIsoDuration } from './duration';
+import type { EligibilityRule, HsmDefinition, Policy } from './policy/types';
+import { isGuid, resolveRole, type RoleInfo } from './roles';
+import { normalizeScope, scopeMatchesPattern } from './scope';
+
+export interface Caller {
+  readonly objectId: string;
+  /** Group object ids from the caller's token. */
+  readonly groups: readonly string[];
+}
+
+export interface RequestInput {
+  readonly role: string;
+  readonly scope: string;
+  /** Whom the grant is for; defaults to the caller. */
+  readonly principalId?: string;
+  /** ISO 8601; defaults to the rule's defaultDuration. */
+  readonly duration?: string;
+  readonly justification?: string;
+  readonly ticket?: string;
+  readonly hsm?: string;
+}
+
+export type RefusalCode =
+  | 'malformed-scope'
+  | 'invalid-duration'
+  | 'invalid-principal'
+  | 'unknown-role'
+  | 'unknown-hsm'
+  | 'forbidden-principal'
+  | 'not-eligible'
+  | 'scope-not-allowed'
+  | 'role-not-allowed'
+  | 'principal-not-allowed'
+  | 'duration-too-long'
+  | 'duration-too-short'
+  | 'justification-required'
+  | 'ticket-required'
+  | 'ticket-invalid';
+
+export interface Refusal<C extends string = RefusalCode> {
+  readonly ok: false;
+  readonly status: 400 | 403 | 409 | 422;
+  readonly code: C;
+  readonly detail: string;
+}
+
+export interface EligibleRequest {
+  readonly ok: true;
+  readonly rule: EligibilityRule;
+  readonly hsm: HsmDefinition;
+  readonly role: RoleInfo;
+  readonly roleId: string;
+  readonly scope: string;
+  /** Lower-case object id of the grantee. */
+  readonly principalId: string;
+  readonly durationMs: number;
+  /** Canonical ISO 8601 text of durationMs. */
+  readonly duration: string;
+  readonly justification: string;
+  readonly ticket?: string;
+  readonly approvalsRequired: number;
+}
+
+export type EvaluationResult = EligibleRequest | Refusal;
+
+export const MAX_TICKET_LENGTH = 200;
+
+function refuse(status: Refusal['status'], code: RefusalCode, detail: string): Refusal {
+  return { ok: false, status, code, detail };
+}
+
+/** Whether the caller is one of the principals (by object id, or by group membership in the token). */
+export function callerMatches(caller: Caller, objectIds: readonly string[]): boolean {
+  const me = caller.objectId.toLowerCase();
+  const groups = caller.groups.map((g) => g.toLowerCase());
+  return objectIds.some((id) => id === me || groups.includes(id));
+}
+
+/** Resolves the HSM a request is for: the named one, or the policy's default. */
+export function resolveHsm(policy: Policy, name: string | undefined): HsmDefinition | undefined {
+  const wanted = name ?? policy.defaultHsm;
+  if (wanted === undefined) return undefined;
+  return policy.hsms.find((h) => h.name.toLowerCase() === wanted.toLowerCase());
+}
+
+/**
+ * Why a target principal must never hold a data-plane role, or undefined when it may.
+ * A target is forbidden when it is a forbidden principal, a declared member of a forbidden group, or
+ * (when it is the caller) a member of a forbidden group according to the caller's token.
+ */
+export function forbiddenReason(policy: Policy, principalId: string, caller?: Caller): string | undefined {
+  const id = principalId.toLowerCase();
+  const callerGroups = caller && caller.objectId.toLowerCase() === id ? caller.groups.map((g) => g.toLowerCase()) : [];
+  for (const f of policy.forbidden) {
+    if (f.principalId === id || f.memberObjectIds.includes(id) || callerGroups.includes(f.principalId)) {
+      const why = f.principalId === id ? `'${f.principal}'` : `a member of '${f.principal}'`;
+      return `${why} must never hold a data-plane role${f.reason ? `: ${f.reason}` : ''}`;
+    }
+  }
+  return undefined;
+}
+
+/** The rules this caller may request under (for an HSM, when given). */
+export function rulesForCaller(policy: Policy, caller: Caller, hsm?: string): EligibilityRule[] {
+  return policy.eligibility.filter((r) => callerMatches(caller, r.requesterObjectIds) && (hsm === undefined || r.hsm === undefined || r.hsm === hsm));
+}
+
+function ruleAllowsTarget(rule: EligibilityRule, caller: Caller, principalId: string): boolean {
+  if (rule.allowSelf && principalId === caller.objectId.toLowerCase()) return true;
+  return rule.targetObjectIds.includes(principalId);
+}
+
+export function evaluateRequest(policy: Policy, caller: Caller, input: RequestInput, now: Date): EvaluationResult {
+  void now; // Reserved for time-dependent rules (e.g. release windows); the evaluation is otherwise timeless.
+  // 1. Well-formedness.
+  const scopeResult = normalizeScope(input.scope);
+  if (!scopeResult.ok) return refuse(400, 'malformed-scope', scopeResult.detail);
+  const scope = scopeResult.scope;
+  let requestedMs: number | undefined;
+  if (input.duration !== undefined) {
+    requestedMs = parseIsoDuration(input.duration);
+    if (requestedMs === undefined) return refuse(400, 'invalid-duration', `'${String(input.duration)}' is not an ISO 8601 duration in days, hours, minutes and seconds (e.g. PT1H)`);
+  }
+  if (input.principalId !== undefined && !isGuid(input.principalId)) return refuse(400, 'invalid-principal', 'principalId must be an Entra object id (GUID)');
+  const principalId = (input.principalId ?? caller.objectId).toLowerCase();
+  const role = typeof input.role === 'string' ? resolveRole(input.role, policy.customRoles) : undefined;
+  if (!role) return refuse(422, 'unknown-role', `'${String(input.role)}' is not a known role name, alias or id`);
+  const hsm = resolveHsm(policy, input.hsm);
+  if (!hsm) return refuse(422, 'unknown-hsm', input.hsm === undefined ? 'no HSM named and the policy has no default HSM' : `unknown HSM '${input.hsm}'`);
+
+  // 2. Forbidden principals are refused whatever the rules say.
+  const forbidden = forbiddenReason(policy, principalId, caller);
+  if (forbidden) return refuse(403, 'forbidden-principal', forbidden);
+
+  // 3. Narrow the rules step by step, reporting the step that empties the set.
+  const mine = rulesForCaller(policy, caller, hsm.name);
+  if (mine.length === 0) return refuse(403, 'not-eligible', `no eligibility rule lets you request access on HSM '${hsm.name}'`);
+  const forRole = mine.filter((r) => r.roles.some((x) => x.id === role.id));
+  if (forRole.length === 0) return refuse(403, 'role-not-allowed', `no rule lets you request '${role.name}'`);
+  const forScope = forRole.filter((r) => r.scopes.some((p) => scopeMatchesPattern(p, scope)));
+  if (forScope.length === 0) {
+    const allowed = [...new Set(forRole.flatMap((r) => r.scopes))].join(', ');
+    return refuse(403, 'scope-not-allowed', `'${role.name}' may not be requested on '${scope}' (allowed: ${allowed})`);
+  }
+  const forTarget = forScope.filter((r) => ruleAllowsTarget(r, caller, principalId));
+  if (forTarget.length === 0) {
+    return refuse(403, 'principal-not-allowed', principalId === caller.objectId.toLowerCase()
+      ? `'${role.name}' on '${scope}' may not be requested for yourself`
+      : `'${role.name}' on '${scope}' may not be requested for principal ${principalId}`);
+  }
+
+  // 4. Per-rule conditions; the first rule that accepts wins, else the first rule's refusal.
+  let firstRefusal: Refusal | undefined;
+  for (const rule of forTarget) {
+    const result = checkRuleConditions(rule, input, requestedMs);
+    if (result.ok) {
+      const ticket = input.ticket?.trim();
+      return {
+        ok: true, rule, hsm, role, roleId: role.id, scope, principalId,
+        durationMs: result.durationMs, duration: formatIsoDuration(result.durationMs),
+        justification: (input.justification ?? '').trim(),
+        ...(ticket ? { ticket } : {}),
+        approvalsRequired: rule.approval.count,
+      };
+    }
+    firstRefusal ??= result;
+  }
+  return firstRefusal as Refusal;
+}
+
+function checkRuleConditions(rule: EligibilityRule, input: RequestInput, requestedMs: number | undefined): { ok: true; durationMs: number } | Refusal {
+  const durationMs = requestedMs ?? rule.defaultDurationMs;
+  if (durationMs > rule.maxDurationMs) return refuse(422, 'duration-too-long', `${formatIsoDuration(durationMs)} is longer than the maximum ${rule.maxDuration} of rule '${rule.id}'`);
+  if (durationMs < rule.minDurationMs) return refuse(422, 'duration-too-short', `${formatIsoDuration(durationMs)} is shorter than the minimum ${formatIsoDuration(rule.minDurationMs)}`);
+  const justification = typeof input.justification === 'string' ? input.justification.trim() : '';
+  if (rule.requireJustification && !justification) return refuse(422, 'justification-required', `rule '${rule.id}' requires a justification`);
+  const ticket = typeof input.ticket === 'string' ? input.ticket.trim() : '';
+  if (rule.requireTicket && !ticket) return refuse(422, 'ticket-required', `rule '${rule.id}' requires a ticket reference`);
+  if (ticket) {
+    if (ticket.length > MAX_TICKET_LENGTH) return refuse(422, 'ticket-invalid', `the ticket reference is longer than ${MAX_TICKET_LENGTH} characters`);
+    if (rule.ticketPattern !== undefined && !new RegExp(rule.ticketPattern).test(ticket)) {
+      return refuse(422, 'ticket-invalid', `ticket '${ticket}' does not match ${rule.ticketPattern}`);
+    }
+  }
+  return { ok: true, durationMs };
+}

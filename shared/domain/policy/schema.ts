@@ -1,0 +1,199 @@
+/**
+ * JSON Schema (draft 2020-12) of the access policy YAML. docs/policy.schema.json is generated from
+ * this constant (`JSON.stringify(POLICY_SCHEMA, null, 2) + '\n'`); a unit test keeps them identical.
+ * The schema checks shape; parse.ts adds the checks a schema cannot express (aliases, roles, scopes,
+ * duration ordering, approver counts).
+ */
+
+const DURATION_PATTERN = '^P(?!$)(\\d+D)?(T(?=\\d)(\\d+H)?(\\d+M)?(\\d+([.,]\\d+)?S)?)?$';
+const GUID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
+const ALIAS_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
+
+export const POLICY_SCHEMA = {
+  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  $id: 'https://github.com/hsm-access-governor/hsm-access-governor/docs/policy.schema.json',
+  title: 'HSM access governor policy',
+  description:
+    'Who may ask for which Managed HSM data-plane role, on which scope, for how long, approved by whom; plus the standing (permanent), protected (never touched) and forbidden assignments.',
+  type: 'object',
+  additionalProperties: false,
+  required: ['version', 'hsms', 'principals', 'eligibility'],
+  properties: {
+    $schema: { type: 'string', description: 'Optional: the schema location, for editors.' },
+    version: { const: 1, description: 'Policy format version. Always 1.' },
+    hsms: {
+      title: 'Managed HSMs',
+      description: 'The Managed HSMs this policy governs.',
+      type: 'array',
+      minItems: 1,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'url'],
+        properties: {
+          name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9-]{0,62}$', description: 'Short name used in requests and in rules.' },
+          url: { type: 'string', format: 'uri', pattern: '^https://', description: 'Data-plane endpoint, e.g. https://contoso.managedhsm.azure.net.' },
+          default: { type: 'boolean', default: false, description: 'The HSM used when a request names none. At most one.' },
+        },
+      },
+    },
+    principals: {
+      title: 'Principals',
+      description: 'Aliases for Entra ID identities, used everywhere else in the policy.',
+      type: 'object',
+      propertyNames: { pattern: ALIAS_PATTERN, not: { const: 'self' } },
+      additionalProperties: { $ref: '#/$defs/principal' },
+    },
+    customRoles: {
+      title: 'Custom role definitions',
+      description: 'Custom data-plane roles the rules may name, in addition to the built-in roles.',
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'id'],
+        properties: {
+          name: { type: 'string', minLength: 1 },
+          id: { type: 'string', pattern: GUID_PATTERN, description: 'Role definition name (GUID).' },
+          alias: { type: 'string', minLength: 1 },
+          canWriteRoleAssignments: { type: 'boolean', default: false, description: 'True when the role includes role assignment write: it is then privileged.' },
+        },
+      },
+    },
+    eligibility: {
+      title: 'Eligibility rules',
+      description: 'Who may request which time-bound role assignment, and who approves.',
+      type: 'array',
+      items: { $ref: '#/$defs/rule' },
+    },
+    standing: {
+      title: 'Standing assignments',
+      description: 'Permanent assignments: the desired state that reconciliation keeps.',
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['principal', 'role', 'scope'],
+        properties: {
+          principal: { $ref: '#/$defs/alias' },
+          role: { $ref: '#/$defs/role' },
+          scope: { $ref: '#/$defs/scope' },
+          hsm: { type: 'string', description: 'Defaults to the default HSM.' },
+          repair: { type: 'boolean', default: true, description: 'Whether reconciliation re-creates it when missing.' },
+          description: { type: 'string' },
+        },
+      },
+    },
+    protected: {
+      title: 'Protected assignments',
+      description: 'Assignments the service never creates, changes or removes (break-glass, the service identity).',
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['principal'],
+        properties: {
+          principal: { $ref: '#/$defs/alias' },
+          role: { $ref: '#/$defs/role', description: 'Omit to protect every role of the principal.' },
+          scope: { $ref: '#/$defs/scope', description: 'Omit to protect every scope.' },
+          hsm: { type: 'string', description: 'Omit for every HSM.' },
+          reason: { type: 'string' },
+        },
+      },
+    },
+    forbidden: {
+      title: 'Forbidden principals',
+      description: 'Principals that must never hold any data-plane role (for a group: nor its declared members). They may still request access for others when a rule allows it.',
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['principal'],
+        properties: {
+          principal: { $ref: '#/$defs/alias' },
+          reason: { type: 'string' },
+        },
+      },
+    },
+    defaults: {
+      title: 'Defaults',
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        pendingLifetime: { $ref: '#/$defs/duration', default: 'PT24H', description: 'How long a request waits for approval before it times out.' },
+        minDuration: { $ref: '#/$defs/duration', default: 'PT1M', description: 'The shortest grant any rule allows.' },
+        privilegedRoles: {
+          type: 'array',
+          items: { $ref: '#/$defs/role' },
+          description: 'Roles that count as privileged. Default: every role that can write role assignments (Administrator, Crypto Officer, Policy Administrator).',
+        },
+        privilegedMinApprovers: { type: 'integer', minimum: 1, default: 2, description: 'Minimum approvals for a rule that grants a privileged role.' },
+      },
+    },
+  },
+  $defs: {
+    alias: { type: 'string', pattern: ALIAS_PATTERN, description: 'A key of `principals`.' },
+    aliasList: { type: 'array', minItems: 1, items: { $ref: '#/$defs/alias' }, uniqueItems: true },
+    duration: { type: 'string', pattern: DURATION_PATTERN, description: 'ISO 8601 duration in days, hours, minutes and seconds, e.g. PT1H, PT30M, P1D.' },
+    role: { type: 'string', minLength: 1, description: "Role name ('Managed HSM Crypto User'), short alias ('Crypto User') or role definition GUID." },
+    scope: { type: 'string', description: "'/', '/keys' or '/keys/{key-name}'." },
+    scopePattern: { type: 'string', description: "An exact scope, or '/keys/*' for any single key." },
+    principal: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['objectId', 'type'],
+      properties: {
+        objectId: { type: 'string', pattern: GUID_PATTERN, description: 'Entra ID object id.' },
+        type: { enum: ['User', 'Group', 'ServicePrincipal'] },
+        displayName: { type: 'string' },
+        members: { $ref: '#/$defs/aliasList', description: 'For groups: members known to the policy (forbidden applies to them too).' },
+      },
+    },
+    rule: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['id', 'requesters', 'for', 'roles', 'scopes', 'maxDuration', 'approval'],
+      properties: {
+        id: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$', description: 'Stable rule identifier, recorded on every request.' },
+        description: { type: 'string' },
+        requesters: { $ref: '#/$defs/aliasList', description: 'Users or groups who may ask.' },
+        for: {
+          description: "Whom the grant is for: 'self' (the requester), or a list of principal aliases (may include 'self').",
+          oneOf: [
+            { const: 'self' },
+            { type: 'array', minItems: 1, uniqueItems: true, items: { anyOf: [{ const: 'self' }, { $ref: '#/$defs/alias' }] } },
+          ],
+        },
+        roles: { type: 'array', minItems: 1, items: { $ref: '#/$defs/role' } },
+        scopes: { type: 'array', minItems: 1, items: { $ref: '#/$defs/scopePattern' } },
+        defaultDuration: { $ref: '#/$defs/duration', description: 'Used when a request gives no duration. Defaults to maxDuration.' },
+        maxDuration: { $ref: '#/$defs/duration' },
+        minDuration: { $ref: '#/$defs/duration', description: 'Defaults to defaults.minDuration.' },
+        requireJustification: { type: 'boolean', default: true },
+        requireTicket: { type: 'boolean', default: false },
+        ticketPattern: { type: 'string', minLength: 1, description: 'Regular expression a ticket reference must match, e.g. ^(INC|CHG)-\\d+$.' },
+        approval: {
+          description: "'none' for low-risk rules, or the approver groups/users and how many distinct approvers are needed.",
+          oneOf: [
+            { const: 'none' },
+            {
+              type: 'object',
+              additionalProperties: false,
+              required: ['approvers', 'count'],
+              properties: {
+                approvers: { type: 'array', items: { $ref: '#/$defs/alias' }, uniqueItems: true },
+                count: { type: 'integer', minimum: 0, maximum: 10 },
+              },
+            },
+          ],
+        },
+        hsm: { type: 'string', description: 'Restrict the rule to one HSM. Omit for every HSM.' },
+      },
+    },
+  },
+} as const;
+
+/** The text of docs/policy.schema.json. */
+export function policySchemaJson(): string {
+  return JSON.stringify(POLICY_SCHEMA, null, 2) + '\n';
+}

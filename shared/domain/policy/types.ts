@@ -1,0 +1,135 @@
+/** The policy as the service uses it: parsed, validated, aliases resolved to object ids. */
+import type { RoleInfo } from '../roles';
+
+export type PrincipalType = 'User' | 'Group' | 'ServicePrincipal';
+
+export interface HsmDefinition {
+  readonly name: string;
+  readonly url: string;
+  readonly default: boolean;
+}
+
+export interface PrincipalDefinition {
+  readonly alias: string;
+  /** Entra object id, lower case. */
+  readonly objectId: string;
+  readonly type: PrincipalType;
+  readonly displayName?: string;
+  /** For groups: aliases of members the policy knows about (used to apply `forbidden` to members). */
+  readonly members: readonly string[];
+}
+
+export interface ApprovalRule {
+  /** Principal aliases (users or groups) whose members may approve. Empty when no approval is needed. */
+  readonly approvers: readonly string[];
+  readonly approverObjectIds: readonly string[];
+  /** Distinct approvals needed; 0 means `approval: none`. */
+  readonly count: number;
+}
+
+export interface EligibilityRule {
+  readonly id: string;
+  readonly description?: string;
+  /** Principal aliases (users or groups) who may ask. */
+  readonly requesters: readonly string[];
+  readonly requesterObjectIds: readonly string[];
+  /** Whom a request may target: the caller ('self') and/or named principals. */
+  readonly allowSelf: boolean;
+  readonly targets: readonly string[];
+  readonly targetObjectIds: readonly string[];
+  readonly roles: readonly RoleInfo[];
+  /** Canonical scopes or `/keys/*`. */
+  readonly scopes: readonly string[];
+  readonly defaultDuration: string;
+  readonly defaultDurationMs: number;
+  readonly maxDuration: string;
+  readonly maxDurationMs: number;
+  readonly minDurationMs: number;
+  readonly requireJustification: boolean;
+  readonly requireTicket: boolean;
+  readonly ticketPattern?: string;
+  readonly approval: ApprovalRule;
+  /** Restricts the rule to one HSM; undefined means every HSM of the policy. */
+  readonly hsm?: string;
+  /** True when any of its roles is privileged. */
+  readonly privileged: boolean;
+}
+
+export interface StandingAssignment {
+  readonly principal: string;
+  readonly principalId: string;
+  readonly role: RoleInfo;
+  readonly scope: string;
+  readonly hsm: string;
+  /** Whether reconciliation may re-create it when missing (default true). */
+  readonly repair: boolean;
+}
+
+export interface ProtectedAssignment {
+  readonly principal: string;
+  readonly principalId: string;
+  /** Undefined: any role. */
+  readonly role?: RoleInfo;
+  /** Undefined: any scope. */
+  readonly scope?: string;
+  /** Undefined: every HSM. */
+  readonly hsm?: string;
+  readonly reason?: string;
+}
+
+export interface ForbiddenPrincipal {
+  readonly principal: string;
+  readonly principalId: string;
+  readonly type: PrincipalType;
+  /** Object ids of members declared in the policy (for a group). */
+  readonly memberObjectIds: readonly string[];
+  readonly reason?: string;
+}
+
+export interface PolicyDefaults {
+  readonly pendingLifetime: string;
+  readonly pendingLifetimeMs: number;
+  readonly minDuration: string;
+  readonly minDurationMs: number;
+  readonly privilegedRoleIds: readonly string[];
+  readonly privilegedMinApprovers: number;
+}
+
+export interface Policy {
+  readonly version: 1;
+  readonly sourceName: string;
+  readonly hsms: readonly HsmDefinition[];
+  /** The HSM used when a request names none (the one marked default, or the only one). */
+  readonly defaultHsm?: string;
+  readonly principals: Readonly<Record<string, PrincipalDefinition>>;
+  readonly customRoles: readonly RoleInfo[];
+  readonly eligibility: readonly EligibilityRule[];
+  readonly standing: readonly StandingAssignment[];
+  readonly protected: readonly ProtectedAssignment[];
+  readonly forbidden: readonly ForbiddenPrincipal[];
+  readonly defaults: PolicyDefaults;
+}
+
+export interface PolicyIssue {
+  /** Location in the document, e.g. `eligibility[0].maxDuration`; empty for the document itself. */
+  readonly path: string;
+  readonly line?: number;
+  readonly column?: number;
+  readonly message: string;
+}
+
+export class PolicyError extends Error {
+  readonly issues: readonly PolicyIssue[];
+  readonly sourceName: string;
+
+  constructor(sourceName: string, issues: readonly PolicyIssue[]) {
+    const lines = issues.map((i) => {
+      const where = i.line !== undefined ? `${sourceName}:${i.line}:${i.column ?? 1}` : sourceName;
+      return `  ${where} ${i.path || '(document)'} ${i.message}`;
+    });
+    super(`Invalid policy ${sourceName} (${issues.length} problem${issues.length === 1 ? '' : 's'}):\n${lines.join('\n')}`);
+    this.name = 'PolicyError';
+    this.issues = issues;
+    this.sourceName = sourceName;
+  }
+}

@@ -1,0 +1,420 @@
+import { v5 as uuidv5 } from 'uuid';
+import {
+  applyEvent,
+  assignmentNameFor,
+  assignmentStillJustified,
+  callerMatches,
+  createRequest,
+  evaluateDecision,
+  evaluateRequest,
+  parseIsoDuration,
+  sameAccess,
+  verifyAuditChain,
+  type AccessKey,
+  type AccessRequest,
+  type Caller,
+  type ChainedAuditRecord,
+  type ChainVerification,
+  type Decision,
+  type HistoryEntry,
+  type Lease,
+  type Policy,
+  type RequestEvent,
+  type RequestInput,
+  type RequestStatus,
+} from '../domain';
+import type { AssignmentPort, AuditEntry, Clock, LedgerPort, RevocationScheduler, ServiceLog, StoredRequest } from './ports';
+
+/** A refusal the HTTP layer turns into `application/problem+json`. */
+export interface Problem {
+  readonly ok: false;
+  readonly status: number;
+  readonly code: string;
+  readonly detail: string;
+}
+
+export type Outcome<T> = { readonly ok: true; readonly value: T } | Problem;
+
+export const problem = (status: number, code: string, detail: string): Problem => ({ ok: false, status, code, detail });
+const success = <T>(value: T): Outcome<T> => ({ ok: true, value });
+
+const IDEMPOTENCY_NAMESPACE = '9b2f6c1e-4d3a-5b7c-8e9f-0a1b2c3d4e5f';
+const MAX_CONFLICT_RETRIES = 30;
+/** An Approved request whose grant has not completed after this long is picked up by the sweep. */
+export const STALLED_PROVISIONING_MS = 15_000;
+const REMOVAL_BACKOFF_MS = [250, 1000, 3000];
+
+export interface AccessRequestDependencies {
+  policy: Policy;
+  ledger: LedgerPort;
+  /** The assignment port of the HSM named in the policy. */
+  hsm(hsmName: string): AssignmentPort;
+  scheduler: RevocationScheduler;
+  clock: Clock;
+  log: ServiceLog;
+  newId(): string;
+  /** Waits between retries of a failed removal (tests pass a faster one). */
+  sleep?(ms: number): Promise<void>;
+}
+
+export interface SubmitInput extends RequestInput {
+  readonly idempotencyKey?: string;
+}
+
+export interface ListInput {
+  status?: RequestStatus;
+  mine?: boolean;
+  continuation?: string;
+  pageSize?: number;
+}
+
+function historyAudit(before: AccessRequest | undefined, after: AccessRequest, hsmRequestId?: string): AuditEntry[] {
+  const fresh = after.history.slice(before?.history.length ?? 0);
+  return fresh.map((entry: HistoryEntry) => ({
+    at: entry.at,
+    actor: entry.by,
+    action: entry.from === null ? 'request.created' : entry.from === entry.to ? 'request.updated' : `request.${entry.to.toLowerCase()}`,
+    requestId: after.id,
+    ...(entry.from !== null ? { from: entry.from } : {}),
+    to: entry.to,
+    reason: entry.reason,
+    ...(hsmRequestId ? { hsmRequestId } : {}),
+    details: { role: after.role, scope: after.scope, principalId: after.principalId, hsm: after.hsm },
+  }));
+}
+
+function sameSubmission(request: AccessRequest, input: RequestInput, caller: Caller): boolean {
+  const wantedPrincipal = (input.principalId ?? caller.objectId).toLowerCase();
+  return request.principalId === wantedPrincipal && request.scope === input.scope && (input.justification ?? '') === request.justification;
+}
+
+/**
+ * The access request workflow: who may ask and decide (the policy), what happens (the lifecycle),
+ * and the grant and its removal on the HSM. Every change is saved with its audit records in one
+ * transaction, with optimistic concurrency; every step can be repeated safely by any instance.
+ */
+export class AccessRequestService {
+  private readonly sleep: (ms: number) => Promise<void>;
+
+  constructor(private readonly deps: AccessRequestDependencies) {
+    this.sleep = deps.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+  }
+
+  get policy(): Policy {
+    return this.deps.policy;
+  }
+
+  /** HSM administrators and auditors of the policy's standing assignments see every request and the audit trail. */
+  isOverseer(caller: Caller): boolean {
+    const overseers = this.deps.policy.standing
+      .filter((s) => s.scope === '/' && /administrator|auditor/i.test(s.role.name))
+      .map((s) => s.principalId);
+    return callerMatches(caller, overseers);
+  }
+
+  private isSecurityAdmin(caller: Caller): boolean {
+    const admins = this.deps.policy.standing.filter((s) => s.scope === '/' && /administrator/i.test(s.role.name)).map((s) => s.principalId);
+    return callerMatches(caller, admins);
+  }
+
+  private canSee(caller: Caller, request: AccessRequest): boolean {
+    const me = caller.objectId.toLowerCase();
+    if (me === request.requestedBy || me === request.principalId || this.isOverseer(caller)) return true;
+    const rule = this.deps.policy.eligibility.find((r) => r.id === request.ruleId);
+    return rule !== undefined && callerMatches(caller, rule.approval.approverObjectIds);
+  }
+
+  async submit(caller: Caller, input: SubmitInput): Promise<Outcome<{ request: AccessRequest; created: boolean }>> {
+    const now = this.deps.clock.now();
+    const evaluation = evaluateRequest(this.deps.policy, caller, input, now);
+    if (!evaluation.ok) return evaluation;
+    const id = input.idempotencyKey ? uuidv5(`${caller.objectId.toLowerCase()}\n${input.idempotencyKey}`, IDEMPOTENCY_NAMESPACE) : this.deps.newId();
+    const request = createRequest(this.deps.policy, evaluation, { id, requestedBy: caller.objectId }, now);
+    const stored = await this.deps.ledger.create(request, historyAudit(undefined, request));
+    if (stored === 'exists') {
+      const existing = await this.deps.ledger.get(id);
+      if (!existing || !sameSubmission(existing.request, input, caller)) {
+        return problem(422, 'idempotency-key-reused', 'This Idempotency-Key was already used for a different request');
+      }
+      return success({ request: existing.request, created: false });
+    }
+    this.deps.log.info(`Request ${id}: ${request.role} on ${request.scope} for ${request.principalId}, ${request.status}`);
+    if (request.status === 'Approved') return success({ request: await this.provision(id), created: true });
+    return success({ request, created: true });
+  }
+
+  async get(caller: Caller, id: string): Promise<Outcome<AccessRequest>> {
+    const stored = await this.deps.ledger.get(id);
+    // Someone who may not see a request learns nothing about whether it exists.
+    if (!stored || !this.canSee(caller, stored.request)) return problem(404, 'request-not-found', `No request ${id} that you can see`);
+    return success(stored.request);
+  }
+
+  async list(caller: Caller, input: ListInput): Promise<Outcome<{ items: AccessRequest[]; continuation?: string }>> {
+    const mine = input.mine === true || !this.isOverseer(caller);
+    const page = await this.deps.ledger.list({
+      ...(input.status ? { statuses: [input.status] } : {}),
+      ...(mine ? { requestedBy: caller.objectId.toLowerCase() } : {}),
+      ...(input.continuation ? { continuation: input.continuation } : {}),
+      pageSize: input.pageSize ?? 50,
+    });
+    return success({ items: page.items.map((item) => item.request), ...(page.continuation ? { continuation: page.continuation } : {}) });
+  }
+
+  /**
+   * Reads, decides and saves until the save wins: a concurrent change makes it read again, so a
+   * decision is always taken on the current state and never overwrites another.
+   */
+  private async mutate(
+    id: string,
+    decide: (request: AccessRequest) => Outcome<RequestEvent[]>,
+    hsmRequestId?: string,
+  ): Promise<Outcome<{ before: AccessRequest; after: AccessRequest }>> {
+    for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt++) {
+      const stored = await this.deps.ledger.get(id);
+      if (!stored) return problem(404, 'request-not-found', `No request ${id}`);
+      const decided = decide(stored.request);
+      if (!decided.ok) return decided;
+      let next = stored.request;
+      const now = this.deps.clock.now();
+      for (const event of decided.value) {
+        const result = applyEvent(next, event, now);
+        if (!result.ok) return problem(409, 'invalid-transition', result.detail);
+        next = result.request;
+      }
+      if (next === stored.request) return success({ before: stored.request, after: next });
+      const saved = await this.deps.ledger.update(next, stored.etag, historyAudit(stored.request, next, hsmRequestId));
+      if (saved === 'updated') return success({ before: stored.request, after: next });
+    }
+    return problem(409, 'concurrent-update', `Request ${id} kept changing; try again`);
+  }
+
+  async decide(caller: Caller, id: string, decision: Decision, comment?: string): Promise<Outcome<AccessRequest>> {
+    const stored = await this.deps.ledger.get(id);
+    if (!stored || !this.canSee(caller, stored.request)) return problem(404, 'request-not-found', `No request ${id} that you can see`);
+    const result = await this.mutate(id, (request) => {
+      const verdict = evaluateDecision(this.deps.policy, request, caller, decision);
+      if (!verdict.ok) return verdict;
+      return success([{ type: verdict.event, by: caller.objectId, decision, ...(comment ? { comment } : {}) }]);
+    });
+    if (!result.ok) return result;
+    const { before, after } = result.value;
+    if (before.status === 'Pending' && after.status === 'Approved') return success(await this.provision(id));
+    if (before.expiresAt !== after.expiresAt && after.expiresAt) await this.deps.scheduler.schedule(id, new Date(after.expiresAt));
+    return success(after);
+  }
+
+  async cancel(caller: Caller, id: string): Promise<Outcome<AccessRequest>> {
+    const result = await this.mutate(id, (request) => {
+      if (request.requestedBy !== caller.objectId.toLowerCase()) {
+        return this.canSee(caller, request) ? problem(403, 'not-requester', 'Only the requester can cancel a request') : problem(404, 'request-not-found', `No request ${id} that you can see`);
+      }
+      return success([{ type: 'cancel', by: caller.objectId }]);
+    });
+    return result.ok ? success(result.value.after) : result;
+  }
+
+  async extend(caller: Caller, id: string, duration: unknown, justification?: string): Promise<Outcome<AccessRequest>> {
+    const durationMs = parseIsoDuration(duration);
+    if (durationMs === undefined) return problem(400, 'invalid-duration', 'duration must be an ISO 8601 duration such as PT1H');
+    const result = await this.mutate(id, (request) => {
+      const me = caller.objectId.toLowerCase();
+      if (me !== request.requestedBy && me !== request.principalId) {
+        return this.canSee(caller, request) ? problem(403, 'not-requester', 'Only the requester or the grantee can ask for more time') : problem(404, 'request-not-found', `No request ${id} that you can see`);
+      }
+      const rule = this.deps.policy.eligibility.find((r) => r.id === request.ruleId);
+      if (!rule) return problem(403, 'not-eligible', `Rule '${request.ruleId}' is no longer in the policy`);
+      if (request.durationMs + durationMs > rule.maxDurationMs) {
+        return problem(422, 'duration-too-long', `The grant would last longer than the rule's maximum of ${rule.maxDuration}`);
+      }
+      return success([{ type: 'requestExtension', by: caller.objectId, durationMs, ...(justification ? { justification } : {}) }]);
+    });
+    if (!result.ok) return result;
+    const { before, after } = result.value;
+    if (after.expiresAt && before.expiresAt !== after.expiresAt) await this.deps.scheduler.schedule(id, new Date(after.expiresAt));
+    return success(after);
+  }
+
+  async revoke(caller: Caller, id: string, reason?: string): Promise<Outcome<AccessRequest>> {
+    const stored = await this.deps.ledger.get(id);
+    if (!stored || !this.canSee(caller, stored.request)) return problem(404, 'request-not-found', `No request ${id} that you can see`);
+    const me = caller.objectId.toLowerCase();
+    if (me !== stored.request.requestedBy && me !== stored.request.principalId && !this.isSecurityAdmin(caller)) {
+      return problem(403, 'not-allowed-to-revoke', 'Only the requester, the grantee or an HSM administrator can revoke');
+    }
+    if (stored.request.status !== 'Active' && stored.request.status !== 'Approved') {
+      return problem(409, 'invalid-transition', `cannot revoke a request that is ${stored.request.status}`);
+    }
+    const ended = await this.end(id, { type: 'revoke', by: caller.objectId, reason: reason?.trim() || 'revoked on request' });
+    return ended.ok ? success(ended.value.request) : ended;
+  }
+
+  /** The queue's wake-up at expiry: ends the grant if it is due, or waits for the new expiry after an extension. */
+  async expireIfDue(id: string): Promise<AccessRequest | undefined> {
+    const stored = await this.deps.ledger.get(id);
+    if (!stored || stored.request.status !== 'Active' || !stored.request.expiresAt) return stored?.request;
+    const expiresAt = new Date(stored.request.expiresAt);
+    if (expiresAt.getTime() > this.deps.clock.now().getTime()) {
+      await this.deps.scheduler.schedule(id, expiresAt);
+      return stored.request;
+    }
+    const ended = await this.end(id, { type: 'expire' });
+    return ended.ok ? ended.value.request : undefined;
+  }
+
+  /**
+   * Puts the assignment in place for an Approved request and makes it Active. Safe to repeat: the
+   * assignment's name is derived from the request, so a retry finds its own assignment.
+   */
+  async provision(id: string): Promise<AccessRequest> {
+    const stored = await this.deps.ledger.get(id);
+    if (!stored) throw new Error(`No request ${id}`);
+    const request = stored.request;
+    if (request.status !== 'Approved') return request;
+    const name = assignmentNameFor(request.id, request.hsm, request.scope, request.principalId, request.roleId);
+    let created: Awaited<ReturnType<AssignmentPort['create']>>;
+    try {
+      created = await this.deps.hsm(request.hsm).create({ name, scope: request.scope, roleId: request.roleId, principalId: request.principalId });
+    } catch (error) {
+      const status = (error as { statusCode?: number }).statusCode;
+      const transient = status === undefined || status === 408 || status === 429 || status >= 500;
+      this.deps.log.error(`Request ${id}: the assignment could not be created (${status ?? 'no answer'}): ${(error as Error).message}`);
+      if (transient) return request;
+      const failed = await this.mutate(id, () => success([{ type: 'fail', reason: `the HSM refused the assignment (${status})` } as RequestEvent]));
+      return failed.ok ? failed.value.after : request;
+    }
+    // After a crash the assignment may have been in place since approval: the clock starts then, never later.
+    const approvedAt = [...request.history].reverse().find((entry) => entry.to === 'Approved')?.at;
+    const at = created.outcome === 'existed' && approvedAt ? new Date(approvedAt) : this.deps.clock.now();
+    const result = await this.mutate(id, (current) => (current.status === 'Approved' ? success([{ type: 'granted', assignmentName: name, at }]) : success([])), created.hsmRequestId);
+    if (!result.ok) throw new Error(`Request ${id}: ${result.detail}`);
+    const after = result.value.after;
+    if (after.status === 'Active' && after.expiresAt) {
+      await this.deps.scheduler.schedule(id, new Date(after.expiresAt));
+      this.deps.log.info(`Request ${id}: ${after.role} on ${after.scope} for ${after.principalId} active until ${after.expiresAt}`);
+    } else if (after.status !== 'Active') {
+      // Revoked or failed while the assignment was being made: take it away again.
+      await this.removeAccess(after);
+    }
+    return after;
+  }
+
+  /** Removes the access first, then records the end: a crash in between leaves an Active grant that the next try ends again. */
+  private async end(id: string, event: RequestEvent): Promise<Outcome<{ request: AccessRequest; changed: boolean }>> {
+    const stored = await this.deps.ledger.get(id);
+    if (!stored) return problem(404, 'request-not-found', `No request ${id}`);
+    const check = applyEvent(stored.request, event, this.deps.clock.now());
+    if (!check.ok) return problem(409, 'invalid-transition', check.detail);
+    let removalError: Error | undefined;
+    for (let attempt = 0; attempt <= REMOVAL_BACKOFF_MS.length; attempt++) {
+      try {
+        await this.removeAccess(stored.request);
+        removalError = undefined;
+        break;
+      } catch (error) {
+        removalError = error as Error;
+        if (attempt < REMOVAL_BACKOFF_MS.length) await this.sleep(REMOVAL_BACKOFF_MS[attempt]);
+      }
+    }
+    const events: RequestEvent[] = removalError ? [event, { type: 'fail', reason: `the assignment could not be removed: ${removalError.message}` }] : [event];
+    const result = await this.mutate(id, (current) => (current.status === stored.request.status ? success(events) : success([])));
+    if (!result.ok) return result;
+    if (removalError) this.deps.log.error(`Request ${id}: FAILED to remove the assignment of ${stored.request.principalId} (${stored.request.role} on ${stored.request.scope}): ${removalError.message}`);
+    const changed = result.value.before !== result.value.after;
+    if (changed && !removalError) this.deps.log.info(`Request ${id}: ${result.value.after.status}`);
+    return success({ request: result.value.after, changed });
+  }
+
+  /**
+   * Takes away what this grant gave, unless another running grant or a standing assignment still
+   * justifies the same access. Removes only assignments this service made (names derived from its
+   * requests), never a standing one, and reads back to verify.
+   */
+  private async removeAccess(request: AccessRequest): Promise<void> {
+    const now = this.deps.clock.now();
+    const access: AccessKey & { requestId: string } = { hsm: request.hsm, principalId: request.principalId, roleId: request.roleId, scope: request.scope, requestId: request.id };
+    const related = await this.requestsFor(request.principalId);
+    const leases: Lease[] = related
+      .filter((other) => other.id !== request.id && (other.status === 'Active' || other.status === 'Approved'))
+      .map((other) => ({
+        hsm: other.hsm, principalId: other.principalId, roleId: other.roleId, scope: other.scope, requestId: other.id,
+        // An Approved grant is about to start: it keeps the access alive as a running one would.
+        expiresAt: other.expiresAt ?? new Date(now.getTime() + other.durationMs + STALLED_PROVISIONING_MS).toISOString(),
+      }));
+    const standing = this.deps.policy.standing.map((s) => ({ hsm: s.hsm, principalId: s.principalId, roleId: s.role.id, scope: s.scope }));
+    if (assignmentStillJustified(access, leases, standing, now)) return;
+    const ours = new Set(
+      related.filter((other) => sameAccess(other, access)).map((other) => assignmentNameFor(other.id, other.hsm, other.scope, other.principalId, other.roleId)),
+    );
+    const port = this.deps.hsm(request.hsm);
+    const matching = (await port.listFor(request.scope, request.principalId)).filter((a) => ours.has(a.name) && a.roleId.toLowerCase() === request.roleId.toLowerCase());
+    for (const assignment of matching) await port.remove(request.scope, assignment.name);
+    const left = (await port.listFor(request.scope, request.principalId)).filter((a) => ours.has(a.name));
+    if (left.length > 0) throw new Error(`assignment ${left[0].name} is still on the HSM after removal`);
+  }
+
+  private async requestsFor(principalId: string): Promise<AccessRequest[]> {
+    const all: AccessRequest[] = [];
+    let continuation: string | undefined;
+    do {
+      const page = await this.deps.ledger.list({ principalId: principalId.toLowerCase(), ...(continuation ? { continuation } : {}), pageSize: 500 });
+      all.push(...page.items.map((item) => item.request));
+      continuation = page.continuation;
+    } while (continuation);
+    return all;
+  }
+
+  /**
+   * The minute sweep: catches what a lost message or a crash left behind. Ends grants past expiry,
+   * completes stalled grants, times out undecided requests. Returns what it did, for the log.
+   */
+  async sweep(): Promise<{ expired: number; provisioned: number; timedOut: number }> {
+    const now = this.deps.clock.now();
+    const counts = { expired: 0, provisioned: 0, timedOut: 0 };
+    for (const stored of await this.allWith(['Active'], now.toISOString())) {
+      const ended = await this.end(stored.request.id, { type: 'expire' });
+      if (ended.ok && ended.value.changed) counts.expired++;
+    }
+    for (const stored of await this.allWith(['Approved'])) {
+      const lastChange = Date.parse(stored.request.history[stored.request.history.length - 1].at);
+      if (now.getTime() - lastChange < STALLED_PROVISIONING_MS) continue;
+      const after = await this.provision(stored.request.id);
+      if (after.status === 'Active') counts.provisioned++;
+    }
+    for (const stored of await this.allWith(['Pending'])) {
+      if (Date.parse(stored.request.pendingUntil) > now.getTime()) continue;
+      const result = await this.mutate(stored.request.id, (current) => (current.status === 'Pending' ? success([{ type: 'timeout' } as RequestEvent]) : success([])));
+      if (result.ok && result.value.after.status === 'TimedOut') counts.timedOut++;
+    }
+    return counts;
+  }
+
+  private async allWith(statuses: RequestStatus[], expiresBefore?: string): Promise<StoredRequest[]> {
+    const all: StoredRequest[] = [];
+    let continuation: string | undefined;
+    do {
+      const page = await this.deps.ledger.list({ statuses, ...(expiresBefore ? { expiresBefore } : {}), ...(continuation ? { continuation } : {}), pageSize: 500 });
+      all.push(...page.items);
+      continuation = page.continuation;
+    } while (continuation);
+    return all;
+  }
+
+  async audit(caller: Caller, range: { from?: string; to?: string }): Promise<Outcome<ChainedAuditRecord[]>> {
+    if (!this.isOverseer(caller)) return problem(403, 'not-an-auditor', 'The audit trail is for HSM administrators and auditors');
+    return success(await this.deps.ledger.audit(range));
+  }
+
+  /** Checks the whole chain, and that its last record is the one the head points at (a deleted tail shows). */
+  async verifyAudit(): Promise<ChainVerification> {
+    const records = await this.deps.ledger.audit();
+    const result = verifyAuditChain(records);
+    if (!result.ok) return result;
+    const head = await this.deps.ledger.auditHead();
+    const last = records[records.length - 1];
+    if ((head?.hash ?? undefined) !== (last?.hash ?? undefined)) {
+      return { ok: false, brokenAtSeq: (last?.seq ?? 0) + 1, reason: `the chain ends at ${last?.seq ?? 0} but its head is at ${head?.seq ?? 0}` };
+    }
+    return result;
+  }
+}

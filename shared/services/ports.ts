@@ -1,0 +1,68 @@
+/** The small interfaces the application services drive; adapters implement them. */
+import type { AccessRequest, AuditRecord, ChainedAuditRecord, RequestStatus } from '../domain';
+
+export type AuditEntry = Omit<AuditRecord, 'seq'>;
+
+export interface StoredRequest {
+  request: AccessRequest;
+  /** Optimistic concurrency token: every update must present the one it read. */
+  etag: string;
+}
+
+export interface RequestQuery {
+  statuses?: readonly RequestStatus[];
+  requestedBy?: string;
+  principalId?: string;
+  /** Only requests with an expiry at or before this instant (ISO 8601). */
+  expiresBefore?: string;
+  continuation?: string;
+  pageSize?: number;
+}
+
+export interface RequestPage {
+  items: StoredRequest[];
+  continuation?: string;
+}
+
+/** Requests and the audit chain, changed together or not at all. */
+export interface LedgerPort {
+  create(request: AccessRequest, audit: readonly AuditEntry[]): Promise<'created' | 'exists'>;
+  get(id: string): Promise<StoredRequest | undefined>;
+  /** 'conflict' when the request changed since `etag` was read: re-read and decide again. */
+  update(request: AccessRequest, etag: string, audit: readonly AuditEntry[]): Promise<'updated' | 'conflict'>;
+  list(query: RequestQuery): Promise<RequestPage>;
+  audit(range?: { from?: string; to?: string }): Promise<ChainedAuditRecord[]>;
+  auditHead(): Promise<ChainedAuditRecord | undefined>;
+}
+
+export interface HsmAssignment {
+  name: string;
+  scope: string;
+  roleId: string;
+  principalId: string;
+}
+
+/** Role assignments on the governed HSM, as the service's own identity. */
+export interface AssignmentPort {
+  /** 'existed': this very assignment was already there; 'covered': the HSM holds the same access under another name. */
+  create(assignment: HsmAssignment): Promise<{ outcome: 'created' | 'existed' | 'covered'; hsmRequestId?: string }>;
+  /** Idempotent: an assignment that is already gone counts as removed. */
+  remove(scope: string, name: string): Promise<{ hsmRequestId?: string }>;
+  /** The assignments made exactly at `scope` for one principal. */
+  listFor(scope: string, principalId: string): Promise<HsmAssignment[]>;
+}
+
+/** Wakes the service when a grant is due to expire (a queue message made visible at that time). */
+export interface RevocationScheduler {
+  schedule(requestId: string, at: Date): Promise<void>;
+}
+
+export interface Clock {
+  now(): Date;
+}
+
+export interface ServiceLog {
+  info(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+}

@@ -1,0 +1,176 @@
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { TableClient } from '@azure/data-tables';
+import { QueueServiceClient } from '@azure/storage-queue';
+import { startAzurite, type Azurite } from '../../dev/azurite';
+import { startHsmEmulator, type HsmEmulator } from '../../dev/hsm-emulator';
+import { DevPersonaCredential } from '../../dev/idp/credential';
+import { startIdentityProvider, type IdentityProvider } from '../../dev/idp/server';
+import { PERSONAS } from '../../dev/personas';
+import { createHsmAccessControlClient } from '../../shared/adapters/hsm-rbac';
+import { HsmAssignmentPort } from '../../shared/adapters/hsm-rbac/assignmentPort';
+import { loadPolicyFile } from '../../shared/adapters/policyFile';
+import { TableLedger } from '../../shared/adapters/storage/ledger';
+import { QueueRevocationScheduler } from '../../shared/adapters/storage/revocationQueue';
+import { assignmentNameFor, verifyAuditChain, type AccessRequest, type Caller } from '../../shared/domain';
+import { AccessRequestService } from '../../shared/services/accessRequests';
+import type { LedgerPort } from '../../shared/services/ports';
+
+/**
+ * The workflow on real storage (Azurite) and a real HSM emulator, with the clock in the test's
+ * hands so that expiry, sweeps and crashes can be played in seconds.
+ */
+const POLICY = loadPolicyFile(join(__dirname, '..', '..', 'examples', 'contoso', 'policy.yaml'));
+const SEED = join(__dirname, '..', '..', 'examples', 'contoso', 'hsm-seed.json');
+const caller = (name: keyof typeof PERSONAS): Caller => ({ objectId: PERSONAS[name].oid, groups: [...PERSONAS[name].groups] });
+
+let idp: IdentityProvider;
+let hsm: HsmEmulator;
+let azurite: Azurite;
+let tableName: string;
+const clock = { current: new Date('2026-11-23T09:00:00Z'), now: () => new Date(clock.current) };
+const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+function ledger(): TableLedger {
+  return new TableLedger(TableClient.fromConnectionString(azurite.connectionString, tableName, { allowInsecureConnection: true }));
+}
+
+function service(ledgerPort: LedgerPort = ledger()): AccessRequestService {
+  const client = createHsmAccessControlClient({ url: hsm.url, credential: new DevPersonaCredential(idp.url, 'hsm-governor'), caPem: hsm.caPem });
+  const queue = QueueServiceClient.fromConnectionString(azurite.connectionString).getQueueClient(`revocations-${tableName.toLowerCase()}`);
+  return new AccessRequestService({
+    policy: POLICY,
+    ledger: ledgerPort,
+    hsm: () => new HsmAssignmentPort(client),
+    scheduler: new QueueRevocationScheduler(queue, clock),
+    clock,
+    log: silent,
+    newId: randomUUID,
+    sleep: async () => undefined,
+  });
+}
+
+function heldBy(principalId: string, scope: string): string[] {
+  return hsm.assignments().filter((a) => a.properties.principalId === principalId && a.properties.scope === scope).map((a) => a.name);
+}
+
+async function grantFor(requester: keyof typeof PERSONAS, approver: keyof typeof PERSONAS, scope: string, svc = service()): Promise<AccessRequest> {
+  const submitted = await svc.submit(caller(requester), { role: 'Crypto User', scope, duration: 'PT1H', justification: 'maintenance' });
+  if (!submitted.ok) throw new Error(submitted.detail);
+  const decided = await svc.decide(caller(approver), submitted.value.request.id, 'approve');
+  if (!decided.ok) throw new Error(decided.detail);
+  return decided.value;
+}
+
+beforeAll(async () => {
+  idp = await startIdentityProvider();
+  [hsm, azurite] = await Promise.all([
+    startHsmEmulator({ issuer: idp.issuer, jwk: idp.publicJwk, tenantId: idp.tenantId, seed: SEED }),
+    startAzurite({ ports: { blob: 0, queue: 0, table: 0 } }),
+  ]);
+});
+
+afterAll(async () => {
+  await Promise.all([hsm.close(), azurite.close(), idp.close()]);
+});
+
+beforeEach(() => {
+  tableName = `ledger${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+  clock.current = new Date('2026-11-23T09:00:00Z');
+});
+
+describe('access request workflow on Azurite and the HSM emulator', () => {
+  it('starts the clock when the assignment is in place and two concurrent sweepers end each grant once', async () => {
+    const grants: AccessRequest[] = [];
+    for (const [requester, approver, key] of [['sam', 'sara', 'app-signing-key'], ['sara', 'sean', 'app-signing-key'], ['sean', 'sam', 'release-signing-key'], ['sam', 'sean', 'storage-cmk']] as const) {
+      grants.push(await grantFor(requester, approver, `/keys/${key}`));
+    }
+    for (const grant of grants) {
+      expect(grant.status).toBe('Active');
+      expect(grant.grantedAt).toBe(clock.current.toISOString());
+      expect(heldBy(grant.principalId, grant.scope)).toHaveLength(1);
+    }
+
+    clock.current = new Date(clock.current.getTime() + 3_600_000 + 1000);
+    const [first, second] = await Promise.all([service().sweep(), service().sweep()]);
+    expect(first.expired + second.expired).toBe(grants.length);
+
+    const audit = await ledger().audit();
+    expect(verifyAuditChain(audit)).toMatchObject({ ok: true });
+    for (const grant of grants) {
+      const stored = await ledger().get(grant.id);
+      expect(stored?.request.status).toBe('Expired');
+      expect(stored?.request.history.filter((h) => h.to === 'Expired')).toHaveLength(1);
+      expect(audit.filter((r) => r.requestId === grant.id && r.action === 'request.expired')).toHaveLength(1);
+      expect(heldBy(grant.principalId, grant.scope)).toHaveLength(0);
+    }
+  });
+
+  it('keeps access that another running grant or a standing assignment still justifies', async () => {
+    const svc = service();
+    const first = await grantFor('sam', 'sara', '/keys/release-signing-key', svc);
+    clock.current = new Date(clock.current.getTime() + 30 * 60_000);
+    const second = await grantFor('sam', 'sean', '/keys/release-signing-key', svc);
+    expect(heldBy(PERSONAS.sam.oid, '/keys/release-signing-key')).toHaveLength(1);
+
+    clock.current = new Date(Date.parse(first.expiresAt as string) + 1000);
+    await svc.sweep();
+    expect((await ledger().get(first.id))?.request.status).toBe('Expired');
+    expect(heldBy(PERSONAS.sam.oid, '/keys/release-signing-key')).toHaveLength(1);
+
+    clock.current = new Date(Date.parse(second.expiresAt as string) + 1000);
+    await svc.sweep();
+    expect((await ledger().get(second.id))?.request.status).toBe('Expired');
+    expect(heldBy(PERSONAS.sam.oid, '/keys/release-signing-key')).toHaveLength(0);
+  });
+
+  it('recovers from a crash between "assignment created" and "state saved": no orphan, nothing alive past expiry', async () => {
+    const real = ledger();
+    // The process dies right after the HSM call: the save that would make the grant Active never happens.
+    const dying: LedgerPort = Object.assign(Object.create(real) as LedgerPort, {
+      update: async (request: AccessRequest, etag: string, audit: Parameters<LedgerPort['update']>[2]) => {
+        if (request.status === 'Active') throw new Error('process killed');
+        return real.update(request, etag, audit);
+      },
+    });
+    const submitted = await service(dying).submit(caller('sara'), { role: 'Crypto User', scope: '/keys/storage-cmk', duration: 'PT1H', justification: 'crash test' });
+    if (!submitted.ok) throw new Error(submitted.detail);
+    const id = submitted.value.request.id;
+    await expect(service(dying).decide(caller('sam'), id, 'approve')).rejects.toThrow('process killed');
+
+    const stranded = await real.get(id);
+    expect(stranded?.request.status).toBe('Approved');
+    const name = assignmentNameFor(id, 'contoso-hsm', '/keys/storage-cmk', PERSONAS.sara.oid, '21dbd100-6940-42c2-9190-5d6cb909625b');
+    expect(heldBy(PERSONAS.sara.oid, '/keys/storage-cmk')).toEqual([name]);
+
+    clock.current = new Date(clock.current.getTime() + 20_000);
+    const restarted = service();
+    expect(await restarted.sweep()).toMatchObject({ provisioned: 1 });
+    const recovered = (await real.get(id))?.request as AccessRequest;
+    expect(recovered.status).toBe('Active');
+    const approvedAt = recovered.history.find((h) => h.to === 'Approved')?.at as string;
+    // The assignment may have existed since approval, so the grant counts from then.
+    expect(recovered.grantedAt).toBe(approvedAt);
+
+    clock.current = new Date(Date.parse(recovered.expiresAt as string) + 1000);
+    await restarted.sweep();
+    expect((await real.get(id))?.request.status).toBe('Expired');
+    expect(heldBy(PERSONAS.sara.oid, '/keys/storage-cmk')).toHaveLength(0);
+    expect(verifyAuditChain(await real.audit())).toMatchObject({ ok: true });
+  });
+
+  it('times out requests nobody decided and detects an edited audit record', async () => {
+    const svc = service();
+    const submitted = await svc.submit(caller('dave'), { role: 'Crypto User', scope: '/keys/release-signing-key', principalId: PERSONAS['app-vm'].oid, justification: 'late release' });
+    if (!submitted.ok) throw new Error(submitted.detail);
+    clock.current = new Date(clock.current.getTime() + 24 * 3_600_000 + 1000);
+    expect(await svc.sweep()).toMatchObject({ timedOut: 1 });
+    expect((await ledger().get(submitted.value.request.id))?.request.status).toBe('TimedOut');
+    expect(await svc.verifyAudit()).toMatchObject({ ok: true });
+
+    const table = TableClient.fromConnectionString(azurite.connectionString, tableName, { allowInsecureConnection: true });
+    const row = await table.getEntity<{ data: string }>('ledger', 'audit|000000000001');
+    await table.updateEntity({ partitionKey: 'ledger', rowKey: 'audit|000000000001', data: row.data.replace('request.created', 'request.forged') }, 'Merge');
+    expect(await svc.verifyAudit()).toMatchObject({ ok: false, brokenAtSeq: 1 });
+  });
+});

@@ -1,0 +1,142 @@
+import { createHash } from 'node:crypto';
+import { CryptographyClient } from '@azure/keyvault-keys';
+import { TableClient } from '@azure/data-tables';
+import { PERSONAS } from '../../dev/personas';
+import { TableLedger } from '../../shared/adapters/storage/ledger';
+import { verifyAuditChain } from '../../shared/domain';
+import { useStack } from '../helpers/stack';
+
+const stack = useStack();
+const APP_VM = PERSONAS['app-vm'].oid;
+const digest = createHash('sha256').update('release 1.4.0').digest();
+
+function signAsAppVm(keyName: string): Promise<unknown> {
+  const { hsm } = stack().stack;
+  const client = new CryptographyClient(`${hsm.url}/keys/${keyName}`, stack().credentialFor('app-vm'), {
+    disableChallengeResourceVerification: true,
+    tlsOptions: { ca: hsm.caPem },
+    retryOptions: { maxRetries: 0 },
+  });
+  return client.sign('RS256', digest);
+}
+
+function ledger(): TableLedger {
+  return new TableLedger(TableClient.fromConnectionString(stack().stack.endpoints.storageConnectionString, 'ledger', { allowInsecureConnection: true }));
+}
+
+async function problemOf(response: Response): Promise<{ status: number; code: string; type: string | null }> {
+  const body = (await response.json()) as { code: string };
+  return { status: response.status, code: body.code, type: response.headers.get('content-type') };
+}
+
+describe('access requests over HTTP on the local stack', () => {
+  it('grants app-vm Crypto User on release-signing-key on approval and takes it away on expiry', async () => {
+    await expect(signAsAppVm('release-signing-key')).rejects.toMatchObject({ statusCode: 403 });
+
+    const submitted = await stack().api('/api/requests', {
+      persona: 'dave',
+      body: { role: 'Crypto User', scope: '/keys/release-signing-key', principalId: APP_VM, duration: 'PT1M', justification: 'Release 1.4.0 signing window' },
+    });
+    expect(submitted.status).toBe(201);
+    const request = (await submitted.json()) as { id: string; status: string };
+    expect(request.status).toBe('Pending');
+    expect(submitted.headers.get('location')).toBe(`/api/requests/${request.id}`);
+
+    const approved = await stack().api(`/api/requests/${request.id}/decisions`, { persona: 'sam', body: { decision: 'approve', comment: 'release window' } });
+    expect(approved.status).toBe(200);
+    const active = (await approved.json()) as { status: string; grantedAt: string; expiresAt: string };
+    expect(active.status).toBe('Active');
+    expect(Date.parse(active.expiresAt) - Date.parse(active.grantedAt)).toBe(60_000);
+
+    await expect(signAsAppVm('release-signing-key')).resolves.toMatchObject({ algorithm: 'RS256' });
+
+    const expiresAt = Date.parse(active.expiresAt);
+    let goneAt: number | undefined;
+    while (Date.now() < expiresAt + 20_000) {
+      const held = stack().stack.hsm.assignments().some((a) => a.properties.principalId === APP_VM && a.properties.scope === '/keys/release-signing-key');
+      if (!held) {
+        goneAt = Date.now();
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    expect(goneAt).toBeDefined();
+    expect((goneAt as number) - expiresAt).toBeLessThan(5_000);
+    await expect(signAsAppVm('release-signing-key')).rejects.toMatchObject({ statusCode: 403 });
+
+    const after = (await (await stack().api(`/api/requests/${request.id}`, { persona: 'dave' })).json()) as { status: string };
+    expect(after.status).toBe('Expired');
+
+    const records = await ledger().audit();
+    expect(verifyAuditChain(records)).toMatchObject({ ok: true });
+    expect(records.filter((r) => r.requestId === request.id).map((r) => r.action)).toEqual(['request.created', 'request.approved', 'request.active', 'request.expired']);
+    const audit = await stack().api('/api/audit', { persona: 'alice' });
+    expect(audit.status).toBe(200);
+    expect(((await audit.json()) as { items: unknown[] }).items.length).toBe(records.length);
+    expect((await stack().api('/api/audit', { persona: 'dave' })).status).toBe(403);
+  }, 120_000);
+
+  it('refuses bad requests with a problem code and changes nothing', async () => {
+    const before = { requests: (await ledger().list({ pageSize: 1000 })).items.length, assignments: stack().stack.hsm.assignments().length };
+    const valid = { role: 'Crypto User', scope: '/keys/release-signing-key', principalId: APP_VM, duration: 'PT1H', justification: 'release' };
+    const cases: Array<[string, { persona?: string; body?: unknown; headers?: Record<string, string> }, number, string]> = [
+      ['not eligible', { persona: 'log-storage', body: valid }, 403, 'not-eligible'],
+      ['role outside the caller\'s rules', { persona: 'alice', body: valid }, 403, 'role-not-allowed'],
+      ['forbidden principal', { persona: 'dave', body: { ...valid, principalId: PERSONAS.dave.oid } }, 403, 'forbidden-principal'],
+      ['duration over the maximum', { persona: 'dave', body: { ...valid, duration: 'PT9H' } }, 422, 'duration-too-long'],
+      ['unknown role', { persona: 'dave', body: { ...valid, role: 'Key Wizard' } }, 422, 'unknown-role'],
+      ['scope outside the rule', { persona: 'dave', body: { ...valid, scope: '/keys/app-signing-key' } }, 403, 'scope-not-allowed'],
+      ['dot segments', { persona: 'dave', body: { ...valid, scope: '/keys/../' } }, 400, 'malformed-scope'],
+      ['encoded slash', { persona: 'dave', body: { ...valid, scope: '/keys%2Frelease-signing-key' } }, 400, 'malformed-scope'],
+      ['invalid JSON', { persona: 'dave', body: '{"role":', headers: { 'content-type': 'application/json' } }, 400, 'invalid-json'],
+      ['oversized body', { persona: 'dave', body: { ...valid, justification: 'x'.repeat(20_000) } }, 413, 'payload-too-large'],
+      ['anonymous', { body: valid }, 401, 'unauthenticated'],
+    ];
+    for (const [what, call, status, code] of cases) {
+      const response = await stack().api('/api/requests', { method: 'POST', ...call });
+      expect({ what, ...(await problemOf(response)) }).toEqual({ what, status, code, type: 'application/problem+json' });
+    }
+
+    const pending = (await (await stack().api('/api/requests', { persona: 'sam', body: { role: 'Crypto User', scope: '/keys/app-signing-key', duration: 'PT1H', justification: 'rotate test' } })).json()) as { id: string };
+    const selfApproval = await stack().api(`/api/requests/${pending.id}/decisions`, { persona: 'sam', body: { decision: 'approve' } });
+    expect(await problemOf(selfApproval)).toMatchObject({ status: 403, code: 'self-approval' });
+    const nonApprover = await stack().api(`/api/requests/${pending.id}/decisions`, { persona: 'alice', body: { decision: 'approve' } });
+    expect(await problemOf(nonApprover)).toMatchObject({ status: 403, code: 'not-an-approver' });
+    const cancelled = await stack().api(`/api/requests/${pending.id}/cancel`, { persona: 'sam', method: 'POST' });
+    expect(((await cancelled.json()) as { status: string }).status).toBe('Cancelled');
+
+    expect((await ledger().list({ pageSize: 1000 })).items.length).toBe(before.requests + 1);
+    expect(stack().stack.hsm.assignments().length).toBe(before.assignments);
+  });
+
+  it('honours Idempotency-Key', async () => {
+    const body = { role: 'Crypto User', scope: '/keys/release-signing-key', principalId: APP_VM, duration: 'PT1H', justification: 'idempotent' };
+    const headers = { 'idempotency-key': 'release-1.5.0' };
+    const first = await stack().api('/api/requests', { persona: 'dana', body, headers });
+    const second = await stack().api('/api/requests', { persona: 'dana', body, headers });
+    expect(first.status).toBe(201);
+    expect(second.status).toBe(200);
+    expect(((await second.json()) as { id: string }).id).toBe(((await first.json()) as { id: string }).id);
+    const reused = await stack().api('/api/requests', { persona: 'dana', body: { ...body, justification: 'something else' }, headers });
+    expect(await problemOf(reused)).toMatchObject({ status: 422, code: 'idempotency-key-reused' });
+  });
+
+  it('makes exactly one assignment and one Active transition from 20 concurrent approvals', async () => {
+    const submitted = (await (await stack().api('/api/requests', { persona: 'sara', body: { role: 'Crypto User', scope: '/keys/storage-cmk', duration: 'PT1H', justification: 'concurrency' } })).json()) as { id: string };
+    const approvers = ['sam', 'sean'];
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => stack().api(`/api/requests/${submitted.id}/decisions`, { persona: approvers[i % 2], body: { decision: 'approve' } })),
+    );
+    expect(answers.filter((a) => a.status === 200).length).toBeGreaterThanOrEqual(1);
+    expect(answers.every((a) => a.status === 200 || a.status === 409)).toBe(true);
+    const final = (await (await stack().api(`/api/requests/${submitted.id}`, { persona: 'sara' })).json()) as { status: string; history: Array<{ to: string; from: string }> };
+    expect(final.status).toBe('Active');
+    expect(final.history.filter((h) => h.to === 'Active' && h.from !== 'Active')).toHaveLength(1);
+    const sara = PERSONAS.sara.oid;
+    expect(stack().stack.hsm.assignments().filter((a) => a.properties.principalId === sara && a.properties.scope === '/keys/storage-cmk')).toHaveLength(1);
+
+    const revoked = await stack().api(`/api/requests/${submitted.id}/revoke`, { persona: 'sara', method: 'POST' });
+    expect(((await revoked.json()) as { status: string }).status).toBe('Revoked');
+    expect(stack().stack.hsm.assignments().filter((a) => a.properties.principalId === sara && a.properties.scope === '/keys/storage-cmk')).toHaveLength(0);
+  });
+});
