@@ -2,6 +2,10 @@
  * The app's entry (package.json `main`): importing a module registers its functions with the
  * Functions host. Every function module is listed here.
  */
+import { validatePolicyAtStartup } from '../shared/app';
+
+validatePolicyAtStartup();
+
 import './health';
 import './requests';
 import './audit';

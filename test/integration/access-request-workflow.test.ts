@@ -159,6 +159,26 @@ describe('access request workflow on Azurite and the HSM emulator', () => {
     expect(verifyAuditChain(await real.audit())).toMatchObject({ ok: true });
   });
 
+  it('extends an active grant on approval with no gap in access', async () => {
+    const svc = service();
+    const grant = await grantFor('sean', 'sam', '/keys/app-signing-key', svc);
+    const originalExpiry = Date.parse(grant.expiresAt as string);
+    clock.current = new Date(originalExpiry - 5 * 60_000);
+    expect(await svc.extend(caller('sean'), grant.id, 'PT4H')).toMatchObject({ ok: false, code: 'duration-too-long' });
+    const asked = await svc.extend(caller('sean'), grant.id, 'PT1H', 'the rotation takes longer');
+    expect(asked).toMatchObject({ ok: true, value: { status: 'Active', extension: { status: 'Pending' } } });
+    expect(await svc.decide(caller('sean'), grant.id, 'approve')).toMatchObject({ ok: false, code: 'self-approval' });
+    const approved = await svc.decide(caller('sara'), grant.id, 'approve');
+    expect(approved).toMatchObject({ ok: true, value: { expiresAt: new Date(originalExpiry + 3_600_000).toISOString() } });
+
+    clock.current = new Date(originalExpiry + 1000);
+    expect(await svc.sweep()).toMatchObject({ expired: 0 });
+    expect(heldBy(PERSONAS.sean.oid, '/keys/app-signing-key')).toHaveLength(1);
+    clock.current = new Date(originalExpiry + 3_600_000 + 1000);
+    expect(await svc.sweep()).toMatchObject({ expired: 1 });
+    expect(heldBy(PERSONAS.sean.oid, '/keys/app-signing-key')).toHaveLength(0);
+  });
+
   it('times out requests nobody decided and detects an edited audit record', async () => {
     const svc = service();
     const submitted = await svc.submit(caller('dave'), { role: 'Crypto User', scope: '/keys/release-signing-key', principalId: PERSONAS['app-vm'].oid, justification: 'late release' });

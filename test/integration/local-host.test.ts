@@ -359,5 +359,5 @@ describe('storage queue trigger', () => {
     expect(JSON.parse(Buffer.from(poisoned[0].messageText, 'base64').toString('utf8'))).toEqual({ fail: true });
     const attempts = (await observed()).messages.filter((m) => (m.input as { fail?: boolean }).fail);
     expect(attempts.map((a) => a.dequeueCount)).toEqual([1, 2, 3, 4, 5]);
-  });
   }, 60_000);
+});
