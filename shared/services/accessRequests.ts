@@ -53,6 +53,8 @@ export interface AccessRequestDependencies {
   clock: Clock;
   log: ServiceLog;
   newId(): string;
+  /** Called when a grant ends in Failed, after the audit record is stored (alerting goes here). */
+  onFailed?(request: AccessRequest): Promise<void>;
   /** Waits between retries of a failed removal (tests pass a faster one). */
   sleep?(ms: number): Promise<void>;
 }
@@ -281,6 +283,7 @@ export class AccessRequestService {
       this.deps.log.error(`Request ${id}: the assignment could not be created (${status ?? 'no answer'}): ${(error as Error).message}`);
       if (transient) return request;
       const failed = await this.mutate(id, () => success([{ type: 'fail', reason: `the HSM refused the assignment (${status})` } as RequestEvent]));
+      if (failed.ok) await this.deps.onFailed?.(failed.value.after);
       return failed.ok ? failed.value.after : request;
     }
     // After a crash the assignment may have been in place since approval: the clock starts then, never later.
@@ -319,7 +322,10 @@ export class AccessRequestService {
     const events: RequestEvent[] = removalError ? [event, { type: 'fail', reason: `the assignment could not be removed: ${removalError.message}` }] : [event];
     const result = await this.mutate(id, (current) => (current.status === stored.request.status ? success(events) : success([])));
     if (!result.ok) return result;
-    if (removalError) this.deps.log.error(`Request ${id}: FAILED to remove the assignment of ${stored.request.principalId} (${stored.request.role} on ${stored.request.scope}): ${removalError.message}`);
+    if (removalError) {
+      this.deps.log.error(`Request ${id}: FAILED to remove the assignment of ${stored.request.principalId} (${stored.request.role} on ${stored.request.scope}): ${removalError.message}`);
+      await this.deps.onFailed?.(result.value.after);
+    }
     const changed = result.value.before !== result.value.after;
     if (changed && !removalError) this.deps.log.info(`Request ${id}: ${result.value.after.status}`);
     return success({ request: result.value.after, changed });

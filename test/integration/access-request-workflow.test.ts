@@ -14,7 +14,7 @@ import { TableLedger } from '../../shared/adapters/storage/ledger';
 import { QueueRevocationScheduler } from '../../shared/adapters/storage/revocationQueue';
 import { assignmentNameFor, verifyAuditChain, type AccessRequest, type Caller } from '../../shared/domain';
 import { AccessRequestService } from '../../shared/services/accessRequests';
-import type { LedgerPort } from '../../shared/services/ports';
+import type { AssignmentPort, LedgerPort } from '../../shared/services/ports';
 
 /**
  * The workflow on real storage (Azurite) and a real HSM emulator, with the clock in the test's
@@ -35,13 +35,14 @@ function ledger(): TableLedger {
   return new TableLedger(TableClient.fromConnectionString(azurite.connectionString, tableName, { allowInsecureConnection: true }));
 }
 
-function service(ledgerPort: LedgerPort = ledger()): AccessRequestService {
+function service(ledgerPort: LedgerPort = ledger(), extra: { wrapHsm?: (port: AssignmentPort) => AssignmentPort; onFailed?: (request: AccessRequest) => Promise<void> } = {}): AccessRequestService {
   const client = createHsmAccessControlClient({ url: hsm.url, credential: new DevPersonaCredential(idp.url, 'hsm-governor'), caPem: hsm.caPem });
   const queue = QueueServiceClient.fromConnectionString(azurite.connectionString).getQueueClient(`revocations-${tableName.toLowerCase()}`);
   return new AccessRequestService({
     policy: POLICY,
     ledger: ledgerPort,
-    hsm: () => new HsmAssignmentPort(client),
+    hsm: () => (extra.wrapHsm ?? ((port: AssignmentPort) => port))(new HsmAssignmentPort(client)),
+    ...(extra.onFailed ? { onFailed: extra.onFailed } : {}),
     scheduler: new QueueRevocationScheduler(queue, clock),
     clock,
     log: silent,
@@ -177,6 +178,25 @@ describe('access request workflow on Azurite and the HSM emulator', () => {
     clock.current = new Date(originalExpiry + 3_600_000 + 1000);
     expect(await svc.sweep()).toMatchObject({ expired: 1 });
     expect(heldBy(PERSONAS.sean.oid, '/keys/app-signing-key')).toHaveLength(0);
+  });
+
+  it('retries a removal the HSM keeps refusing, then fails the grant loudly', async () => {
+    const grant = await grantFor('sara', 'sean', '/keys/release-signing-key');
+    const failed: AccessRequest[] = [];
+    let attempts = 0;
+    const broken = service(ledger(), {
+      wrapHsm: (port) => ({ create: (a) => port.create(a), listFor: (scope, principal) => port.listFor(scope, principal), remove: async () => { attempts++; throw Object.assign(new Error('HSM unavailable'), { statusCode: 503 }); } }),
+      onFailed: async (request) => { failed.push(request); },
+    });
+    clock.current = new Date(Date.parse(grant.expiresAt as string) + 1000);
+    await broken.sweep();
+    expect(attempts).toBe(4);
+    const stored = (await ledger().get(grant.id))?.request;
+    expect(stored?.status).toBe('Failed');
+    expect(failed.map((r) => r.id)).toEqual([grant.id]);
+    expect((await ledger().audit()).filter((r) => r.requestId === grant.id).map((r) => r.action)).toEqual(['request.created', 'request.approved', 'request.active', 'request.expired', 'request.failed']);
+    // The assignment is still there: reconciliation reports it; nothing pretends it is gone.
+    expect(heldBy(PERSONAS.sara.oid, '/keys/release-signing-key')).toHaveLength(1);
   });
 
   it('times out requests nobody decided and detects an edited audit record', async () => {
