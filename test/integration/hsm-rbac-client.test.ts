@@ -176,3 +176,29 @@ describe('HSM RBAC client against the emulator over HTTPS', () => {
     expect(after.map((a) => a.name).sort()).toEqual([...before.map((a) => a.name), ...live.keys()].sort());
   });
 });
+
+describe('HSM emulator state', () => {
+  it('keeps assignments and keys across a restart with the same data folder, and seeds only the first time', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const dataDir = mkdtempSync(join(tmpdir(), 'hsm-state-'));
+    try {
+      const first = await startHsmEmulator({ issuer: idp.issuer, jwk: idp.publicJwk, tenantId: idp.tenantId, seed: SEED, dataDir });
+      const client = createHsmAccessControlClient({ url: first.url, credential: new DevPersonaCredential(idp.url, 'hsm-governor'), caPem: first.caPem });
+      const name = randomUUID();
+      await client.createRoleAssignment('/keys/storage-cmk', name, roleDefinitionIdFor(CRYPTO_AUDITOR), PERSONAS.alice.oid);
+      await first.close();
+
+      const second = await startHsmEmulator({ issuer: idp.issuer, jwk: idp.publicJwk, tenantId: idp.tenantId, seed: { roleAssignments: [] }, dataDir });
+      try {
+        expect(second.caPem).toBe(first.caPem);
+        expect(second.assignments().map((a) => a.name)).toContain(name);
+        expect(second.keyNames().sort()).toEqual(['app-signing-key', 'release-signing-key', 'storage-cmk']);
+      } finally {
+        await second.close();
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
