@@ -38,6 +38,17 @@ const submit: Handler = async (service, caller, request) => {
   );
 };
 
+/** Table Storage continuation tokens are base64 JSON naming the next row; anything else is refused, not passed on. */
+function isContinuationToken(value: string): boolean {
+  if (!/^[A-Za-z0-9+/=_-]{1,2000}$/.test(value)) return false;
+  try {
+    const decoded = JSON.parse(Buffer.from(value, 'base64').toString('utf8')) as unknown;
+    return typeof decoded === 'object' && decoded !== null && typeof (decoded as { nextPartitionKey?: unknown }).nextPartitionKey === 'string';
+  } catch {
+    return false;
+  }
+}
+
 const list: Handler = async (service, caller, request) => {
   const status = request.query.get('status') ?? undefined;
   if (status !== undefined && !REQUEST_STATUSES.includes(status as RequestStatus)) {
@@ -48,7 +59,7 @@ const list: Handler = async (service, caller, request) => {
   const pageSize = request.query.get('pageSize');
   if (pageSize !== null && !/^(?:[1-9]\d?|100)$/.test(pageSize)) return problemResponse(400, 'invalid-query', 'pageSize must be 1 to 100');
   const continuation = request.query.get('continuation') ?? undefined;
-  if (continuation !== undefined && !/^[\w\-=.]{1,1000}$/.test(continuation)) return problemResponse(400, 'invalid-query', 'continuation is not a token this API gave out');
+  if (continuation !== undefined && !isContinuationToken(continuation)) return problemResponse(400, 'invalid-query', 'continuation is not a token this API gave out');
   const outcome = await service.list(caller, {
     ...(status ? { status: status as RequestStatus } : {}),
     mine: mine === 'true',

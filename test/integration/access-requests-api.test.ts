@@ -109,6 +109,25 @@ describe('access requests over HTTP on the local stack', () => {
     expect(stack().stack.hsm.assignments().length).toBe(before.assignments);
   });
 
+  it('lists requests page by page with a continuation token', async () => {
+    for (const n of [1, 2, 3]) {
+      await stack().api('/api/requests', { persona: 'dana', body: { role: 'Crypto User', scope: '/keys/release-signing-key', principalId: APP_VM, duration: 'PT1H', justification: `paging ${n}` } });
+    }
+    const seen: string[] = [];
+    let continuation: string | null = null;
+    do {
+      const query: string = `?mine=true&pageSize=2${continuation ? `&continuation=${encodeURIComponent(continuation)}` : ''}`;
+      const page = (await (await stack().api(`/api/requests${query}`, { persona: 'dana' })).json()) as { items: Array<{ id: string; requestedBy: string }>; continuation: string | null };
+      expect(page.items.length).toBeLessThanOrEqual(2);
+      expect(page.items.every((item) => item.requestedBy === PERSONAS.dana.oid)).toBe(true);
+      seen.push(...page.items.map((item) => item.id));
+      continuation = page.continuation;
+    } while (continuation);
+    expect(new Set(seen).size).toBeGreaterThanOrEqual(3);
+    expect(await problemOf(await stack().api('/api/requests?continuation=bm90LWpzb24', { persona: 'dana' }))).toMatchObject({ status: 400, code: 'invalid-query' });
+    expect(await problemOf(await stack().api('/api/requests?status=Sleeping', { persona: 'dana' }))).toMatchObject({ status: 400, code: 'invalid-status' });
+  });
+
   it('honours Idempotency-Key', async () => {
     const body = { role: 'Crypto User', scope: '/keys/release-signing-key', principalId: APP_VM, duration: 'PT1H', justification: 'idempotent' };
     const headers = { 'idempotency-key': 'release-1.5.0' };
