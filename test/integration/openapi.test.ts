@@ -1,0 +1,166 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020';
+import addFormats from 'ajv-formats';
+import { parse } from 'yaml';
+import { PERSONAS } from '../../dev/personas';
+import { useStack, type ApiCallOptions } from '../helpers/stack';
+
+/** docs/openapi.yaml checked against the running API: every documented answer the app gives, and every route it registers. */
+
+type Json = Record<string, unknown>;
+type Ref = { $ref: string };
+interface Media { schema: Json }
+interface ResponseSpec { content?: Record<string, Media>; headers?: Record<string, Json | Ref> }
+interface Operation { responses: Record<string, ResponseSpec | Ref>; requestBody?: { content: Record<string, Media> } }
+interface OpenApi { openapi: string; paths: Record<string, Record<string, Operation>>; components: { schemas: Record<string, Json> } }
+
+const DOC = parse(readFileSync(join(__dirname, '..', '..', 'docs', 'openapi.yaml'), 'utf8')) as OpenApi;
+const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'];
+const SCHEMAS_ID = 'https://hsm-access-governor/openapi/schemas';
+
+/** Component schema references point into one Ajv schema holding all components as $defs. */
+function rewriteRefs(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(rewriteRefs);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(Object.entries(value).map(([key, v]) => [key, key === '$ref' && typeof v === 'string' ? v.replace('#/components/schemas/', `${SCHEMAS_ID}#/$defs/`) : rewriteRefs(v)]));
+}
+
+function deref<T>(node: T | Ref): T {
+  if (node && typeof node === 'object' && '$ref' in node) {
+    const target = node.$ref.replace(/^#\//, '').split('/').reduce<unknown>((at, key) => (at as Json)?.[key], DOC);
+    if (target === undefined) throw new Error(`Unresolved ${node.$ref}`);
+    return deref(target as T | Ref);
+  }
+  return node as T;
+}
+
+const ajv = new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true });
+addFormats(ajv);
+ajv.addSchema({ $id: SCHEMAS_ID, $defs: rewriteRefs(DOC.components.schemas) });
+const validators = new Map<Json, ValidateFunction>();
+function validatorFor(schema: Json): ValidateFunction {
+  let validate = validators.get(schema);
+  if (!validate) validators.set(schema, (validate = ajv.compile(rewriteRefs(schema) as Json)));
+  return validate;
+}
+
+function errorsOf(schema: Json, value: unknown): unknown[] {
+  const validate = validatorFor(schema);
+  return validate(value) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message} ${JSON.stringify(e.params)}`);
+}
+
+const stack = useStack();
+const exercised = new Set<string>();
+const APP_VM = PERSONAS['app-vm'].oid;
+
+interface Call extends Omit<ApiCallOptions, 'method'> {
+  params?: Record<string, string>;
+  query?: string;
+}
+
+/** Calls `method template`, then checks the status, media type, headers and body against the document. */
+async function call(method: string, template: string, options: Call = {}): Promise<{ status: number; body: Json }> {
+  const { params = {}, query, ...rest } = options;
+  const path = template.replace(/\{(\w+)\}/g, (_, name: string) => encodeURIComponent(params[name])) + (query ? `?${query}` : '');
+  const operation = DOC.paths[template]?.[method];
+  expect({ operation: `${method} ${template}`, documented: operation !== undefined }).toEqual({ operation: `${method} ${template}`, documented: true });
+  const sent = rest.body;
+  const response = await stack().api(path, { ...rest, method: method.toUpperCase() });
+  const where = `${method.toUpperCase()} ${path} -> ${response.status}`;
+  const spec = operation.responses[String(response.status)];
+  expect({ where, documented: spec !== undefined }).toEqual({ where, documented: true });
+  const resolved = deref(spec);
+  const mediaType = (response.headers.get('content-type') ?? '').split(';')[0].trim();
+  const media = resolved.content?.[mediaType];
+  expect({ where, mediaType, documented: media !== undefined }).toEqual({ where, mediaType, documented: true });
+  const body = (await response.json()) as Json;
+  expect({ where, body, errors: errorsOf(media?.schema ?? {}, body) }).toEqual({ where, body, errors: [] });
+  for (const [name, header] of Object.entries(resolved.headers ?? {})) {
+    const value = response.headers.get(name);
+    expect({ where, header: name, errors: value === null ? ['missing'] : errorsOf(deref(header).schema as Json, value) }).toEqual({ where, header: name, errors: [] });
+  }
+  const requestSchema = operation.requestBody?.content['application/json']?.schema;
+  if (response.status < 300 && requestSchema && sent !== undefined && typeof sent === 'object') {
+    expect({ where, sent, errors: errorsOf(requestSchema, sent) }).toEqual({ where, sent, errors: [] });
+  }
+  exercised.add(`${method} ${template}`);
+  return { status: response.status, body };
+}
+
+const documentedOperations = (): string[] =>
+  Object.entries(DOC.paths).flatMap(([path, item]) => Object.keys(item).filter((key) => METHODS.includes(key)).map((method) => `${method} ${path}`)).sort();
+
+describe('docs/openapi.yaml against the running API', () => {
+  it('is OpenAPI 3.1 and documents exactly the HTTP routes the app registers', () => {
+    expect(DOC.openapi).toMatch(/^3\.1\.\d+$/);
+    const registered = stack().stack.host.registrations
+      .filter((r) => r.kind === 'http')
+      .flatMap((r) => ((r.trigger.methods as string[] | undefined) ?? []).map((m) => `${m.toLowerCase()} /api/${String(r.trigger.route)}`))
+      .sort();
+    expect(registered.length).toBeGreaterThan(0);
+    expect(documentedOperations()).toEqual(registered);
+  });
+
+  it('health, audit and refusals outside a request match the document', async () => {
+    expect((await call('get', '/api/health')).status).toBe(200);
+    expect((await call('get', '/api/requests')).body.code).toBe('unauthenticated');
+    expect((await call('get', '/api/requests', { persona: 'dave', query: 'status=Bogus' })).body.code).toBe('invalid-status');
+    expect((await call('get', '/api/requests', { persona: 'dave', query: 'pageSize=0' })).body.code).toBe('invalid-query');
+    expect((await call('get', '/api/requests/{id}', { persona: 'dave', params: { id: 'not-a-guid' } })).body.code).toBe('request-not-found');
+    expect((await call('post', '/api/requests', { persona: 'dave', body: 'role=x', headers: { 'content-type': 'text/plain' } })).status).toBe(415);
+    expect((await call('post', '/api/requests', { persona: 'dave', body: '{"role":', headers: { 'content-type': 'application/json' } })).body.code).toBe('invalid-json');
+    expect((await call('post', '/api/requests', { persona: 'dave', body: { role: 'Crypto User', scope: '/keys/release-signing-key', principalId: APP_VM, duration: 'PT9H' } })).body.code).toBe('duration-too-long');
+    expect((await call('post', '/api/requests', { persona: 'log-storage', body: { role: 'Crypto User', scope: '/keys/release-signing-key' } })).body.code).toBe('not-eligible');
+    expect((await call('get', '/api/audit', { persona: 'dave' })).body.code).toBe('not-an-auditor');
+    expect((await call('get', '/api/audit', { persona: 'alice', query: 'from=yesterday' })).body.code).toBe('invalid-query');
+  });
+
+  it('a request through its life matches the document', async () => {
+    const submission = { role: 'Crypto User', scope: '/keys/release-signing-key', principalId: APP_VM, duration: 'PT1H', justification: 'release 2.0', ticket: null };
+    const headers = { 'idempotency-key': 'openapi-release-2.0' };
+    const created = await call('post', '/api/requests', { persona: 'dave', body: submission, headers });
+    expect(created).toMatchObject({ status: 201, body: { status: 'Pending', ticket: null, grantedAt: null, expiresAt: null } });
+    const id = created.body.id as string;
+    expect(await call('post', '/api/requests', { persona: 'dave', body: submission, headers })).toMatchObject({ status: 200, body: { id } });
+    expect((await call('post', '/api/requests', { persona: 'dave', body: { ...submission, justification: 'other' }, headers })).body.code).toBe('idempotency-key-reused');
+
+    expect(await call('get', '/api/requests/{id}', { persona: 'dave', params: { id } })).toMatchObject({ status: 200, body: { id } });
+    expect((await call('get', '/api/requests/{id}', { persona: 'log-storage', params: { id } })).status).toBe(404);
+    const page = await call('get', '/api/requests', { persona: 'alice', query: 'status=Pending&pageSize=1' });
+    expect(page.status).toBe(200);
+    expect(await call('get', '/api/requests', { persona: 'dave', query: 'mine=true' })).toMatchObject({ status: 200, body: { continuation: null } });
+
+    expect((await call('post', '/api/requests/{id}/decisions', { persona: 'sam', params: { id }, body: { decision: 'maybe' } })).body.code).toBe('invalid-body');
+    expect((await call('post', '/api/requests/{id}/decisions', { persona: 'alice', params: { id }, body: { decision: 'approve' } })).body.code).toBe('not-an-approver');
+    const approved = await call('post', '/api/requests/{id}/decisions', { persona: 'sam', params: { id }, body: { decision: 'approve', comment: 'ok' } });
+    expect(approved).toMatchObject({ status: 200, body: { status: 'Active' } });
+    expect((await call('post', '/api/requests/{id}/decisions', { persona: 'sean', params: { id }, body: { decision: 'approve' } })).body.code).toBe('not-pending');
+    expect((await call('post', '/api/requests/{id}/cancel', { persona: 'dave', params: { id } })).body.code).toBe('invalid-transition');
+
+    expect((await call('post', '/api/requests/{id}/extend', { persona: 'dave', params: { id }, body: { duration: 'PT8H' } })).body.code).toBe('duration-too-long');
+    expect((await call('post', '/api/requests/{id}/extend', { persona: 'dave', params: { id }, body: { duration: 'soon' } })).body.code).toBe('invalid-duration');
+    const extended = await call('post', '/api/requests/{id}/extend', { persona: 'dave', params: { id }, body: { duration: 'PT30M', justification: 'slow build' } });
+    expect(extended).toMatchObject({ status: 200, body: { extension: { status: 'Pending' } } });
+    expect((await call('post', '/api/requests/{id}/decisions', { persona: 'sam', params: { id }, body: { decision: 'approve' } })).status).toBe(200);
+
+    expect((await call('post', '/api/requests/{id}/revoke', { persona: 'alice', params: { id } })).body.code).toBe('not-allowed-to-revoke');
+    expect(await call('post', '/api/requests/{id}/revoke', { persona: 'dave', params: { id }, body: { reason: 'release done' } })).toMatchObject({ status: 200, body: { status: 'Revoked' } });
+  });
+
+  it('cancel and self-approval match the document', async () => {
+    const own = await call('post', '/api/requests', { persona: 'sam', body: { role: 'Crypto User', scope: '/keys/app-signing-key', justification: 'rotation test' } });
+    expect(own.status).toBe(201);
+    const id = own.body.id as string;
+    expect((await call('post', '/api/requests/{id}/decisions', { persona: 'sam', params: { id }, body: { decision: 'approve' } })).body.code).toBe('self-approval');
+    expect((await call('post', '/api/requests/{id}/cancel', { persona: 'sean', params: { id } })).body.code).toBe('not-requester');
+    expect(await call('post', '/api/requests/{id}/cancel', { persona: 'sam', params: { id } })).toMatchObject({ status: 200, body: { status: 'Cancelled' } });
+  });
+
+  it('the audit trail matches the document, and every documented operation was exercised', async () => {
+    const audit = await call('get', '/api/audit', { persona: 'alice', query: `from=${new Date(Date.now() - 3_600_000).toISOString()}` });
+    expect(audit.status).toBe(200);
+    expect((audit.body.items as unknown[]).length).toBeGreaterThan(0);
+    expect([...exercised].sort()).toEqual(documentedOperations());
+  });
+});
