@@ -29,6 +29,8 @@ beforeAll(async () => {
   host = await startFunctionsHost({
     port: 0,
     entry: 'test/fixtures/host-app/index',
+    // The fixture retries failed messages at once; the service's own host.json waits between retries.
+    hostJsonPath: 'test/fixtures/host-app/host.json',
     dataDir,
     verifier: createTokenVerifier({ issuer: ISSUER, audience: API_AUDIENCE, jwk: idp.publicJwk }),
     env: { AzureWebJobsStorage: azurite.connectionString, TICKER_SCHEDULE: '*/1 * * * * *' },
