@@ -309,9 +309,10 @@ export class AccessRequestService {
     const check = applyEvent(stored.request, event, this.deps.clock.now());
     if (!check.ok) return problem(409, 'invalid-transition', check.detail);
     let removalError: Error | undefined;
+    let hsmRequestId: string | undefined;
     for (let attempt = 0; attempt <= REMOVAL_BACKOFF_MS.length; attempt++) {
       try {
-        await this.removeAccess(stored.request);
+        hsmRequestId = (await this.removeAccess(stored.request)).hsmRequestId;
         removalError = undefined;
         break;
       } catch (error) {
@@ -320,7 +321,7 @@ export class AccessRequestService {
       }
     }
     const events: RequestEvent[] = removalError ? [event, { type: 'fail', reason: `the assignment could not be removed: ${removalError.message}` }] : [event];
-    const result = await this.mutate(id, (current) => (current.status === stored.request.status ? success(events) : success([])));
+    const result = await this.mutate(id, (current) => (current.status === stored.request.status ? success(events) : success([])), hsmRequestId);
     if (!result.ok) return result;
     if (removalError) {
       this.deps.log.error(`Request ${id}: FAILED to remove the assignment of ${stored.request.principalId} (${stored.request.role} on ${stored.request.scope}): ${removalError.message}`);
@@ -336,7 +337,7 @@ export class AccessRequestService {
    * justifies the same access. Removes only assignments this service made (names derived from its
    * requests), never a standing one, and reads back to verify.
    */
-  private async removeAccess(request: AccessRequest): Promise<void> {
+  private async removeAccess(request: AccessRequest): Promise<{ hsmRequestId?: string }> {
     const now = this.deps.clock.now();
     const access: AccessKey & { requestId: string } = { hsm: request.hsm, principalId: request.principalId, roleId: request.roleId, scope: request.scope, requestId: request.id };
     const related = await this.requestsFor(request.principalId);
@@ -348,15 +349,17 @@ export class AccessRequestService {
         expiresAt: other.expiresAt ?? new Date(now.getTime() + other.durationMs + STALLED_PROVISIONING_MS).toISOString(),
       }));
     const standing = this.deps.policy.standing.map((s) => ({ hsm: s.hsm, principalId: s.principalId, roleId: s.role.id, scope: s.scope }));
-    if (assignmentStillJustified(access, leases, standing, now)) return;
+    if (assignmentStillJustified(access, leases, standing, now)) return {};
     const ours = new Set(
       related.filter((other) => sameAccess(other, access)).map((other) => assignmentNameFor(other.id, other.hsm, other.scope, other.principalId, other.roleId)),
     );
     const port = this.deps.hsm(request.hsm);
     const matching = (await port.listFor(request.scope, request.principalId)).filter((a) => ours.has(a.name) && a.roleId.toLowerCase() === request.roleId.toLowerCase());
-    for (const assignment of matching) await port.remove(request.scope, assignment.name);
+    let hsmRequestId: string | undefined;
+    for (const assignment of matching) hsmRequestId = (await port.remove(request.scope, assignment.name)).hsmRequestId ?? hsmRequestId;
     const left = (await port.listFor(request.scope, request.principalId)).filter((a) => ours.has(a.name));
     if (left.length > 0) throw new Error(`assignment ${left[0].name} is still on the HSM after removal`);
+    return hsmRequestId ? { hsmRequestId } : {};
   }
 
   private async requestsFor(principalId: string): Promise<AccessRequest[]> {

@@ -70,6 +70,9 @@ describe('access requests over HTTP on the local stack', () => {
     const records = await ledger().audit();
     expect(verifyAuditChain(records)).toMatchObject({ ok: true });
     expect(records.filter((r) => r.requestId === request.id).map((r) => r.action)).toEqual(['request.created', 'request.approved', 'request.active', 'request.expired']);
+    // The HSM calls that made and removed the assignment are named by the HSM's own request ids.
+    const hsmCalls = records.filter((r) => r.requestId === request.id && (r.action === 'request.active' || r.action === 'request.expired'));
+    for (const record of hsmCalls) expect(record.hsmRequestId).toMatch(/^[0-9a-f-]{36}$/);
     const audit = await stack().api('/api/audit', { persona: 'alice' });
     expect(audit.status).toBe(200);
     expect(((await audit.json()) as { items: unknown[] }).items.length).toBe(records.length);

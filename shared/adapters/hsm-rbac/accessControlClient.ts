@@ -21,6 +21,8 @@ export const DEFAULT_API_VERSION = '7.6';
 
 export interface OperationOptions {
   abortSignal?: AbortSignal;
+  /** Called with each raw HSM response, as the SDK's `onResponse`: how callers read `x-ms-request-id`. */
+  onResponse?: (response: { status: number; headers: { get(name: string): string | undefined } }) => void;
 }
 
 export interface ListRoleAssignmentsOptions extends OperationOptions {
@@ -150,7 +152,7 @@ export class HsmAccessControlClient {
 
   private async send<T>(method: 'get' | 'put' | 'delete', path: string, options: OperationOptions, body?: unknown): Promise<T> {
     const resource = this.client.pathUnchecked(path);
-    const request = { abortSignal: options.abortSignal, ...(body === undefined ? {} : { body, contentType: 'application/json' }) };
+    const request = { abortSignal: options.abortSignal, onResponse: options.onResponse, ...(body === undefined ? {} : { body, contentType: 'application/json' }) };
     const response = await resource[method](request);
     const status = Number(response.status);
     if (status >= 200 && status < 300) return response.body as T;

@@ -3,34 +3,52 @@ import type { HsmAccessControlClient } from './accessControlClient';
 import { isHsmError } from './errors';
 import { roleDefinitionIdFor, roleGuidOf } from './models';
 
+/** Remembers the HSM's `x-ms-request-id` of the last answer, so the audit trail can name the HSM call. */
+function requestIdRecorder(): { onResponse: (response: { headers: { get(name: string): string | undefined } }) => void; last(): string | undefined } {
+  let last: string | undefined;
+  return {
+    onResponse: (response) => {
+      last = response.headers.get('x-ms-request-id') ?? last;
+    },
+    last: () => last,
+  };
+}
+
 /** The workflow's view of one HSM's role assignments, through the RBAC client as the service's identity. */
 export class HsmAssignmentPort implements AssignmentPort {
   constructor(private readonly client: HsmAccessControlClient) {}
 
-  async create(assignment: HsmAssignment): Promise<{ outcome: 'created' | 'existed' | 'covered' }> {
+  async create(assignment: HsmAssignment): Promise<{ outcome: 'created' | 'existed' | 'covered'; hsmRequestId?: string }> {
     const roleDefinitionId = roleDefinitionIdFor(assignment.roleId);
+    const recorder = requestIdRecorder();
+    const answered = (outcome: 'created' | 'existed' | 'covered'): { outcome: 'created' | 'existed' | 'covered'; hsmRequestId?: string } => {
+      const hsmRequestId = recorder.last();
+      return hsmRequestId ? { outcome, hsmRequestId } : { outcome };
+    };
     try {
-      const existing = await this.client.getRoleAssignment(assignment.scope, assignment.name);
+      const existing = await this.client.getRoleAssignment(assignment.scope, assignment.name, { onResponse: recorder.onResponse });
       if (roleGuidOf(existing.properties.roleDefinitionId) === assignment.roleId.toLowerCase() && existing.properties.principalId.toLowerCase() === assignment.principalId.toLowerCase()) {
-        return { outcome: 'existed' };
+        return answered('existed');
       }
       throw new Error(`assignment ${assignment.name} exists on the HSM with another role or principal`);
     } catch (error) {
       if (!isHsmError(error, 'RoleAssignmentNotFound')) throw error;
     }
     try {
-      await this.client.createRoleAssignment(assignment.scope, assignment.name, roleDefinitionId, assignment.principalId);
-      return { outcome: 'created' };
+      await this.client.createRoleAssignment(assignment.scope, assignment.name, roleDefinitionId, assignment.principalId, { onResponse: recorder.onResponse });
+      return answered('created');
     } catch (error) {
       // The principal already holds this role at this scope (standing, or another grant): nothing to add.
-      if (isHsmError(error, 'MatchingRoleAssignmentExists')) return { outcome: 'covered' };
+      if (isHsmError(error, 'MatchingRoleAssignmentExists')) return answered('covered');
       throw error;
     }
   }
 
-  async remove(scope: string, name: string): Promise<Record<string, never>> {
-    await this.client.deleteRoleAssignment(scope, name);
-    return {};
+  async remove(scope: string, name: string): Promise<{ hsmRequestId?: string }> {
+    const recorder = requestIdRecorder();
+    await this.client.deleteRoleAssignment(scope, name, { onResponse: recorder.onResponse });
+    const hsmRequestId = recorder.last();
+    return hsmRequestId ? { hsmRequestId } : {};
   }
 
   async listFor(scope: string, principalId: string): Promise<HsmAssignment[]> {
