@@ -10,3 +10,4 @@ import './health';
 import './requests';
 import './audit';
 import './revocation';
+import './reconcile';

@@ -13,6 +13,11 @@ import { QueueRevocationScheduler, REVOCATION_QUEUE } from './adapters/storage/r
 import { createTableClient, pingStorage } from './adapters/storage/tables';
 import type { Policy } from './domain';
 import { AccessRequestService } from './services/accessRequests';
+import { ReconciliationService } from './services/reconciliation';
+import { HsmInventory } from './adapters/hsm-rbac/inventory';
+import { TableReconcileStore } from './adapters/storage/reconcileStore';
+import { QueueRunContinuation, RECONCILE_QUEUE } from './adapters/storage/runQueue';
+import { readReconcileSettings, type ReconcileSettings } from './adapters/reconcileSettings';
 import type { ServiceLog } from './services/ports';
 
 export type { HsmAccessControlClient } from './adapters/hsm-rbac';
@@ -30,9 +35,13 @@ export interface AppContext {
   readonly policy: Policy;
   /** The access request workflow, logging through `log`. */
   requests(log?: ServiceLog): AccessRequestService;
+  /** Drift reconciliation and the auditors' inventory. */
+  reconciliation(log?: ServiceLog): ReconciliationService;
+  readonly reconcileSettings: ReconcileSettings;
 }
 
 export const LEDGER_TABLE = 'ledger';
+export const RECONCILE_TABLE = 'reconcile';
 
 const consoleLog: ServiceLog = { info: (m) => console.info(m), warn: (m) => console.warn(m), error: (m) => console.error(m) };
 
@@ -67,6 +76,17 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env): AppConte
   const clock = { now: () => new Date() };
   const scheduler = new QueueRevocationScheduler(queueClient(config.storage, credential, REVOCATION_QUEUE), clock);
   let sharedLedger: TableLedger | undefined;
+  const reconcileSettings = readReconcileSettings(env);
+  const inventories = new Map<string, HsmInventory>();
+  const inventoryFor = (hsmName: string): HsmInventory => {
+    let inventory = inventories.get(hsmName);
+    if (!inventory) {
+      inventory = new HsmInventory({ url: hsmUrlFor(hsmName), credential, ...(config.hsmCaPem ? { caPem: config.hsmCaPem } : {}), requestsPerSecond: reconcileSettings.hsmRequestsPerSecond });
+      inventories.set(hsmName, inventory);
+    }
+    return inventory;
+  };
+  const continuation = new QueueRunContinuation(queueClient(config.storage, credential, RECONCILE_QUEUE));
   const context: AppContext = {
     config,
     credential,
@@ -91,6 +111,21 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env): AppConte
         clock,
         log,
         newId: randomUUID,
+      });
+    },
+    reconcileSettings,
+    reconciliation: (log = consoleLog) => {
+      sharedLedger ??= ledger();
+      return new ReconciliationService({
+        policy,
+        store: new TableReconcileStore(context.tableClient(RECONCILE_TABLE)),
+        ledger: sharedLedger,
+        inventory: inventoryFor,
+        continuation,
+        clock,
+        log,
+        newRunId: () => `${new Date().toISOString().replace(/[-:.]/g, '')}-${randomUUID().slice(0, 8)}`,
+        ...(reconcileSettings.serviceObjectId ? { serviceObjectId: reconcileSettings.serviceObjectId } : {}),
       });
     },
   };

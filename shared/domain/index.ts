@@ -11,3 +11,5 @@ export * from './lifecycle';
 export * from './assignmentName';
 export * from './audit';
 export * from './events';
+export * from './drift';
+export * from './reports';

@@ -114,7 +114,7 @@ export class AccessRequestService {
     return callerMatches(caller, overseers);
   }
 
-  private isSecurityAdmin(caller: Caller): boolean {
+  isSecurityAdmin(caller: Caller): boolean {
     const admins = this.deps.policy.standing.filter((s) => s.scope === '/' && /administrator/i.test(s.role.name)).map((s) => s.principalId);
     return callerMatches(caller, admins);
   }

@@ -31,6 +31,8 @@ export interface LedgerPort {
   /** 'conflict' when the request changed since `etag` was read: re-read and decide again. */
   update(request: AccessRequest, etag: string, audit: readonly AuditEntry[]): Promise<'updated' | 'conflict'>;
   list(query: RequestQuery): Promise<RequestPage>;
+  /** Audit records of actions that change no request (reconciliation), chained like the others. */
+  appendAudit(audit: readonly AuditEntry[]): Promise<void>;
   audit(range?: { from?: string; to?: string }): Promise<ChainedAuditRecord[]>;
   auditHead(): Promise<ChainedAuditRecord | undefined>;
 }

@@ -157,6 +157,24 @@ describe('docs/openapi.yaml against the running API', () => {
     expect(await call('post', '/api/requests/{id}/cancel', { persona: 'sam', params: { id } })).toMatchObject({ status: 200, body: { status: 'Cancelled' } });
   });
 
+  it('reconciliation and the reports match the document', async () => {
+    expect((await call('get', '/api/reconcile/reports/latest', { persona: 'alice' })).body.code).toBe('no-inventory');
+    expect((await call('get', '/api/reports/access', { persona: 'alice' })).body.code).toBe('no-inventory');
+    expect((await call('post', '/api/reconcile', { persona: 'alice' })).body.code).toBe('not-an-administrator');
+    expect((await call('post', '/api/reconcile', { persona: 'sam', query: 'mode=now' })).body.code).toBe('invalid-query');
+    const plan = await call('post', '/api/reconcile', { persona: 'sam', query: 'mode=plan' });
+    expect(plan.status).toBe(200);
+    const run = plan.body.run as { id: string };
+    expect((await call('get', '/api/reconcile/reports/{id}', { persona: 'alice', params: { id: run.id } })).status).toBe(200);
+    expect((await call('get', '/api/reconcile/reports/{id}', { persona: 'alice', params: { id: 'no.such/run' } })).body.code).toBe('invalid-run-id');
+    expect((await call('get', '/api/reconcile/reports/latest', { persona: 'sam' })).status).toBe(200);
+    expect((await call('get', '/api/reports/access', { persona: 'alice', query: 'key=app-signing-key' })).status).toBe(200);
+    expect((await call('get', '/api/reports/access', { persona: 'alice', query: 'key=nope' })).body.code).toBe('key-not-found');
+    expect((await call('get', '/api/reports/keys', { persona: 'alice' })).status).toBe(200);
+    expect((await call('get', '/api/reports/keys', { persona: 'alice', query: 'days=x' })).body.code).toBe('invalid-query');
+    expect((await call('get', '/api/reports/keys', { persona: 'dave' })).body.code).toBe('not-an-auditor');
+  });
+
   it('the audit trail matches the document, and every documented operation was exercised', async () => {
     const audit = await call('get', '/api/audit', { persona: 'alice', query: `from=${new Date(Date.now() - 3_600_000).toISOString()}` });
     expect(audit.status).toBe(200);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { getClient, type Client, type ClientOptions } from '@azure-rest/core-client';
 import type { TokenCredential } from '@azure/core-auth';
-import { bearerTokenAuthenticationPolicyName, type TlsSettings } from '@azure/core-rest-pipeline';
+import { bearerTokenAuthenticationPolicyName, type PipelinePolicy, type TlsSettings } from '@azure/core-rest-pipeline';
 import { keyVaultAuthenticationPolicy } from '@azure/keyvault-common';
 import { errorFromResponse, isHsmError } from './errors';
 import {
@@ -44,6 +44,8 @@ export interface HsmAccessControlClientOptions extends ClientOptions {
   disableChallengeResourceVerification?: boolean;
   retry?: RetrySettings;
   tlsOptions?: TlsSettings;
+  /** Policies run on every attempt, after the retry policy decides to try (pacing, counting). */
+  perAttemptPolicies?: PipelinePolicy[];
 }
 
 interface ListBody<T> {
@@ -64,7 +66,7 @@ export class HsmAccessControlClient {
   private readonly client: Client;
 
   constructor(readonly vaultUrl: string, credential: TokenCredential, options: HsmAccessControlClientOptions = {}) {
-    const { disableChallengeResourceVerification, retry, apiVersion, ...clientOptions } = options;
+    const { disableChallengeResourceVerification, retry, apiVersion, perAttemptPolicies, ...clientOptions } = options;
     this.client = getClient(vaultUrl.replace(/\/+$/, ''), {
       ...clientOptions,
       apiVersion: apiVersion ?? DEFAULT_API_VERSION,
@@ -73,6 +75,7 @@ export class HsmAccessControlClient {
       additionalPolicies: [
         ...(clientOptions.additionalPolicies ?? []),
         { policy: retryPolicy(retry), position: 'perRetry' },
+        ...(perAttemptPolicies ?? []).map((policy) => ({ policy, position: 'perRetry' as const })),
       ],
     });
     this.client.pipeline.removePolicy({ name: bearerTokenAuthenticationPolicyName });

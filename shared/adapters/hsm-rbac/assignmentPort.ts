@@ -1,18 +1,9 @@
 import type { AssignmentPort, HsmAssignment } from '../../services/ports';
 import type { HsmAccessControlClient } from './accessControlClient';
 import { isHsmError } from './errors';
+import { requestIdRecorder } from './requestId';
 import { roleDefinitionIdFor, roleGuidOf } from './models';
 
-/** Remembers the HSM's `x-ms-request-id` of the last answer, so the audit trail can name the HSM call. */
-function requestIdRecorder(): { onResponse: (response: { headers: { get(name: string): string | undefined } }) => void; last(): string | undefined } {
-  let last: string | undefined;
-  return {
-    onResponse: (response) => {
-      last = response.headers.get('x-ms-request-id') ?? last;
-    },
-    last: () => last,
-  };
-}
 
 /** The workflow's view of one HSM's role assignments, through the RBAC client as the service's identity. */
 export class HsmAssignmentPort implements AssignmentPort {

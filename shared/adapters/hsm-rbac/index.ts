@@ -28,3 +28,4 @@ export function createHsmAccessControlClient(settings: HsmClientSettings): HsmAc
     ...(caPem ? { tlsOptions: { ca: caPem } } : {}),
   });
 }
+export * from './pacing';

@@ -106,6 +106,23 @@ export class TableLedger implements LedgerPort {
     return actions;
   }
 
+  async appendAudit(audit: readonly AuditEntry[]): Promise<void> {
+    if (audit.length === 0) return;
+    await this.ensureTable();
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      const head = await this.head();
+      try {
+        await this.table.submitTransaction(this.auditActions(head, audit));
+        return;
+      } catch (error) {
+        const { status } = errorCode(error);
+        if (status !== 409 && status !== 412) throw error;
+        await pause(attempt);
+      }
+    }
+    throw new Error('Could not append to the audit trail: the ledger stayed contended');
+  }
+
   async create(request: AccessRequest, audit: readonly AuditEntry[]): Promise<'created' | 'exists'> {
     await this.ensureTable();
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {

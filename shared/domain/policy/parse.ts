@@ -19,6 +19,7 @@ import {
   type PrincipalDefinition,
   type PrincipalType,
   type ProtectedAssignment,
+  type ReconcileSettings,
   type StandingAssignment,
 } from './types';
 
@@ -149,6 +150,7 @@ interface RawPolicy {
   protected?: Array<{ principal: string; role?: string; scope?: string; hsm?: string; reason?: string }>;
   forbidden?: Array<{ principal: string; reason?: string }>;
   defaults?: { pendingLifetime?: string; minDuration?: string; privilegedRoles?: string[]; privilegedMinApprovers?: number };
+  reconcile?: { mode?: 'report' | 'enforce'; maxRemovalsPerRun?: number; keyRotationPeriod?: string; keyExpiryWarning?: string };
 }
 
 /**
@@ -368,6 +370,16 @@ function resolvePolicy(raw: RawPolicy, sourceName: string, issues: IssueCollecto
       ...(f.reason ? { reason: f.reason } : {}),
     });
   });
+  const keyRotationPeriod = raw.reconcile?.keyRotationPeriod ?? 'P365D';
+  const keyExpiryWarning = raw.reconcile?.keyExpiryWarning ?? 'P30D';
+  const reconcile: ReconcileSettings = {
+    mode: raw.reconcile?.mode ?? 'report',
+    maxRemovalsPerRun: raw.reconcile?.maxRemovalsPerRun ?? 10,
+    keyRotationPeriod,
+    keyRotationPeriodMs: parseIsoDuration(keyRotationPeriod) ?? 0,
+    keyExpiryWarning,
+    keyExpiryWarningMs: parseIsoDuration(keyExpiryWarning) ?? 0,
+  };
   // A forbidden principal must not be granted anything by the policy itself.
   const forbiddenIds = new Set(forbidden.flatMap((f) => [f.principalId, ...f.memberObjectIds]));
   standing.forEach((s, i) => {
@@ -392,6 +404,7 @@ function resolvePolicy(raw: RawPolicy, sourceName: string, issues: IssueCollecto
     protected: protectedList,
     forbidden,
     defaults: { pendingLifetime, pendingLifetimeMs, minDuration, minDurationMs, privilegedRoleIds, privilegedMinApprovers },
+    reconcile,
   };
 }
 

@@ -130,6 +130,18 @@ export const POLICY_SCHEMA = {
         privilegedMinApprovers: { type: 'integer', minimum: 1, default: 2, description: 'Minimum approvals for a rule that grants a privileged role.' },
       },
     },
+    reconcile: {
+      title: 'Drift reconciliation',
+      description: 'How the nightly reconciliation treats role assignments that differ from this policy and the active grants.',
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        mode: { enum: ['report', 'enforce'], default: 'report', description: "'report' only reports drift; 'enforce' also repairs it when a run is applied." },
+        maxRemovalsPerRun: { type: 'integer', minimum: 0, default: 10, description: 'An apply that would remove more assignments than this is refused as a whole, and reported.' },
+        keyRotationPeriod: { $ref: '#/$defs/duration', default: 'P365D', description: 'Keys whose current version is older than this are reported as not rotated.' },
+        keyExpiryWarning: { $ref: '#/$defs/duration', default: 'P30D', description: 'Keys expiring within this period are reported.' },
+      },
+    },
   },
   $defs: {
     alias: { type: 'string', pattern: ALIAS_PATTERN, description: 'A key of `principals`.' },

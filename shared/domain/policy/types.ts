@@ -95,6 +95,15 @@ export interface PolicyDefaults {
   readonly privilegedMinApprovers: number;
 }
 
+export interface ReconcileSettings {
+  readonly mode: 'report' | 'enforce';
+  readonly maxRemovalsPerRun: number;
+  readonly keyRotationPeriod: string;
+  readonly keyRotationPeriodMs: number;
+  readonly keyExpiryWarning: string;
+  readonly keyExpiryWarningMs: number;
+}
+
 export interface Policy {
   readonly version: 1;
   readonly sourceName: string;
@@ -108,6 +117,7 @@ export interface Policy {
   readonly protected: readonly ProtectedAssignment[];
   readonly forbidden: readonly ForbiddenPrincipal[];
   readonly defaults: PolicyDefaults;
+  readonly reconcile: ReconcileSettings;
 }
 
 export interface PolicyIssue {

@@ -1,0 +1,116 @@
+import { app, type HttpRequest, type HttpResponseInit, type InvocationContext, type Timer } from '@azure/functions';
+import { appContext } from '../shared/app';
+import { RECONCILE_QUEUE, type RunMessage } from '../shared/adapters/storage/runQueue';
+import { accessReport, keysReport, type Caller } from '../shared/domain';
+import { accessPage, keysPage, runPage } from '../shared/services/reportPages';
+import { callerOf, invocationLog, json, problemResponse, unauthenticated } from './http';
+
+const SYSTEM = 'system:reconcile-timer';
+
+function wantsHtml(request: HttpRequest): boolean {
+  const format = request.query.get('format');
+  if (format) return format === 'html';
+  return /\btext\/html\b/.test(request.headers.get('accept') ?? '');
+}
+
+function html(body: string): HttpResponseInit {
+  return { status: 200, headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'" }, body };
+}
+
+function overseerOnly(request: HttpRequest): { caller: Caller } | { refused: HttpResponseInit } {
+  const caller = callerOf(request);
+  if (!caller) return { refused: unauthenticated() };
+  if (!appContext().requests().isOverseer(caller)) return { refused: problemResponse(403, 'not-an-auditor', 'Reports are for HSM administrators and auditors') };
+  return { caller };
+}
+
+/** `POST /api/reconcile?mode=plan|apply`: administrators only. Answers with the report, or 202 while it goes on. */
+export async function reconcileNow(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  const caller = callerOf(request);
+  if (!caller) return unauthenticated();
+  const mode = request.query.get('mode') ?? 'plan';
+  if (mode !== 'plan' && mode !== 'apply') return problemResponse(400, 'invalid-query', "mode must be 'plan' or 'apply'");
+  const { requests, reconciliation, reconcileSettings } = appContext();
+  if (!requests().isSecurityAdmin(caller)) return problemResponse(403, 'not-an-administrator', 'Only HSM administrators run reconciliation');
+  const service = reconciliation(invocationLog(context));
+  const started = await service.start(mode, caller.objectId);
+  if (!started.ok) return problemResponse(409, started.code, `Run ${started.runningRunId} of this HSM is still in progress; see /api/reconcile/reports/${started.runningRunId}`);
+  const run = await service.step(started.run.id, reconcileSettings.httpBudgetMs);
+  const location = `/api/reconcile/reports/${started.run.id}`;
+  if (!run || run.status === 'running') return { ...json(202, { id: started.run.id, status: 'running', report: location }), headers: { location, 'content-type': 'application/json' } };
+  const report = await service.report(run.id);
+  return { ...json(200, report), headers: { location, 'content-type': 'application/json' } };
+}
+
+/** Steps a run; schedules the next step while it is not done. */
+export async function continueRun(message: unknown, context: InvocationContext): Promise<void> {
+  const { runId } = (typeof message === 'string' ? JSON.parse(message) : message) as RunMessage;
+  if (typeof runId !== 'string') {
+    context.error('Reconcile message without a run id: dropped');
+    return;
+  }
+  const { reconciliation, reconcileSettings } = appContext();
+  const run = await reconciliation(invocationLog(context)).step(runId, reconcileSettings.executionBudgetMs);
+  if (run?.status === 'running') await reconciliation().continueLater(runId);
+}
+
+/** Nightly (RECONCILE_SCHEDULE, 02:00 UTC by default): a plan, or an apply where the policy enforces. */
+export async function reconcileNightly(_timer: Timer, context: InvocationContext): Promise<void> {
+  const { policy, reconciliation } = appContext();
+  const started = await reconciliation(invocationLog(context)).start(policy.reconcile.mode === 'enforce' ? 'apply' : 'plan', SYSTEM);
+  context.log(started.ok ? `Reconcile run ${started.run.id} started` : `Reconcile skipped: run ${started.runningRunId} is still in progress`);
+}
+
+async function reportById(request: HttpRequest, id: string | undefined): Promise<HttpResponseInit> {
+  const allowed = overseerOnly(request);
+  if ('refused' in allowed) return allowed.refused;
+  const service = appContext().reconciliation();
+  if (id !== undefined && !/^[\w-]{1,80}$/.test(id)) return problemResponse(400, 'invalid-run-id', 'Not a run id');
+  const report = id === undefined ? await service.latestReport() : await service.report(id);
+  if (!report) return id === undefined ? problemResponse(404, 'no-inventory', 'No reconciliation has completed yet: POST /api/reconcile runs one') : problemResponse(404, 'report-not-found', `No run ${id}`);
+  return wantsHtml(request) ? html(runPage(report.run, report.items)) : json(200, report);
+}
+
+export const latestReport = (request: HttpRequest): Promise<HttpResponseInit> => reportById(request, undefined);
+export const runReport = (request: HttpRequest): Promise<HttpResponseInit> => reportById(request, request.params.id);
+
+/** `GET /api/reports/access`: effective access per key, from the latest run's inventory and today's grants. */
+export async function accessReportPage(request: HttpRequest): Promise<HttpResponseInit> {
+  const allowed = overseerOnly(request);
+  if ('refused' in allowed) return allowed.refused;
+  const { policy, reconciliation, reconcileSettings } = appContext();
+  const key = request.query.get('key') ?? undefined;
+  const inventory = await reconciliation().latestInventory();
+  if (!inventory) return problemResponse(404, 'no-inventory', 'No reconciliation has completed yet: POST /api/reconcile runs one');
+  const keys = key === undefined ? inventory.keys : inventory.keys.filter((k) => k.name === key);
+  if (key !== undefined && keys.length === 0) return problemResponse(404, 'key-not-found', `No key '${key}' in the inventory`);
+  const report = accessReport({
+    policy, hsm: inventory.run.hsm, keys, assignments: inventory.assignments, roleDefinitions: inventory.run.roleDefinitions, requests: inventory.requests,
+    items: inventory.items, ...(reconcileSettings.serviceObjectId ? { serviceObjectId: reconcileSettings.serviceObjectId } : {}), now: new Date(),
+  });
+  const asOf = inventory.run.finishedAt ?? inventory.run.startedAt;
+  return wantsHtml(request) ? html(accessPage(asOf, inventory.run.id, report)) : json(200, { hsm: inventory.run.hsm, runId: inventory.run.id, asOf, keys: report });
+}
+
+/** `GET /api/reports/keys?days=30`: keys expiring soon, without expiry, or not rotated. */
+export async function keysReportPage(request: HttpRequest): Promise<HttpResponseInit> {
+  const allowed = overseerOnly(request);
+  if ('refused' in allowed) return allowed.refused;
+  const { policy, reconciliation } = appContext();
+  const rawDays = request.query.get('days');
+  const days = rawDays === null ? Math.round(policy.reconcile.keyExpiryWarningMs / 86_400_000) : Number(rawDays);
+  if (!Number.isInteger(days) || days < 0 || days > 3650) return problemResponse(400, 'invalid-query', 'days must be a whole number from 0 to 3650');
+  const inventory = await reconciliation().latestInventory();
+  if (!inventory) return problemResponse(404, 'no-inventory', 'No reconciliation has completed yet: POST /api/reconcile runs one');
+  const report = keysReport(inventory.keys, days, policy.reconcile.keyRotationPeriodMs, new Date());
+  const asOf = inventory.run.finishedAt ?? inventory.run.startedAt;
+  return wantsHtml(request) ? html(keysPage(asOf, report)) : json(200, { hsm: inventory.run.hsm, runId: inventory.run.id, asOf, ...report });
+}
+
+app.http('reconcile', { methods: ['POST'], authLevel: 'anonymous', route: 'reconcile', handler: reconcileNow });
+app.http('reconcileLatestReport', { methods: ['GET'], authLevel: 'anonymous', route: 'reconcile/reports/latest', handler: latestReport });
+app.http('reconcileReport', { methods: ['GET'], authLevel: 'anonymous', route: 'reconcile/reports/{id}', handler: runReport });
+app.http('accessReport', { methods: ['GET'], authLevel: 'anonymous', route: 'reports/access', handler: accessReportPage });
+app.http('keysReport', { methods: ['GET'], authLevel: 'anonymous', route: 'reports/keys', handler: keysReportPage });
+app.storageQueue('reconcile-continue', { queueName: RECONCILE_QUEUE, connection: 'AzureWebJobsStorage', handler: continueRun });
+app.timer('reconcile-nightly', { schedule: '%RECONCILE_SCHEDULE%', runOnStartup: false, handler: reconcileNightly });

@@ -1,0 +1,39 @@
+import { ConfigurationError } from './config';
+
+export interface ReconcileSettings {
+  /** The pace of every reconciliation call to one HSM (the HSM throttles RBAC calls at a few per second). */
+  hsmRequestsPerSecond: number;
+  /** How long one execution works on a run before it checkpoints and hands over to the next. */
+  executionBudgetMs: number;
+  /** How long a `POST /api/reconcile` works before answering 202 and continuing in the background. */
+  httpBudgetMs: number;
+  /** The service's own object id, when the policy does not name it as protected. */
+  serviceObjectId?: string;
+}
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function positive(env: NodeJS.ProcessEnv, name: string, fallback: number, problems: string[]): number {
+  const raw = env[name]?.trim();
+  if (!raw) return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) problems.push(`${name} must be a positive number`);
+  return value;
+}
+
+export function readReconcileSettings(env: NodeJS.ProcessEnv = process.env): ReconcileSettings {
+  const problems: string[] = [];
+  const settings: ReconcileSettings = {
+    hsmRequestsPerSecond: positive(env, 'HSM_REQUESTS_PER_SECOND', 5, problems),
+    // Consumption plans stop a function after 5 minutes by default: stay well inside.
+    executionBudgetMs: positive(env, 'RECONCILE_EXECUTION_BUDGET_MS', 4 * 60_000, problems),
+    httpBudgetMs: positive(env, 'RECONCILE_HTTP_BUDGET_MS', 20_000, problems),
+  };
+  const serviceObjectId = env.SERVICE_OBJECT_ID?.trim();
+  if (serviceObjectId) {
+    if (!GUID.test(serviceObjectId)) problems.push("SERVICE_OBJECT_ID must be the service identity's object id (a GUID)");
+    else settings.serviceObjectId = serviceObjectId.toLowerCase();
+  }
+  if (problems.length > 0) throw new ConfigurationError(problems);
+  return settings;
+}

@@ -1,0 +1,171 @@
+import type { TableClient, TableEntityResult, TransactionAction } from '@azure/data-tables';
+import type { DriftItem, ObservedAssignment } from '../../domain';
+import type { KeyInfo, ReconcileRun, ReconcileStorePort, StoredRun } from '../../services/reconciliationPorts';
+
+/**
+ * Layout of the `reconcile` table: `runs/{id}` one row per run (checkpoint, then report);
+ * `locks/{hsm}` the run that holds an HSM; `latest/{hsm}` the last completed run; and per run the
+ * partitions `{id}|keys`, `{id}|inventory` and `{id}|items`, written in batches of 100.
+ */
+const RUNS = 'runs';
+const LOCKS = 'locks';
+const LATEST = 'latest';
+const BATCH = 100;
+/** Table Storage strings hold 32K UTF-16 characters: longer JSON is split over `data0`, `data1`... */
+const CHUNK = 30_000;
+
+type Chunked = Record<string, unknown>;
+
+function chunked(value: unknown): Chunked {
+  const text = JSON.stringify(value);
+  const out: Chunked = { chunks: Math.max(1, Math.ceil(text.length / CHUNK)) };
+  for (let i = 0; i * CHUNK < text.length || i === 0; i++) out[`data${i}`] = text.slice(i * CHUNK, (i + 1) * CHUNK);
+  return out;
+}
+
+function unchunked<T>(entity: Record<string, unknown>): T {
+  const count = Number(entity.chunks ?? 1);
+  let text = '';
+  for (let i = 0; i < count; i++) text += String(entity[`data${i}`] ?? '');
+  return JSON.parse(text) as T;
+}
+
+function status(error: unknown): number | undefined {
+  return (error as { statusCode?: number }).statusCode;
+}
+
+/** Row keys may not hold `/`, `\`, `#` or `?`. */
+function rowKeyOf(text: string): string {
+  return encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+export class TableReconcileStore implements ReconcileStorePort {
+  private ready: Promise<void> | undefined;
+
+  constructor(private readonly table: TableClient, private readonly now: () => Date = () => new Date()) {}
+
+  private ensureTable(): Promise<void> {
+    this.ready ??= this.table.createTable().catch((error: unknown) => {
+      this.ready = undefined;
+      throw error;
+    });
+    return this.ready;
+  }
+
+  private async entity(partitionKey: string, rowKey: string): Promise<TableEntityResult<Record<string, unknown>> | undefined> {
+    await this.ensureTable();
+    try {
+      return await this.table.getEntity<Record<string, unknown>>(partitionKey, rowKey);
+    } catch (error) {
+      if (status(error) === 404) return undefined;
+      throw error;
+    }
+  }
+
+  async createRun(run: ReconcileRun, lockForMs: number): Promise<{ created: true } | { created: false; runningRunId: string }> {
+    await this.ensureTable();
+    const lock = await this.entity(LOCKS, rowKeyOf(run.hsm));
+    const until = this.now().getTime() + lockForMs;
+    if (lock && String(lock.runId) !== run.id && Number(lock.until) > this.now().getTime()) {
+      return { created: false, runningRunId: String(lock.runId) };
+    }
+    const row = { partitionKey: LOCKS, rowKey: rowKeyOf(run.hsm), runId: run.id, until };
+    try {
+      if (lock) await this.table.updateEntity(row, 'Replace', { etag: lock.etag });
+      else await this.table.createEntity(row);
+    } catch (error) {
+      // Another run took the lock between our read and our write.
+      if (status(error) === 409 || status(error) === 412) {
+        const winner = await this.entity(LOCKS, rowKeyOf(run.hsm));
+        return { created: false, runningRunId: String(winner?.runId ?? 'unknown') };
+      }
+      throw error;
+    }
+    await this.table.upsertEntity({ partitionKey: RUNS, rowKey: run.id, hsm: run.hsm, status: run.status, ...chunked(run) }, 'Replace');
+    return { created: true };
+  }
+
+  async getRun(id: string): Promise<StoredRun | undefined> {
+    const entity = await this.entity(RUNS, rowKeyOf(id));
+    return entity ? { run: unchunked<ReconcileRun>(entity), etag: entity.etag } : undefined;
+  }
+
+  async updateRun(run: ReconcileRun, etag: string): Promise<{ etag: string } | 'conflict'> {
+    await this.ensureTable();
+    try {
+      const result = await this.table.updateEntity({ partitionKey: RUNS, rowKey: rowKeyOf(run.id), hsm: run.hsm, status: run.status, ...chunked(run) }, 'Replace', { etag });
+      return { etag: result.etag ?? '' };
+    } catch (error) {
+      if (status(error) === 412) return 'conflict';
+      throw error;
+    }
+  }
+
+  async holdLock(hsm: string, runId: string, forMs: number): Promise<void> {
+    const lock = await this.entity(LOCKS, rowKeyOf(hsm));
+    if (lock && String(lock.runId) !== runId) return;
+    await this.table.upsertEntity({ partitionKey: LOCKS, rowKey: rowKeyOf(hsm), runId, until: this.now().getTime() + forMs }, 'Replace');
+  }
+
+  async releaseLock(hsm: string, runId: string): Promise<void> {
+    const lock = await this.entity(LOCKS, rowKeyOf(hsm));
+    if (!lock || String(lock.runId) !== runId) return;
+    try {
+      await this.table.deleteEntity(LOCKS, rowKeyOf(hsm), { etag: lock.etag });
+    } catch (error) {
+      if (status(error) !== 404 && status(error) !== 412) throw error;
+    }
+  }
+
+  private async writeRows(partitionKey: string, rows: ReadonlyArray<{ rowKey: string; value: unknown }>): Promise<void> {
+    await this.ensureTable();
+    for (let i = 0; i < rows.length; i += BATCH) {
+      const actions: TransactionAction[] = rows.slice(i, i + BATCH).map((row) => ['upsert', { partitionKey, rowKey: row.rowKey, ...chunked(row.value) }, 'Replace']);
+      await this.table.submitTransaction(actions);
+    }
+  }
+
+  private async readRows<T>(partitionKey: string): Promise<T[]> {
+    await this.ensureTable();
+    const out: Array<{ rowKey: string; value: T }> = [];
+    const filter = `PartitionKey eq '${partitionKey.replace(/'/g, "''")}'`;
+    for await (const entity of this.table.listEntities<Record<string, unknown>>({ queryOptions: { filter } })) {
+      out.push({ rowKey: String(entity.rowKey), value: unchunked<T>(entity) });
+    }
+    return out.sort((a, b) => (a.rowKey < b.rowKey ? -1 : a.rowKey > b.rowKey ? 1 : 0)).map((row) => row.value);
+  }
+
+  saveKeys(runId: string, keys: readonly KeyInfo[]): Promise<void> {
+    return this.writeRows(`${runId}|keys`, keys.map((key) => ({ rowKey: rowKeyOf(key.name), value: key })));
+  }
+
+  loadKeys(runId: string): Promise<KeyInfo[]> {
+    return this.readRows<KeyInfo>(`${runId}|keys`);
+  }
+
+  saveInventory(runId: string, byScope: ReadonlyArray<{ scope: string; assignments: readonly ObservedAssignment[] }>): Promise<void> {
+    return this.writeRows(`${runId}|inventory`, byScope.map((entry) => ({ rowKey: rowKeyOf(entry.scope), value: entry.assignments })));
+  }
+
+  async loadInventory(runId: string): Promise<ObservedAssignment[]> {
+    return (await this.readRows<ObservedAssignment[]>(`${runId}|inventory`)).flat();
+  }
+
+  saveItems(runId: string, items: readonly DriftItem[]): Promise<void> {
+    return this.writeRows(`${runId}|items`, items.map((item, i) => ({ rowKey: String(i).padStart(6, '0'), value: item })));
+  }
+
+  loadItems(runId: string): Promise<DriftItem[]> {
+    return this.readRows<DriftItem>(`${runId}|items`);
+  }
+
+  async setLatest(hsm: string, runId: string): Promise<void> {
+    await this.ensureTable();
+    await this.table.upsertEntity({ partitionKey: LATEST, rowKey: rowKeyOf(hsm), runId }, 'Replace');
+  }
+
+  async latest(hsm: string): Promise<string | undefined> {
+    const entity = await this.entity(LATEST, rowKeyOf(hsm));
+    return entity ? String(entity.runId) : undefined;
+  }
+}

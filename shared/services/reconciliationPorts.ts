@@ -1,0 +1,103 @@
+/** What reconciliation and the auditors' reports need from an HSM and from storage. */
+import type { DriftItem, ObservedAssignment, ObservedRoleDefinition } from '../domain';
+
+export interface KeyInfo {
+  readonly name: string;
+  readonly enabled?: boolean;
+  /** ISO 8601: when the current version was made, i.e. last rotated. */
+  readonly createdOn?: string;
+  readonly updatedOn?: string;
+  readonly expiresOn?: string;
+}
+
+export interface RoleDefinitionInfo extends ObservedRoleDefinition {
+  readonly dataActions: readonly string[];
+  readonly notDataActions: readonly string[];
+}
+
+/** One HSM, read and changed as the service's identity, paced under its throttling. */
+export interface HsmInventoryPort {
+  /** One page of keys; follow `continuation` until it is undefined. */
+  listKeysPage(continuation?: string): Promise<{ keys: KeyInfo[]; continuation?: string }>;
+  /** At `/`: assignments at `/` and `/keys` (the HSM lists no key-level ones there). At `/keys/{name}`: exactly those at that key. */
+  listAssignments(scope: string): Promise<ObservedAssignment[]>;
+  listRoleDefinitions(): Promise<RoleDefinitionInfo[]>;
+  getAssignment(scope: string, name: string): Promise<ObservedAssignment | undefined>;
+  createAssignment(assignment: ObservedAssignment): Promise<{ hsmRequestId?: string; outcome: 'created' | 'covered' }>;
+  removeAssignment(scope: string, name: string): Promise<{ hsmRequestId?: string }>;
+  /** HTTP requests sent so far, retries included, and how many of them the HSM throttled. */
+  counts(): { sent: number; throttled: number };
+}
+
+export type RunMode = 'plan' | 'apply';
+export type RunStatus = 'running' | 'completed' | 'failed';
+export type RunPhase = 'definitions' | 'root' | 'keys' | 'scopes' | 'classify' | 'apply' | 'done';
+
+export interface RunAction {
+  readonly itemId: string;
+  readonly kind: DriftItem['kind'];
+  readonly action: 'created' | 'removed' | 'skipped' | 'failed';
+  readonly scope: string;
+  readonly assignmentName: string;
+  readonly principalId: string;
+  readonly roleId: string;
+  readonly detail?: string;
+  readonly hsmRequestId?: string;
+  readonly at: string;
+}
+
+/** A reconciliation run: its checkpoint while it runs, its report once it is done. */
+export interface ReconcileRun {
+  readonly id: string;
+  readonly hsm: string;
+  readonly mode: RunMode;
+  readonly requestedBy: string;
+  readonly status: RunStatus;
+  readonly phase: RunPhase;
+  readonly startedAt: string;
+  readonly finishedAt?: string;
+  /** Sum of the executions' own time, not the wall time between them. */
+  readonly durationMs: number;
+  readonly executions: number;
+  readonly hsmCalls: number;
+  readonly hsmThrottled: number;
+  /** Where the inventory stopped: the keys page link, then the index of the next key scope. */
+  readonly keysContinuation?: string;
+  readonly keyCount: number;
+  readonly scopesDone: number;
+  readonly roleDefinitions: readonly RoleDefinitionInfo[];
+  readonly counts?: Readonly<Record<DriftItem['kind'], number>>;
+  readonly itemCount?: number;
+  readonly actions: readonly RunAction[];
+  readonly refused?: { readonly code: string; readonly detail: string };
+  readonly held?: ReadonlyArray<{ readonly itemId: string; readonly reason: string }>;
+  readonly error?: string;
+  /** The execution working on the run, until when (epoch ms): a duplicate continuation leaves it alone. */
+  readonly owner?: string;
+  readonly ownerUntil?: number;
+}
+
+export interface StoredRun {
+  readonly run: ReconcileRun;
+  readonly etag: string;
+}
+
+/** Runs, their inventories and items, in Table Storage. Every run update presents the ETag it read. */
+export interface ReconcileStorePort {
+  /** 'busy' with the running run's id when another run of this HSM holds the lock. */
+  createRun(run: ReconcileRun, lockForMs: number): Promise<{ created: true } | { created: false; runningRunId: string }>;
+  getRun(id: string): Promise<StoredRun | undefined>;
+  /** 'conflict' when another execution changed the run since it was read. */
+  updateRun(run: ReconcileRun, etag: string): Promise<{ etag: string } | 'conflict'>;
+  /** Renews or releases the HSM's run lock held by `runId`. */
+  holdLock(hsm: string, runId: string, forMs: number): Promise<void>;
+  releaseLock(hsm: string, runId: string): Promise<void>;
+  saveKeys(runId: string, keys: readonly KeyInfo[]): Promise<void>;
+  loadKeys(runId: string): Promise<KeyInfo[]>;
+  saveInventory(runId: string, byScope: ReadonlyArray<{ scope: string; assignments: readonly ObservedAssignment[] }>): Promise<void>;
+  loadInventory(runId: string): Promise<ObservedAssignment[]>;
+  saveItems(runId: string, items: readonly DriftItem[]): Promise<void>;
+  loadItems(runId: string): Promise<DriftItem[]>;
+  setLatest(hsm: string, runId: string): Promise<void>;
+  latest(hsm: string): Promise<string | undefined>;
+}

@@ -1,0 +1,127 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TableClient } from '@azure/data-tables';
+import { PERSONAS } from '../../dev/personas';
+import { TableLedger } from '../../shared/adapters/storage/ledger';
+import { verifyAuditChain, type DriftItem } from '../../shared/domain';
+import { startTestStack, type TestStack } from '../helpers/stack';
+
+/**
+ * The seed's acceptance on the `npm start` stack started with `--seed drifted` and the Contoso
+ * policy in enforce mode: plan reports exactly the three drift items, apply repairs them, a second
+ * plan is empty; the reports are for administrators and auditors only.
+ */
+const CRYPTO_USER = '21dbd100-6940-42c2-9190-5d6cb909625b';
+const CRYPTO_AUDITOR = '2c18b078-7c48-4d3a-af88-5a3a1b3f82b3';
+const APP_VM = PERSONAS['app-vm'].oid;
+const DAVE = PERSONAS.dave.oid;
+
+let stack: TestStack;
+let policyDir: string;
+
+beforeAll(async () => {
+  policyDir = mkdtempSync(join(tmpdir(), 'policy-'));
+  const policyFile = join(policyDir, 'policy.yaml');
+  const contoso = readFileSync(join(__dirname, '..', '..', 'examples', 'contoso', 'policy.yaml'), 'utf8');
+  writeFileSync(policyFile, contoso.replace(/\n {2}mode: report\n/, '\n  mode: enforce\n'));
+  stack = await startTestStack({ seed: 'drifted', policyFile });
+}, 60_000);
+
+afterAll(async () => {
+  await stack?.close();
+  rmSync(policyDir, { recursive: true, force: true });
+});
+
+interface Report {
+  run: { id: string; status: string; mode: string; counts: Record<string, number>; actions: Array<{ action: string; kind: string; hsmRequestId?: string }>; hsmCalls: number; keyCount: number };
+  items: DriftItem[];
+}
+
+function assignments(): Array<{ name: string; scope: string; roleId: string; principalId: string }> {
+  return stack.stack.hsm.assignments().map((a) => ({ name: a.name, scope: a.properties.scope, roleId: a.properties.roleDefinitionId.split('/').pop() as string, principalId: a.properties.principalId }));
+}
+
+describe('drift reconciliation over HTTP', () => {
+  it('refuses callers who are not HSM administrators, and bad input, changing nothing', async () => {
+    expect((await stack.api('/api/reconcile', { method: 'POST' })).status).toBe(401);
+    const dave = await stack.api('/api/reconcile', { method: 'POST', persona: 'dave' });
+    expect(dave.status).toBe(403);
+    expect(((await dave.json()) as { code: string }).code).toBe('not-an-administrator');
+    const alice = await stack.api('/api/reconcile?mode=apply', { method: 'POST', persona: 'alice' });
+    expect(alice.status).toBe(403);
+    const bad = await stack.api('/api/reconcile?mode=fix', { method: 'POST', persona: 'sam' });
+    expect(bad.status).toBe(400);
+    expect(bad.headers.get('content-type')).toBe('application/problem+json');
+    expect((await stack.api('/api/reconcile/reports/latest', { persona: 'alice' })).status).toBe(404);
+    expect((await stack.api('/api/reports/access', { persona: 'alice' })).status).toBe(404);
+  });
+
+  it("plans exactly the seed's drift, applies the repair, and a second plan is empty", async () => {
+    const before = assignments();
+    const plan = await stack.api('/api/reconcile', { method: 'POST', persona: 'sam' });
+    expect(plan.status).toBe(200);
+    const planned = (await plan.json()) as Report;
+    expect(planned.run).toMatchObject({ status: 'completed', mode: 'plan', keyCount: 3 });
+    expect(planned.items.map((i) => [i.kind, i.principalId, i.roleId, i.scope]).sort()).toEqual([
+      ['forbidden-principal', DAVE, CRYPTO_USER, '/keys/app-signing-key'],
+      ['missing', APP_VM, CRYPTO_USER, '/keys/app-signing-key'],
+      ['unexpected', APP_VM, CRYPTO_AUDITOR, '/'],
+    ]);
+    // Role definitions, `/`, one keys page and one list per key scope, plus the first 401 challenge of
+    // each of the two clients (RBAC and keys): nothing more.
+    expect(planned.run.hsmCalls).toBe(1 + 1 + 1 + 3 + 2);
+    expect(assignments()).toEqual(before);
+
+    const apply = await stack.api('/api/reconcile?mode=apply', { method: 'POST', persona: 'sam' });
+    expect(apply.status).toBe(200);
+    const applied = (await apply.json()) as Report;
+    expect(applied.run.actions.map((a) => [a.action, a.kind])).toEqual([['created', 'missing'], ['removed', 'unexpected'], ['removed', 'forbidden-principal']]);
+    const after = assignments();
+    expect(after.filter((a) => a.principalId === APP_VM).map((a) => [a.roleId, a.scope])).toEqual([[CRYPTO_USER, '/keys/app-signing-key']]);
+    expect(after.filter((a) => a.principalId === DAVE)).toEqual([]);
+    // Protected (break-glass) and the service's own assignment are where they were.
+    for (const untouched of [PERSONAS['break-glass'].oid, PERSONAS['hsm-governor'].oid]) {
+      expect(after.filter((a) => a.principalId === untouched)).toEqual(before.filter((a) => a.principalId === untouched));
+    }
+
+    const again = (await (await stack.api('/api/reconcile', { method: 'POST', persona: 'sam' })).json()) as Report;
+    expect(again.items).toEqual([]);
+
+    const records = await new TableLedger(TableClient.fromConnectionString(stack.stack.endpoints.storageConnectionString, 'ledger', { allowInsecureConnection: true })).audit();
+    expect(verifyAuditChain(records)).toMatchObject({ ok: true });
+    const repairs = records.filter((r) => r.requestId === applied.run.id && /^reconcile\.(created|removed)$/.test(r.action));
+    expect(repairs).toHaveLength(3);
+    for (const record of repairs) expect(record.hsmRequestId).toMatch(/^[0-9a-f-]{36}$/);
+  }, 60_000);
+
+  it('shows reports to auditors and administrators as JSON and HTML, and to nobody else', async () => {
+    const latest = await stack.api('/api/reconcile/reports/latest', { persona: 'alice' });
+    expect(latest.status).toBe(200);
+    expect(((await latest.json()) as Report).items).toEqual([]);
+    expect((await stack.api('/api/reconcile/reports/latest', { persona: 'dave' })).status).toBe(403);
+    expect((await stack.api('/api/reconcile/reports/..%2F..', { persona: 'alice' })).status).toBe(400);
+    expect((await stack.api('/api/reconcile/reports/20990101-nope', { persona: 'alice' })).status).toBe(404);
+    const page = await stack.api('/api/reconcile/reports/latest', { persona: 'sam', headers: { accept: 'text/html' } });
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(await page.text()).toMatch(/<h1>Drift report<\/h1>/);
+
+    const access = await stack.api('/api/reports/access?key=app-signing-key', { persona: 'alice' });
+    expect(access.status).toBe(200);
+    const body = (await access.json()) as { keys: Array<{ key: string; access: Array<{ principal?: string; role: string; assignedAt: string; basis: string; dataActions: string[] }> }> };
+    expect(body.keys.map((k) => k.key)).toEqual(['app-signing-key']);
+    const vm = body.keys[0].access.find((a) => a.principal === 'app-vm');
+    expect(vm).toMatchObject({ role: 'Managed HSM Crypto User', assignedAt: '/keys/app-signing-key', basis: 'standing' });
+    expect(vm?.dataActions).toContain('Microsoft.KeyVault/managedHsm/keys/sign/action');
+    expect(body.keys[0].access.find((a) => a.principal === 'security-team')).toMatchObject({ assignedAt: '/', basis: 'standing' });
+    expect((await stack.api('/api/reports/access', { persona: 'dave' })).status).toBe(403);
+    expect((await stack.api('/api/reports/access?format=html', { persona: 'alice' })).headers.get('content-type')).toMatch(/^text\/html/);
+
+    const keys = await stack.api('/api/reports/keys?days=30', { persona: 'alice' });
+    expect(keys.status).toBe(200);
+    const keyReport = (await keys.json()) as { withoutExpiry: string[]; expiringWithinDays: number };
+    expect(keyReport.expiringWithinDays).toBe(30);
+    expect(Array.isArray(keyReport.withoutExpiry)).toBe(true);
+    expect((await stack.api('/api/reports/keys?days=-1', { persona: 'alice' })).status).toBe(400);
+  });
+});
