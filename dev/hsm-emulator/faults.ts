@@ -9,6 +9,8 @@ export interface FaultSettings {
   drop?: number;
   latencyMs?: number;
   latencyRate?: number;
+  /** A throttle like the HSM's own: above this many requests per second (one second of burst), 429 `Throttled`. */
+  requestsPerSecond?: number;
 }
 
 export type Fault = 'throttle' | 'unavailable' | 'drop' | undefined;
@@ -26,8 +28,11 @@ export function validateFaults(input: unknown): FaultSettings {
     } else if (name === 'latencyMs') {
       if (typeof value !== 'number' || value < 0 || value > 60_000) throw new Error('latencyMs must be between 0 and 60000');
       result.latencyMs = value;
+    } else if (name === 'requestsPerSecond') {
+      if (typeof value !== 'number' || value < 0) throw new Error('requestsPerSecond must be a number, 0 for no throttle');
+      result.requestsPerSecond = value;
     } else {
-      throw new Error(`Unknown fault setting '${name}' (known: throttle, unavailable, drop, latencyMs, latencyRate)`);
+      throw new Error(`Unknown fault setting '${name}' (known: throttle, unavailable, drop, latencyMs, latencyRate, requestsPerSecond)`);
     }
   }
   if ((result.throttle ?? 0) + (result.unavailable ?? 0) + (result.drop ?? 0) > 1) throw new Error('The fault rates add up to more than 1');
@@ -54,4 +59,27 @@ export function pickFault(settings: FaultSettings, random: () => number = Math.r
 export function pickLatency(settings: FaultSettings, random: () => number = Math.random): number {
   if (!settings.latencyMs) return 0;
   return random() < (settings.latencyRate ?? 1) ? settings.latencyMs : 0;
+}
+
+/** A token bucket refilled at `requestsPerSecond`, holding one second's worth. */
+export class RateThrottle {
+  private tokens = 0;
+  private last = 0;
+  private rate = 0;
+
+  configure(requestsPerSecond: number | undefined): void {
+    this.rate = requestsPerSecond ?? 0;
+    this.tokens = this.rate;
+    this.last = Date.now();
+  }
+
+  /** False when this request is over the rate. */
+  admit(now: number = Date.now()): boolean {
+    if (this.rate <= 0) return true;
+    this.tokens = Math.min(this.rate, this.tokens + ((now - this.last) / 1000) * this.rate);
+    this.last = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
 }

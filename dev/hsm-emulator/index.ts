@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { JWK } from 'jose';
 import { createTokenVerifier } from '../idp/verify';
 import { generateTlsPems, loadOrCreateTlsMaterial, type TlsMaterial } from '../tls/certificate';
-import { faultsFromEnvironment, pickFault, pickLatency, validateFaults, type FaultSettings } from './faults';
+import { faultsFromEnvironment, pickFault, pickLatency, RateThrottle, validateFaults, type FaultSettings } from './faults';
 import { KeyOperations } from './keys';
 import { isValidScope, toWireAssignment, type RoleAssignment } from './model';
 import { LocalRbac } from './rbac';
@@ -130,6 +130,8 @@ export async function startHsmEmulator(options: HsmEmulatorOptions): Promise<Hsm
   });
   const pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
   let faults = options.faults ?? faultsFromEnvironment();
+  const throttle = new RateThrottle();
+  throttle.configure(faults.requestsPerSecond);
   const log: RequestRecord[] = [];
   const challenge = `Bearer authorization="https://login.microsoftonline.com/${options.tenantId}", resource="${HSM_RESOURCE}"`;
   const { material, temporaryDir } = await tlsMaterial(options.dataDir);
@@ -186,6 +188,7 @@ export async function startHsmEmulator(options: HsmEmulatorOptions): Promise<Hsm
     if (path === '/_emulator/faults' && req.method === 'PUT') {
       try {
         faults = validateFaults(body ?? {});
+        throttle.configure(faults.requestsPerSecond);
         return { status: 200, body: faults };
       } catch (error) {
         return badParameter((error as Error).message);
@@ -266,7 +269,7 @@ export async function startHsmEmulator(options: HsmEmulatorOptions): Promise<Hsm
       return;
     }
     record.principalId = caller.objectId;
-    const fault = pickFault(faults);
+    const fault = throttle.admit() ? pickFault(faults) : 'throttle';
     const latency = pickLatency(faults);
     if (latency > 0) await new Promise((resolve) => setTimeout(resolve, latency));
     if (fault) record.fault = fault;
@@ -306,6 +309,7 @@ export async function startHsmEmulator(options: HsmEmulatorOptions): Promise<Hsm
     requests: () => [...log],
     setFaults: (settings) => {
       faults = validateFaults(settings);
+      throttle.configure(faults.requestsPerSecond);
     },
     close: async () => {
       server.closeAllConnections();

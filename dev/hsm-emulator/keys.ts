@@ -2,7 +2,7 @@ import { createPrivateKey, createPublicKey, privateEncrypt, publicDecrypt, const
 import { DATA_ACTION_PREFIX, isKeyName } from './model';
 import { badParameter, hsmError, ok, type Caller, type EmulatorResponse } from './responses';
 import type { LocalRbac } from './rbac';
-import { DEFAULT_KEY_OPS, newKeyVersion, type HsmStateStore, type StoredKey, type StoredKeyVersion } from './state';
+import { DEFAULT_KEY_OPS, materialOf, newKeyVersion, type HsmStateStore, type StoredKey, type StoredKeyVersion } from './state';
 
 /** PKCS#1 v1.5 DigestInfo prefixes: RSnnn signs a digest the caller already computed. */
 const DIGEST_INFO: Record<string, { prefix: Buffer; length: number }> = {
@@ -40,10 +40,16 @@ export class KeyOperations {
   }
 
   bundle(baseUrl: string, key: StoredKey, version: StoredKeyVersion): unknown {
-    const jwk = createPublicKey(createPrivateKey(version.privateKeyPem)).export({ format: 'jwk' });
+    const jwk = createPublicKey(createPrivateKey(materialOf(version))).export({ format: 'jwk' });
     return {
       key: { kid: `${baseUrl}/keys/${key.name}/${version.version}`, kty: 'RSA-HSM', key_ops: version.keyOps, n: jwk.n, e: jwk.e },
-      attributes: {
+      attributes: this.attributes(version),
+    };
+  }
+
+  /** What a key list shows of a key: no key material, so listing thousands of keys stays cheap. */
+  private attributes(version: StoredKeyVersion): Record<string, unknown> {
+    return {
         enabled: version.enabled,
         created: version.created,
         updated: version.updated,
@@ -51,7 +57,6 @@ export class KeyOperations {
         recoveryLevel: 'CustomizedRecoverable+Purgeable',
         recoverableDays: 7,
         exportable: false,
-      },
     };
   }
 
@@ -89,8 +94,7 @@ export class KeyOperations {
     if (refused) return refused;
     return this.store.data.keys.map((key) => {
       const latest = key.versions[key.versions.length - 1];
-      const { attributes } = this.bundle(baseUrl, key, latest) as { attributes: unknown };
-      return { kid: `${baseUrl}/keys/${key.name}`, attributes };
+      return { kid: `${baseUrl}/keys/${key.name}`, attributes: this.attributes(latest) };
     });
   }
 
@@ -105,7 +109,7 @@ export class KeyOperations {
     const request = (body ?? {}) as { alg?: unknown; value?: unknown };
     const digest = this.digest(request.alg, request.value);
     if ('status' in digest) return digest;
-    const signature = privateEncrypt({ key: version.privateKeyPem, padding: constants.RSA_PKCS1_PADDING }, Buffer.concat([digest.info.prefix, digest.value]));
+    const signature = privateEncrypt({ key: materialOf(version), padding: constants.RSA_PKCS1_PADDING }, Buffer.concat([digest.info.prefix, digest.value]));
     return ok({ kid: `${baseUrl}/keys/${key.name}/${version.version}`, value: base64url(signature) });
   }
 
@@ -122,7 +126,7 @@ export class KeyOperations {
     const expected = Buffer.concat([digest.info.prefix, digest.value]);
     let recovered: Buffer;
     try {
-      recovered = publicDecrypt({ key: createPublicKey(version.privateKeyPem), padding: constants.RSA_PKCS1_PADDING }, Buffer.from(request.value, 'base64url'));
+      recovered = publicDecrypt({ key: createPublicKey(materialOf(version)), padding: constants.RSA_PKCS1_PADDING }, Buffer.from(request.value, 'base64url'));
     } catch {
       return ok({ value: false });
     }

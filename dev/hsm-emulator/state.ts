@@ -14,7 +14,8 @@ import {
 
 export interface StoredKeyVersion {
   version: string;
-  privateKeyPem: string;
+  /** Made on first use: a seed of thousands of keys starts at once. */
+  privateKeyPem?: string;
   keyOps: string[];
   created: number;
   updated: number;
@@ -40,23 +41,34 @@ export interface HsmStateData {
 export interface HsmSeed {
   roleDefinitions?: Array<{ name: string; roleName: string; description?: string; dataActions: string[]; notDataActions?: string[] }>;
   roleAssignments?: Array<{ name: string; scope: string; role: string; principalId: string; comment?: string }>;
-  keys?: Array<{ name: string; expires?: string; keyOps?: string[] }>;
+  /** `created` backdates the current version (for rotation reports). */
+  keys?: Array<{ name: string; expires?: string; created?: string; keyOps?: string[] }>;
 }
 
 export const DEFAULT_KEY_OPS = ['sign', 'verify', 'encrypt', 'decrypt', 'wrapKey', 'unwrapKey'];
 
-export function newKeyVersion(keyOps: string[] = DEFAULT_KEY_OPS, expires?: Date): StoredKeyVersion {
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+/** The version's RSA key, generated the first time it is needed. */
+export function materialOf(version: StoredKeyVersion): string {
+  if (!version.privateKeyPem) {
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    version.privateKeyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  }
+  return version.privateKeyPem;
+}
+
+export function newKeyVersion(keyOps: string[] = DEFAULT_KEY_OPS, expires?: Date, options: { lazy?: boolean; created?: Date } = {}): StoredKeyVersion {
   const now = Math.floor(Date.now() / 1000);
-  return {
+  const version: StoredKeyVersion = {
     version: randomBytes(16).toString('hex'),
-    privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
     keyOps,
     created: now,
     updated: now,
     ...(expires ? { expires: Math.floor(expires.getTime() / 1000) } : {}),
     enabled: true,
   };
+  if (!options.lazy) materialOf(version);
+  if (options.created) version.created = version.updated = Math.floor(options.created.getTime() / 1000);
+  return version;
 }
 
 export function resolveRoleGuid(role: string, customRoles: readonly RoleDefinition[]): string | undefined {
@@ -94,7 +106,7 @@ export function stateFromSeed(seed: HsmSeed): HsmStateData {
   });
   const keys = (seed.keys ?? []).map((key): StoredKey => {
     if (!isKeyName(key.name)) throw new Error(`Seed key '${key.name}' has an invalid name`);
-    return { name: key.name, versions: [newKeyVersion(key.keyOps, key.expires ? new Date(key.expires) : undefined)] };
+    return { name: key.name, versions: [newKeyVersion(key.keyOps, key.expires ? new Date(key.expires) : undefined, { lazy: true, ...(key.created ? { created: new Date(key.created) } : {}) })] };
   });
   return { roleDefinitions, roleAssignments, keys };
 }

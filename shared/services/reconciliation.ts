@@ -19,7 +19,7 @@ import type { HsmInventoryPort, KeyInfo, ReconcileRun, ReconcileStorePort, RunAc
 /** Key scopes listed at once; the pacer, not this, keeps the HSM's rate. */
 const SCOPE_CONCURRENCY = 8;
 /** Key scopes between checkpoints. */
-const SCOPES_PER_CHECKPOINT = 64;
+const SCOPES_PER_CHECKPOINT = 200;
 
 export interface RunContinuation {
   /** Makes sure the run is stepped again after `delayMs`, even if this process dies now. */

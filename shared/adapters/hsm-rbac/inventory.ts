@@ -1,4 +1,5 @@
 import type { TokenCredential } from '@azure/core-auth';
+import type { PipelinePolicy } from '@azure/core-rest-pipeline';
 import { KeyClient } from '@azure/keyvault-keys';
 import type { ObservedAssignment } from '../../domain';
 import type { HsmInventoryPort, KeyInfo, RoleDefinitionInfo } from '../../services/reconciliationPorts';
@@ -40,6 +41,8 @@ export class HsmInventory implements HsmInventoryPort {
   private readonly rbac: HsmAccessControlClient;
   private readonly keys: KeyClient;
   private readonly pacer: RequestPacer;
+  /** The SDK's page wrapper drops a keys page's continuation token: the pipeline reads nextLink off the answer instead. */
+  private lastKeysNextLink: string | undefined;
 
   constructor(settings: HsmInventorySettings) {
     this.pacer = new RequestPacer(settings.requestsPerSecond);
@@ -50,12 +53,34 @@ export class HsmInventory implements HsmInventoryPort {
       disableChallengeResourceVerification: loopback,
       // The SDK's own retries give up on a 429 without Retry-After, which is what the HSM sends.
       retryOptions: { maxRetries: 0 },
-      additionalPolicies: [{ policy: retryPolicy(), position: 'perRetry' }, { policy: perAttempt, position: 'perRetry' }],
+      additionalPolicies: [
+        { policy: retryPolicy(), position: 'perRetry' },
+        { policy: perAttempt, position: 'perRetry' },
+        { policy: this.keysNextLinkPolicy(), position: 'perCall' },
+      ],
       ...(settings.caPem ? { tlsOptions: { ca: settings.caPem } } : {}),
     });
   }
 
+  private keysNextLinkPolicy(): PipelinePolicy {
+    return {
+      name: 'keysNextLink',
+      sendRequest: async (request, next) => {
+        const response = await next(request);
+        if (response.status === 200 && /\/keys\/?$/.test(new URL(request.url).pathname) && response.bodyAsText) {
+          try {
+            this.lastKeysNextLink = (JSON.parse(response.bodyAsText) as { nextLink?: string | null }).nextLink ?? undefined;
+          } catch {
+            this.lastKeysNextLink = undefined;
+          }
+        }
+        return response;
+      },
+    };
+  }
+
   async listKeysPage(continuation?: string): Promise<{ keys: KeyInfo[]; continuation?: string }> {
+    this.lastKeysNextLink = undefined;
     const pages = this.keys.listPropertiesOfKeys().byPage({ maxPageSize: KEYS_PAGE_SIZE, ...(continuation ? { continuationToken: continuation } : {}) });
     const page = await pages.next();
     if (page.done) return { keys: [] };
@@ -66,7 +91,7 @@ export class HsmInventory implements HsmInventoryPort {
       ...(iso(p.updatedOn) ? { updatedOn: iso(p.updatedOn) } : {}),
       ...(iso(p.expiresOn) ? { expiresOn: iso(p.expiresOn) } : {}),
     }));
-    const next = (page.value as { continuationToken?: string }).continuationToken;
+    const next = (page.value as { continuationToken?: string }).continuationToken ?? this.lastKeysNextLink;
     return next ? { keys, continuation: next } : { keys };
   }
 
