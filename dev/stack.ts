@@ -7,6 +7,9 @@ import { startHsmEmulator } from './hsm-emulator';
 import { ISSUER, startIdentityProvider, type IdentityProvider } from './idp/server';
 import { createTokenVerifier } from './idp/verify';
 import { TENANT_ID } from './personas';
+import { freePort, notificationSettings, startNotificationSinks } from './notifications';
+import type { MailSink } from './mail-sink';
+import type { TeamsSink } from './teams-sink';
 
 export const REPO_ROOT = resolve(__dirname, '..');
 export const API_AUDIENCE = 'api://hsm-access-governor';
@@ -58,6 +61,9 @@ export interface Stack {
   readonly hsm: HsmEmulator;
   readonly azurite: Azurite;
   readonly host: FunctionsHost;
+  /** Where the app's email and Teams notifications land (dev/mail-sink, dev/teams-sink). */
+  readonly mailSink: MailSink;
+  readonly teamsSink: TeamsSink;
   /** The app settings the function app runs with. */
   readonly appSettings: Readonly<Record<string, string>>;
   close(): Promise<void>;
@@ -124,6 +130,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         return started;
       }),
     ]);
+    const sinks = await startNotificationSinks({ random });
+    closers.push(() => sinks.close());
+    // Review links name the app's public URL, so its port is chosen before the host starts.
+    const apiPort = random ? await freePort() : DEFAULT_PORTS.api;
 
     const appSettings: Record<string, string> = {
       AzureWebJobsStorage: azurite.connectionString,
@@ -136,10 +146,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       RECONCILE_SCHEDULE: '0 0 2 * * *',
       // The emulator does not throttle unless told to: reconcile at a brisk pace locally.
       HSM_REQUESTS_PER_SECOND: '200',
+      ...notificationSettings(sinks, `http://127.0.0.1:${apiPort}`, dataDir),
       ...options.env,
     };
     const host = await startFunctionsHost({
-      port: random ? 0 : DEFAULT_PORTS.api,
+      port: apiPort,
       env: appSettings,
       dataDir,
       verifier: createTokenVerifier({ issuer: ISSUER, audience: API_AUDIENCE, jwk: idp.publicJwk }),
@@ -155,6 +166,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       storageConnectionString: azurite.connectionString,
       idp: idp.url,
       hostKey: host.hostKey,
+      mailSink: sinks.mailSink.url,
+      teamsSink: sinks.teamsSink.url,
     };
     writeEndpoints(dataDir, endpoints);
 
@@ -166,6 +179,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       hsm,
       azurite,
       host,
+      mailSink: sinks.mailSink,
+      teamsSink: sinks.teamsSink,
       appSettings,
       close: () => {
         closing ??= closeAll();

@@ -68,6 +68,8 @@ function banner(stack: Stack, seconds: number, healthy: boolean, health: unknown
     ['Managed HSM emulator', endpoints.hsm],
     ['HSM emulator CA', endpoints.hsmCaFile],
     ['Identity provider', endpoints.idp],
+    ['Mail sink (inbox)', `${stack.mailSink.url}  (SMTP 127.0.0.1:${stack.mailSink.smtpPort})`],
+    ['Teams webhook sink', stack.teamsSink.url],
     ['Azurite blob/queue/table', [stack.azurite.blobEndpoint, stack.azurite.queueEndpoint, stack.azurite.tableEndpoint].join('  ')],
     ['Host key', endpoints.hostKey],
     ['Endpoints file', join(stack.dataDir, 'endpoints.json')],

@@ -11,3 +11,5 @@ import './requests';
 import './audit';
 import './revocation';
 import './reconcile';
+import './review';
+import './notifications';

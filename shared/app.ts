@@ -1,5 +1,5 @@
 import type { TokenCredential } from '@azure/core-auth';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { isAbsolute, resolve } from 'node:path';
 import type { TableClient } from '@azure/data-tables';
 import { QueueClient, QueueServiceClient } from '@azure/storage-queue';
@@ -19,6 +19,9 @@ import { TableReconcileStore } from './adapters/storage/reconcileStore';
 import { QueueRunContinuation, RECONCILE_QUEUE } from './adapters/storage/runQueue';
 import { readReconcileSettings, type ReconcileSettings } from './adapters/reconcileSettings';
 import type { ServiceLog } from './services/ports';
+import { createNotificationSetup } from './adapters/notify';
+import type { NotificationService } from './services/notifications';
+import { ReviewPageService } from './services/reviewPage';
 
 export type { HsmAccessControlClient } from './adapters/hsm-rbac';
 
@@ -38,6 +41,10 @@ export interface AppContext {
   /** Drift reconciliation and the auditors' inventory. */
   reconciliation(log?: ServiceLog): ReconciliationService;
   readonly reconcileSettings: ReconcileSettings;
+  /** Teams and email notifications (the workflow calls them on every change; the timer for reminders). */
+  notifications(log?: ServiceLog): NotificationService;
+  /** The review page behind the notifications' links. */
+  reviewPage(log?: ServiceLog): ReviewPageService;
 }
 
 export const LEDGER_TABLE = 'ledger';
@@ -87,6 +94,7 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env): AppConte
     return inventory;
   };
   const continuation = new QueueRunContinuation(queueClient(config.storage, credential, RECONCILE_QUEUE));
+  const notify = createNotificationSetup({ env, policy, clock, ledger: () => (sharedLedger ??= ledger()), tableClient: (name) => context.tableClient(name) });
   const context: AppContext = {
     config,
     credential,
@@ -111,8 +119,20 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env): AppConte
         clock,
         log,
         newId: randomUUID,
+        onTransition: (before, after) => notify.service(log).onTransition(before, after),
       });
     },
+    notifications: (log = consoleLog) => notify.service(log),
+    reviewPage: (log = consoleLog) =>
+      new ReviewPageService({
+        requests: context.requests(log),
+        policy,
+        keys: notify.config.reviewLinkKeys,
+        clock,
+        log,
+        newNonce: () => randomBytes(24).toString('base64url'),
+        ...(notify.config.publicBaseUrl ? { publicBaseUrl: notify.config.publicBaseUrl } : {}),
+      }),
     reconcileSettings,
     reconciliation: (log = consoleLog) => {
       sharedLedger ??= ledger();

@@ -1,5 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
+import { parseIsoDuration } from '../domain/duration';
+import { MIN_REVIEW_KEY_LENGTH } from '../domain/reviewToken';
 
 /**
  * The app settings, read once and checked before anything uses them. A missing or malformed
@@ -196,4 +198,106 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
 export const CONFIG_SETTING_NAMES = [
   'AzureWebJobsStorage', 'AzureWebJobsStorage__accountName', 'AzureWebJobsStorage__tableServiceUri', 'POLICY_FILE', 'HSM_URL',
   'HSM_CA_FILE', 'IDENTITY_ENDPOINT', 'IDENTITY_HEADER', 'AZURE_CLIENT_ID', 'API_AUDIENCE',
+  // Notifications and review links (loadNotificationConfig).
+  'PUBLIC_BASE_URL', 'REVIEW_LINK_KEYS', 'REVIEW_LINK_TTL', 'SMTP_HOST', 'SMTP_PORT', 'SMTP_SECURE', 'SMTP_USER', 'SMTP_PASSWORD', 'SMTP_FROM',
+  'TEAMS_WEBHOOK_URL',
 ] as const;
+
+// ---- notifications and review links ----
+
+export interface SmtpConfig {
+  host: string;
+  port: number;
+  /** TLS from the first byte (port 465); otherwise STARTTLS, required off loopback. */
+  secure: boolean;
+  loopback: boolean;
+  user?: string;
+  password?: string;
+  from: string;
+}
+
+export interface NotificationConfig {
+  /** Where the app is reached from a browser, e.g. `https://governor.contoso.com` (no trailing slash). */
+  publicBaseUrl?: string;
+  /** HMAC keys for review links: the first signs, all verify (rotation with overlap). Empty: no review links. */
+  reviewLinkKeys: string[];
+  /** How long a review link stays valid. */
+  reviewLinkTtlMs: number;
+  /** Absent when SMTP_HOST is not set: no email. */
+  smtp?: SmtpConfig;
+  /** Teams webhook URLs by the app-setting names the policy uses; names whose setting is empty are left out. */
+  teamsWebhooks: Record<string, string>;
+}
+
+export const DEFAULT_REVIEW_LINK_TTL_MS = 7 * 24 * 3600 * 1000;
+
+function isAllowedUrl(url: URL | undefined): url is URL {
+  return url !== undefined && (url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname)));
+}
+
+/**
+ * The notification settings. Every one is optional (the feature is off without it), but one that
+ * is set and malformed stops the app like any other setting. `webhookSettings` are the app-setting
+ * names the policy gives for Teams webhooks.
+ */
+export function loadNotificationConfig(env: NodeJS.ProcessEnv = process.env, webhookSettings: readonly string[] = []): NotificationConfig {
+  const problems: string[] = [];
+  const config: NotificationConfig = { reviewLinkKeys: [], reviewLinkTtlMs: DEFAULT_REVIEW_LINK_TTL_MS, teamsWebhooks: {} };
+
+  const base = env.PUBLIC_BASE_URL?.trim();
+  if (base) {
+    const url = parseUrl(base);
+    if (!isAllowedUrl(url) || url.search || url.hash || url.username || url.password) problems.push('PUBLIC_BASE_URL must be an https URL without query or credentials (plain http only on 127.0.0.1/localhost)');
+    else config.publicBaseUrl = `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+  }
+
+  const keys = env.REVIEW_LINK_KEYS?.trim();
+  if (keys) {
+    const list = keys.split(',').map((k) => k.trim()).filter((k) => k !== '');
+    if (list.length === 0 || list.some((k) => k.length < MIN_REVIEW_KEY_LENGTH || /\s/.test(k))) {
+      problems.push(`REVIEW_LINK_KEYS must be a comma-separated list of secrets of ${MIN_REVIEW_KEY_LENGTH}+ characters, the current key first`);
+    } else config.reviewLinkKeys = list;
+  }
+
+  const ttl = env.REVIEW_LINK_TTL?.trim();
+  if (ttl) {
+    const ms = parseIsoDuration(ttl) ?? 0;
+    if (ms < 60_000) problems.push('REVIEW_LINK_TTL must be an ISO 8601 duration of a minute or more, e.g. P7D');
+    else config.reviewLinkTtlMs = ms;
+  }
+
+  const host = env.SMTP_HOST?.trim();
+  if (host) {
+    const portText = env.SMTP_PORT?.trim() || '587';
+    const port = /^\d{1,5}$/.test(portText) ? Number(portText) : 0;
+    if (port < 1 || port > 65535) problems.push('SMTP_PORT must be a port number');
+    const secureText = env.SMTP_SECURE?.trim().toLowerCase();
+    if (secureText && secureText !== 'true' && secureText !== 'false') problems.push('SMTP_SECURE must be true or false');
+    const from = env.SMTP_FROM?.trim();
+    if (!from || !/^[^\s@<>]+@[^\s@<>]+$|^[^<>]*<[^\s@<>]+@[^\s@<>]+>$/.test(from)) problems.push('SMTP_FROM must be the sender address (name@domain or "Name <name@domain>") when SMTP_HOST is set');
+    const user = env.SMTP_USER?.trim();
+    const password = env.SMTP_PASSWORD;
+    if (password && !user) problems.push('SMTP_PASSWORD is set without SMTP_USER');
+    if (port >= 1 && port <= 65535 && from) {
+      config.smtp = {
+        host,
+        port,
+        secure: secureText ? secureText === 'true' : port === 465,
+        loopback: isLoopbackHost(host),
+        ...(user ? { user } : {}),
+        ...(password ? { password } : {}),
+        from,
+      };
+    }
+  }
+
+  for (const name of new Set(webhookSettings)) {
+    const value = env[name]?.trim();
+    if (!value) continue;
+    if (!isAllowedUrl(parseUrl(value))) problems.push(`${name} must be an https URL (a Teams Workflows webhook; plain http only on 127.0.0.1/localhost)`);
+    else config.teamsWebhooks[name] = value;
+  }
+
+  if (problems.length > 0) throw new ConfigurationError(problems);
+  return config;
+}

@@ -13,3 +13,5 @@ export * from './audit';
 export * from './events';
 export * from './drift';
 export * from './reports';
+export * from './notifications';
+export * from './reviewToken';

@@ -57,6 +57,8 @@ export interface AccessRequestDependencies {
   onFailed?(request: AccessRequest): Promise<void>;
   /** Waits between retries of a failed removal (tests pass a faster one). */
   sleep?(ms: number): Promise<void>;
+  /** Called after every saved change (`before` undefined for a new request), e.g. to notify; its failures are logged, never thrown. */
+  onTransition?(before: AccessRequest | undefined, after: AccessRequest): Promise<void>;
 }
 
 export interface SubmitInput extends RequestInput {
@@ -141,6 +143,7 @@ export class AccessRequestService {
       return success({ request: existing.request, created: false });
     }
     this.deps.log.info(`Request ${id}: ${request.role} on ${request.scope} for ${request.principalId}, ${request.status}`);
+    await this.transitioned(undefined, request);
     if (request.status === 'Approved') return success({ request: await this.provision(id), created: true });
     return success({ request, created: true });
   }
@@ -186,9 +189,21 @@ export class AccessRequestService {
       }
       if (next === stored.request) return success({ before: stored.request, after: next });
       const saved = await this.deps.ledger.update(next, stored.etag, historyAudit(stored.request, next, hsmRequestId));
-      if (saved === 'updated') return success({ before: stored.request, after: next });
+      if (saved === 'updated') {
+        await this.transitioned(stored.request, next);
+        return success({ before: stored.request, after: next });
+      }
     }
     return problem(409, 'concurrent-update', `Request ${id} kept changing; try again`);
+  }
+
+  /** The onTransition hook: whatever it does, the workflow goes on. */
+  private async transitioned(before: AccessRequest | undefined, after: AccessRequest): Promise<void> {
+    try {
+      await this.deps.onTransition?.(before, after);
+    } catch (error) {
+      this.deps.log.error(`Request ${after.id}: onTransition failed: ${(error as Error).message}`);
+    }
   }
 
   async decide(caller: Caller, id: string, decision: Decision, comment?: string): Promise<Outcome<AccessRequest>> {

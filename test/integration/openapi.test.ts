@@ -4,6 +4,7 @@ import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import { parse } from 'yaml';
 import { PERSONAS } from '../../dev/personas';
+import { signCsrfToken, signReviewToken } from '../../shared/domain';
 import { useStack, type ApiCallOptions } from '../helpers/stack';
 
 /** docs/openapi.yaml checked against the running API: every documented answer the app gives, and every route it registers. */
@@ -74,7 +75,7 @@ async function call(method: string, template: string, options: Call = {}): Promi
   const mediaType = (response.headers.get('content-type') ?? '').split(';')[0].trim();
   const media = resolved.content?.[mediaType];
   expect({ where, mediaType, documented: media !== undefined }).toEqual({ where, mediaType, documented: true });
-  const body = (await response.json()) as Json;
+  const body = (/json$/.test(mediaType) ? await response.json() : await response.text()) as Json;
   expect({ where, body, errors: errorsOf(media?.schema ?? {}, body) }).toEqual({ where, body, errors: [] });
   for (const [name, header] of Object.entries(resolved.headers ?? {})) {
     const value = response.headers.get(name);
@@ -173,6 +174,27 @@ describe('docs/openapi.yaml against the running API', () => {
     expect((await call('get', '/api/reports/keys', { persona: 'alice' })).status).toBe(200);
     expect((await call('get', '/api/reports/keys', { persona: 'alice', query: 'days=x' })).body.code).toBe('invalid-query');
     expect((await call('get', '/api/reports/keys', { persona: 'dave' })).body.code).toBe('not-an-auditor');
+  });
+
+  it('the review page matches the document', async () => {
+    const created = await call('post', '/api/requests', { persona: 'dave', body: { role: 'Crypto User', scope: '/keys/release-signing-key', principalId: APP_VM, duration: 'PT1H', justification: 'review page' } });
+    const id = created.body.id as string;
+    const keys = (stack().stack.appSettings.REVIEW_LINK_KEYS as string).split(',');
+    const token = encodeURIComponent(signReviewToken(id, new Date(Date.now() + 3_600_000), keys));
+    const expired = encodeURIComponent(signReviewToken(id, new Date(Date.now() - 1000), keys));
+    expect((await call('get', '/api/review/{id}', { params: { id }, query: `t=${token}` })).status).toBe(302);
+    expect((await call('get', '/api/review/{id}', { persona: 'sam', params: { id }, query: `t=${token}` })).status).toBe(200);
+    expect((await call('get', '/api/review/{id}', { persona: 'sam', params: { id }, query: 't=forged.token' })).status).toBe(404);
+    expect((await call('get', '/api/review/{id}', { persona: 'sam', params: { id }, query: `t=${expired}` })).status).toBe(410);
+    expect((await call('head', '/api/review/{id}', { persona: 'sam', params: { id }, query: `t=${token}` })).status).toBe(200);
+    const form = { 'content-type': 'application/x-www-form-urlencoded' };
+    expect((await call('post', '/api/review/{id}', { persona: 'sam', params: { id }, query: `t=${token}`, body: 'action=approve', headers: form })).status).toBe(403);
+    expect((await call('post', '/api/review/{id}', { persona: 'sam', params: { id }, query: `t=${token}`, body: '{}', headers: { 'content-type': 'application/json' } })).status).toBe(415);
+    const nonce = 'openapi-test-nonce-0123456789';
+    const csrf = signCsrfToken(PERSONAS.sam.oid, id, nonce, keys);
+    const decided = await call('post', '/api/review/{id}', { persona: 'sam', params: { id }, query: `t=${token}`, body: `action=approve&csrf=${csrf}&version=1`, headers: { ...form, cookie: `hsmgov-review-csrf=${nonce}` } });
+    expect(decided.status).toBe(303);
+    expect((await call('post', '/api/review/{id}', { persona: 'sam', params: { id }, query: `t=${token}`, body: `action=deny&csrf=${csrf}&version=1`, headers: { ...form, cookie: `hsmgov-review-csrf=${nonce}` } })).status).toBe(409);
   });
 
   it('the audit trail matches the document, and every documented operation was exercised', async () => {

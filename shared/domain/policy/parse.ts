@@ -20,6 +20,8 @@ import {
   type PrincipalType,
   type ProtectedAssignment,
   type ReconcileSettings,
+  type ApproverChannels,
+  type NotificationPolicy,
   type StandingAssignment,
 } from './types';
 
@@ -134,7 +136,7 @@ function combinatorMessage(path: readonly Segment[]): string | undefined {
   return undefined;
 }
 
-interface RawPrincipal { objectId: string; type: PrincipalType; displayName?: string; members?: string[] }
+interface RawPrincipal { objectId: string; type: PrincipalType; displayName?: string; members?: string[]; email?: string }
 interface RawRule {
   id: string; description?: string; requesters: string[]; for: 'self' | string[]; roles: string[]; scopes: string[];
   defaultDuration?: string; maxDuration: string; minDuration?: string; requireJustification?: boolean; requireTicket?: boolean;
@@ -151,6 +153,7 @@ interface RawPolicy {
   forbidden?: Array<{ principal: string; reason?: string }>;
   defaults?: { pendingLifetime?: string; minDuration?: string; privilegedRoles?: string[]; privilegedMinApprovers?: number };
   reconcile?: { mode?: 'report' | 'enforce'; maxRemovalsPerRun?: number; keyRotationPeriod?: string; keyExpiryWarning?: string };
+  notifications?: { approvers?: Record<string, { teams?: string; email?: string[] }>; reminders?: boolean; expiryWarning?: string; longDuration?: string };
 }
 
 /**
@@ -213,7 +216,7 @@ function resolvePolicy(raw: RawPolicy, sourceName: string, issues: IssueCollecto
     if (other) issues.add(['principals', alias, 'objectId'], `object id already used by principal '${other}'`);
     byObjectId.set(objectId, alias);
     if (p.members && p.type !== 'Group') issues.add(['principals', alias, 'members'], 'only a Group can have members');
-    principals[alias] = { alias, objectId, type: p.type, ...(p.displayName !== undefined ? { displayName: p.displayName } : {}), members: p.members ?? [] };
+    principals[alias] = { alias, objectId, type: p.type, ...(p.displayName !== undefined ? { displayName: p.displayName } : {}), members: p.members ?? [], ...(p.email !== undefined ? { email: p.email } : {}) };
   }
   for (const [alias, p] of Object.entries(principals)) {
     p.members.forEach((m, i) => {
@@ -380,6 +383,7 @@ function resolvePolicy(raw: RawPolicy, sourceName: string, issues: IssueCollecto
     keyExpiryWarning,
     keyExpiryWarningMs: parseIsoDuration(keyExpiryWarning) ?? 0,
   };
+  const notifications = raw.notifications ? resolveNotifications(raw.notifications, eligibility, known, issues) : undefined;
   // A forbidden principal must not be granted anything by the policy itself.
   const forbiddenIds = new Set(forbidden.flatMap((f) => [f.principalId, ...f.memberObjectIds]));
   standing.forEach((s, i) => {
@@ -405,6 +409,35 @@ function resolvePolicy(raw: RawPolicy, sourceName: string, issues: IssueCollecto
     forbidden,
     defaults: { pendingLifetime, pendingLifetimeMs, minDuration, minDurationMs, privilegedRoleIds, privilegedMinApprovers },
     reconcile,
+    ...(notifications ? { notifications } : {}),
+  };
+}
+
+/** The notifications section: every alias it names is declared and approves in some rule. */
+function resolveNotifications(
+  raw: NonNullable<RawPolicy['notifications']>,
+  eligibility: readonly EligibilityRule[],
+  known: (alias: string, path: Segment[]) => PrincipalDefinition | undefined,
+  issues: IssueCollector,
+): NotificationPolicy {
+  const approvers: Record<string, ApproverChannels> = {};
+  for (const [alias, channels] of Object.entries(raw.approvers ?? {})) {
+    if (!known(alias, ['notifications', 'approvers', alias])) continue;
+    if (!eligibility.some((rule) => rule.approval.approvers.includes(alias))) {
+      issues.add(['notifications', 'approvers', alias], `'${alias}' is not an approver of any rule`, true);
+    }
+    if (channels.teams === undefined && channels.email === undefined) issues.add(['notifications', 'approvers', alias], 'names no channel (teams or email)');
+    approvers[alias] = { ...(channels.teams !== undefined ? { teams: channels.teams } : {}), email: channels.email ?? [] };
+  }
+  const expiryWarning = raw.expiryWarning ?? 'PT15M';
+  const longDuration = raw.longDuration ?? 'PT4H';
+  return {
+    approvers,
+    reminders: raw.reminders ?? true,
+    expiryWarning,
+    expiryWarningMs: durationOrIssue(expiryWarning, ['notifications', 'expiryWarning'], issues),
+    longDuration,
+    longDurationMs: durationOrIssue(longDuration, ['notifications', 'longDuration'], issues),
   };
 }
 

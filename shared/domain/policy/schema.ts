@@ -8,6 +8,7 @@
 const DURATION_PATTERN = '^P(?!$)(\\d+D)?(T(?=\\d)(\\d+H)?(\\d+M)?(\\d+([.,]\\d+)?S)?)?$';
 const GUID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
 const ALIAS_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
+const SETTING_PATTERN = '^[A-Za-z_][A-Za-z0-9_]{0,127}$';
 
 export const POLICY_SCHEMA = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
@@ -142,6 +143,30 @@ export const POLICY_SCHEMA = {
         keyExpiryWarning: { $ref: '#/$defs/duration', default: 'P30D', description: 'Keys expiring within this period are reported.' },
       },
     },
+    notifications: {
+      title: 'Notifications',
+      description: 'Where approvers are told that a request needs them (Teams and/or email), and when reminders and expiry warnings go out. Requesters are told by email at the address of their principal.',
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        approvers: {
+          type: 'object',
+          description: "Per approver alias (a user or group named in a rule's approval): the channels it is told on. An approver without an entry is told by email at its principal's address (for a group: its members').",
+          propertyNames: { pattern: ALIAS_PATTERN },
+          additionalProperties: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              teams: { type: 'string', pattern: SETTING_PATTERN, description: 'Name of the app setting that holds the Teams Workflows webhook URL (the URL is a secret and never goes into the policy).' },
+              email: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', format: 'email' }, description: 'Addresses, e.g. a distribution list.' },
+            },
+          },
+        },
+        reminders: { type: 'boolean', default: true, description: 'Remind the approvers once when a request has waited half of its pending lifetime.' },
+        expiryWarning: { $ref: '#/$defs/duration', default: 'PT15M', description: 'How long before a grant ends its requester is warned (grants no longer than this get no warning).' },
+        longDuration: { $ref: '#/$defs/duration', default: 'PT4H', description: "Grants at least this long are flagged 'long duration' for the approvers." },
+      },
+    },
   },
   $defs: {
     alias: { type: 'string', pattern: ALIAS_PATTERN, description: 'A key of `principals`.' },
@@ -159,6 +184,7 @@ export const POLICY_SCHEMA = {
         type: { enum: ['User', 'Group', 'ServicePrincipal'] },
         displayName: { type: 'string' },
         members: { $ref: '#/$defs/aliasList', description: 'For groups: members known to the policy (forbidden applies to them too).' },
+        email: { type: 'string', format: 'email', description: 'Where notifications for this principal go (as requester, and as approver without a notifications entry).' },
       },
     },
     rule: {

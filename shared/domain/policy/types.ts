@@ -17,6 +17,8 @@ export interface PrincipalDefinition {
   readonly displayName?: string;
   /** For groups: aliases of members the policy knows about (used to apply `forbidden` to members). */
   readonly members: readonly string[];
+  /** Where notifications for this principal go. */
+  readonly email?: string;
 }
 
 export interface ApprovalRule {
@@ -118,6 +120,25 @@ export interface Policy {
   readonly forbidden: readonly ForbiddenPrincipal[];
   readonly defaults: PolicyDefaults;
   readonly reconcile: ReconcileSettings;
+  /** Notification channels and timing; absent when the policy has no `notifications` section. */
+  readonly notifications?: NotificationPolicy;
+}
+
+/** The channels one approver alias is told on. */
+export interface ApproverChannels {
+  /** Name of the app setting holding the Teams Workflows webhook URL. */
+  readonly teams?: string;
+  readonly email: readonly string[];
+}
+
+export interface NotificationPolicy {
+  /** Per approver alias. */
+  readonly approvers: Readonly<Record<string, ApproverChannels>>;
+  readonly reminders: boolean;
+  readonly expiryWarning: string;
+  readonly expiryWarningMs: number;
+  readonly longDuration: string;
+  readonly longDurationMs: number;
 }
 
 export interface PolicyIssue {

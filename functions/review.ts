@@ -1,0 +1,76 @@
+import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
+import { principalFromHeaders } from '../shared/adapters/easyAuth';
+import { appContext } from '../shared/app';
+import { CSRF_COOKIE, CSRF_COOKIE_MAX_AGE_SECONDS, CSRF_COOKIE_PATH, errorPage, type PageResult, type ReviewCaller, type ReviewInput } from '../shared/services/reviewPage';
+import { invocationLog } from './http';
+
+const MAX_FORM_BYTES = 8 * 1024;
+
+/** Headers of every review page: never cached, never framed, and the link's token never leaks to another site as a referrer. */
+const PAGE_HEADERS = {
+  'content-type': 'text/html; charset=utf-8',
+  'cache-control': 'no-store',
+  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'referrer-policy': 'same-origin',
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'x-robots-tag': 'noindex, nofollow',
+};
+
+function cookie(request: HttpRequest, name: string): string | undefined {
+  for (const part of (request.headers.get('cookie') ?? '').split(';')) {
+    const index = part.indexOf('=');
+    if (index > 0 && part.slice(0, index).trim() === name) return part.slice(index + 1).trim();
+  }
+  return undefined;
+}
+
+function input(request: HttpRequest): ReviewInput {
+  const principal = principalFromHeaders(request.headers);
+  const caller: ReviewCaller | undefined = principal ? { objectId: principal.principalId, groups: principal.groups, name: principal.name } : undefined;
+  const csrfCookie = cookie(request, CSRF_COOKIE);
+  return {
+    id: request.params.id,
+    token: request.query.get('t'),
+    path: new URL(request.url).pathname,
+    ...(caller ? { caller } : {}),
+    ...(csrfCookie ? { csrfCookie } : {}),
+  };
+}
+
+function toResponse(request: HttpRequest, page: PageResult): HttpResponseInit {
+  return {
+    status: page.status,
+    body: page.html,
+    headers: { ...PAGE_HEADERS, ...(page.location ? { location: page.location } : {}) },
+    ...(page.setCsrfCookie
+      ? { cookies: [{ name: CSRF_COOKIE, value: page.setCsrfCookie, path: CSRF_COOKIE_PATH, httpOnly: true, sameSite: 'Lax' as const, maxAge: CSRF_COOKIE_MAX_AGE_SECONDS, secure: new URL(request.url).protocol === 'https:' }] }
+      : {}),
+  };
+}
+
+/** GET and HEAD: read only. */
+export async function reviewPage(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  const page = await appContext().reviewPage(invocationLog(context)).view({ ...input(request), done: request.query.get('done') });
+  return toResponse(request, page);
+}
+
+/** POST: the decision (or cancel, revoke) from the page's form. */
+export async function reviewDecision(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  if (!/^application\/x-www-form-urlencoded\b/i.test(request.headers.get('content-type') ?? '')) {
+    return { status: 415, body: errorPage('Form not accepted', 'Nothing was changed: the form must be sent as application/x-www-form-urlencoded.'), headers: PAGE_HEADERS };
+  }
+  const bytes = Buffer.from(await request.arrayBuffer());
+  if (bytes.length > MAX_FORM_BYTES) return { status: 413, body: errorPage('Form too large', 'Nothing was changed: the form is too large.'), headers: PAGE_HEADERS };
+  const page = await appContext().reviewPage(invocationLog(context)).act({
+    ...input(request),
+    form: new URLSearchParams(bytes.toString('utf8')),
+    origin: request.headers.get('origin'),
+    fetchSite: request.headers.get('sec-fetch-site'),
+    ownOrigin: new URL(request.url).origin,
+  });
+  return toResponse(request, page);
+}
+
+app.http('review-page', { methods: ['GET', 'HEAD'], authLevel: 'anonymous', route: 'review/{id}', handler: reviewPage });
+app.http('review-decision', { methods: ['POST'], authLevel: 'anonymous', route: 'review/{id}', handler: reviewDecision });

@@ -1,0 +1,98 @@
+import nodemailer, { type Transporter } from 'nodemailer';
+import { DeliveryFailure, type MailPort, type OutgoingNotification } from '../../services/notificationPorts';
+import type { SmtpConfig } from '../config';
+
+export interface EmailContent {
+  subject: string;
+  text: string;
+  html: string;
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[ch] as string);
+}
+
+/** One line per header field at most: no CR/LF from request data reaches the subject. */
+function oneLine(text: string): string {
+  return text.replace(/[\r\n\t]+/g, ' ').slice(0, 200);
+}
+
+/** The same facts, flags and review link as the Teams card, as plain text and as simple, accessible HTML. */
+export function emailContentFor(notification: OutgoingNotification): EmailContent {
+  const flags = notification.riskFlags.length > 0 ? `Risk: ${notification.riskFlags.join(' · ')}` : '';
+  const width = Math.max(...notification.facts.map((fact) => fact.title.length));
+  const text = [
+    notification.summary,
+    '',
+    ...(flags ? [flags, ''] : []),
+    ...notification.facts.map((fact) => `${`${fact.title}:`.padEnd(width + 2)}${fact.value}`),
+    '',
+    notification.link ? `${notification.linkLabel}: ${notification.link}` : 'Open the request in the HSM access governor.',
+    '',
+    `Request ${notification.requestId}`,
+  ].join('\n');
+  const rows = notification.facts
+    .map((fact) => `<tr><th scope="row" style="text-align:left;padding:4px 12px 4px 0;vertical-align:top;color:#333">${escapeHtml(fact.title)}</th><td style="padding:4px 0;white-space:pre-wrap">${escapeHtml(fact.value)}</td></tr>`)
+    .join('\n');
+  const button = notification.link
+    ? `<p><a href="${escapeHtml(notification.link)}" style="display:inline-block;background:#0b5cad;color:#ffffff;padding:10px 18px;border-radius:4px;text-decoration:none;font-weight:bold">${escapeHtml(notification.linkLabel)}</a></p>
+<p style="font-size:13px;color:#444">Or open: ${escapeHtml(notification.link)}</p>`
+    : '<p>Open the request in the HSM access governor.</p>';
+  const html = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${escapeHtml(notification.title)}</title></head>
+<body style="font-family:Segoe UI,system-ui,sans-serif;color:#1b1b1b;background:#ffffff;max-width:640px;margin:0 auto;padding:16px">
+<h1 style="font-size:20px">${escapeHtml(notification.title)}</h1>
+<p>${escapeHtml(notification.summary)}</p>
+${flags ? `<p style="background:#fff4ce;border-left:4px solid #8a6100;padding:8px 12px;font-weight:bold">${escapeHtml(flags)}</p>` : ''}
+<table role="presentation" style="border-collapse:collapse">
+${rows}
+</table>
+${button}
+<p style="font-size:12px;color:#555">Request ${escapeHtml(notification.requestId)}. The link only identifies the request: you sign in before you can see or decide it.</p>
+</body></html>`;
+  return { subject: oneLine(notification.title), text, html };
+}
+
+/** SMTP reply codes 4xx and dropped connections may pass later; 5xx will not. */
+function failureOf(error: unknown): DeliveryFailure {
+  const details = error as { responseCode?: number; code?: string; message?: string };
+  const code = details.responseCode;
+  const message = `${code ? `SMTP ${code}: ` : ''}${details.message ?? String(error)}`.slice(0, 300);
+  if (code !== undefined) return new DeliveryFailure(message, code >= 400 && code < 500);
+  return new DeliveryFailure(message, details.code !== 'EAUTH' && details.code !== 'EENVELOPE');
+}
+
+/** MailPort over SMTP with nodemailer, configured by the SMTP_* app settings. */
+export class SmtpMailer implements MailPort {
+  private readonly transporter: Transporter;
+
+  constructor(private readonly config: SmtpConfig) {
+    this.transporter = nodemailer.createTransport({
+      host: config.host,
+      port: config.port,
+      secure: config.secure,
+      // Off loopback, never send mail (or a password) in the clear.
+      requireTLS: !config.secure && !config.loopback,
+      ...(config.user ? { auth: { user: config.user, pass: config.password ?? '' } } : {}),
+      connectionTimeout: 10_000,
+      greetingTimeout: 10_000,
+      socketTimeout: 20_000,
+    });
+  }
+
+  async send(address: string, notification: OutgoingNotification): Promise<void> {
+    const content = emailContentFor(notification);
+    try {
+      await this.transporter.sendMail({
+        from: this.config.from,
+        to: address,
+        subject: content.subject,
+        text: content.text,
+        html: content.html,
+        headers: { 'X-HSM-Governor-Request': notification.requestId, 'X-HSM-Governor-Kind': notification.kind },
+      });
+    } catch (error) {
+      throw failureOf(error);
+    }
+  }
+}

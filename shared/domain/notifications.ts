@@ -1,0 +1,324 @@
+/**
+ * What to tell whom when a request changes, and when the timer's reminders and expiry warnings are
+ * due. Pure: the notification service sends what this decides, on the channels the policy names.
+ */
+import { approvalsNeeded } from './approval';
+import type { AccessRequest, HistoryEntry, RequestStatus } from './lifecycle';
+import { SYSTEM_ACTOR } from './lifecycle';
+import type { Policy, PrincipalDefinition } from './policy/types';
+
+export const DEFAULT_EXPIRY_WARNING_MS = 15 * 60_000;
+export const DEFAULT_LONG_DURATION_MS = 4 * 3_600_000;
+
+export type NotificationAudience = 'approvers' | 'requester';
+
+export type NotificationKind =
+  /** Approvers: a new request waits for them. */
+  | 'approval-needed'
+  /** Approvers: an approval was recorded and more are needed. */
+  | 'approval-progress'
+  /** Approvers: a running grant asks for more time. */
+  | 'extension-needed'
+  /** Approvers: the request has waited half its pending lifetime. */
+  | 'reminder'
+  /** Approvers: the request was decided (or closed) by someone else; nothing left to do. */
+  | 'decided'
+  | 'approved'
+  | 'denied'
+  | 'granted'
+  | 'expiring'
+  | 'expired'
+  | 'revoked'
+  | 'failed'
+  | 'timed-out'
+  | 'extended'
+  | 'extension-denied';
+
+export interface NotificationIntent {
+  readonly kind: NotificationKind;
+  readonly audience: NotificationAudience;
+  readonly requestId: string;
+  /** The object id (or 'system') whose action caused it. */
+  readonly actor: string;
+  /** For timer-driven notifications: sent at most once per key. */
+  readonly key?: string;
+}
+
+export interface Fact {
+  readonly title: string;
+  readonly value: string;
+}
+
+/** Everything a channel needs to render one notification (the link is added by the sender). */
+export interface NotificationContent {
+  readonly kind: NotificationKind;
+  readonly audience: NotificationAudience;
+  readonly requestId: string;
+  readonly status: RequestStatus;
+  readonly title: string;
+  readonly summary: string;
+  readonly facts: readonly Fact[];
+  readonly riskFlags: readonly string[];
+  readonly approvalsNeeded: number;
+  /** 'Review' when the reader is asked to act, 'Open request' otherwise. */
+  readonly linkLabel: string;
+  /** Whether the reader is asked to decide. */
+  readonly actionRequired: boolean;
+}
+
+/** Where one audience of one request is told: Teams webhooks by app-setting name, and email addresses. */
+export interface Recipients {
+  readonly teams: readonly string[];
+  readonly email: readonly string[];
+}
+
+const REQUESTER_KINDS: Partial<Record<RequestStatus, NotificationKind>> = {
+  Denied: 'denied',
+  Active: 'granted',
+  Expired: 'expired',
+  Revoked: 'revoked',
+  Failed: 'failed',
+  TimedOut: 'timed-out',
+};
+
+function intentsForEntry(entry: HistoryEntry, request: AccessRequest): Array<Omit<NotificationIntent, 'requestId'>> {
+  const actor = entry.by;
+  if (entry.from === null) return entry.to === 'Pending' && request.status === 'Pending' ? [{ kind: 'approval-needed', audience: 'approvers', actor }] : [];
+  if (entry.from === 'Pending' && entry.to === 'Pending') return [{ kind: 'approval-progress', audience: 'approvers', actor }];
+  if (entry.from === 'Active' && entry.to === 'Active') {
+    if (/^extension by .* requested$/.test(entry.reason)) return [{ kind: 'extension-needed', audience: 'approvers', actor }];
+    if (entry.reason.startsWith('extension approval recorded')) return [{ kind: 'approval-progress', audience: 'approvers', actor }];
+    if (entry.reason === 'extension denied') return [{ kind: 'extension-denied', audience: 'requester', actor }, { kind: 'decided', audience: 'approvers', actor }];
+    if (entry.reason.startsWith('extended by')) {
+      const approved = entry.reason.includes('(no approval needed)') ? [] : [{ kind: 'decided' as const, audience: 'approvers' as const, actor }];
+      return [{ kind: 'extended', audience: 'requester', actor }, ...approved];
+    }
+    return [];
+  }
+  const intents: Array<Omit<NotificationIntent, 'requestId'>> = [];
+  // The approvers' earlier card is followed up once the request leaves Pending, whoever closed it.
+  const autoApproved = entry.to === 'Approved' && actor === SYSTEM_ACTOR;
+  if (entry.from === 'Pending' && !autoApproved) intents.push({ kind: 'decided', audience: 'approvers', actor });
+  if (entry.from === 'Pending' && entry.to === 'Approved') {
+    // Approved by the rule itself (no approval needed): the requester hears of the grant instead.
+    if (actor !== SYSTEM_ACTOR) intents.push({ kind: 'approved', audience: 'requester', actor });
+    return intents;
+  }
+  const kind = REQUESTER_KINDS[entry.to];
+  // A requester who cancels needs no message about it.
+  if (kind) intents.push({ kind, audience: 'requester', actor });
+  return intents;
+}
+
+/** What to send for one saved change from `before` (undefined for a new request) to `after`. */
+export function notificationsForTransition(before: AccessRequest | undefined, after: AccessRequest): NotificationIntent[] {
+  const fresh = after.history.slice(before?.history.length ?? 0);
+  const seen = new Set<string>();
+  const intents: NotificationIntent[] = [];
+  for (const entry of fresh) {
+    for (const intent of intentsForEntry(entry, after)) {
+      const id = `${intent.audience}|${intent.kind}`;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      intents.push({ ...intent, requestId: after.id });
+    }
+  }
+  // A follow-up to the approvers supersedes a progress message from the same save.
+  return intents.some((i) => i.kind === 'decided') ? intents.filter((i) => i.kind !== 'approval-progress') : intents;
+}
+
+function notificationSettings(policy: Policy): { expiryWarningMs: number; longDurationMs: number; reminders: boolean } {
+  return {
+    expiryWarningMs: policy.notifications?.expiryWarningMs ?? DEFAULT_EXPIRY_WARNING_MS,
+    longDurationMs: policy.notifications?.longDurationMs ?? DEFAULT_LONG_DURATION_MS,
+    reminders: policy.notifications?.reminders ?? true,
+  };
+}
+
+/**
+ * The timer's notifications that are due at `now`: one reminder to the approvers once a Pending
+ * request has waited half its lifetime, and one warning to the requester `expiryWarning` before an
+ * Active grant ends (again after an extension moves the end). Keys make each one go out once.
+ */
+export function dueNotifications(policy: Policy, requests: readonly AccessRequest[], now: Date): NotificationIntent[] {
+  const { expiryWarningMs, reminders } = notificationSettings(policy);
+  const at = now.getTime();
+  const due: NotificationIntent[] = [];
+  for (const request of requests) {
+    if (request.status === 'Pending' && reminders) {
+      const created = Date.parse(request.createdAt);
+      const until = Date.parse(request.pendingUntil);
+      if (at >= created + (until - created) / 2 && at < until) {
+        due.push({ kind: 'reminder', audience: 'approvers', requestId: request.id, actor: SYSTEM_ACTOR, key: `reminder|${request.id}` });
+      }
+    }
+    if (request.status === 'Active' && request.expiresAt && request.grantedAt) {
+      const ends = Date.parse(request.expiresAt);
+      const lasts = ends - Date.parse(request.grantedAt);
+      // A grant no longer than the warning would be warned about at once: its "granted" message says when it ends.
+      if (lasts > expiryWarningMs && at >= ends - expiryWarningMs && at < ends) {
+        due.push({ kind: 'expiring', audience: 'requester', requestId: request.id, actor: SYSTEM_ACTOR, key: `expiring|${request.id}|${request.expiresAt}` });
+      }
+    }
+  }
+  return due;
+}
+
+/** The principal declared for an object id, if the policy knows it. */
+function principalFor(policy: Policy, objectId: string): PrincipalDefinition | undefined {
+  const oid = objectId.toLowerCase();
+  return Object.values(policy.principals).find((p) => p.objectId === oid);
+}
+
+/** A display name for an object id: the policy's display name or alias, else the id itself. */
+export function displayName(policy: Policy, objectId: string): string {
+  if (objectId === SYSTEM_ACTOR) return 'the service';
+  const principal = principalFor(policy, objectId);
+  return principal ? (principal.displayName ?? principal.alias) : objectId;
+}
+
+/** Why approvers should look twice: a privileged role, an HSM-wide scope, a long grant. */
+export function riskFlags(policy: Policy, request: AccessRequest): string[] {
+  const { longDurationMs } = notificationSettings(policy);
+  const flags: string[] = [];
+  if (policy.defaults.privilegedRoleIds.includes(request.roleId.toLowerCase())) flags.push('Privileged role');
+  if (request.scope === '/' || request.scope === '/keys') flags.push('HSM-wide scope');
+  if (request.durationMs >= longDurationMs) flags.push(`Long duration (${request.duration})`);
+  return flags;
+}
+
+function addresses(principal: PrincipalDefinition | undefined, policy: Policy, exclude: ReadonlySet<string>): string[] {
+  if (!principal) return [];
+  if (principal.type === 'Group') {
+    return principal.members.map((alias) => policy.principals[alias]).filter((m): m is PrincipalDefinition => m !== undefined && !exclude.has(m.objectId) && m.email !== undefined).map((m) => m.email as string);
+  }
+  return principal.email && !exclude.has(principal.objectId) ? [principal.email] : [];
+}
+
+/**
+ * Where an audience is told. Approvers: for each approver alias of the request's rule, the channels
+ * its `notifications.approvers` entry names, else its principal's email (a group's members',
+ * leaving out the requester and the grantee). Requester: the email of the requester's principal.
+ */
+export function recipientsFor(policy: Policy, request: AccessRequest, audience: NotificationAudience): Recipients {
+  const teams = new Set<string>();
+  const email = new Set<string>();
+  if (audience === 'requester') {
+    const requester = principalFor(policy, request.requestedBy);
+    if (requester?.email && requester.type !== 'Group') email.add(requester.email);
+    return { teams: [], email: [...email] };
+  }
+  const rule = policy.eligibility.find((r) => r.id === request.ruleId);
+  const exclude = new Set([request.requestedBy.toLowerCase(), request.principalId.toLowerCase()]);
+  for (const alias of rule?.approval.approvers ?? []) {
+    const configured = policy.notifications?.approvers[alias];
+    if (configured) {
+      if (configured.teams) teams.add(configured.teams);
+      for (const address of configured.email) email.add(address);
+    } else {
+      for (const address of addresses(policy.principals[alias], policy, exclude)) email.add(address);
+    }
+  }
+  return { teams: [...teams], email: [...email] };
+}
+
+function describeTarget(request: AccessRequest): string {
+  return `${request.role} on ${request.scope}`;
+}
+
+function lastDecision(request: AccessRequest): { by: string; decision: string; comment?: string } | undefined {
+  const decisions = request.extension?.decisions.length ? request.extension.decisions : request.decisions;
+  return decisions[decisions.length - 1];
+}
+
+const DECIDED_TEXT: Partial<Record<RequestStatus, string>> = {
+  Approved: 'approved',
+  Denied: 'denied',
+  Cancelled: 'cancelled',
+  TimedOut: 'timed out',
+};
+
+function headline(policy: Policy, request: AccessRequest, intent: NotificationIntent): { title: string; summary: string } {
+  const target = describeTarget(request);
+  const requester = displayName(policy, request.requestedBy);
+  const actor = displayName(policy, intent.actor);
+  const needed = approvalsNeeded(policy, request);
+  const more = `${needed} more approval${needed === 1 ? '' : 's'} needed`;
+  switch (intent.kind) {
+    case 'approval-needed':
+      return { title: `Approval needed: ${target}`, summary: `${requester} asks for ${target} for ${request.duration}. ${more}.` };
+    case 'approval-progress':
+      return { title: `Approval recorded: ${target}`, summary: `${actor} approved. ${more}.` };
+    case 'extension-needed':
+      return { title: `Extension needed: ${target}`, summary: `${actor} asks to extend the grant by ${request.extension?.duration ?? ''}. ${more}.` };
+    case 'reminder':
+      return { title: `Reminder: approval needed: ${target}`, summary: `${requester}'s request has waited half its time and ends unanswered at ${request.pendingUntil}. ${more}.` };
+    case 'decided': {
+      const by = intent.actor === SYSTEM_ACTOR ? '' : ` by ${actor}`;
+      const what = DECIDED_TEXT[request.status] ?? (request.extension ? `decided (extension ${request.extension.status.toLowerCase()})` : request.status.toLowerCase());
+      return { title: `No action needed: ${target}`, summary: `Already ${what}${by}; the request is ${request.status}.` };
+    }
+    case 'approved':
+      return { title: `Approved: ${target}`, summary: `${actor} approved your request. The grant is being put in place.` };
+    case 'denied':
+      return { title: `Denied: ${target}`, summary: `${actor} denied your request.` };
+    case 'granted':
+      return { title: `Granted: ${target}`, summary: `The grant is in place until ${request.expiresAt ?? ''}.` };
+    case 'expiring':
+      return { title: `Ending soon: ${target}`, summary: `The grant ends at ${request.expiresAt ?? ''}. Ask for an extension now if you need more time.` };
+    case 'expired':
+      return { title: `Ended: ${target}`, summary: 'The grant expired and the role assignment was removed.' };
+    case 'revoked':
+      return { title: `Revoked: ${target}`, summary: `${actor} revoked the grant: ${request.endReason ?? ''}.` };
+    case 'failed':
+      return { title: `Failed: ${target}`, summary: `${request.endReason ?? 'The request failed'}. The security team has been alerted in the log.` };
+    case 'timed-out':
+      return { title: `Timed out: ${target}`, summary: 'Nobody decided your request in time.' };
+    case 'extended':
+      return { title: `Extended: ${target}`, summary: `The grant now ends at ${request.expiresAt ?? ''}.` };
+    case 'extension-denied':
+      return { title: `Extension denied: ${target}`, summary: `${actor} denied the extension; the grant still ends at ${request.expiresAt ?? ''}.` };
+  }
+}
+
+/** The facts, risk flags and wording of one notification about `request`. */
+export function notificationContent(policy: Policy, request: AccessRequest, intent: NotificationIntent): NotificationContent {
+  const { title, summary } = headline(policy, request, intent);
+  const needed = approvalsNeeded(policy, request);
+  const required = request.extension?.status === 'Pending' ? request.extension.approvalsRequired : request.approvalsRequired;
+  const decision = lastDecision(request);
+  const facts: Fact[] = [
+    { title: 'Requester', value: displayName(policy, request.requestedBy) },
+    { title: 'Grantee', value: displayName(policy, request.principalId) },
+    { title: 'Role', value: request.role },
+    { title: 'Scope', value: request.scope },
+    { title: 'HSM', value: request.hsm },
+    { title: 'Duration', value: request.extension?.status === 'Pending' ? `${request.duration} + ${request.extension.duration} (extension)` : request.duration },
+    { title: 'Justification', value: request.justification || '(none)' },
+    { title: 'Ticket', value: request.ticket ?? '(none)' },
+    { title: 'Approvals still needed', value: `${needed} of ${required}` },
+    { title: 'Status', value: request.status },
+    ...(request.expiresAt ? [{ title: 'Ends', value: request.expiresAt }] : []),
+    ...(decision ? [{ title: 'Last decision', value: `${decision.decision} by ${displayName(policy, decision.by)}${decision.comment ? `: ${decision.comment}` : ''}` }] : []),
+  ];
+  const actionRequired = ['approval-needed', 'approval-progress', 'extension-needed', 'reminder'].includes(intent.kind);
+  return {
+    kind: intent.kind,
+    audience: intent.audience,
+    requestId: request.id,
+    status: request.status,
+    title,
+    summary,
+    facts,
+    riskFlags: riskFlags(policy, request),
+    approvalsNeeded: needed,
+    linkLabel: actionRequired ? 'Review' : 'Open request',
+    actionRequired,
+  };
+}
+
+/** For the record of a delivery: an email address as `d***@contoso.example`. */
+export function maskAddress(address: string): string {
+  const at = address.lastIndexOf('@');
+  return at <= 0 ? '***' : `${address[0]}***${address.slice(at)}`;
+}

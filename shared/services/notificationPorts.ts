@@ -1,0 +1,47 @@
+/** The small interfaces the notification service drives; adapters in shared/adapters/notify implement them. */
+import type { NotificationContent } from '../domain';
+
+/** One notification as a channel renders it: the content, and the link to the request's review page. */
+export interface OutgoingNotification extends NotificationContent {
+  /** The review page, with its signed token; absent when review links are not configured. */
+  readonly link?: string;
+}
+
+/** Posts an Adaptive Card to the Teams Workflows webhook held by an app setting. */
+export interface TeamsPort {
+  /** Throws DeliveryFailure; retries 429/5xx itself (honouring Retry-After) before it gives up. */
+  post(webhookSetting: string, notification: OutgoingNotification): Promise<{ attempts: number }>;
+}
+
+/** Sends one email (HTML and plain text) to one address. */
+export interface MailPort {
+  /** Throws DeliveryFailure. */
+  send(address: string, notification: OutgoingNotification): Promise<void>;
+}
+
+/** Review page links for a request. */
+export interface ReviewLinkPort {
+  /** The link, or undefined when no public URL or key is configured. */
+  linkFor(requestId: string, now: Date): string | undefined;
+}
+
+/** At-most-once marks for timer notifications (a reminder, an expiry warning). */
+export interface NotificationMarks {
+  /** True for the first caller of `key`, false for every later one. */
+  claim(key: string): Promise<boolean>;
+}
+
+/** A delivery that did not go through; `retryable` when trying again later may help. */
+export class DeliveryFailure extends Error {
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+    /** The server asked to wait this long (Retry-After) before the next try. */
+    readonly retryAfterMs?: number,
+    /** Attempts the adapter already made. */
+    readonly attempts = 1,
+  ) {
+    super(message);
+    this.name = 'DeliveryFailure';
+  }
+}

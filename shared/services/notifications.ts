@@ -1,0 +1,184 @@
+import {
+  dueNotifications,
+  maskAddress,
+  notificationContent,
+  notificationsForTransition,
+  recipientsFor,
+  SYSTEM_ACTOR,
+  type AccessRequest,
+  type NotificationIntent,
+  type NotificationKind,
+  type Policy,
+} from '../domain';
+import { DeliveryFailure, type MailPort, type NotificationMarks, type OutgoingNotification, type ReviewLinkPort, type TeamsPort } from './notificationPorts';
+import type { AuditEntry, Clock, LedgerPort, ServiceLog } from './ports';
+
+const DEFAULT_RETRY_DELAYS_MS = [250, 1000, 3000];
+const DEFAULT_WAIT_BUDGET_MS = 2000;
+const MAX_RETRY_AFTER_MS = 60_000;
+const MAX_AUDIT_ATTEMPTS = 20;
+
+export interface NotificationDependencies {
+  policy: Policy;
+  /** Failed deliveries are appended to the audit trail of their request. */
+  ledger: LedgerPort;
+  clock: Clock;
+  log: ServiceLog;
+  /** Absent: Teams is not configured. */
+  teams?: TeamsPort;
+  /** Absent: email (SMTP) is not configured. */
+  mail?: MailPort;
+  links?: ReviewLinkPort;
+  /** Without marks a timer notification may go out again on the next run. */
+  marks?: NotificationMarks;
+  sleep?(ms: number): Promise<void>;
+  /** Waits between tries of a failure worth retrying (default 0.25 s, 1 s, 3 s). */
+  retryDelaysMs?: readonly number[];
+  /** How long a workflow step waits for its notifications (default 2 s); slower ones finish in the background. */
+  waitBudgetMs?: number;
+}
+
+export interface DeliveryOutcome {
+  readonly channel: 'teams' | 'email';
+  /** The webhook's app-setting name, or the (masked) address. */
+  readonly target: string;
+  readonly kind: NotificationKind;
+  readonly requestId: string;
+  readonly ok: boolean;
+  readonly attempts: number;
+  readonly error?: string;
+}
+
+/**
+ * Tells approvers and requesters what happened, on the channels the policy names. Never throws and
+ * never undoes anything: a failed delivery is retried, logged and recorded in the audit trail as
+ * `notification.failed`, and the workflow goes on regardless.
+ */
+export class NotificationService {
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly retryDelaysMs: readonly number[];
+  private readonly waitBudgetMs: number;
+
+  constructor(private readonly deps: NotificationDependencies) {
+    this.sleep = deps.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.retryDelaysMs = deps.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS;
+    this.waitBudgetMs = deps.waitBudgetMs ?? DEFAULT_WAIT_BUDGET_MS;
+  }
+
+  /**
+   * The workflow's hook after every saved change. Waits for the deliveries at most `waitBudgetMs`
+   * (the rest go on in the background), and never throws.
+   */
+  async onTransition(before: AccessRequest | undefined, after: AccessRequest): Promise<void> {
+    try {
+      const intents = notificationsForTransition(before, after);
+      if (intents.length === 0) return;
+      const all = Promise.all(intents.map((intent) => this.deliver(intent, after)));
+      let timer: NodeJS.Timeout | undefined;
+      const budget = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, this.waitBudgetMs);
+      });
+      await Promise.race([all.then(() => undefined), budget]);
+      clearTimeout(timer);
+    } catch (error) {
+      this.deps.log.error(`Notifications for request ${after.id} failed: ${(error as Error).message}`);
+    }
+  }
+
+  /** Sends one intent to every recipient of its audience; resolves with each outcome, never rejects. */
+  async deliver(intent: NotificationIntent, request: AccessRequest): Promise<DeliveryOutcome[]> {
+    try {
+      const recipients = recipientsFor(this.deps.policy, request, intent.audience);
+      const link = this.deps.links?.linkFor(request.id, this.deps.clock.now());
+      const notification: OutgoingNotification = { ...notificationContent(this.deps.policy, request, intent), ...(link ? { link } : {}) };
+      const sends: Array<Promise<DeliveryOutcome>> = [];
+      const { teams, mail } = this.deps;
+      for (const setting of recipients.teams) {
+        sends.push(teams ? this.attempt('teams', setting, intent.kind, request, () => teams.post(setting, notification)) : this.notConfigured('teams', setting, intent.kind, request));
+      }
+      for (const address of recipients.email) {
+        sends.push(mail ? this.attempt('email', maskAddress(address), intent.kind, request, () => mail.send(address, notification)) : this.notConfigured('email', maskAddress(address), intent.kind, request));
+      }
+      if (sends.length === 0) this.deps.log.info(`Request ${request.id}: nobody to tell about '${intent.kind}' (${intent.audience} have no channel in the policy)`);
+      return await Promise.all(sends);
+    } catch (error) {
+      this.deps.log.error(`Request ${request.id}: notification '${intent.kind}' could not be prepared: ${(error as Error).message}`);
+      return [];
+    }
+  }
+
+  /**
+   * The timer's work: reminders for requests that have waited half their lifetime and warnings
+   * before grants end, each claimed once (so that overlapping or repeated runs send it once).
+   */
+  async sendDue(): Promise<{ sent: number; outcomes: DeliveryOutcome[] }> {
+    const now = this.deps.clock.now();
+    const requests: AccessRequest[] = [];
+    let continuation: string | undefined;
+    do {
+      const page = await this.deps.ledger.list({ statuses: ['Pending', 'Active'], ...(continuation ? { continuation } : {}), pageSize: 500 });
+      requests.push(...page.items.map((item) => item.request));
+      continuation = page.continuation;
+    } while (continuation);
+    const outcomes: DeliveryOutcome[] = [];
+    let sent = 0;
+    for (const intent of dueNotifications(this.deps.policy, requests, now)) {
+      if (intent.key && this.deps.marks && !(await this.deps.marks.claim(intent.key))) continue;
+      const request = requests.find((r) => r.id === intent.requestId) as AccessRequest;
+      outcomes.push(...(await this.deliver(intent, request)));
+      sent++;
+    }
+    return { sent, outcomes };
+  }
+
+  private async notConfigured(channel: 'teams' | 'email', target: string, kind: NotificationKind, request: AccessRequest): Promise<DeliveryOutcome> {
+    const error = channel === 'teams' ? 'Teams is not configured' : 'email is not configured (SMTP_HOST)';
+    return this.failed({ channel, target, kind, requestId: request.id, ok: false, attempts: 0, error }, request);
+  }
+
+  private async attempt(channel: 'teams' | 'email', target: string, kind: NotificationKind, request: AccessRequest, send: () => Promise<{ attempts: number } | void>): Promise<DeliveryOutcome> {
+    let attempts = 0;
+    for (let retry = 0; ; retry++) {
+      try {
+        const result = await send();
+        attempts += result?.attempts ?? 1;
+        this.deps.log.info(`Request ${request.id}: ${kind} sent by ${channel} to ${target}${attempts > 1 ? ` (after ${attempts} attempts)` : ''}`);
+        return { channel, target, kind, requestId: request.id, ok: true, attempts };
+      } catch (error) {
+        const failure = error instanceof DeliveryFailure ? error : new DeliveryFailure((error as Error).message ?? String(error), true);
+        attempts += failure.attempts;
+        if (!failure.retryable || retry >= this.retryDelaysMs.length) {
+          return this.failed({ channel, target, kind, requestId: request.id, ok: false, attempts, error: failure.message }, request);
+        }
+        this.deps.log.warn(`Request ${request.id}: ${kind} by ${channel} to ${target} failed (${failure.message}); trying again`);
+        await this.sleep(Math.min(MAX_RETRY_AFTER_MS, Math.max(this.retryDelaysMs[retry], failure.retryAfterMs ?? 0)));
+      }
+    }
+  }
+
+  /** Logs the failure and appends it to the request's audit trail (a save of the unchanged request with one audit record). */
+  private async failed(outcome: DeliveryOutcome, request: AccessRequest): Promise<DeliveryOutcome> {
+    const { channel, target, kind, attempts, error } = outcome;
+    this.deps.log.error(`Request ${request.id}: ${kind} by ${channel} to ${target} FAILED after ${attempts} attempt(s): ${error}`);
+    try {
+      for (let attempt = 0; attempt < MAX_AUDIT_ATTEMPTS; attempt++) {
+        const stored = await this.deps.ledger.get(request.id);
+        if (!stored) return outcome;
+        const entry: AuditEntry = {
+          at: this.deps.clock.now().toISOString(),
+          actor: SYSTEM_ACTOR,
+          action: 'notification.failed',
+          requestId: request.id,
+          to: stored.request.status,
+          reason: `${kind} by ${channel} to ${target} failed after ${attempts} attempt(s): ${error}`,
+          details: { channel, target, kind, attempts },
+        };
+        if ((await this.deps.ledger.update(stored.request, stored.etag, [entry])) === 'updated') return outcome;
+      }
+      this.deps.log.error(`Request ${request.id}: the failed ${kind} notification could not be recorded in the audit trail (the request kept changing)`);
+    } catch (auditError) {
+      this.deps.log.error(`Request ${request.id}: the failed ${kind} notification could not be recorded in the audit trail: ${(auditError as Error).message}`);
+    }
+    return outcome;
+  }
+}
