@@ -8,6 +8,7 @@ import {
   sameAccess,
   summarizeDrift,
   type AccessRequest,
+  type ApplyPlan,
   type DriftContext,
   type DriftItem,
   type ObservedAssignment,
@@ -87,10 +88,11 @@ export class ReconciliationService {
       roleDefinitions: [],
       actions: [],
     };
-    // Scheduled before anything else: if this process dies, the run still goes on.
+    // The continuation goes first: if this process dies once the run exists, the run still goes on.
+    // Should the run never be created, the message finds no run and is dropped.
+    await this.deps.continuation.continueLater(run.id, CONTINUE_AFTER_MS);
     const created = await this.deps.store.createRun(run, LOCK_MS);
     if (!created.created) return { ok: false, code: 'reconcile-in-progress', runningRunId: created.runningRunId };
-    await this.deps.continuation.continueLater(run.id, CONTINUE_AFTER_MS);
     return { ok: true, run };
   }
 
@@ -109,6 +111,8 @@ export class ReconciliationService {
     const before = inventory.counts();
     let keys: KeyInfo[] | undefined;
     let items: DriftItem[] | undefined;
+    // Read once per execution: the apply phase acts on one item per checkpoint.
+    let plan: ApplyPlan | undefined;
 
     const baseline = { durationMs: run.durationMs, hsmCalls: run.hsmCalls, hsmThrottled: run.hsmThrottled };
     const checkpoint = async (next: ReconcileRun): Promise<boolean> => {
@@ -174,21 +178,18 @@ export class ReconciliationService {
           }
           case 'apply': {
             items ??= await this.deps.store.loadItems(run.id);
-            const observed = await this.deps.store.loadInventory(run.id);
-            const plan = planApply(items, observed, this.deps.policy);
+            plan ??= planApply(items, await this.deps.store.loadInventory(run.id), this.deps.policy);
             if (plan.refused) {
               next = { ...run, refused: plan.refused, phase: 'done' };
               await this.audit(run, 'reconcile.apply-refused', plan.refused.detail);
               break;
             }
-            const done = new Set(run.actions.map((a) => a.itemId));
-            const todo = plan.actions.filter((item) => !done.has(item.id));
-            if (todo.length === 0) {
-              next = { ...run, held: plan.held.map((h) => ({ itemId: h.item.id, reason: h.reason })), phase: 'done' };
-              break;
-            }
-            const action = await this.act(run, todo[0]);
-            next = { ...run, actions: [...run.actions, action] };
+            // Actions are recorded in the run one by one: a resumed apply takes the first item not yet acted on.
+            const acted = new Set(run.actions.map((a) => a.itemId));
+            const pending = plan.actions.find((item) => !acted.has(item.id));
+            next = pending
+              ? { ...run, actions: [...run.actions, await this.act(run, pending)] }
+              : { ...run, held: plan.held.map((h) => ({ itemId: h.item.id, reason: h.reason })), phase: 'done' };
             break;
           }
           default:

@@ -1,10 +1,8 @@
 /** Plain server-rendered HTML for the reports: readable on a phone, no script, escaped throughout. */
 import type { DriftItem, KeyAccess, KeysReport } from '../domain';
+import { escapeHtml } from './html';
 import type { ReconcileRun } from './reconciliationPorts';
 
-export function escapeHtml(text: unknown): string {
-  return String(text ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
-}
 
 function page(title: string, body: string): string {
   return `<!doctype html>

@@ -5,9 +5,9 @@
  */
 import type { AccessRequest, Fact, HistoryEntry } from '../domain';
 
-export function escapeHtml(text: unknown): string {
-  return String(text ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
-}
+import { escapeHtml } from './html';
+
+export { escapeHtml };
 
 const STYLE = `
 *{box-sizing:border-box}

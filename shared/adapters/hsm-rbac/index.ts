@@ -1,4 +1,5 @@
 import type { TokenCredential } from '@azure/core-auth';
+import { isLoopbackHost } from '../config';
 import { HsmAccessControlClient, type HsmAccessControlClientOptions } from './accessControlClient';
 
 export * from './accessControlClient';
@@ -14,16 +15,11 @@ export interface HsmClientSettings extends Omit<HsmAccessControlClientOptions, '
   caPem?: string;
 }
 
-function isLoopback(url: string): boolean {
-  const host = new URL(url).hostname;
-  return host === '127.0.0.1' || host === 'localhost' || host === '[::1]';
-}
-
 export function createHsmAccessControlClient(settings: HsmClientSettings): HsmAccessControlClient {
   const { url, credential, caPem, ...options } = settings;
   return new HsmAccessControlClient(url, credential, {
     // A loopback emulator answers the challenge for managedhsm.azure.net; a real HSM's host must match it.
-    disableChallengeResourceVerification: isLoopback(url),
+    disableChallengeResourceVerification: isLoopbackHost(new URL(url).hostname),
     ...options,
     ...(caPem ? { tlsOptions: { ca: caPem } } : {}),
   });

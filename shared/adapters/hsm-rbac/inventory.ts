@@ -4,6 +4,7 @@ import { KeyClient } from '@azure/keyvault-keys';
 import type { ObservedAssignment } from '../../domain';
 import type { HsmInventoryPort, KeyInfo, RoleDefinitionInfo } from '../../services/reconciliationPorts';
 import type { HsmAccessControlClient } from './accessControlClient';
+import { isLoopbackHost } from '../config';
 import { createHsmAccessControlClient } from './index';
 import { isHsmError } from './errors';
 import { requestIdRecorder } from './requestId';
@@ -48,9 +49,9 @@ export class HsmInventory implements HsmInventoryPort {
     this.pacer = new RequestPacer(settings.requestsPerSecond);
     const perAttempt = pacingPolicy(this.pacer);
     this.rbac = createHsmAccessControlClient({ url: settings.url, credential: settings.credential, ...(settings.caPem ? { caPem: settings.caPem } : {}), perAttemptPolicies: [perAttempt] });
-    const loopback = ['127.0.0.1', 'localhost'].includes(new URL(settings.url).hostname);
     this.keys = new KeyClient(settings.url, settings.credential, {
-      disableChallengeResourceVerification: loopback,
+      // As for the RBAC client: a loopback emulator answers the challenge for managedhsm.azure.net.
+      disableChallengeResourceVerification: isLoopbackHost(new URL(settings.url).hostname),
       // The SDK's own retries give up on a 429 without Retry-After, which is what the HSM sends.
       retryOptions: { maxRetries: 0 },
       additionalPolicies: [

@@ -1,6 +1,7 @@
 import nodemailer, { type Transporter } from 'nodemailer';
 import { DeliveryFailure, type MailPort, type OutgoingNotification } from '../../services/notificationPorts';
 import type { SmtpConfig } from '../config';
+import { escapeHtml } from '../../services/html';
 
 export interface EmailContent {
   subject: string;
@@ -8,9 +9,6 @@ export interface EmailContent {
   html: string;
 }
 
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[ch] as string);
-}
 
 /** One line per header field at most: no CR/LF from request data reaches the subject. */
 function oneLine(text: string): string {

@@ -1,21 +1,17 @@
 import type { TableClient } from '@azure/data-tables';
 import type { NotificationMarks } from '../../services/notificationPorts';
+import { onceSucceeded } from '../storage/setup';
 
 const PARTITION = 'mark';
 
 /** One row per timer notification sent: inserting it claims the send, a 409 means it was sent already. */
 export class TableNotificationMarks implements NotificationMarks {
-  private ready: Promise<void> | undefined;
+  private readonly ensureTable: () => Promise<void>;
 
-  constructor(private readonly table: TableClient) {}
-
-  private ensureTable(): Promise<void> {
-    this.ready ??= this.table.createTable().catch((error: unknown) => {
-      this.ready = undefined;
-      throw error;
-    });
-    return this.ready;
+  constructor(private readonly table: TableClient) {
+    this.ensureTable = onceSucceeded(() => table.createTable());
   }
+
 
   async claim(key: string): Promise<boolean> {
     await this.ensureTable();

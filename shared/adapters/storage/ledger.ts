@@ -1,6 +1,7 @@
 import { odata, type TableClient, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
 import { chainAuditRecord, type AccessRequest, type ChainedAuditRecord, type RequestStatus } from '../../domain';
 import type { AuditEntry, LedgerPort, RequestPage, RequestQuery, StoredRequest } from '../../services/ports';
+import { onceSucceeded } from './setup';
 
 /**
  * Requests and the audit chain live in one partition of one table, so that a state change and its
@@ -63,17 +64,12 @@ function fromEntity(entity: TableEntityResult<Record<string, unknown>>): StoredR
 const pause = (attempt: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.min(200, 5 * attempt) + Math.random() * 10 * attempt));
 
 export class TableLedger implements LedgerPort {
-  private ready: Promise<void> | undefined;
+  private readonly ensureTable: () => Promise<void>;
 
-  constructor(private readonly table: TableClient) {}
-
-  private ensureTable(): Promise<void> {
-    this.ready ??= this.table.createTable().catch((error: unknown) => {
-      this.ready = undefined;
-      throw error;
-    });
-    return this.ready;
+  constructor(private readonly table: TableClient) {
+    this.ensureTable = onceSucceeded(() => table.createTable());
   }
+
 
   /** The last record the chain's head points at: a verifier compares it with the last row it read. */
   async auditHead(): Promise<ChainedAuditRecord | undefined> {

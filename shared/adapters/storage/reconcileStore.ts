@@ -1,6 +1,7 @@
 import type { TableClient, TableEntityResult, TransactionAction } from '@azure/data-tables';
 import type { DriftItem, ObservedAssignment } from '../../domain';
 import type { KeyInfo, ReconcileRun, ReconcileStorePort, StoredRun } from '../../services/reconciliationPorts';
+import { onceSucceeded } from './setup';
 
 /**
  * Layout of the `reconcile` table: `runs/{id}` one row per run (checkpoint, then report);
@@ -40,17 +41,12 @@ function rowKeyOf(text: string): string {
 }
 
 export class TableReconcileStore implements ReconcileStorePort {
-  private ready: Promise<void> | undefined;
+  private readonly ensureTable: () => Promise<void>;
 
-  constructor(private readonly table: TableClient, private readonly now: () => Date = () => new Date()) {}
-
-  private ensureTable(): Promise<void> {
-    this.ready ??= this.table.createTable().catch((error: unknown) => {
-      this.ready = undefined;
-      throw error;
-    });
-    return this.ready;
+  constructor(private readonly table: TableClient, private readonly now: () => Date = () => new Date()) {
+    this.ensureTable = onceSucceeded(() => table.createTable());
   }
+
 
   private async entity(partitionKey: string, rowKey: string): Promise<TableEntityResult<Record<string, unknown>> | undefined> {
     await this.ensureTable();
