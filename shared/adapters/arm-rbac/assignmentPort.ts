@@ -8,9 +8,7 @@ import { responseRecorder, type ResponseRecorder } from './requestId';
 export type ArmPrincipalType = 'User' | 'Group' | 'ServicePrincipal' | 'ForeignGroup' | 'Device';
 
 /** A grant on an ARM scope. `durationIso` (ISO 8601, e.g. `PT1H`) is how long PIM keeps it; plain assignments ignore it. */
-export interface ArmAssignment extends HsmAssignment {
-  durationIso?: string;
-}
+export type ArmAssignment = HsmAssignment;
 
 export interface ArmAssignmentPortOptions {
   subscriptionId: string;
