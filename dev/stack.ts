@@ -4,6 +4,7 @@ import { dirname, isAbsolute, join, parse, resolve } from 'node:path';
 import { startAzurite, DEFAULT_AZURITE_PORTS, type Azurite } from './azurite';
 import { startFunctionsHost, type FunctionsHost, type HostLogger } from './host';
 import { startHsmEmulator } from './hsm-emulator';
+import { startArmEmulator, type ArmEmulator } from './arm-emulator';
 import { ISSUER, startIdentityProvider, type IdentityProvider } from './idp/server';
 import { createTokenVerifier } from './idp/verify';
 import { TENANT_ID } from './personas';
@@ -18,7 +19,10 @@ export const SEEDS = {
   contoso: join(REPO_ROOT, 'examples', 'contoso', 'hsm-seed.json'),
   drifted: join(REPO_ROOT, 'examples', 'contoso', 'hsm-seed-drifted.json'),
 } as const;
-export const DEFAULT_PORTS = { api: 7071, hsm: 7443, idp: 7070, azurite: DEFAULT_AZURITE_PORTS } as const;
+export const DEFAULT_PORTS = { api: 7071, hsm: 7443, arm: 7444, idp: 7070, azurite: DEFAULT_AZURITE_PORTS } as const;
+/** Azure RBAC of the subscription that holds ContosoMHSM (the management plane). */
+export const ARM_SEED = join(REPO_ROOT, 'examples', 'contoso', 'arm-seed.json');
+export const CONTOSO_SUBSCRIPTION_ID = '00000000-0000-0000-0000-00000000c0de';
 
 export type HsmEmulator = Awaited<ReturnType<typeof startHsmEmulator>>;
 
@@ -41,6 +45,8 @@ export interface StackOptions {
   logger?: HostLogger;
   /** Run timer schedules (default true). */
   timers?: boolean;
+  /** How much faster than the wall clock the ARM emulator runs PIM schedules (default 1). */
+  armTimeScale?: number;
 }
 
 /** What `<dataDir>/endpoints.json` holds. */
@@ -59,6 +65,8 @@ export interface Stack {
   readonly endpoints: StackEndpoints;
   readonly idp: IdentityProvider;
   readonly hsm: HsmEmulator;
+  /** Azure Resource Manager's Microsoft.Authorization (the management plane), seeded from examples/contoso/arm-seed.json. */
+  readonly arm: ArmEmulator;
   readonly azurite: Azurite;
   readonly host: FunctionsHost;
   /** Where the app's email and Teams notifications land (dev/mail-sink, dev/teams-sink). */
@@ -110,7 +118,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   try {
     const idp = await startIdentityProvider({ port: random ? 0 : DEFAULT_PORTS.idp, dataDir });
     closers.push(() => idp.close());
-    const [hsm, azurite] = await Promise.all([
+    const [hsm, azurite, arm] = await Promise.all([
       startHsmEmulator({
         port: random ? 0 : DEFAULT_PORTS.hsm,
         dataDir: join(dataDir, 'hsm'),
@@ -129,6 +137,19 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         closers.push(() => started.close());
         return started;
       }),
+      startArmEmulator({
+        port: random ? 0 : DEFAULT_PORTS.arm,
+        dataDir: join(dataDir, 'arm'),
+        seed: ARM_SEED,
+        issuer: ISSUER,
+        jwk: idp.publicJwk,
+        tenantId: TENANT_ID,
+        subscriptionId: CONTOSO_SUBSCRIPTION_ID,
+        ...(options.armTimeScale ? { timeScale: options.armTimeScale } : {}),
+      }).then((started) => {
+        closers.push(() => started.close());
+        return started;
+      }),
     ]);
     const sinks = await startNotificationSinks({ random });
     closers.push(() => sinks.close());
@@ -140,6 +161,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       POLICY_FILE: policyFile,
       HSM_URL: hsm.url,
       HSM_CA_FILE: hsm.caFile,
+      ARM_SUBSCRIPTION_ID: CONTOSO_SUBSCRIPTION_ID,
+      ARM_ENDPOINT: arm.url,
+      ARM_CA_FILE: arm.caFile,
       IDENTITY_ENDPOINT: idp.managedIdentityEndpoint,
       IDENTITY_HEADER: idp.identityHeader,
       API_AUDIENCE,
@@ -163,6 +187,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       api: host.url,
       hsm: hsm.url,
       hsmCaFile: hsm.caFile,
+      arm: arm.url,
+      armCaFile: arm.caFile,
       storageConnectionString: azurite.connectionString,
       idp: idp.url,
       hostKey: host.hostKey,
@@ -177,6 +203,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       endpoints,
       idp,
       hsm,
+      arm,
       azurite,
       host,
       mailSink: sinks.mailSink,

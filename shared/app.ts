@@ -22,6 +22,8 @@ import type { ServiceLog } from './services/ports';
 import { createNotificationSetup } from './adapters/notify';
 import type { NotificationService } from './services/notifications';
 import { ReviewPageService } from './services/reviewPage';
+import { createAzureRbacAdapters } from './adapters/arm-rbac/setup';
+import { ArmReconciliationService } from './services/armReconciliation';
 
 export type { HsmAccessControlClient } from './adapters/hsm-rbac';
 
@@ -45,6 +47,8 @@ export interface AppContext {
   notifications(log?: ServiceLog): NotificationService;
   /** The review page behind the notifications' links. */
   reviewPage(log?: ServiceLog): ReviewPageService;
+  /** Reconciliation of the management plane; undefined when the app governs no Azure RBAC scopes. */
+  armReconciliation(log?: ServiceLog): ArmReconciliationService | undefined;
 }
 
 export const LEDGER_TABLE = 'ledger';
@@ -84,6 +88,7 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env): AppConte
   const scheduler = new QueueRevocationScheduler(queueClient(config.storage, credential, REVOCATION_QUEUE), clock);
   let sharedLedger: TableLedger | undefined;
   const reconcileSettings = readReconcileSettings(env);
+  const azureRbac = createAzureRbacAdapters(env, policy, credential);
   const inventories = new Map<string, HsmInventory>();
   const inventoryFor = (hsmName: string): HsmInventory => {
     let inventory = inventories.get(hsmName);
@@ -115,6 +120,7 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env): AppConte
         policy,
         ledger: sharedLedger,
         hsm: (hsmName) => new HsmAssignmentPort(clientFor(hsmUrlFor(hsmName))),
+        ...(azureRbac ? { azureRbac: azureRbac.assignments } : {}),
         scheduler,
         clock,
         log,
@@ -134,6 +140,12 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env): AppConte
         ...(notify.config.publicBaseUrl ? { publicBaseUrl: notify.config.publicBaseUrl } : {}),
       }),
     reconcileSettings,
+    armReconciliation: (log = consoleLog) => {
+      if (!azureRbac || !policy.azureRbac) return undefined;
+      sharedLedger ??= ledger();
+      const serviceObjectId = reconcileSettings.serviceObjectId;
+      return new ArmReconciliationService({ policy, ledger: sharedLedger, inventory: azureRbac.inventory, clock, log, ...(serviceObjectId ? { serviceObjectId } : {}) });
+    },
     reconciliation: (log = consoleLog) => {
       sharedLedger ??= ledger();
       return new ReconciliationService({

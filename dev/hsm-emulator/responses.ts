@@ -1,10 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { errorResponse, type EmulatorResponse } from '../emulator-common/responses';
 
-export interface EmulatorResponse {
-  status: number;
-  body?: unknown;
-  headers?: Record<string, string>;
-}
+export { ok, type EmulatorResponse } from '../emulator-common/responses';
 
 export interface Caller {
   objectId: string;
@@ -14,11 +11,7 @@ export interface Caller {
 
 /** Errors carry the HSM's shape, `{"error":{"code","message"}}`, with an activity id at the end of the message. */
 export function hsmError(status: number, code: string, message: string): EmulatorResponse {
-  return { status, body: { error: { code, message: `${message} (Activity ID: ${randomUUID()})` } } };
-}
-
-export function ok(body: unknown, status = 200): EmulatorResponse {
-  return { status, body };
+  return errorResponse(status, code, `${message} (Activity ID: ${randomUUID()})`);
 }
 
 export const badParameter = (message: string): EmulatorResponse => hsmError(400, 'BadParameter', message);

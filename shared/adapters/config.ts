@@ -49,7 +49,7 @@ export function isLoopbackHost(hostname: string): boolean {
   return hostname === 'localhost' || hostname === '[::1]' || hostname === '::1' || /^127(?:\.\d{1,3}){3}$/.test(hostname);
 }
 
-function parseUrl(text: string): URL | undefined {
+export function parseUrl(text: string): URL | undefined {
   try {
     return new URL(text);
   } catch {
@@ -127,18 +127,19 @@ function readHsmUrl(env: NodeJS.ProcessEnv, problems: string[]): string | undefi
   return url.origin;
 }
 
-function readCa(env: NodeJS.ProcessEnv, problems: string[]): string | undefined {
-  const file = env.HSM_CA_FILE?.trim();
+/** An optional extra CA (PEM) named by the setting `name` (`HSM_CA_FILE`, `ARM_CA_FILE`). */
+export function readCaFile(env: NodeJS.ProcessEnv, name: string, problems: string[]): string | undefined {
+  const file = env[name]?.trim();
   if (!file) return undefined;
   let pem: string;
   try {
     pem = readFileSync(file, 'utf8');
   } catch {
-    problems.push('HSM_CA_FILE names a file that cannot be read');
+    problems.push(`${name} names a file that cannot be read`);
     return undefined;
   }
   if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
-    problems.push('HSM_CA_FILE must hold a PEM certificate');
+    problems.push(`${name} must hold a PEM certificate`);
     return undefined;
   }
   return pem;
@@ -187,7 +188,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const storage = readStorage(env, problems);
   const policyFile = readPolicyFile(env, problems);
   const hsmUrl = readHsmUrl(env, problems);
-  const hsmCaPem = readCa(env, problems);
+  const hsmCaPem = readCaFile(env, 'HSM_CA_FILE', problems);
   const managedIdentity = readManagedIdentity(env, problems);
   const apiAudience = readAudience(env, problems);
   if (problems.length > 0 || !storage || !policyFile || !hsmUrl) throw new ConfigurationError(problems);
@@ -198,6 +199,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
 export const CONFIG_SETTING_NAMES = [
   'AzureWebJobsStorage', 'AzureWebJobsStorage__accountName', 'AzureWebJobsStorage__tableServiceUri', 'POLICY_FILE', 'HSM_URL',
   'HSM_CA_FILE', 'IDENTITY_ENDPOINT', 'IDENTITY_HEADER', 'AZURE_CLIENT_ID', 'API_AUDIENCE',
+  'ARM_SUBSCRIPTION_ID', 'ARM_ENDPOINT', 'ARM_CA_FILE',
   // Notifications and review links (loadNotificationConfig).
   'PUBLIC_BASE_URL', 'REVIEW_LINK_KEYS', 'REVIEW_LINK_TTL', 'SMTP_HOST', 'SMTP_PORT', 'SMTP_SECURE', 'SMTP_USER', 'SMTP_PASSWORD', 'SMTP_FROM',
   'TEAMS_WEBHOOK_URL',

@@ -69,7 +69,7 @@ export function standingAssignmentNameFor(hsm: string, scope: string, principalI
   return uuidv5(['hsm-access-governor/standing/v1', hsm.toLowerCase(), scope, principalId.toLowerCase(), roleId.toLowerCase()].join('\n'), ASSIGNMENT_NAMESPACE);
 }
 
-function driftId(kind: DriftKind, scope: string, principalId: string, roleId: string, assignmentName: string): string {
+export function driftId(kind: DriftKind, scope: string, principalId: string, roleId: string, assignmentName: string): string {
   return uuidv5(['drift/v1', kind, scope, principalId.toLowerCase(), roleId.toLowerCase(), assignmentName.toLowerCase()].join('\n'), ASSIGNMENT_NAMESPACE);
 }
 
@@ -112,7 +112,7 @@ function keyOf(assignment: ObservedAssignment, hsm: string): AccessKey {
 }
 
 /** A grant is running at `now`: it justifies its access (Approved ones are being put in place). */
-function running(request: AccessRequest, now: Date): boolean {
+export function running(request: AccessRequest, now: Date): boolean {
   if (request.status === 'Approved') return true;
   return request.status === 'Active' && (request.expiresAt === undefined || Date.parse(request.expiresAt) > now.getTime());
 }

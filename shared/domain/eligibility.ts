@@ -2,6 +2,7 @@
  * evaluateRequest: may this caller ask for this role, on this scope, for this principal, for this
  * long? Returns the matching rule and the normalized request, or the most specific refusal.
  */
+import { AZURE_RBAC_PLANE, isArmScope, normalizeArmScope, resolveAzureRole, sameArmScope, type RequestPlane } from './azureRbac';
 import { formatIsoDuration, parseIsoDuration } from './duration';
 import type { EligibilityRule, HsmDefinition, Policy } from './policy/types';
 import { isGuid, resolveRole, type RoleInfo } from './roles';
@@ -64,6 +65,8 @@ export interface EligibleRequest {
   readonly justification: string;
   readonly ticket?: string;
   readonly approvalsRequired: number;
+  /** Set for the management plane: `scope` is an ARM scope, `role` an Azure role. */
+  readonly plane?: RequestPlane;
 }
 
 export type EvaluationResult = EligibleRequest | Refusal;
@@ -115,12 +118,53 @@ function ruleAllowsTarget(rule: EligibilityRule, caller: Caller, principalId: st
   return rule.targetObjectIds.includes(principalId);
 }
 
+/** What a management-plane request is "on": no HSM, the Azure RBAC plane of the policy. */
+export const AZURE_RBAC_TARGET: HsmDefinition = Object.freeze({ name: AZURE_RBAC_PLANE, url: 'https://management.azure.com', default: false });
+
+/** The plane a request is for, from its scope: ARM resource ids are the management plane. */
+interface PlaneTarget {
+  readonly scope: string;
+  readonly role: RoleInfo;
+  readonly hsm: HsmDefinition;
+  readonly rules: (caller: Caller) => EligibilityRule[];
+  readonly scopeAllowed: (pattern: string, scope: string) => boolean;
+  readonly plane?: RequestPlane;
+}
+
+function azureTarget(policy: Policy, input: RequestInput): PlaneTarget | Refusal {
+  if (!policy.azureRbac) return refuse(422, 'scope-not-allowed', 'this policy governs no Azure RBAC (management-plane) scopes');
+  const scopeResult = normalizeArmScope(input.scope);
+  if (!scopeResult.ok) return refuse(400, 'malformed-scope', scopeResult.detail);
+  const role = resolveAzureRole(input.role);
+  if (!role) return refuse(422, 'unknown-role', `'${String(input.role)}' is not a known Azure role name or id`);
+  if (input.hsm !== undefined) return refuse(422, 'unknown-hsm', 'a management-plane request names no HSM');
+  return {
+    scope: scopeResult.scope, role, hsm: AZURE_RBAC_TARGET, plane: AZURE_RBAC_PLANE,
+    rules: (caller) => policy.eligibility.filter((r) => r.plane === AZURE_RBAC_PLANE && callerMatches(caller, r.requesterObjectIds)),
+    scopeAllowed: sameArmScope,
+  };
+}
+
+function hsmTarget(policy: Policy, input: RequestInput): PlaneTarget | Refusal {
+  const scopeResult = normalizeScope(input.scope);
+  if (!scopeResult.ok) return refuse(400, 'malformed-scope', scopeResult.detail);
+  const role = typeof input.role === 'string' ? resolveRole(input.role, policy.customRoles) : undefined;
+  if (!role) return refuse(422, 'unknown-role', `'${String(input.role)}' is not a known role name, alias or id`);
+  const hsm = resolveHsm(policy, input.hsm);
+  if (!hsm) return refuse(422, 'unknown-hsm', input.hsm === undefined ? 'no HSM named and the policy has no default HSM' : `unknown HSM '${input.hsm}'`);
+  return {
+    scope: scopeResult.scope, role, hsm,
+    rules: (caller) => rulesForCaller(policy, caller, hsm.name).filter((r) => r.plane === undefined),
+    scopeAllowed: scopeMatchesPattern,
+  };
+}
+
 export function evaluateRequest(policy: Policy, caller: Caller, input: RequestInput, now: Date): EvaluationResult {
   void now; // Reserved for time-dependent rules (e.g. release windows); the evaluation is otherwise timeless.
   // 1. Well-formedness.
-  const scopeResult = normalizeScope(input.scope);
-  if (!scopeResult.ok) return refuse(400, 'malformed-scope', scopeResult.detail);
-  const scope = scopeResult.scope;
+  const target = isArmScope(input.scope) ? azureTarget(policy, input) : hsmTarget(policy, input);
+  if ('ok' in target) return target;
+  const { scope, role, hsm } = target;
   let requestedMs: number | undefined;
   if (input.duration !== undefined) {
     requestedMs = parseIsoDuration(input.duration);
@@ -128,21 +172,17 @@ export function evaluateRequest(policy: Policy, caller: Caller, input: RequestIn
   }
   if (input.principalId !== undefined && !isGuid(input.principalId)) return refuse(400, 'invalid-principal', 'principalId must be an Entra object id (GUID)');
   const principalId = (input.principalId ?? caller.objectId).toLowerCase();
-  const role = typeof input.role === 'string' ? resolveRole(input.role, policy.customRoles) : undefined;
-  if (!role) return refuse(422, 'unknown-role', `'${String(input.role)}' is not a known role name, alias or id`);
-  const hsm = resolveHsm(policy, input.hsm);
-  if (!hsm) return refuse(422, 'unknown-hsm', input.hsm === undefined ? 'no HSM named and the policy has no default HSM' : `unknown HSM '${input.hsm}'`);
 
-  // 2. Forbidden principals are refused whatever the rules say.
-  const forbidden = forbiddenReason(policy, principalId, caller);
+  // 2. Forbidden principals are refused whatever the rules say (they hold no data-plane role; the management plane is not data access).
+  const forbidden = target.plane ? undefined : forbiddenReason(policy, principalId, caller);
   if (forbidden) return refuse(403, 'forbidden-principal', forbidden);
 
   // 3. Narrow the rules step by step, reporting the step that empties the set.
-  const mine = rulesForCaller(policy, caller, hsm.name);
-  if (mine.length === 0) return refuse(403, 'not-eligible', `no eligibility rule lets you request access on HSM '${hsm.name}'`);
+  const mine = target.rules(caller);
+  if (mine.length === 0) return refuse(403, 'not-eligible', target.plane ? 'no eligibility rule lets you request Azure roles' : `no eligibility rule lets you request access on HSM '${hsm.name}'`);
   const forRole = mine.filter((r) => r.roles.some((x) => x.id === role.id));
   if (forRole.length === 0) return refuse(403, 'role-not-allowed', `no rule lets you request '${role.name}'`);
-  const forScope = forRole.filter((r) => r.scopes.some((p) => scopeMatchesPattern(p, scope)));
+  const forScope = forRole.filter((r) => r.scopes.some((p) => target.scopeAllowed(p, scope)));
   if (forScope.length === 0) {
     const allowed = [...new Set(forRole.flatMap((r) => r.scopes))].join(', ');
     return refuse(403, 'scope-not-allowed', `'${role.name}' may not be requested on '${scope}' (allowed: ${allowed})`);
@@ -161,7 +201,11 @@ export function evaluateRequest(policy: Policy, caller: Caller, input: RequestIn
     if (result.ok) {
       const ticket = input.ticket?.trim();
       return {
-        ok: true, rule, hsm, role, roleId: role.id, scope, principalId,
+        ok: true, rule, hsm, role, roleId: role.id,
+        // The policy's spelling of an ARM scope (they compare case-insensitively), so that names derive from one text.
+        scope: target.plane ? (rule.scopes.find((p) => target.scopeAllowed(p, scope)) ?? scope) : scope,
+        principalId,
+        ...(target.plane ? { plane: target.plane } : {}),
         durationMs: result.durationMs, duration: formatIsoDuration(result.durationMs),
         justification: (input.justification ?? '').trim(),
         ...(ticket ? { ticket } : {}),

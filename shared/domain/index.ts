@@ -12,6 +12,8 @@ export * from './assignmentName';
 export * from './audit';
 export * from './events';
 export * from './drift';
+export * from './azureRbac';
+export * from './armDrift';
 export * from './reports';
 export * from './notifications';
 export * from './reviewToken';

@@ -10,6 +10,7 @@
  *
  * applyEvent never mutates its input; every accepted event appends one history entry.
  */
+import type { RequestPlane } from './azureRbac';
 import { formatIsoDuration } from './duration';
 import type { EligibleRequest } from './eligibility';
 import type { Policy } from './policy/types';
@@ -56,7 +57,10 @@ export interface HistoryEntry {
 
 export interface AccessRequest {
   readonly id: string;
+  /** The HSM of a data-plane request; `azure-rbac` for the management plane. */
   readonly hsm: string;
+  /** Set for the management plane: an Azure role on an ARM scope. Absent: the HSM's local RBAC. */
+  readonly plane?: RequestPlane;
   readonly status: RequestStatus;
   /** Role name, e.g. 'Managed HSM Crypto User'. */
   readonly role: string;
@@ -131,6 +135,7 @@ export function createRequest(policy: Policy, evaluation: EligibleRequest, field
     ...(evaluation.ticket !== undefined ? { ticket: evaluation.ticket } : {}),
     ruleId: evaluation.rule.id,
     approvalsRequired: evaluation.approvalsRequired,
+    ...(evaluation.plane ? { plane: evaluation.plane } : {}),
     createdAt: at,
     pendingUntil: new Date(now.getTime() + policy.defaults.pendingLifetimeMs).toISOString(),
     decisions: [],

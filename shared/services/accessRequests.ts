@@ -1,5 +1,6 @@
 import { v5 as uuidv5 } from 'uuid';
 import {
+  AZURE_RBAC_PLANE,
   applyEvent,
   assignmentNameFor,
   assignmentStillJustified,
@@ -49,6 +50,8 @@ export interface AccessRequestDependencies {
   ledger: LedgerPort;
   /** The assignment port of the HSM named in the policy. */
   hsm(hsmName: string): AssignmentPort;
+  /** Azure RBAC on the policy's ARM scopes (management-plane requests); absent when the app has no ARM settings. */
+  azureRbac?: AssignmentPort;
   scheduler: RevocationScheduler;
   clock: Clock;
   log: ServiceLog;
@@ -291,7 +294,7 @@ export class AccessRequestService {
     const name = assignmentNameFor(request.id, request.hsm, request.scope, request.principalId, request.roleId);
     let created: Awaited<ReturnType<AssignmentPort['create']>>;
     try {
-      created = await this.deps.hsm(request.hsm).create({ name, scope: request.scope, roleId: request.roleId, principalId: request.principalId });
+      created = await this.portFor(request).create({ name, scope: request.scope, roleId: request.roleId, principalId: request.principalId, durationIso: request.duration });
     } catch (error) {
       const status = (error as { statusCode?: number }).statusCode;
       const transient = status === undefined || status === 408 || status === 429 || status >= 500;
@@ -363,18 +366,27 @@ export class AccessRequestService {
         // An Approved grant is about to start: it keeps the access alive as a running one would.
         expiresAt: other.expiresAt ?? new Date(now.getTime() + other.durationMs + STALLED_PROVISIONING_MS).toISOString(),
       }));
-    const standing = this.deps.policy.standing.map((s) => ({ hsm: s.hsm, principalId: s.principalId, roleId: s.role.id, scope: s.scope }));
+    const standing = request.plane === AZURE_RBAC_PLANE
+      ? (this.deps.policy.azureRbac?.standing ?? []).map((s) => ({ hsm: AZURE_RBAC_PLANE, principalId: s.principalId, roleId: s.role.id, scope: s.scope }))
+      : this.deps.policy.standing.map((s) => ({ hsm: s.hsm, principalId: s.principalId, roleId: s.role.id, scope: s.scope }));
     if (assignmentStillJustified(access, leases, standing, now)) return {};
     const ours = new Set(
       related.filter((other) => sameAccess(other, access)).map((other) => assignmentNameFor(other.id, other.hsm, other.scope, other.principalId, other.roleId)),
     );
-    const port = this.deps.hsm(request.hsm);
+    const port = this.portFor(request);
     const matching = (await port.listFor(request.scope, request.principalId)).filter((a) => ours.has(a.name) && a.roleId.toLowerCase() === request.roleId.toLowerCase());
     let hsmRequestId: string | undefined;
     for (const assignment of matching) hsmRequestId = (await port.remove(request.scope, assignment.name)).hsmRequestId ?? hsmRequestId;
     const left = (await port.listFor(request.scope, request.principalId)).filter((a) => ours.has(a.name));
     if (left.length > 0) throw new Error(`assignment ${left[0].name} is still on the HSM after removal`);
     return hsmRequestId ? { hsmRequestId } : {};
+  }
+
+  /** The HSM's port, or Azure RBAC's for a management-plane request; without ARM settings such a grant fails closed. */
+  private portFor(request: AccessRequest): AssignmentPort {
+    if (request.plane !== AZURE_RBAC_PLANE) return this.deps.hsm(request.hsm);
+    if (!this.deps.azureRbac) throw new Error('management-plane request, but the app has no Azure RBAC settings (ARM_SUBSCRIPTION_ID)');
+    return this.deps.azureRbac;
   }
 
   private async requestsFor(principalId: string): Promise<AccessRequest[]> {

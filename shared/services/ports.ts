@@ -42,6 +42,8 @@ export interface HsmAssignment {
   scope: string;
   roleId: string;
   principalId: string;
+  /** How long the grant lasts (ISO 8601), for ports whose platform ends it by itself (PIM); others ignore it. */
+  durationIso?: string;
 }
 
 /** Role assignments on the governed HSM, as the service's own identity. */

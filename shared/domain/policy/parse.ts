@@ -5,6 +5,7 @@
 import Ajv2020, { type ErrorObject } from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, type Document, type Node } from 'yaml';
+import { AZURE_RBAC_PLANE, armScopeWithin, normalizeArmScope, resolveAzureRole } from '../azureRbac';
 import { parseIsoDuration } from '../duration';
 import { BUILT_IN_ROLES, resolveRole, type RoleInfo } from '../roles';
 import { normalizeScope, normalizeScopePattern } from '../scope';
@@ -23,6 +24,9 @@ import {
   type ApproverChannels,
   type NotificationPolicy,
   type StandingAssignment,
+  type AzureProtectedAssignment,
+  type AzureRbacPolicy,
+  type AzureStandingAssignment,
 } from './types';
 
 type Segment = string | number;
@@ -154,6 +158,13 @@ interface RawPolicy {
   defaults?: { pendingLifetime?: string; minDuration?: string; privilegedRoles?: string[]; privilegedMinApprovers?: number };
   reconcile?: { mode?: 'report' | 'enforce'; maxRemovalsPerRun?: number; keyRotationPeriod?: string; keyExpiryWarning?: string };
   notifications?: { approvers?: Record<string, { teams?: string; email?: string[] }>; reminders?: boolean; expiryWarning?: string; longDuration?: string };
+  azureRbac?: {
+    mode?: 'assignment' | 'pim';
+    scopes: string[];
+    standing?: Array<{ principal: string; role: string; scope: string; repair?: boolean }>;
+    protected?: Array<{ principal: string; role?: string; scope?: string; reason?: string }>;
+    eligibility?: RawRule[];
+  };
 }
 
 /**
@@ -255,10 +266,11 @@ function resolvePolicy(raw: RawPolicy, sourceName: string, issues: IssueCollecto
     : [...BUILT_IN_ROLES, ...customRoles].filter((r) => r.canWriteRoleAssignments).map((r) => r.id);
   const privilegedMinApprovers = d.privilegedMinApprovers ?? 2;
 
-  // Eligibility
+  // Eligibility: the data plane's rules, then the management plane's, resolved alike.
   const eligibility: EligibilityRule[] = [];
-  raw.eligibility.forEach((r, i) => {
-    const at = (...rest: Segment[]): Segment[] => ['eligibility', i, ...rest];
+  const azureRules = (raw.azureRbac?.eligibility ?? []).map((r, i) => ({ r, i, section: ['azureRbac', 'eligibility'] as Segment[], azure: true }));
+  [...raw.eligibility.map((r, i) => ({ r, i, section: ['eligibility'] as Segment[], azure: false })), ...azureRules].forEach(({ r, i, section, azure }) => {
+    const at = (...rest: Segment[]): Segment[] => [...section, i, ...rest];
     if (eligibility.some((e) => e.id === r.id)) issues.add(at('id'), `duplicate rule id '${r.id}'`);
     const requesters = r.requesters.map((a, j) => known(a, at('requesters', j))).filter((p): p is PrincipalDefinition => !!p);
     const forList = r.for === 'self' ? ['self'] : r.for;
@@ -270,13 +282,14 @@ function resolvePolicy(raw: RawPolicy, sourceName: string, issues: IssueCollecto
       if (p.type === 'Group') issues.add(at('for', j), `'${a}' is a group: grants target users or service principals`);
       targets.push(p);
     });
-    const roles = r.roles.map((x, j) => role(x, at('roles', j))).filter((x): x is RoleInfo => !!x);
+    const roles = r.roles.map((x, j) => (azure ? azureRoleOrIssue(x, at('roles', j), issues) : role(x, at('roles', j)))).filter((x): x is RoleInfo => !!x);
     const scopes: string[] = [];
     r.scopes.forEach((s, j) => {
-      const n = normalizeScopePattern(s);
+      const n = azure ? governedArmScope(s, raw.azureRbac?.scopes ?? [], at('scopes', j), issues) : normalizeScopePattern(s);
       if (n.ok) scopes.push(n.scope);
-      else issues.add(at('scopes', j), n.detail);
+      else if (n.detail) issues.add(at('scopes', j), n.detail);
     });
+    if (azure && r.hsm !== undefined) issues.add(at('hsm'), 'a management-plane rule names no HSM');
     const maxDurationMs = durationOrIssue(r.maxDuration, at('maxDuration'), issues);
     const defaultDuration = r.defaultDuration ?? r.maxDuration;
     const defaultDurationMs = durationOrIssue(defaultDuration, at(r.defaultDuration ? 'defaultDuration' : 'maxDuration'), issues);
@@ -305,12 +318,13 @@ function resolvePolicy(raw: RawPolicy, sourceName: string, issues: IssueCollecto
       }
       approval = { approvers: r.approval.approvers, approverObjectIds: approvers.map((p) => p.objectId), count: r.approval.count };
     }
-    const privileged = roles.some((x) => privilegedRoleIds.includes(x.id));
+    const isPrivileged = (x: RoleInfo): boolean => privilegedRoleIds.includes(x.id) || (azure && x.canWriteRoleAssignments);
+    const privileged = roles.some(isPrivileged);
     if (privileged && approval.count < privilegedMinApprovers) {
-      const names = roles.filter((x) => privilegedRoleIds.includes(x.id)).map((x) => x.name).join(', ');
+      const names = roles.filter(isPrivileged).map((x) => x.name).join(', ');
       issues.add(at('approval'), `grants privileged role ${names}: needs at least ${privilegedMinApprovers} approvers (defaults.privilegedMinApprovers), has ${approval.count}`);
     }
-    checkHsm(r.hsm, at('hsm'));
+    if (!azure) checkHsm(r.hsm, at('hsm'));
     eligibility.push({
       id: r.id,
       ...(r.description !== undefined ? { description: r.description } : {}),
@@ -332,6 +346,7 @@ function resolvePolicy(raw: RawPolicy, sourceName: string, issues: IssueCollecto
       approval,
       ...(r.hsm !== undefined ? { hsm: r.hsm } : {}),
       privileged,
+      ...(azure ? { plane: AZURE_RBAC_PLANE } : {}),
     });
   });
 
@@ -384,6 +399,7 @@ function resolvePolicy(raw: RawPolicy, sourceName: string, issues: IssueCollecto
     keyExpiryWarningMs: parseIsoDuration(keyExpiryWarning) ?? 0,
   };
   const notifications = raw.notifications ? resolveNotifications(raw.notifications, eligibility, known, issues) : undefined;
+  const azureRbac = raw.azureRbac ? resolveAzureRbac(raw.azureRbac, known, issues) : undefined;
   // A forbidden principal must not be granted anything by the policy itself.
   const forbiddenIds = new Set(forbidden.flatMap((f) => [f.principalId, ...f.memberObjectIds]));
   standing.forEach((s, i) => {
@@ -410,7 +426,63 @@ function resolvePolicy(raw: RawPolicy, sourceName: string, issues: IssueCollecto
     defaults: { pendingLifetime, pendingLifetimeMs, minDuration, minDurationMs, privilegedRoleIds, privilegedMinApprovers },
     reconcile,
     ...(notifications ? { notifications } : {}),
+    ...(azureRbac ? { azureRbac } : {}),
   };
+}
+
+function azureRoleOrIssue(ref: string, path: Segment[], issues: IssueCollector): RoleInfo | undefined {
+  const found = resolveAzureRole(ref);
+  if (!found) issues.add(path, `unknown Azure role '${ref}' (name a built-in role or give the role definition GUID)`);
+  return found;
+}
+
+/** An ARM scope at or below one of the governed scopes; `detail` is empty when the problem is already reported. */
+function governedArmScope(text: string, governed: readonly string[], path: Segment[], issues: IssueCollector): { ok: true; scope: string } | { ok: false; detail: string } {
+  const n = normalizeArmScope(text);
+  if (!n.ok) return n;
+  const canonical = governed.map((g) => normalizeArmScope(g)).filter((g): g is { ok: true; scope: string } => g.ok).map((g) => g.scope);
+  if (!canonical.some((g) => armScopeWithin(n.scope, g))) {
+    issues.add(path, `'${n.scope}' is outside the governed scopes (azureRbac.scopes)`);
+    return { ok: false, detail: '' };
+  }
+  return n;
+}
+
+/** The management plane: governed scopes, standing and protected Azure role assignments (its rules are resolved with the others). */
+function resolveAzureRbac(
+  raw: NonNullable<RawPolicy['azureRbac']>,
+  known: (alias: string, path: Segment[]) => PrincipalDefinition | undefined,
+  issues: IssueCollector,
+): AzureRbacPolicy {
+  const scopes: string[] = [];
+  raw.scopes.forEach((text, i) => {
+    const n = normalizeArmScope(text);
+    if (!n.ok) issues.add(['azureRbac', 'scopes', i], n.detail);
+    else if (scopes.some((s) => s.toLowerCase() === n.scope.toLowerCase())) issues.add(['azureRbac', 'scopes', i], `'${n.scope}' is listed twice`);
+    else scopes.push(n.scope);
+  });
+  const scopeAt = (text: string, path: Segment[]): string | undefined => {
+    const n = governedArmScope(text, scopes, path, issues);
+    if (!n.ok && n.detail) issues.add(path, n.detail);
+    return n.ok ? n.scope : undefined;
+  };
+  const standing: AzureStandingAssignment[] = [];
+  (raw.standing ?? []).forEach((s, i) => {
+    const at = (field: string): Segment[] => ['azureRbac', 'standing', i, field];
+    const p = known(s.principal, at('principal'));
+    const r = azureRoleOrIssue(s.role, at('role'), issues);
+    const scope = scopeAt(s.scope, at('scope'));
+    if (p && r && scope) standing.push({ principal: p.alias, principalId: p.objectId, principalType: p.type, role: r, scope, repair: s.repair ?? true });
+  });
+  const protectedList: AzureProtectedAssignment[] = [];
+  (raw.protected ?? []).forEach((s, i) => {
+    const at = (field: string): Segment[] => ['azureRbac', 'protected', i, field];
+    const p = known(s.principal, at('principal'));
+    const r = s.role !== undefined ? azureRoleOrIssue(s.role, at('role'), issues) : undefined;
+    const scope = s.scope !== undefined ? scopeAt(s.scope, at('scope')) : undefined;
+    if (p) protectedList.push({ principal: p.alias, principalId: p.objectId, ...(r ? { role: r } : {}), ...(scope ? { scope } : {}), ...(s.reason ? { reason: s.reason } : {}) });
+  });
+  return { mode: raw.mode ?? 'assignment', scopes, standing, protected: protectedList };
 }
 
 /** The notifications section: every alias it names is declared and approves in some rule. */

@@ -167,6 +167,62 @@ export const POLICY_SCHEMA = {
         longDuration: { $ref: '#/$defs/duration', default: 'PT4H', description: "Grants at least this long are flagged 'long duration' for the approvers." },
       },
     },
+    azureRbac: {
+      title: 'Management plane (Azure RBAC)',
+      description: 'Azure role assignments on ARM scopes (subscription, resource group, the Managed HSM resource): standing ones that reconciliation keeps, and rules for time-bound ones, requested and approved like data-plane grants.',
+      type: 'object',
+      additionalProperties: false,
+      required: ['scopes'],
+      properties: {
+        mode: {
+          enum: ['assignment', 'pim'],
+          default: 'assignment',
+          description: "'assignment': plain role assignments the service removes at expiry. 'pim' (Entra ID P2): PIM schedule requests with an expiration, so Azure ends the grant itself and the service only verifies.",
+        },
+        scopes: {
+          type: 'array',
+          minItems: 1,
+          uniqueItems: true,
+          items: { $ref: '#/$defs/armScope' },
+          description: 'The ARM scopes the service governs: requests, standing assignments and reconciliation stay at or below them.',
+        },
+        standing: {
+          type: 'array',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['principal', 'role', 'scope'],
+            properties: {
+              principal: { $ref: '#/$defs/alias' },
+              role: { $ref: '#/$defs/azureRole' },
+              scope: { $ref: '#/$defs/armScope' },
+              repair: { type: 'boolean', default: true, description: 'Whether reconciliation re-creates it when missing.' },
+              description: { type: 'string' },
+            },
+          },
+        },
+        protected: {
+          type: 'array',
+          description: 'Azure role assignments the service never touches (besides the principal-wide entries of the top-level protected list).',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['principal'],
+            properties: {
+              principal: { $ref: '#/$defs/alias' },
+              role: { $ref: '#/$defs/azureRole', description: 'Omit to protect every role of the principal.' },
+              scope: { $ref: '#/$defs/armScope', description: 'Omit for every governed scope.' },
+              reason: { type: 'string' },
+            },
+          },
+        },
+        eligibility: {
+          type: 'array',
+          description: "Rules in the shape of the data-plane ones; 'roles' are Azure role names or ids, 'scopes' exact ARM scopes.",
+          items: { $ref: '#/$defs/rule' },
+        },
+      },
+    },
   },
   $defs: {
     alias: { type: 'string', pattern: ALIAS_PATTERN, description: 'A key of `principals`.' },
@@ -174,7 +230,9 @@ export const POLICY_SCHEMA = {
     duration: { type: 'string', pattern: DURATION_PATTERN, description: 'ISO 8601 duration in days, hours, minutes and seconds, e.g. PT1H, PT30M, P1D.' },
     role: { type: 'string', minLength: 1, description: "Role name ('Managed HSM Crypto User'), short alias ('Crypto User') or role definition GUID." },
     scope: { type: 'string', description: "'/', '/keys' or '/keys/{key-name}'." },
-    scopePattern: { type: 'string', description: "An exact scope, or '/keys/*' for any single key." },
+    scopePattern: { type: 'string', description: "An exact scope, or '/keys/*' for any single key (management-plane rules: an exact ARM scope)." },
+    armScope: { type: 'string', pattern: '^/subscriptions/', description: "An ARM scope: '/subscriptions/{id}', '.../resourceGroups/{name}' or a resource id such as '.../providers/Microsoft.KeyVault/managedHSMs/{name}'." },
+    azureRole: { type: 'string', minLength: 1, description: "An Azure role name ('Managed HSM Contributor') or role definition GUID." },
     principal: {
       type: 'object',
       additionalProperties: false,

@@ -1,4 +1,5 @@
 /** The policy as the service uses it: parsed, validated, aliases resolved to object ids. */
+import type { RequestPlane } from '../azureRbac';
 import type { RoleInfo } from '../roles';
 
 export type PrincipalType = 'User' | 'Group' | 'ServicePrincipal';
@@ -55,6 +56,8 @@ export interface EligibilityRule {
   readonly hsm?: string;
   /** True when any of its roles is privileged. */
   readonly privileged: boolean;
+  /** Set for rules of the management plane (`azureRbac.eligibility`): Azure roles on ARM scopes. */
+  readonly plane?: RequestPlane;
 }
 
 export interface StandingAssignment {
@@ -106,6 +109,38 @@ export interface ReconcileSettings {
   readonly keyExpiryWarningMs: number;
 }
 
+/** A standing Azure role assignment on an ARM scope. */
+export interface AzureStandingAssignment {
+  readonly principal: string;
+  readonly principalId: string;
+  readonly principalType: PrincipalType;
+  readonly role: RoleInfo;
+  readonly scope: string;
+  /** Whether reconciliation may re-create it when missing (default true). */
+  readonly repair: boolean;
+}
+
+export interface AzureProtectedAssignment {
+  readonly principal: string;
+  readonly principalId: string;
+  /** Undefined: any role. */
+  readonly role?: RoleInfo;
+  /** Undefined: every governed scope. */
+  readonly scope?: string;
+  readonly reason?: string;
+}
+
+/** The management plane: Azure RBAC on the governed ARM scopes. */
+export interface AzureRbacPolicy {
+  /** `assignment`: role assignments the service removes at expiry; `pim`: PIM schedule requests with an expiration (Entra ID P2). */
+  readonly mode: 'assignment' | 'pim';
+  /** Canonical ARM scopes the service governs (reconciles); every other ARM scope is left alone. */
+  readonly scopes: readonly string[];
+  readonly standing: readonly AzureStandingAssignment[];
+  /** The management plane's own protected assignments, besides the policy-wide ones that name only a principal. */
+  readonly protected: readonly AzureProtectedAssignment[];
+}
+
 export interface Policy {
   readonly version: 1;
   readonly sourceName: string;
@@ -122,6 +157,8 @@ export interface Policy {
   readonly reconcile: ReconcileSettings;
   /** Notification channels and timing; absent when the policy has no `notifications` section. */
   readonly notifications?: NotificationPolicy;
+  /** The management plane; absent when the policy has no `azureRbac` section. Its rules are in `eligibility`, with `plane` set. */
+  readonly azureRbac?: AzureRbacPolicy;
 }
 
 /** The channels one approver alias is told on. */

@@ -1,0 +1,308 @@
+import { randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { decodeJwt, type JWK } from 'jose';
+import { readJsonBody, splitUrl, type ParsedRequest } from '../emulator-common/http';
+import { pageOf } from '../emulator-common/responses';
+import { loadSeed } from '../emulator-common/state';
+import { emulatorTlsMaterial } from '../emulator-common/tls';
+import { createTokenVerifier } from '../idp/verify';
+import { faultsFromEnvironment, pickFault, pickLatency, RateThrottle, validateFaults, type ArmFaultSettings } from './faults';
+import { isGuid, normalizeScope, parseScope, sameText, toWireAssignment } from './model';
+import { Pim } from './pim';
+import { ArmRbac } from './rbac';
+import { armError, type Caller, type EmulatorResponse } from './responses';
+import { ArmStateStore, type ArmSeed } from './state';
+
+export type { ArmFaultSettings, FaultKind } from './faults';
+export type { ArmSeed } from './state';
+
+/** The audiences ARM accepts, as its InvalidAuthenticationTokenAudience message lists them. */
+export const ARM_AUDIENCES = ['https://management.core.windows.net/', 'https://management.core.windows.net', 'https://management.azure.com/', 'https://management.azure.com'];
+export const ROLE_API_VERSION = '2022-04-01';
+export const PIM_API_VERSION = '2020-10-01';
+export const DEFAULT_PAGE_SIZE = 20;
+const SWEEP_INTERVAL_MS = 100;
+
+export interface ArmEmulatorOptions {
+  /** 0 (default) picks a free port. */
+  port?: number;
+  /** Keeps the state (assignments, PIM requests and schedules) and the TLS material across restarts. */
+  dataDir?: string;
+  /** The first state: a seed file's path or its content. Ignored when dataDir already holds state. */
+  seed?: string | ArmSeed;
+  /** The identity provider whose tokens are accepted. */
+  issuer: string;
+  jwk?: JWK;
+  jwksUrl?: string;
+  tenantId: string;
+  /** The one subscription this ARM knows; scopes in others are 404 SubscriptionNotFound. */
+  subscriptionId: string;
+  /** Items per page of every list; small so that clients must follow nextLink. */
+  pageSize?: number;
+  /** Initial faults; ARM_EMULATOR_FAULTS in the environment when not given. */
+  faults?: ArmFaultSettings;
+  /** How much faster than the wall clock PIM schedules run (default 1): 300 ends a PT5M grant after one second. */
+  timeScale?: number;
+}
+
+export interface RequestRecord {
+  method: string;
+  path: string;
+  status: number;
+  requestId: string;
+  principalId?: string;
+  fault?: string;
+}
+
+export interface ArmEmulator {
+  readonly url: string;
+  readonly port: number;
+  readonly caPem: string;
+  readonly caFile: string;
+  readonly subscriptionId: string;
+  /** Every role assignment in the subscription, in ARM's wire shape. */
+  assignments(): Array<{ id: string; name: string; properties: { scope: string; roleDefinitionId: string; principalId: string; principalType: string } }>;
+  requests(): RequestRecord[];
+  setFaults(settings: ArmFaultSettings): void;
+  /** Runs PIM's clock now (it also runs on its own every 100 ms and before every request). */
+  sweep(): void;
+  close(): Promise<void>;
+}
+
+const AUTHORIZATION_PATH = /^(.*?)\/providers\/Microsoft\.Authorization\/(roleAssignments|roleDefinitions|roleAssignmentScheduleRequests|roleAssignmentSchedules)(?:\/([^/]+))?\/?$/i;
+
+type Authentication = { caller: Caller } | { refusal: EmulatorResponse };
+
+/**
+ * Azure Resource Manager's Microsoft.Authorization provider on 127.0.0.1 over HTTPS, for one
+ * subscription: role assignments and role definitions (2022-04-01) and PIM assignment schedule
+ * requests (2020-10-01), with ARM's authentication errors, Azure RBAC enforced on every caller,
+ * paging, faults, and state kept across restarts.
+ */
+export async function startArmEmulator(options: ArmEmulatorOptions): Promise<ArmEmulator> {
+  if (!isGuid(options.subscriptionId)) throw new Error(`subscriptionId must be a GUID, not '${options.subscriptionId}'`);
+  const subscriptionId = options.subscriptionId.toLowerCase();
+  const store = ArmStateStore.open({ ...(options.dataDir ? { file: join(options.dataDir, 'state.json') } : {}), seed: loadSeed<ArmSeed>(options.seed), subscriptionId });
+  const rbac = new ArmRbac(store, subscriptionId);
+  const pim = new Pim(store, rbac, options.timeScale ?? 1);
+  const verify = createTokenVerifier({ issuer: options.issuer, audience: ARM_AUDIENCES, ...(options.jwk ? { jwk: options.jwk } : { jwksUrl: options.jwksUrl }) });
+  const pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
+  let faults = options.faults ? validateFaults(options.faults) : faultsFromEnvironment();
+  const throttle = new RateThrottle();
+  throttle.configure(faults.requestsPerSecond);
+  const log: RequestRecord[] = [];
+  const { material, temporaryDir } = await emulatorTlsMaterial(options.dataDir, 'Azure Resource Manager', 'arm-emulator-');
+  let baseUrl = '';
+
+  function challenge(description: string): Record<string, string> {
+    return { 'WWW-Authenticate': `Bearer authorization_uri="https://login.windows.net/${options.tenantId}", error="invalid_token", error_description="${description}"` };
+  }
+
+  async function authenticate(req: IncomingMessage): Promise<Authentication> {
+    const header = req.headers.authorization;
+    if (!header) {
+      return { refusal: armError(401, 'AuthenticationFailed', "Authentication failed. The 'Authorization' header is missing.", challenge("The authentication failed because of missing 'Authorization' header.")) };
+    }
+    const match = /^Bearer\s+(\S+)$/i.exec(header);
+    const invalid = { refusal: armError(401, 'InvalidAuthenticationToken', 'The access token is invalid.', challenge('The access token is invalid.')) };
+    if (!match) return invalid;
+    try {
+      const claims = await verify(match[1]);
+      if (typeof claims.oid !== 'string') return invalid;
+      const groups = Array.isArray(claims.groups) ? claims.groups.filter((g): g is string => typeof g === 'string') : [];
+      const name = [claims.upn, claims.preferred_username, claims.unique_name].find((value): value is string => typeof value === 'string' && value.includes('@'));
+      const application = typeof claims.appid === 'string' ? claims.appid : undefined;
+      return { caller: { objectId: claims.oid, displayName: name ?? application ?? claims.oid, principalIds: [claims.oid, ...groups] } };
+    } catch (error) {
+      const code = (error as { code?: string; claim?: string }).code;
+      if (code === 'ERR_JWT_EXPIRED') {
+        const expiry = new Date(Number(decodeJwt(match[1]).exp) * 1000).toISOString();
+        return { refusal: armError(401, 'ExpiredAuthenticationToken', `The access token expiry UTC time '${expiry}' is earlier than current UTC time '${new Date().toISOString()}'.`, challenge('The access token has expired.')) };
+      }
+      if (code === 'ERR_JWT_CLAIM_VALIDATION_FAILED' && (error as { claim?: string }).claim === 'aud') {
+        const audience = String(decodeJwt(match[1]).aud);
+        return {
+          refusal: armError(401, 'InvalidAuthenticationTokenAudience', `The access token has been obtained for wrong audience or resource '${audience}'. It should exactly match with one of the allowed audiences ${ARM_AUDIENCES.map((a) => `'${a}'`).join(',')}.`, challenge('The access token is invalid.')),
+        };
+      }
+      return invalid;
+    }
+  }
+
+  function send(req: IncomingMessage, res: ServerResponse, response: EmulatorResponse, requestId: string): void {
+    const body = response.body === undefined ? '' : JSON.stringify(response.body);
+    const correlation = req.headers['x-ms-correlation-request-id'];
+    res.writeHead(response.status, {
+      'Cache-Control': 'no-cache',
+      Pragma: 'no-cache',
+      Expires: '-1',
+      ...(body ? { 'Content-Type': 'application/json; charset=utf-8' } : {}),
+      'Content-Length': Buffer.byteLength(body),
+      'Strict-Transport-Security': 'max-age=31536000; includeSubDomains',
+      'X-Content-Type-Options': 'nosniff',
+      'x-ms-request-id': requestId,
+      'x-ms-correlation-request-id': typeof correlation === 'string' && correlation ? correlation : requestId,
+      'x-ms-routing-request-id': `LOCAL:${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}:${requestId}`,
+      ...response.headers,
+    });
+    res.end(body);
+  }
+
+  function page<T>(items: T[], path: string, query: URLSearchParams): EmulatorResponse {
+    return pageOf(items, { baseUrl, path, query, pageSize, skipTokenName: '$skipToken', invalidToken: () => armError(400, 'BadRequest', 'The $skipToken is not valid.') });
+  }
+
+  function listed<T>(result: EmulatorResponse | T[], path: string, query: URLSearchParams): EmulatorResponse {
+    return Array.isArray(result) ? page(result, path, query) : result;
+  }
+
+  function handleAdmin(req: IncomingMessage, path: string, body: unknown): EmulatorResponse {
+    if (path === '/_emulator/faults' && req.method === 'GET') return { status: 200, body: faults };
+    if (path === '/_emulator/faults' && req.method === 'PUT') {
+      try {
+        faults = validateFaults(body ?? {});
+        throttle.configure(faults.requestsPerSecond);
+        return { status: 200, body: faults };
+      } catch (error) {
+        return armError(400, 'BadRequest', (error as Error).message);
+      }
+    }
+    if (path === '/_emulator/assignments' && req.method === 'GET') return { status: 200, body: store.data.roleAssignments.map((a) => toWireAssignment(a, subscriptionId)) };
+    if (path === '/_emulator/schedules' && req.method === 'GET') return { status: 200, body: store.data.schedules };
+    return armError(404, 'NotFound', `No emulator endpoint ${req.method} ${path}`);
+  }
+
+  function route(method: string, caller: Caller, parsed: ParsedRequest, body: unknown): EmulatorResponse {
+    const { path, query } = parsed;
+    const match = AUTHORIZATION_PATH.exec(path);
+    if (!match) return armError(404, 'NotFound', `The emulator serves only Microsoft.Authorization, not ${method} ${path}.`);
+    const kind = match[2].toLowerCase();
+    let name: string | undefined;
+    try {
+      name = match[3] === undefined ? undefined : decodeURIComponent(match[3]);
+    } catch {
+      return armError(400, 'BadRequest', `The resource name in ${path} is not correctly encoded.`);
+    }
+    const wanted = kind.startsWith('roleassignmentschedule') ? PIM_API_VERSION : ROLE_API_VERSION;
+    const apiVersion = query.get('api-version');
+    if (!apiVersion) return armError(400, 'MissingApiVersionParameter', "The api-version query parameter (?api-version=) is required for all requests.");
+    if (apiVersion !== wanted) {
+      return armError(400, 'InvalidApiVersionParameter', `The api-version '${apiVersion}' is invalid. The supported versions are '${wanted}'.`);
+    }
+    const scoped = parseScope(match[1]);
+    if (!scoped) return armError(400, 'InvalidScope', `The scope '${normalizeScope(match[1])}' is not a valid scope for Microsoft.Authorization.`);
+    if (scoped.subscriptionId && !sameText(scoped.subscriptionId, subscriptionId)) {
+      return armError(404, 'SubscriptionNotFound', `The subscription '${scoped.subscriptionId}' could not be found.`);
+    }
+    const scope = scoped.scope;
+    const resourcePath = normalizeScope(path);
+    const refuse = (): EmulatorResponse => armError(405, 'MethodNotAllowed', `${method} is not supported on ${resourcePath}.`);
+
+    if (kind === 'roleassignments') {
+      if (!name) return method === 'GET' ? listed(rbac.listAssignments(caller, scope, query.get('$filter') ?? undefined, resourcePath), path, query) : refuse();
+      if (method === 'GET') return rbac.getAssignment(caller, scope, name, resourcePath);
+      if (method === 'PUT') return rbac.createAssignment(caller, scope, name, body, resourcePath);
+      if (method === 'DELETE') return rbac.deleteAssignment(caller, scope, name, resourcePath);
+      return refuse();
+    }
+    if (kind === 'roledefinitions') {
+      if (method !== 'GET') return armError(501, 'NotSupportedByEmulator', 'The emulator serves the built-in and seeded role definitions read-only.');
+      return name ? rbac.getRoleDefinition(caller, scope, name, resourcePath) : listed(rbac.listRoleDefinitions(caller, scope, query.get('$filter') ?? undefined, resourcePath), path, query);
+    }
+    if (kind === 'roleassignmentschedulerequests') {
+      if (!name) return method === 'GET' ? listed(pim.listRequests(caller, scope, query.get('$filter') ?? undefined, resourcePath), path, query) : refuse();
+      if (method === 'GET') return pim.getRequest(caller, scope, name, resourcePath);
+      if (method === 'PUT') return pim.createRequest(caller, scope, name, body, resourcePath);
+      return refuse();
+    }
+    if (method !== 'GET') return refuse();
+    return name ? pim.getSchedule(caller, scope, name, resourcePath) : listed(pim.listSchedules(caller, scope, query.get('$filter') ?? undefined, resourcePath), path, query);
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const parsed = splitUrl(req.url ?? '/');
+    const requestId = randomUUID();
+    const record: RequestRecord = { method: req.method ?? 'GET', path: parsed.path, status: 0, requestId };
+    if (log.length >= 10_000) log.shift();
+    log.push(record);
+    const finish = (response: EmulatorResponse): void => {
+      record.status = response.status;
+      send(req, res, response, requestId);
+    };
+
+    const read = await readJsonBody(req, {
+      tooLarge: () => armError(413, 'RequestEntityTooLarge', 'The request body is too large.'),
+      notJson: () => armError(400, 'InvalidRequestContent', 'The request content was invalid and could not be deserialized: it is not JSON.'),
+    });
+    if (parsed.path.startsWith('/_emulator/')) return finish(read.ok ? handleAdmin(req, parsed.path, read.body) : read.response);
+    const authentication = await authenticate(req);
+    if ('refusal' in authentication) return finish(authentication.refusal);
+    const { caller } = authentication;
+    record.principalId = caller.objectId;
+    const fault = throttle.admit() ? pickFault(faults) : 'throttle';
+    const latency = pickLatency(faults);
+    if (latency > 0) await new Promise((resolve) => setTimeout(resolve, latency));
+    if (fault) record.fault = fault;
+    if (fault === 'drop') {
+      record.status = -1;
+      req.socket.destroy();
+      return;
+    }
+    if (fault === 'throttle') {
+      const seconds = faults.retryAfterSeconds ?? 1;
+      const kind = req.method === 'GET' ? 'read' : req.method === 'DELETE' ? 'delete' : 'write';
+      return finish(
+        armError(429, 'SubscriptionRequestsThrottled', `Number of '${kind}' requests for subscription '${subscriptionId}' actor '${caller.objectId}' exceeded. Please try again after '${seconds}' seconds.`, { 'Retry-After': String(seconds) }),
+      );
+    }
+    if (fault === 'unavailable') return finish(armError(503, 'ServiceUnavailable', 'The service is temporarily unavailable. Please try again later.'));
+    if (!read.ok) return finish(read.response);
+    pim.sweep();
+    finish(route(req.method ?? 'GET', caller, parsed, read.body));
+  }
+
+  const server: Server = createServer({ cert: material.serverCertPem, key: material.serverKeyPem }, (req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      if (!res.headersSent) send(req, res, armError(500, 'InternalServerError', (error as Error).message), randomUUID());
+      else res.destroy();
+    });
+  });
+  server.keepAliveTimeout = 5000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  baseUrl = `https://127.0.0.1:${port}`;
+  // PIM ends grants on its own: nobody has to call for an expired assignment to go.
+  pim.sweep();
+  const sweeper = setInterval(() => pim.sweep(), SWEEP_INTERVAL_MS);
+  sweeper.unref();
+
+  return {
+    url: baseUrl,
+    port,
+    caPem: material.caPem,
+    caFile: material.caFile,
+    subscriptionId,
+    assignments: () => store.data.roleAssignments.map((a) => toWireAssignment(a, subscriptionId) as ReturnType<ArmEmulator['assignments']>[number]),
+    requests: () => log.map((record) => ({ ...record })),
+    setFaults: (settings) => {
+      faults = validateFaults(settings);
+      throttle.configure(faults.requestsPerSecond);
+    },
+    sweep: () => {
+      pim.sweep();
+    },
+    close: async () => {
+      clearInterval(sweeper);
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      if (temporaryDir) rmSync(temporaryDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,146 @@
+/**
+ * Drift on the management plane: Azure role assignments on the governed ARM scopes against the
+ * policy's `azureRbac` standing assignments and the running management-plane grants. The kinds and
+ * the item shape are the data plane's (drift.ts), so that one report holds both.
+ */
+import { assignmentNameFor, sameAccess, type AccessKey } from './assignmentName';
+import { AZURE_BUILT_IN_ROLES, AZURE_RBAC_PLANE, armScopeWithin, sameArmScope } from './azureRbac';
+import { driftId, REMOVABLE_KINDS, running, standingAssignmentNameFor, type DriftAction, type DriftItem, type DriftKind } from './drift';
+import type { AccessRequest } from './lifecycle';
+import type { AzureProtectedAssignment, Policy } from './policy/types';
+
+/** A role assignment as ARM lists it: `scope` in ARM's spelling, `roleId` the role definition GUID. */
+export interface ObservedArmAssignment {
+  readonly name: string;
+  readonly scope: string;
+  readonly roleId: string;
+  readonly principalId: string;
+  readonly principalType?: string;
+}
+
+export interface ArmDriftContext {
+  readonly policy: Policy;
+  /** Every request on record (any plane, any status); the management plane's are picked out. */
+  readonly requests: readonly AccessRequest[];
+  /** The service's own identity: its assignments (its means to grant) are never drift. */
+  readonly serviceObjectId?: string;
+  readonly now: Date;
+}
+
+/** A drift item of the management plane. */
+export interface ArmDriftItem extends DriftItem {
+  readonly plane: typeof AZURE_RBAC_PLANE;
+}
+
+function keyOf(assignment: { scope: string; principalId: string; roleId: string }): AccessKey {
+  // Scopes compare case-insensitively on ARM: the key holds one spelling.
+  return { hsm: AZURE_RBAC_PLANE, principalId: assignment.principalId.toLowerCase(), roleId: assignment.roleId.toLowerCase(), scope: assignment.scope.toLowerCase() };
+}
+
+/** Whether an assignment is on a governed scope: inherited ones from above a governed scope are someone else's. */
+export function isGoverned(assignment: Pick<ObservedArmAssignment, 'scope'>, policy: Policy): boolean {
+  return (policy.azureRbac?.scopes ?? []).some((governed) => armScopeWithin(assignment.scope, governed));
+}
+
+function protects(entry: AzureProtectedAssignment | { principalId: string; role?: undefined; scope?: undefined }, assignment: ObservedArmAssignment): boolean {
+  return entry.principalId === assignment.principalId.toLowerCase()
+    && (entry.role === undefined || entry.role.id === assignment.roleId.toLowerCase())
+    && (entry.scope === undefined || sameArmScope(entry.scope, assignment.scope));
+}
+
+/** The service's own assignments, the management plane's protected ones and principal-wide protected entries are never touched. */
+export function isArmUntouchable(assignment: ObservedArmAssignment, context: Pick<ArmDriftContext, 'policy' | 'serviceObjectId'>): boolean {
+  const principalId = assignment.principalId.toLowerCase();
+  if (context.serviceObjectId && principalId === context.serviceObjectId.toLowerCase()) return true;
+  const principalWide = context.policy.protected.filter((entry) => entry.role === undefined && entry.scope === undefined && entry.hsm === undefined);
+  return [...principalWide, ...(context.policy.azureRbac?.protected ?? [])].some((entry) => protects(entry, assignment));
+}
+
+function roleName(roleId: string): string {
+  return AZURE_BUILT_IN_ROLES.find((r) => r.id === roleId.toLowerCase())?.name ?? roleId.toLowerCase();
+}
+
+function item(kind: DriftKind, assignment: ObservedArmAssignment, policy: Policy, reason: string, extra: Partial<DriftItem> = {}): ArmDriftItem {
+  const action: DriftAction = kind === 'missing' ? 'create' : REMOVABLE_KINDS.includes(kind) ? 'remove' : 'none';
+  const principal = Object.values(policy.principals).find((p) => p.objectId === assignment.principalId.toLowerCase())?.alias;
+  return {
+    id: driftId(kind, assignment.scope.toLowerCase(), assignment.principalId, assignment.roleId, assignment.name),
+    kind,
+    principalId: assignment.principalId.toLowerCase(),
+    ...(principal ? { principal } : {}),
+    role: roleName(assignment.roleId),
+    roleId: assignment.roleId.toLowerCase(),
+    scope: assignment.scope,
+    assignmentName: assignment.name,
+    reason,
+    action,
+    plane: AZURE_RBAC_PLANE,
+    ...extra,
+  };
+}
+
+/**
+ * Every drift item of the governed ARM scopes: assignments nobody approved (`unexpected`), grants
+ * ended but still assigned (`expired-grant`), assignments named for a request they do not match or
+ * that was never granted (`orphan`), and standing assignments that are not there (`missing`).
+ * `observed` may hold assignments from above the governed scopes (atScope() lists them): they are skipped.
+ */
+export function computeArmDrift(observed: readonly ObservedArmAssignment[], context: ArmDriftContext): ArmDriftItem[] {
+  const { policy, now } = context;
+  const grants = context.requests.filter((r) => r.plane === AZURE_RBAC_PLANE);
+  const byName = new Map(grants.map((r) => [assignmentNameFor(r.id, r.hsm, r.scope, r.principalId, r.roleId).toLowerCase(), r]));
+  const standing = policy.azureRbac?.standing ?? [];
+  const seen = new Set<string>();
+  const items: ArmDriftItem[] = [];
+  for (const assignment of observed) {
+    const key = `${assignment.scope.toLowerCase()}\n${assignment.name.toLowerCase()}`;
+    if (seen.has(key) || !isGoverned(assignment, policy) || isArmUntouchable(assignment, context)) continue;
+    seen.add(key);
+    const access = keyOf(assignment);
+    if (standing.some((s) => sameAccess(keyOf({ scope: s.scope, principalId: s.principalId, roleId: s.role.id }), access))) continue;
+    const grant = byName.get(assignment.name.toLowerCase());
+    if (grant) {
+      const matches = sameAccess(keyOf(grant), access);
+      if (matches && running(grant, now)) continue;
+      if (!matches) {
+        items.push(item('orphan', assignment, policy, `named for request ${grant.id}, which is for ${grant.role} on ${grant.scope} to ${grant.principalId}, not this assignment`, { requestId: grant.id }));
+      } else if (grant.grantedAt) {
+        const ended = grant.status === 'Active' ? `expired at ${grant.expiresAt}` : `ended (${grant.status}${grant.endedAt ? ` at ${grant.endedAt}` : ''})`;
+        items.push(item('expired-grant', assignment, policy, `the grant of request ${grant.id} ${ended}, but its Azure role assignment is still there`, { requestId: grant.id }));
+      } else {
+        items.push(item('orphan', assignment, policy, `made for request ${grant.id}, which was never granted (${grant.status})`, { requestId: grant.id }));
+      }
+      continue;
+    }
+    // Another name (PIM names the assignments it makes itself), but a running grant gives exactly this access.
+    if (grants.some((r) => running(r, now) && sameAccess(keyOf(r), access))) continue;
+    items.push(item('unexpected', assignment, policy, 'not a standing Azure role assignment of the policy and no active grant justifies it'));
+  }
+  for (const want of standing) {
+    if (observed.some((a) => sameAccess(keyOf(a), keyOf({ scope: want.scope, principalId: want.principalId, roleId: want.role.id })))) continue;
+    const missing: ObservedArmAssignment = { name: '', scope: want.scope, roleId: want.role.id, principalId: want.principalId, principalType: want.principalType };
+    items.push(item('missing', missing, policy, `standing Azure role assignment of the policy (${want.principal}: ${want.role.name} at ${want.scope}) is not there`, {
+      createName: standingAssignmentNameFor(AZURE_RBAC_PLANE, want.scope.toLowerCase(), want.principalId, want.role.id),
+      action: want.repair ? 'create' : 'none',
+    }));
+  }
+  return items;
+}
+
+export interface ArmApplyPlan {
+  readonly actions: readonly ArmDriftItem[];
+  readonly refused?: { readonly code: 'report-mode' | 'too-many-removals'; readonly detail: string };
+}
+
+/** The data plane's guard rails: only in `enforce` mode, and nothing at all when removals exceed `maxRemovalsPerRun`. */
+export function planArmApply(items: readonly ArmDriftItem[], policy: Policy): ArmApplyPlan {
+  if (policy.reconcile.mode !== 'enforce') {
+    return { actions: [], refused: { code: 'report-mode', detail: "the policy's reconcile mode is 'report': drift is reported, never repaired" } };
+  }
+  const creates = items.filter((i) => i.action === 'create');
+  const removals = items.filter((i) => i.action === 'remove');
+  if (removals.length > policy.reconcile.maxRemovalsPerRun) {
+    return { actions: [], refused: { code: 'too-many-removals', detail: `${removals.length} Azure role assignment removals exceed maxRemovalsPerRun (${policy.reconcile.maxRemovalsPerRun}): nothing was changed` } };
+  }
+  return { actions: [...creates, ...removals] };
+}

@@ -1,0 +1,61 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createArmAuthorizationClient, roleDefinitionIdFor, sdkScope } from '../../shared/adapters/arm-rbac';
+import { AZURE_RBAC_PLANE, assignmentNameFor } from '../../shared/domain';
+import { CONTOSO_SUBSCRIPTION_ID } from '../../dev/stack';
+import { PERSONAS } from '../../dev/personas';
+import { startTestStack, type TestStack } from '../helpers/stack';
+import { CONTRIBUTOR, DANA, DAVE, HSM, READER, davesAssignments, policyFile, requestAndApprove, until } from '../helpers/managementPlane';
+
+describe('the management plane through Azure RBAC, on the local stack', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'management-plane-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  describe('assignment mode', () => {
+    let stack: TestStack;
+    beforeAll(async () => {
+      stack = await startTestStack({ policyFile: policyFile(dir, 'assignment') });
+    }, 60_000);
+    afterAll(() => stack?.close());
+
+    it('grants Managed HSM Contributor on the HSM resource on approval, with the deterministic name and principalType, and removes it on expiry', async () => {
+      const active = await requestAndApprove(stack, 'PT4S');
+      expect(active.status).toBe('Active');
+      const held = davesAssignments(stack);
+      expect(held).toHaveLength(1);
+      expect(held[0]).toMatchObject({
+        name: assignmentNameFor(active.id, AZURE_RBAC_PLANE, HSM, DAVE, CONTRIBUTOR),
+        properties: { principalType: 'User', roleDefinitionId: roleDefinitionIdFor(CONTOSO_SUBSCRIPTION_ID, CONTRIBUTOR) },
+      });
+      const expiresAt = Date.parse(active.expiresAt);
+      const gone = await until(() => (davesAssignments(stack).length === 0 ? true : undefined), 20_000);
+      expect(gone.at - expiresAt).toBeLessThan(5_000);
+      const ended = (await (await stack.api(`/api/requests/${active.id}`, { persona: 'dave' })).json()) as { status: string };
+      expect(ended.status).toBe('Expired');
+    }, 40_000);
+
+    it('reconciliation reports an Azure role assignment made directly on the HSM resource, and an enforcing apply removes it', async () => {
+      const client = createArmAuthorizationClient({ endpoint: stack.stack.arm.url, subscriptionId: CONTOSO_SUBSCRIPTION_ID, credential: stack.credentialFor('hsm-governor'), caPem: stack.stack.arm.caPem });
+      const name = 'f0f0f0f0-1111-4222-8333-444455556666';
+      await client.roleAssignments.create(sdkScope(HSM), name, { roleDefinitionId: roleDefinitionIdFor(CONTOSO_SUBSCRIPTION_ID, READER), principalId: DANA, principalType: 'User' });
+
+      const plan = await stack.api('/api/reconcile?mode=plan', { persona: 'sam', method: 'POST' });
+      expect(plan.status).toBeLessThan(300);
+      const planned = (await plan.json()) as { azureRbac: { items: Array<{ kind: string; assignmentName: string; principal?: string; role: string; action: string }> } };
+      expect(planned.azureRbac.items).toEqual([expect.objectContaining({ kind: 'unexpected', assignmentName: name, principal: 'dana', role: 'Reader', action: 'remove' })]);
+      expect(stack.stack.arm.assignments().some((a) => a.name === name)).toBe(true);
+
+      const apply = await stack.api('/api/reconcile?mode=apply', { persona: 'sam', method: 'POST' });
+      const applied = (await apply.json()) as { azureRbac: { actions: Array<{ action: string; assignmentName: string }> } };
+      expect(applied.azureRbac.actions).toEqual([expect.objectContaining({ action: 'removed', assignmentName: name })]);
+      expect(stack.stack.arm.assignments().some((a) => a.name === name)).toBe(false);
+      // The standing assignment and the service's own are still there.
+      expect(stack.stack.arm.assignments().map((a) => a.properties.principalId).sort()).toEqual(['76891f9e-0de4-4e47-a3fd-e29f364921cd', PERSONAS['hsm-governor'].oid].sort());
+    }, 40_000);
+  });
+
+});
