@@ -22,6 +22,12 @@ import type { ServiceLog } from './services/ports';
 import { createNotificationSetup } from './adapters/notify';
 import type { NotificationService } from './services/notifications';
 import { ReviewPageService } from './services/reviewPage';
+import { hostname } from 'node:os';
+import { loadEventGridConfig, type EventGridConfig } from './adapters/config';
+import { EventGridPublisher } from './adapters/eventgrid';
+import { TableOutbox } from './adapters/storage/outbox';
+import { OutboxDrainer } from './services/outbox';
+import { EventSubmissionService } from './services/eventsInbound';
 
 export type { HsmAccessControlClient } from './adapters/hsm-rbac';
 
@@ -45,6 +51,12 @@ export interface AppContext {
   notifications(log?: ServiceLog): NotificationService;
   /** The review page behind the notifications' links. */
   reviewPage(log?: ServiceLog): ReviewPageService;
+  /** The Event Grid topic events go to; undefined when none is configured (then no event is written). */
+  readonly eventGrid?: EventGridConfig;
+  /** Publishes the outbox (one per process, so kicks after commits coalesce); undefined without a topic. */
+  outbox(): OutboxDrainer | undefined;
+  /** Access requests raised as events (the Event Grid trigger). */
+  eventSubmissions(log?: ServiceLog): EventSubmissionService;
 }
 
 export const LEDGER_TABLE = 'ledger';
@@ -94,6 +106,19 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env): AppConte
     return inventory;
   };
   const continuation = new QueueRunContinuation(queueClient(config.storage, credential, RECONCILE_QUEUE));
+  const eventGrid = loadEventGridConfig(env, `/hsm-access-governor/${policy.defaultHsm ?? policy.hsms[0]!.name}`);
+  let drainer: OutboxDrainer | undefined;
+  const outbox = (): OutboxDrainer | undefined => {
+    if (!eventGrid) return undefined;
+    drainer ??= new OutboxDrainer({
+      store: new TableOutbox(context.tableClient(LEDGER_TABLE)),
+      publisher: new EventGridPublisher({ endpoint: eventGrid.topicEndpoint, ...(eventGrid.topicKey ? { key: eventGrid.topicKey } : {}), ...(eventGrid.caPem ? { caPem: eventGrid.caPem } : {}) }, credential),
+      clock,
+      log: consoleLog,
+      holder: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
+    });
+    return drainer;
+  };
   const notify = createNotificationSetup({ env, policy, clock, ledger: () => (sharedLedger ??= ledger()), tableClient: (name) => context.tableClient(name) });
   const context: AppContext = {
     config,
@@ -119,7 +144,25 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env): AppConte
         clock,
         log,
         newId: randomUUID,
-        onTransition: (before, after) => notify.service(log).onTransition(before, after),
+        onTransition: (before, after) => {
+          outbox()?.kick();
+          return notify.service(log).onTransition(before, after);
+        },
+        ...(eventGrid ? { eventSource: eventGrid.source } : {}),
+      });
+    },
+    ...(eventGrid ? { eventGrid } : {}),
+    outbox,
+    eventSubmissions: (log = consoleLog) => {
+      sharedLedger ??= ledger();
+      return new EventSubmissionService({
+        policy,
+        requests: context.requests(log),
+        ledger: sharedLedger,
+        clock,
+        log,
+        ...(eventGrid ? { eventSource: eventGrid.source } : {}),
+        afterCommit: () => outbox()?.kick(),
       });
     },
     notifications: (log = consoleLog) => notify.service(log),

@@ -127,18 +127,18 @@ function readHsmUrl(env: NodeJS.ProcessEnv, problems: string[]): string | undefi
   return url.origin;
 }
 
-function readCa(env: NodeJS.ProcessEnv, problems: string[]): string | undefined {
-  const file = env.HSM_CA_FILE?.trim();
+function readCa(env: NodeJS.ProcessEnv, problems: string[], setting = 'HSM_CA_FILE'): string | undefined {
+  const file = env[setting]?.trim();
   if (!file) return undefined;
   let pem: string;
   try {
     pem = readFileSync(file, 'utf8');
   } catch {
-    problems.push('HSM_CA_FILE names a file that cannot be read');
+    problems.push(`${setting} names a file that cannot be read`);
     return undefined;
   }
   if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
-    problems.push('HSM_CA_FILE must hold a PEM certificate');
+    problems.push(`${setting} must hold a PEM certificate`);
     return undefined;
   }
   return pem;
@@ -201,6 +201,8 @@ export const CONFIG_SETTING_NAMES = [
   // Notifications and review links (loadNotificationConfig).
   'PUBLIC_BASE_URL', 'REVIEW_LINK_KEYS', 'REVIEW_LINK_TTL', 'SMTP_HOST', 'SMTP_PORT', 'SMTP_SECURE', 'SMTP_USER', 'SMTP_PASSWORD', 'SMTP_FROM',
   'TEAMS_WEBHOOK_URL',
+  // Events (loadEventGridConfig).
+  'EVENTGRID_TOPIC_ENDPOINT', 'EVENTGRID_TOPIC_KEY', 'EVENTGRID_CA_FILE', 'EVENT_SOURCE',
 ] as const;
 
 // ---- notifications and review links ----
@@ -300,4 +302,37 @@ export function loadNotificationConfig(env: NodeJS.ProcessEnv = process.env, web
 
   if (problems.length > 0) throw new ConfigurationError(problems);
   return config;
+}
+
+// ---- events ----
+
+export interface EventGridConfig {
+  /** The topic's endpoint, `https://{topic}.{region}-1.eventgrid.azure.net/api/events`. */
+  topicEndpoint: string;
+  /** The topic's access key; absent: the managed identity signs in ("EventGrid Data Sender" on the topic). */
+  topicKey?: string;
+  /** An extra CA to trust for the topic (the local emulator's), as PEM. */
+  caPem?: string;
+  /** The CloudEvents `source` of every event this instance publishes. */
+  source: string;
+}
+
+/**
+ * The Event Grid settings, or undefined when EVENTGRID_TOPIC_ENDPOINT is not set: then no event is
+ * written to the outbox at all (nobody would ever drain it). `defaultSource` stands for EVENT_SOURCE
+ * when that is not set.
+ */
+export function loadEventGridConfig(env: NodeJS.ProcessEnv, defaultSource: string): EventGridConfig | undefined {
+  const endpoint = env.EVENTGRID_TOPIC_ENDPOINT?.trim();
+  if (!endpoint) return undefined;
+  const problems: string[] = [];
+  const url = parseUrl(endpoint);
+  if (!url || url.protocol !== 'https:' || url.username || url.password) problems.push('EVENTGRID_TOPIC_ENDPOINT must be the topic\'s https endpoint (https://{topic}.{region}-1.eventgrid.azure.net/api/events)');
+  const caPem = readCa(env, problems, 'EVENTGRID_CA_FILE');
+  const source = env.EVENT_SOURCE?.trim() || defaultSource;
+  // CloudEvents: `source` is a non-empty URI-reference.
+  if (/\s/.test(source) || (!source.startsWith('/') && !parseUrl(source))) problems.push('EVENT_SOURCE must be a URI or an absolute path, e.g. /hsm-access-governor/contoso-hsm');
+  if (problems.length > 0) throw new ConfigurationError(problems);
+  const topicKey = env.EVENTGRID_TOPIC_KEY?.trim();
+  return { topicEndpoint: endpoint, ...(topicKey ? { topicKey } : {}), ...(caPem ? { caPem } : {}), source };
 }

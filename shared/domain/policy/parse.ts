@@ -154,6 +154,7 @@ interface RawPolicy {
   defaults?: { pendingLifetime?: string; minDuration?: string; privilegedRoles?: string[]; privilegedMinApprovers?: number };
   reconcile?: { mode?: 'report' | 'enforce'; maxRemovalsPerRun?: number; keyRotationPeriod?: string; keyExpiryWarning?: string };
   notifications?: { approvers?: Record<string, { teams?: string; email?: string[] }>; reminders?: boolean; expiryWarning?: string; longDuration?: string };
+  events?: { trustedSources?: string[] };
 }
 
 /**
@@ -410,6 +411,7 @@ function resolvePolicy(raw: RawPolicy, sourceName: string, issues: IssueCollecto
     defaults: { pendingLifetime, pendingLifetimeMs, minDuration, minDurationMs, privilegedRoleIds, privilegedMinApprovers },
     reconcile,
     ...(notifications ? { notifications } : {}),
+    ...(raw.events ? { events: { trustedSources: raw.events.trustedSources ?? [] } } : {}),
   };
 }
 

@@ -122,6 +122,13 @@ export interface Policy {
   readonly reconcile: ReconcileSettings;
   /** Notification channels and timing; absent when the policy has no `notifications` section. */
   readonly notifications?: NotificationPolicy;
+  /** Inbound access-request events; absent when the policy has no `events` section (no source is trusted). */
+  readonly events?: EventsPolicy;
+}
+
+export interface EventsPolicy {
+  /** Exact CloudEvents `source` values allowed to submit access requests. */
+  readonly trustedSources: readonly string[];
 }
 
 /** The channels one approver alias is told on. */
