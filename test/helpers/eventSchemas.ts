@@ -13,8 +13,8 @@ export function schemaFileFor(type: string): string {
 }
 
 /** The schema violations of one event, or [] when it is valid. Throws for a type without a schema file. */
-export function schemaErrors(event: { type?: unknown; [attribute: string]: unknown }): string[] {
-  const type = String(event.type);
+export function schemaErrors(event: object): string[] {
+  const type = String((event as { type?: unknown }).type);
   let validate = validators.get(type);
   if (!validate) {
     validate = ajv.compile(JSON.parse(readFileSync(schemaFileFor(type), 'utf8')) as object);
