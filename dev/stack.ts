@@ -11,6 +11,7 @@ import { TENANT_ID } from './personas';
 import { freePort, notificationSettings, startNotificationSinks } from './notifications';
 import type { MailSink } from './mail-sink';
 import type { TeamsSink } from './teams-sink';
+import { startEventGridEmulator, type EventGridEmulator } from './eventgrid-emulator';
 
 export const REPO_ROOT = resolve(__dirname, '..');
 export const API_AUDIENCE = 'api://hsm-access-governor';
@@ -19,10 +20,14 @@ export const SEEDS = {
   contoso: join(REPO_ROOT, 'examples', 'contoso', 'hsm-seed.json'),
   drifted: join(REPO_ROOT, 'examples', 'contoso', 'hsm-seed-drifted.json'),
 } as const;
-export const DEFAULT_PORTS = { api: 7071, hsm: 7443, arm: 7444, idp: 7070, azurite: DEFAULT_AZURITE_PORTS } as const;
+export const DEFAULT_PORTS = { api: 7071, hsm: 7443, arm: 7444, idp: 7070, eventGrid: 7445, azurite: DEFAULT_AZURITE_PORTS } as const;
 /** Azure RBAC of the subscription that holds ContosoMHSM (the management plane). */
 export const ARM_SEED = join(REPO_ROOT, 'examples', 'contoso', 'arm-seed.json');
 export const CONTOSO_SUBSCRIPTION_ID = '00000000-0000-0000-0000-00000000c0de';
+/** The app's own Event Grid trigger for access requests raised as events (functions/events.ts). */
+export const INBOUND_EVENTS_FUNCTION = 'events-submit';
+/** The source examples/contoso/policy.yaml trusts to raise access requests as events. */
+export const CONTOSO_ITSM_SOURCE = 'https://itsm.contoso.example/hsm-access';
 
 export type HsmEmulator = Awaited<ReturnType<typeof startHsmEmulator>>;
 
@@ -72,6 +77,8 @@ export interface Stack {
   /** Where the app's email and Teams notifications land (dev/mail-sink, dev/teams-sink). */
   readonly mailSink: MailSink;
   readonly teamsSink: TeamsSink;
+  /** The Event Grid topic the app publishes to, subscribed back into the app's own trigger (dev/eventgrid-emulator). */
+  readonly eventGrid: EventGridEmulator;
   /** The app settings the function app runs with. */
   readonly appSettings: Readonly<Record<string, string>>;
   close(): Promise<void>;
@@ -153,6 +160,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     ]);
     const sinks = await startNotificationSinks({ random });
     closers.push(() => sinks.close());
+    const eventGrid = await startEventGridEmulator({ port: random ? 0 : DEFAULT_PORTS.eventGrid, dataDir: join(dataDir, 'eventgrid') });
+    closers.push(() => eventGrid.close());
     // Review links name the app's public URL, so its port is chosen before the host starts.
     const apiPort = random ? await freePort() : DEFAULT_PORTS.api;
 
@@ -171,6 +180,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       // The emulator does not throttle unless told to: reconcile at a brisk pace locally.
       HSM_REQUESTS_PER_SECOND: '200',
       ...notificationSettings(sinks, `http://127.0.0.1:${apiPort}`, dataDir),
+      EVENTGRID_TOPIC_ENDPOINT: eventGrid.endpoint,
+      EVENTGRID_TOPIC_KEY: eventGrid.accessKey,
+      EVENTGRID_CA_FILE: eventGrid.caFile,
       ...options.env,
     };
     const host = await startFunctionsHost({
@@ -182,6 +194,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       ...(options.timers === false ? { timers: false } : {}),
     });
     closers.push(() => host.close());
+    await eventGrid.addSubscription({
+      name: 'governor-inbound-requests',
+      endpoint: `${host.url}/runtime/webhooks/eventgrid?functionName=${INBOUND_EVENTS_FUNCTION}&code=${encodeURIComponent(host.hostKey)}`,
+      eventTypes: ['HsmAccess.Request.Submit.v1'],
+    });
 
     const endpoints: StackEndpoints = {
       api: host.url,
@@ -194,6 +211,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       hostKey: host.hostKey,
       mailSink: sinks.mailSink.url,
       teamsSink: sinks.teamsSink.url,
+      eventGrid: eventGrid.endpoint,
+      eventGridKey: eventGrid.accessKey,
+      eventGridCaFile: eventGrid.caFile,
     };
     writeEndpoints(dataDir, endpoints);
 
@@ -208,6 +228,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       host,
       mailSink: sinks.mailSink,
       teamsSink: sinks.teamsSink,
+      eventGrid,
       appSettings,
       close: () => {
         closing ??= closeAll();

@@ -13,3 +13,4 @@ import './revocation';
 import './reconcile';
 import './review';
 import './notifications';
+import './events';

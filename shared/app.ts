@@ -24,6 +24,12 @@ import type { NotificationService } from './services/notifications';
 import { ReviewPageService } from './services/reviewPage';
 import { createAzureRbacAdapters } from './adapters/arm-rbac/setup';
 import { ArmReconciliationService } from './services/armReconciliation';
+import { hostname } from 'node:os';
+import { loadEventGridConfig, type EventGridConfig } from './adapters/config';
+import { EventGridPublisher } from './adapters/eventgrid';
+import { TableOutbox } from './adapters/storage/outbox';
+import { OutboxDrainer } from './services/outbox';
+import { EventSubmissionService } from './services/eventsInbound';
 
 export type { HsmAccessControlClient } from './adapters/hsm-rbac';
 
@@ -49,6 +55,12 @@ export interface AppContext {
   reviewPage(log?: ServiceLog): ReviewPageService;
   /** Reconciliation of the management plane; undefined when the app governs no Azure RBAC scopes. */
   armReconciliation(log?: ServiceLog): ArmReconciliationService | undefined;
+  /** The Event Grid topic events go to; undefined when none is configured (then no event is written). */
+  readonly eventGrid?: EventGridConfig;
+  /** Publishes the outbox (one per process, so kicks after commits coalesce); undefined without a topic. */
+  outbox(): OutboxDrainer | undefined;
+  /** Access requests raised as events (the Event Grid trigger). */
+  eventSubmissions(log?: ServiceLog): EventSubmissionService;
 }
 
 export const LEDGER_TABLE = 'ledger';
@@ -99,6 +111,19 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env): AppConte
     return inventory;
   };
   const continuation = new QueueRunContinuation(queueClient(config.storage, credential, RECONCILE_QUEUE));
+  const eventGrid = loadEventGridConfig(env, `/hsm-access-governor/${policy.defaultHsm ?? policy.hsms[0]!.name}`);
+  let drainer: OutboxDrainer | undefined;
+  const outbox = (): OutboxDrainer | undefined => {
+    if (!eventGrid) return undefined;
+    drainer ??= new OutboxDrainer({
+      store: new TableOutbox(context.tableClient(LEDGER_TABLE)),
+      publisher: new EventGridPublisher({ endpoint: eventGrid.topicEndpoint, ...(eventGrid.topicKey ? { key: eventGrid.topicKey } : {}), ...(eventGrid.caPem ? { caPem: eventGrid.caPem } : {}) }, credential),
+      clock,
+      log: consoleLog,
+      holder: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
+    });
+    return drainer;
+  };
   const notify = createNotificationSetup({ env, policy, clock, ledger: () => (sharedLedger ??= ledger()), tableClient: (name) => context.tableClient(name) });
   const context: AppContext = {
     config,
@@ -125,7 +150,25 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env): AppConte
         clock,
         log,
         newId: randomUUID,
-        onTransition: (before, after) => notify.service(log).onTransition(before, after),
+        onTransition: (before, after) => {
+          outbox()?.kick();
+          return notify.service(log).onTransition(before, after);
+        },
+        ...(eventGrid ? { eventSource: eventGrid.source } : {}),
+      });
+    },
+    ...(eventGrid ? { eventGrid } : {}),
+    outbox,
+    eventSubmissions: (log = consoleLog) => {
+      sharedLedger ??= ledger();
+      return new EventSubmissionService({
+        policy,
+        requests: context.requests(log),
+        ledger: sharedLedger,
+        clock,
+        log,
+        ...(eventGrid ? { eventSource: eventGrid.source } : {}),
+        afterCommit: () => outbox()?.kick(),
       });
     },
     notifications: (log = consoleLog) => notify.service(log),

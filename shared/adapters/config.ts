@@ -203,6 +203,8 @@ export const CONFIG_SETTING_NAMES = [
   // Notifications and review links (loadNotificationConfig).
   'PUBLIC_BASE_URL', 'REVIEW_LINK_KEYS', 'REVIEW_LINK_TTL', 'SMTP_HOST', 'SMTP_PORT', 'SMTP_SECURE', 'SMTP_USER', 'SMTP_PASSWORD', 'SMTP_FROM',
   'TEAMS_WEBHOOK_URL',
+  // Events (loadEventGridConfig).
+  'EVENTGRID_TOPIC_ENDPOINT', 'EVENTGRID_TOPIC_KEY', 'EVENTGRID_CA_FILE', 'EVENT_SOURCE',
 ] as const;
 
 // ---- notifications and review links ----
@@ -302,4 +304,37 @@ export function loadNotificationConfig(env: NodeJS.ProcessEnv = process.env, web
 
   if (problems.length > 0) throw new ConfigurationError(problems);
   return config;
+}
+
+// ---- events ----
+
+export interface EventGridConfig {
+  /** The topic's endpoint, `https://{topic}.{region}-1.eventgrid.azure.net/api/events`. */
+  topicEndpoint: string;
+  /** The topic's access key; absent: the managed identity signs in ("EventGrid Data Sender" on the topic). */
+  topicKey?: string;
+  /** An extra CA to trust for the topic (the local emulator's), as PEM. */
+  caPem?: string;
+  /** The CloudEvents `source` of every event this instance publishes. */
+  source: string;
+}
+
+/**
+ * The Event Grid settings, or undefined when EVENTGRID_TOPIC_ENDPOINT is not set: then no event is
+ * written to the outbox at all (nobody would ever drain it). `defaultSource` stands for EVENT_SOURCE
+ * when that is not set.
+ */
+export function loadEventGridConfig(env: NodeJS.ProcessEnv, defaultSource: string): EventGridConfig | undefined {
+  const endpoint = env.EVENTGRID_TOPIC_ENDPOINT?.trim();
+  if (!endpoint) return undefined;
+  const problems: string[] = [];
+  const url = parseUrl(endpoint);
+  if (!url || url.protocol !== 'https:' || url.username || url.password) problems.push('EVENTGRID_TOPIC_ENDPOINT must be the topic\'s https endpoint (https://{topic}.{region}-1.eventgrid.azure.net/api/events)');
+  const caPem = readCaFile(env, 'EVENTGRID_CA_FILE', problems);
+  const source = env.EVENT_SOURCE?.trim() || defaultSource;
+  // CloudEvents: `source` is a non-empty URI-reference.
+  if (/\s/.test(source) || (!source.startsWith('/') && !parseUrl(source))) problems.push('EVENT_SOURCE must be a URI or an absolute path, e.g. /hsm-access-governor/contoso-hsm');
+  if (problems.length > 0) throw new ConfigurationError(problems);
+  const topicKey = env.EVENTGRID_TOPIC_KEY?.trim();
+  return { topicEndpoint: endpoint, ...(topicKey ? { topicKey } : {}), ...(caPem ? { caPem } : {}), source };
 }

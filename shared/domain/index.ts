@@ -11,6 +11,8 @@ export * from './lifecycle';
 export * from './assignmentName';
 export * from './audit';
 export * from './events';
+export * from './eventSchemas';
+export * from './inboundEvents';
 export * from './drift';
 export * from './azureRbac';
 export * from './armDrift';

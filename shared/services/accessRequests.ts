@@ -9,6 +9,7 @@ import {
   evaluateDecision,
   evaluateRequest,
   parseIsoDuration,
+  requestEventsBetween,
   sameAccess,
   verifyAuditChain,
   type AccessKey,
@@ -19,10 +20,12 @@ import {
   type Decision,
   type HistoryEntry,
   type Lease,
+  type OutboundEvent,
   type Policy,
   type RequestEvent,
   type RequestInput,
   type RequestStatus,
+  type SubmissionOrigin,
 } from '../domain';
 import type { AssignmentPort, AuditEntry, Clock, LedgerPort, RevocationScheduler, ServiceLog, StoredRequest } from './ports';
 
@@ -62,10 +65,19 @@ export interface AccessRequestDependencies {
   sleep?(ms: number): Promise<void>;
   /** Called after every saved change (`before` undefined for a new request), e.g. to notify; its failures are logged, never thrown. */
   onTransition?(before: AccessRequest | undefined, after: AccessRequest): Promise<void>;
+  /** The CloudEvents `source` of lifecycle events; without it (no topic configured) none are written to the outbox. */
+  eventSource?: string;
 }
 
 export interface SubmitInput extends RequestInput {
   readonly idempotencyKey?: string;
+  /** A submission that arrived as an event: its source and id name the request, so a redelivery finds it. */
+  readonly origin?: SubmissionOrigin;
+}
+
+/** The id of the request an inbound event asks for, derived like an Idempotency-Key's. */
+export function requestIdForSubmission(origin: SubmissionOrigin): string {
+  return uuidv5(`event\n${origin.source}\n${origin.id}`, IDEMPOTENCY_NAMESPACE);
 }
 
 export interface ListInput {
@@ -135,13 +147,17 @@ export class AccessRequestService {
     const now = this.deps.clock.now();
     const evaluation = evaluateRequest(this.deps.policy, caller, input, now);
     if (!evaluation.ok) return evaluation;
-    const id = input.idempotencyKey ? uuidv5(`${caller.objectId.toLowerCase()}\n${input.idempotencyKey}`, IDEMPOTENCY_NAMESPACE) : this.deps.newId();
+    const id = input.origin
+      ? requestIdForSubmission(input.origin)
+      : input.idempotencyKey ? uuidv5(`${caller.objectId.toLowerCase()}\n${input.idempotencyKey}`, IDEMPOTENCY_NAMESPACE) : this.deps.newId();
     const request = createRequest(this.deps.policy, evaluation, { id, requestedBy: caller.objectId }, now);
-    const stored = await this.deps.ledger.create(request, historyAudit(undefined, request));
+    const stored = await this.deps.ledger.create(request, historyAudit(undefined, request), this.eventsBetween(undefined, request));
     if (stored === 'exists') {
       const existing = await this.deps.ledger.get(id);
       if (!existing || !sameSubmission(existing.request, input, caller)) {
-        return problem(422, 'idempotency-key-reused', 'This Idempotency-Key was already used for a different request');
+        return input.origin
+          ? problem(422, 'idempotency-key-reused', 'This event source and id were already used for a different request')
+          : problem(422, 'idempotency-key-reused', 'This Idempotency-Key was already used for a different request');
       }
       return success({ request: existing.request, created: false });
     }
@@ -191,13 +207,17 @@ export class AccessRequestService {
         next = result.request;
       }
       if (next === stored.request) return success({ before: stored.request, after: next });
-      const saved = await this.deps.ledger.update(next, stored.etag, historyAudit(stored.request, next, hsmRequestId));
+      const saved = await this.deps.ledger.update(next, stored.etag, historyAudit(stored.request, next, hsmRequestId), this.eventsBetween(stored.request, next));
       if (saved === 'updated') {
         await this.transitioned(stored.request, next);
         return success({ before: stored.request, after: next });
       }
     }
     return problem(409, 'concurrent-update', `Request ${id} kept changing; try again`);
+  }
+
+  private eventsBetween(before: AccessRequest | undefined, after: AccessRequest): OutboundEvent[] {
+    return this.deps.eventSource ? requestEventsBetween(before, after, this.deps.eventSource) : [];
   }
 
   /** The onTransition hook: whatever it does, the workflow goes on. */

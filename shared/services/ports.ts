@@ -1,5 +1,5 @@
 /** The small interfaces the application services drive; adapters implement them. */
-import type { AccessRequest, AuditRecord, ChainedAuditRecord, RequestStatus } from '../domain';
+import type { AccessRequest, AuditRecord, ChainedAuditRecord, OutboundEvent, RequestStatus } from '../domain';
 
 export type AuditEntry = Omit<AuditRecord, 'seq'>;
 
@@ -24,15 +24,19 @@ export interface RequestPage {
   continuation?: string;
 }
 
-/** Requests and the audit chain, changed together or not at all. */
+/**
+ * Requests and the audit chain, changed together or not at all. `events` go into the outbox in the
+ * same transaction (published later by the outbox drainer); they need at least one audit entry,
+ * whose place in the chain orders them.
+ */
 export interface LedgerPort {
-  create(request: AccessRequest, audit: readonly AuditEntry[]): Promise<'created' | 'exists'>;
+  create(request: AccessRequest, audit: readonly AuditEntry[], events?: readonly OutboundEvent[]): Promise<'created' | 'exists'>;
   get(id: string): Promise<StoredRequest | undefined>;
   /** 'conflict' when the request changed since `etag` was read: re-read and decide again. */
-  update(request: AccessRequest, etag: string, audit: readonly AuditEntry[]): Promise<'updated' | 'conflict'>;
+  update(request: AccessRequest, etag: string, audit: readonly AuditEntry[], events?: readonly OutboundEvent[]): Promise<'updated' | 'conflict'>;
   list(query: RequestQuery): Promise<RequestPage>;
-  /** Audit records of actions that change no request (reconciliation), chained like the others. */
-  appendAudit(audit: readonly AuditEntry[]): Promise<void>;
+  /** Audit records of actions that change no request (reconciliation, rejected submissions), chained like the others. */
+  appendAudit(audit: readonly AuditEntry[], events?: readonly OutboundEvent[]): Promise<void>;
   audit(range?: { from?: string; to?: string }): Promise<ChainedAuditRecord[]>;
   auditHead(): Promise<ChainedAuditRecord | undefined>;
 }

@@ -1,5 +1,5 @@
 import { odata, type TableClient, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
-import { chainAuditRecord, type AccessRequest, type ChainedAuditRecord, type RequestStatus } from '../../domain';
+import { chainAuditRecord, type AccessRequest, type ChainedAuditRecord, type OutboundEvent, type RequestStatus } from '../../domain';
 import type { AuditEntry, LedgerPort, RequestPage, RequestQuery, StoredRequest } from '../../services/ports';
 import { onceSucceeded } from './setup';
 
@@ -8,11 +8,15 @@ import { onceSucceeded } from './setup';
  * audit records commit in a single entity-group transaction: a request row updated with If-Match,
  * the chain's head updated with If-Match, and the new audit rows inserted. Either all of it is
  * stored or none of it, whatever process dies when. See docs/adr/0005-one-partition-ledger.md.
+ * Events to publish ride in the same transaction as outbox rows (docs/adr/0008-transactional-outbox.md).
  */
 export const LEDGER_PARTITION = 'ledger';
 const REQUEST_PREFIX = 'request|';
 const AUDIT_PREFIX = 'audit|';
 const AUDIT_HEAD = 'audit-head';
+/** Outbox rows: `outbox|{seq of the transaction's last audit record}|{index}`, so RowKey order is commit order. */
+export const OUTBOX_PREFIX = 'outbox|';
+export const OUTBOX_END = 'outbox}';
 const MAX_ATTEMPTS = 40;
 
 type RequestEntity = {
@@ -41,6 +45,7 @@ function errorCode(error: unknown): { status?: number; code?: string } {
 }
 
 const auditRowKey = (seq: number): string => `${AUDIT_PREFIX}${String(seq).padStart(12, '0')}`;
+const outboxRowKey = (seq: number, index: number): string => `${OUTBOX_PREFIX}${String(seq).padStart(12, '0')}|${String(index).padStart(4, '0')}`;
 
 function toEntity(request: AccessRequest): RequestEntity {
   return {
@@ -87,9 +92,16 @@ export class TableLedger implements LedgerPort {
     }
   }
 
-  /** The audit rows and the head's move, chained onto the current head. */
-  private auditActions(head: { record?: ChainedAuditRecord; etag?: string }, entries: readonly AuditEntry[]): TransactionAction[] {
-    if (entries.length === 0) return [];
+  /**
+   * The audit rows and the head's move, chained onto the current head, and the outbox rows of
+   * `events`. The head's If-Match makes the chain's sequence global and gap-free, so keying the
+   * outbox by it orders events exactly as their changes committed.
+   */
+  private auditActions(head: { record?: ChainedAuditRecord; etag?: string }, entries: readonly AuditEntry[], events: readonly OutboundEvent[] = []): TransactionAction[] {
+    if (entries.length === 0) {
+      if (events.length > 0) throw new Error('Events need an audit record in the same transaction to be ordered');
+      return [];
+    }
     const actions: TransactionAction[] = [];
     let previous = head.record;
     for (const entry of entries) {
@@ -99,16 +111,20 @@ export class TableLedger implements LedgerPort {
     }
     const newHead = { partitionKey: LEDGER_PARTITION, rowKey: AUDIT_HEAD, seq: previous?.seq ?? 0, data: JSON.stringify(previous) };
     actions.push(head.etag ? ['update', newHead, 'Replace', { etag: head.etag }] : ['create', newHead]);
+    const seq = previous?.seq ?? 0;
+    events.forEach((event, index) => {
+      actions.push(['create', { partitionKey: LEDGER_PARTITION, rowKey: outboxRowKey(seq, index), eventId: event.id, type: event.type, data: JSON.stringify(event) }]);
+    });
     return actions;
   }
 
-  async appendAudit(audit: readonly AuditEntry[]): Promise<void> {
+  async appendAudit(audit: readonly AuditEntry[], events: readonly OutboundEvent[] = []): Promise<void> {
     if (audit.length === 0) return;
     await this.ensureTable();
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const head = await this.head();
       try {
-        await this.table.submitTransaction(this.auditActions(head, audit));
+        await this.table.submitTransaction(this.auditActions(head, audit, events));
         return;
       } catch (error) {
         const { status } = errorCode(error);
@@ -119,13 +135,13 @@ export class TableLedger implements LedgerPort {
     throw new Error('Could not append to the audit trail: the ledger stayed contended');
   }
 
-  async create(request: AccessRequest, audit: readonly AuditEntry[]): Promise<'created' | 'exists'> {
+  async create(request: AccessRequest, audit: readonly AuditEntry[], events: readonly OutboundEvent[] = []): Promise<'created' | 'exists'> {
     await this.ensureTable();
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       if (await this.get(request.id)) return 'exists';
       const head = await this.head();
       try {
-        await this.table.submitTransaction([['create', toEntity(request)], ...this.auditActions(head, audit)]);
+        await this.table.submitTransaction([['create', toEntity(request)], ...this.auditActions(head, audit, events)]);
         return 'created';
       } catch (error) {
         const { status } = errorCode(error);
@@ -146,12 +162,12 @@ export class TableLedger implements LedgerPort {
     }
   }
 
-  async update(request: AccessRequest, etag: string, audit: readonly AuditEntry[]): Promise<'updated' | 'conflict'> {
+  async update(request: AccessRequest, etag: string, audit: readonly AuditEntry[], events: readonly OutboundEvent[] = []): Promise<'updated' | 'conflict'> {
     await this.ensureTable();
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const head = await this.head();
       try {
-        await this.table.submitTransaction([['update', toEntity(request), 'Replace', { etag }], ...this.auditActions(head, audit)]);
+        await this.table.submitTransaction([['update', toEntity(request), 'Replace', { etag }], ...this.auditActions(head, audit, events)]);
         return 'updated';
       } catch (error) {
         const { status } = errorCode(error);

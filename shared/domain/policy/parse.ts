@@ -165,6 +165,7 @@ interface RawPolicy {
     protected?: Array<{ principal: string; role?: string; scope?: string; reason?: string }>;
     eligibility?: RawRule[];
   };
+  events?: { trustedSources?: string[] };
 }
 
 /**
@@ -427,6 +428,7 @@ function resolvePolicy(raw: RawPolicy, sourceName: string, issues: IssueCollecto
     reconcile,
     ...(notifications ? { notifications } : {}),
     ...(azureRbac ? { azureRbac } : {}),
+    ...(raw.events ? { events: { trustedSources: raw.events.trustedSources ?? [] } } : {}),
   };
 }
 

@@ -223,6 +223,20 @@ export const POLICY_SCHEMA = {
         },
       },
     },
+    events: {
+      title: 'Inbound events',
+      description: 'Who may raise access requests as CloudEvents (HsmAccess.Request.Submit.v1) through the Event Grid subscription (docs/events.md).',
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        trustedSources: {
+          type: 'array',
+          uniqueItems: true,
+          items: { type: 'string', minLength: 1, pattern: '^\\S+$' },
+          description: "Exact CloudEvents `source` values whose submissions are accepted, e.g. an ITSM tool's. The requester named in each event must still be eligible, exactly as over HTTP. Anyone allowed to publish to the topic can claim any source: grant 'EventGrid Data Sender' on it only to the systems listed here.",
+        },
+      },
+    },
   },
   $defs: {
     alias: { type: 'string', pattern: ALIAS_PATTERN, description: 'A key of `principals`.' },

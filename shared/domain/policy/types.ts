@@ -159,6 +159,13 @@ export interface Policy {
   readonly notifications?: NotificationPolicy;
   /** The management plane; absent when the policy has no `azureRbac` section. Its rules are in `eligibility`, with `plane` set. */
   readonly azureRbac?: AzureRbacPolicy;
+  /** Inbound access-request events; absent when the policy has no `events` section (no source is trusted). */
+  readonly events?: EventsPolicy;
+}
+
+export interface EventsPolicy {
+  /** Exact CloudEvents `source` values allowed to submit access requests. */
+  readonly trustedSources: readonly string[];
 }
 
 /** The channels one approver alias is told on. */

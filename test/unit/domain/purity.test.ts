@@ -27,7 +27,7 @@ describe('shared/domain stays pure', () => {
   it('index re-exports the API', () => {
     for (const name of ['parseIsoDuration', 'formatIsoDuration', 'normalizeScope', 'scopeMatchesPattern', 'BUILT_IN_ROLES', 'resolveRole', 'roleDefinitionIdFor',
       'parsePolicy', 'PolicyError', 'POLICY_SCHEMA', 'evaluateRequest', 'evaluateDecision', 'approvalsNeeded', 'isApproved', 'applyEvent', 'createRequest',
-      'assignmentNameFor', 'leaseCovers', 'assignmentStillJustified', 'hashAuditRecord', 'GENESIS_HASH', 'verifyAuditChain', 'EVENT_TYPES']) {
+      'assignmentNameFor', 'leaseCovers', 'assignmentStillJustified', 'hashAuditRecord', 'GENESIS_HASH', 'verifyAuditChain', 'REQUEST_EVENT_TYPES']) {
       expect(domain).toHaveProperty(name);
     }
   });

@@ -1,0 +1,36 @@
+import type { TokenCredential } from '@azure/core-auth';
+import { AzureKeyCredential, EventGridPublisherClient, type CloudEvent } from '@azure/eventgrid';
+import type { OutboundEvent } from '../../domain';
+import type { EventPublisher } from '../../services/outboxPorts';
+
+export interface EventGridTopicSettings {
+  /** `https://{topic}.{region}-1.eventgrid.azure.net/api/events` */
+  endpoint: string;
+  /** The topic's access key; without one the service's managed identity signs in (it needs "EventGrid Data Sender" on the topic). */
+  key?: string;
+  /** An extra CA to trust (the local topic emulator's). */
+  caPem?: string;
+  /** Retries inside one publish call (the SDK's own; default 3). */
+  maxRetries?: number;
+}
+
+function toCloudEvent(event: OutboundEvent): CloudEvent<unknown> {
+  return { id: event.id, source: event.source, type: event.type, subject: event.subject, time: new Date(event.time), datacontenttype: event.datacontenttype, data: event.data };
+}
+
+/** Publishes the service's events to an Event Grid topic in the CloudEvents 1.0 schema. */
+export class EventGridPublisher implements EventPublisher {
+  private readonly client: EventGridPublisherClient<'CloudEvent'>;
+
+  constructor(settings: EventGridTopicSettings, credential: TokenCredential) {
+    this.client = new EventGridPublisherClient(settings.endpoint, 'CloudEvent', settings.key ? new AzureKeyCredential(settings.key) : credential, {
+      ...(settings.caPem ? { tlsOptions: { ca: settings.caPem } } : {}),
+      ...(settings.maxRetries !== undefined ? { retryOptions: { maxRetries: settings.maxRetries } } : {}),
+    });
+  }
+
+  async publish(events: readonly OutboundEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    await this.client.send(events.map(toCloudEvent));
+  }
+}

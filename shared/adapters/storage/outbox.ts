@@ -1,0 +1,98 @@
+import { odata, type TableClient } from '@azure/data-tables';
+import type { OutboundEvent } from '../../domain';
+import type { OutboxEntry, OutboxStore } from '../../services/outboxPorts';
+import { LEDGER_PARTITION, OUTBOX_END, OUTBOX_PREFIX } from './ledger';
+import { onceSucceeded } from './setup';
+
+/**
+ * The outbox rows the ledger writes with each change (same partition), and the lease row that lets
+ * one instance drain them at a time. See docs/adr/0008-transactional-outbox.md.
+ */
+const LEASE_ROW = 'outbox-lease';
+
+interface LeaseEntity {
+  partitionKey: string;
+  rowKey: string;
+  holder: string;
+  /** ISO 8601: the lease lapses then. */
+  until: string;
+}
+
+const statusOf = (error: unknown): number | undefined => (error as { statusCode?: number }).statusCode;
+
+export class TableOutbox implements OutboxStore {
+  private readonly ensureTable: () => Promise<void>;
+
+  constructor(private readonly table: TableClient) {
+    this.ensureTable = onceSucceeded(() => table.createTable());
+  }
+
+  async oldest(limit: number): Promise<OutboxEntry[]> {
+    await this.ensureTable();
+    const filter = odata`PartitionKey eq ${LEDGER_PARTITION} and RowKey ge ${OUTBOX_PREFIX} and RowKey lt ${OUTBOX_END}`;
+    const pages = this.table.listEntities<{ data: string }>({ queryOptions: { filter } }).byPage({ maxPageSize: limit });
+    const entries: OutboxEntry[] = [];
+    // Table Storage returns a partition's rows in RowKey order, which is commit order here.
+    for await (const page of pages) {
+      for (const entity of page) {
+        if (entries.length >= limit) return entries;
+        entries.push({ key: entity.rowKey as string, etag: entity.etag, event: JSON.parse(entity.data) as OutboundEvent });
+      }
+      if (entries.length >= limit) break;
+    }
+    return entries;
+  }
+
+  async remove(entries: readonly OutboxEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    try {
+      // Outbox rows are never updated, so the transaction's unconditional deletes remove exactly what was read.
+      await this.table.submitTransaction(entries.map((entry) => ['delete', { partitionKey: LEDGER_PARTITION, rowKey: entry.key }]));
+    } catch (error) {
+      // One row already deleted (by a drainer whose lease lapsed) fails the whole batch: delete one by one.
+      if (statusOf(error) !== 404) throw error;
+      for (const entry of entries) {
+        await this.table.deleteEntity(LEDGER_PARTITION, entry.key, { etag: entry.etag }).catch((failure: unknown) => {
+          if (statusOf(failure) !== 404) throw failure;
+        });
+      }
+    }
+  }
+
+  async lease(holder: string, until: Date, now: Date): Promise<boolean> {
+    await this.ensureTable();
+    const entity: LeaseEntity = { partitionKey: LEDGER_PARTITION, rowKey: LEASE_ROW, holder, until: until.toISOString() };
+    let current: (LeaseEntity & { etag: string }) | undefined;
+    try {
+      current = await this.table.getEntity<LeaseEntity>(LEDGER_PARTITION, LEASE_ROW);
+    } catch (error) {
+      if (statusOf(error) !== 404) throw error;
+    }
+    try {
+      if (!current) await this.table.createEntity(entity);
+      else if (current.holder !== holder && current.until > now.toISOString()) return false;
+      else await this.table.updateEntity(entity, 'Replace', { etag: current.etag });
+      return true;
+    } catch (error) {
+      // Another instance created or took the lease between our read and our write.
+      if (statusOf(error) === 409 || statusOf(error) === 412) return false;
+      throw error;
+    }
+  }
+
+  async release(holder: string): Promise<void> {
+    let current: LeaseEntity & { etag: string };
+    try {
+      current = await this.table.getEntity<LeaseEntity>(LEDGER_PARTITION, LEASE_ROW);
+    } catch (error) {
+      if (statusOf(error) === 404) return;
+      throw error;
+    }
+    if (current.holder !== holder) return;
+    await this.table
+      .updateEntity<LeaseEntity>({ partitionKey: LEDGER_PARTITION, rowKey: LEASE_ROW, holder, until: new Date(0).toISOString() }, 'Replace', { etag: current.etag })
+      .catch((error: unknown) => {
+        if (statusOf(error) !== 412) throw error;
+      });
+  }
+}

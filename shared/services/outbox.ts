@@ -1,0 +1,120 @@
+import type { Clock, ServiceLog } from './ports';
+import type { EventPublisher, OutboxStore } from './outboxPorts';
+
+export interface OutboxDrainerDependencies {
+  store: OutboxStore;
+  publisher: EventPublisher;
+  clock: Clock;
+  log: ServiceLog;
+  /** Names this instance in the lease row. */
+  holder: string;
+  /** Events per publish call (default 100; a batch must stay under Event Grid's 1 MB). */
+  batchSize?: number;
+  /** How long the lease lasts without renewal (default 60 s); it is renewed after every batch. */
+  leaseMs?: number;
+  /** Waits between publish attempts of one batch (default 500 ms, 2 s, 8 s); the SDK retries within each. */
+  retryDelaysMs?: readonly number[];
+  sleep?(ms: number): Promise<void>;
+}
+
+export interface DrainResult {
+  /** False when another instance held the lease: it drains instead. */
+  readonly leased: boolean;
+  readonly published: number;
+}
+
+const DEFAULT_BATCH = 100;
+const DEFAULT_LEASE_MS = 60_000;
+const DEFAULT_RETRY_DELAYS_MS = [500, 2000, 8000];
+/** A kick that finds the lease held tries again this often, so a drain that just ended does not leave a fresh event behind. */
+const KICK_LEASE_RETRIES_MS = [100, 300, 1000];
+
+/**
+ * Publishes what the ledger's outbox holds, oldest first, and deletes each batch once Event Grid has
+ * accepted it. One instance drains at a time (a lease row with ETags), which keeps the order per
+ * request. A crash after publishing and before deleting publishes the batch again with the same ids:
+ * delivery is at least once, and consumers de-duplicate by id.
+ */
+export class OutboxDrainer {
+  private running: Promise<void> | undefined;
+  private again = false;
+  private readonly sleep: (ms: number) => Promise<void>;
+
+  constructor(private readonly deps: OutboxDrainerDependencies) {
+    this.sleep = deps.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+  }
+
+  /** Drains until the outbox is empty, the lease is lost, or a batch cannot be published (then it throws). */
+  async drain(): Promise<DrainResult> {
+    const { store, clock, holder } = this.deps;
+    const leaseMs = this.deps.leaseMs ?? DEFAULT_LEASE_MS;
+    const renew = (): Promise<boolean> => {
+      const now = clock.now();
+      return store.lease(holder, new Date(now.getTime() + leaseMs), now);
+    };
+    if (!(await renew())) return { leased: false, published: 0 };
+    let published = 0;
+    try {
+      for (;;) {
+        const entries = await store.oldest(this.deps.batchSize ?? DEFAULT_BATCH);
+        if (entries.length === 0) break;
+        await this.publishWithRetries(entries.map((entry) => entry.event));
+        await store.remove(entries);
+        published += entries.length;
+        if (!(await renew())) break;
+      }
+    } finally {
+      await store.release(holder).catch((error: Error) => this.deps.log.warn(`Outbox: the lease could not be released: ${error.message}`));
+    }
+    return { leased: true, published };
+  }
+
+  private async publishWithRetries(events: Parameters<EventPublisher['publish']>[0]): Promise<void> {
+    const delays = this.deps.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.deps.publisher.publish(events);
+        return;
+      } catch (error) {
+        if (attempt >= delays.length) throw error;
+        this.deps.log.warn(`Outbox: publishing ${events.length} event(s) failed (attempt ${attempt + 1}): ${(error as Error).message}`);
+        await this.sleep(delays[attempt]!);
+      }
+    }
+  }
+
+  /**
+   * Best effort right after a commit, without making the caller wait: starts a drain, or has the
+   * running one go round again. Failures are logged; the timer drains what is left.
+   */
+  kick(): void {
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.drainWhileKicked().finally(() => {
+      this.running = undefined;
+    });
+  }
+
+  /** Resolves when no kicked drain is running (tests, and a host shutting down). */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  private async drainWhileKicked(): Promise<void> {
+    try {
+      do {
+        this.again = false;
+        let result = await this.drain();
+        for (const delay of KICK_LEASE_RETRIES_MS) {
+          if (result.leased) break;
+          await this.sleep(delay);
+          result = await this.drain();
+        }
+      } while (this.again);
+    } catch (error) {
+      this.deps.log.warn(`Outbox: drain after commit failed, the timer will retry: ${(error as Error).message}`);
+    }
+  }
+}

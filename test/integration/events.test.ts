@@ -1,0 +1,208 @@
+import { randomUUID } from 'node:crypto';
+import { QueueServiceClient } from '@azure/storage-queue';
+import { AzureKeyCredential, EventGridPublisherClient } from '@azure/eventgrid';
+import { createAppContext, LEDGER_TABLE, type AppContext } from '../../shared/app';
+import { EventGridPublisher } from '../../shared/adapters/eventgrid';
+import { HsmAssignmentPort } from '../../shared/adapters/hsm-rbac/assignmentPort';
+import { TableLedger } from '../../shared/adapters/storage/ledger';
+import { TableOutbox } from '../../shared/adapters/storage/outbox';
+import { QueueRevocationScheduler, REVOCATION_QUEUE } from '../../shared/adapters/storage/revocationQueue';
+import { driftDetectedEvent, REQUEST_EVENT_TYPES, SUBMIT_EVENT_TYPE, type OutboundEvent } from '../../shared/domain';
+import { AccessRequestService, requestIdForSubmission } from '../../shared/services/accessRequests';
+import { OutboxDrainer } from '../../shared/services/outbox';
+import { CONTOSO_ITSM_SOURCE } from '../../dev/stack';
+import { PERSONAS } from '../../dev/personas';
+import { schemaErrors } from '../helpers/eventSchemas';
+import { useStack } from '../helpers/stack';
+
+/**
+ * Events on the real stack: the app publishes through its outbox to the topic emulator, and the
+ * emulator delivers access requests raised as events to the app's own Event Grid trigger.
+ */
+const stack = useStack();
+const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
+const clock = { now: () => new Date() };
+const APP_VM = PERSONAS['app-vm'].oid;
+const RELEASE = { role: 'Crypto User', scope: '/keys/release-signing-key', principalId: APP_VM, duration: 'PT1H', justification: 'release 2.0' };
+
+let context: AppContext;
+beforeAll(() => {
+  // A second instance of the app against the same storage and topic, as another worker would be.
+  context = createAppContext({ ...stack().stack.appSettings });
+});
+
+afterEach(async () => {
+  await context.outbox()?.idle();
+});
+
+function received(): Array<Record<string, unknown>> {
+  return stack().stack.eventGrid.received().map((r) => r.event);
+}
+
+async function eventually<T>(read: () => T | Promise<T>, done: (value: T) => boolean, timeoutMs = 15_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (done(value)) return value;
+    if (Date.now() > until) throw new Error(`Timed out; last value: ${JSON.stringify(value).slice(0, 2000)}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+const subjectOf = (requestId: string): string => `/hsms/contoso-hsm/requests/${requestId}`;
+const eventsFor = (requestId: string): Array<Record<string, unknown>> => received().filter((e) => e.subject === subjectOf(requestId));
+
+async function api(path: string, persona: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await stack().api(path, { persona, ...(body !== undefined ? { body } : {}) });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+it('a lifecycle over HTTP publishes Submitted, Approved, Granted, Revoked in order, each valid against its schema', async () => {
+  const submitted = await api('/api/requests', 'dave', RELEASE);
+  expect(submitted.status).toBe(201);
+  const id = submitted.body.id as string;
+  expect((await api(`/api/requests/${id}/decisions`, 'sam', { decision: 'approve' })).body.status).toBe('Active');
+  expect((await api(`/api/requests/${id}/revoke`, 'sam', { reason: 'release done' })).body.status).toBe('Revoked');
+
+  const events = await eventually(() => eventsFor(id), (list) => list.length >= 4);
+  expect(events.map((e) => e.type)).toEqual([REQUEST_EVENT_TYPES.Submitted, REQUEST_EVENT_TYPES.Approved, REQUEST_EVENT_TYPES.Granted, REQUEST_EVENT_TYPES.Revoked]);
+  expect(new Set(events.map((e) => e.id)).size).toBe(4);
+  for (const event of events) expect(schemaErrors(event)).toEqual([]);
+  expect(events[0]).toMatchObject({ specversion: '1.0', source: '/hsm-access-governor/contoso-hsm', data: { requestId: id, requestedBy: PERSONAS.dave.oid, principalId: APP_VM } });
+  expect(events[3]!.data).toMatchObject({ status: 'Revoked', actor: PERSONAS.sam.oid });
+});
+
+/** The workflow as a process that dies right after each commit: nothing drains its outbox. */
+function serviceThatNeverDrains(): AccessRequestService {
+  const queue = QueueServiceClient.fromConnectionString(stack().stack.appSettings.AzureWebJobsStorage!).getQueueClient(REVOCATION_QUEUE);
+  return new AccessRequestService({
+    policy: context.policy,
+    ledger: new TableLedger(context.tableClient(LEDGER_TABLE)),
+    hsm: () => new HsmAssignmentPort(context.hsm()),
+    scheduler: new QueueRevocationScheduler(queue, clock),
+    clock,
+    log: silent,
+    newId: randomUUID,
+    eventSource: context.eventGrid!.source,
+  });
+}
+
+const caller = (name: keyof typeof PERSONAS) => ({ objectId: PERSONAS[name].oid, groups: [...PERSONAS[name].groups] });
+
+function drainer(holder: string, publisher = new EventGridPublisher({ endpoint: context.eventGrid!.topicEndpoint, key: context.eventGrid!.topicKey!, caPem: context.eventGrid!.caPem! }, context.credential), store = new TableOutbox(context.tableClient(LEDGER_TABLE))): OutboxDrainer {
+  return new OutboxDrainer({ store, publisher, clock, log: silent, holder, batchSize: 3, retryDelaysMs: [10], sleep: async () => undefined });
+}
+
+it('kill test: changes stored by a process that died before publishing, and a publish that failed, all arrive once from a fresh instance', async () => {
+  const dying = serviceThatNeverDrains();
+  const outcome = await dying.submit(caller('dave'), RELEASE);
+  if (!outcome.ok) throw new Error(outcome.detail);
+  const id = outcome.value.request.id;
+  expect((await dying.decide(caller('sam'), id, 'approve')).ok).toBe(true);
+  expect(eventsFor(id)).toEqual([]);
+
+  // A publish that fails (the topic refuses the key) leaves every event in the outbox.
+  const refused = drainer('refused', new EventGridPublisher({ endpoint: context.eventGrid!.topicEndpoint, key: Buffer.from('wrong').toString('base64'), caPem: context.eventGrid!.caPem!, maxRetries: 0 }, context.credential));
+  await expect(refused.drain()).rejects.toThrow();
+  expect(eventsFor(id)).toEqual([]);
+
+  // A fresh instance drains: every event arrives, in order, none twice.
+  const fresh = createAppContext({ ...stack().stack.appSettings });
+  const result = await fresh.outbox()!.drain();
+  expect(result).toMatchObject({ leased: true });
+  const events = eventsFor(id);
+  expect(events.map((e) => e.type)).toEqual([REQUEST_EVENT_TYPES.Submitted, REQUEST_EVENT_TYPES.Approved, REQUEST_EVENT_TYPES.Granted]);
+  expect(new Set(events.map((e) => e.id)).size).toBe(events.length);
+  expect(await fresh.outbox()!.drain()).toEqual({ leased: true, published: 0 });
+});
+
+it('a crash after publishing and before deleting publishes the same events again, with the same ids', async () => {
+  const dying = serviceThatNeverDrains();
+  const outcome = await dying.submit(caller('dave'), RELEASE);
+  if (!outcome.ok) throw new Error(outcome.detail);
+  const id = outcome.value.request.id;
+  const store = new TableOutbox(context.tableClient(LEDGER_TABLE));
+  const crashing = Object.assign(Object.create(store) as TableOutbox, { remove: async () => { throw new Error('process died'); } });
+  await expect(drainer('crashing', undefined, crashing).drain()).rejects.toThrow('process died');
+  await drainer('fresh').drain();
+  const events = eventsFor(id);
+  expect(events).toHaveLength(2);
+  expect(events[1]).toEqual(events[0]);
+});
+
+it('concurrent drainers publish every event once, in commit order', async () => {
+  const ledger = new TableLedger(context.tableClient(LEDGER_TABLE));
+  const runId = `concurrent-${randomUUID().slice(0, 8)}`;
+  const committed: OutboundEvent[] = [];
+  for (let i = 0; i < 12; i++) {
+    const at = new Date().toISOString();
+    const items = [0, 1].map((j) => ({ id: `d${i}-${j}`, kind: 'unexpected' as const, principalId: APP_VM, role: 'Managed HSM Crypto User', roleId: 'r', scope: '/keys/k', assignmentName: `a${i}${j}`, reason: 'test', action: 'none' as const }));
+    const events = items.map((item) => driftDetectedEvent({ runId, hsm: 'contoso-hsm', mode: 'plan' }, item, at, context.eventGrid!.source));
+    await ledger.appendAudit([{ at, actor: 'system', action: 'reconcile.test', requestId: runId, reason: `batch ${i}` }], events);
+    committed.push(...events);
+  }
+  const results = await Promise.all(['a', 'b', 'c', 'd'].map((holder) => drainer(holder).drain()));
+  const mine = () => received().filter((e) => (e.data as { runId?: string }).runId === runId).map((e) => e.id);
+  // A drainer that found the lease taken leaves the rest to its holder; one more pass catches a late start.
+  await drainer('e').drain();
+  expect(mine()).toEqual(committed.map((e) => e.id));
+  expect(results.filter((r) => r.leased).length).toBeGreaterThanOrEqual(1);
+});
+
+function itsmClient(): EventGridPublisherClient<'CloudEvent'> {
+  const grid = stack().stack.eventGrid;
+  return new EventGridPublisherClient(grid.endpoint, 'CloudEvent', new AzureKeyCredential(grid.accessKey), { tlsOptions: { ca: grid.caPem } });
+}
+
+async function publishAndDeliver(event: { id: string; source: string; data: unknown }): Promise<void> {
+  const grid = stack().stack.eventGrid;
+  const before = grid.deliveries().filter((d) => d.eventId === event.id).length;
+  await itsmClient().send([{ type: SUBMIT_EVENT_TYPE, subject: 'tickets', ...event }]);
+  const settled = (deliveries: ReturnType<typeof grid.deliveries>) => {
+    const mine = deliveries.filter((d) => d.eventId === event.id);
+    return mine.length > before && mine.every((d) => d.status !== 'pending');
+  };
+  await grid.waitForDeliveries(settled, 15_000);
+  expect(grid.deliveries().filter((d) => d.eventId === event.id).map((d) => d.status)).toEqual(Array(before + 1).fill('delivered'));
+}
+
+it('an access request published by the ITSM tool becomes a request visible over HTTP, once however often it is delivered', async () => {
+  const event = { id: `CHG-${randomUUID()}`, source: CONTOSO_ITSM_SOURCE, data: { requester: 'dave@contoso.example', ...RELEASE, ticket: 'CHG-1001' } };
+  await publishAndDeliver(event);
+  const id = requestIdForSubmission(event);
+  const shown = await api(`/api/requests/${id}`, 'dave');
+  expect(shown.status).toBe(200);
+  expect(shown.body).toMatchObject({ id, status: 'Pending', requestedBy: PERSONAS.dave.oid, principalId: APP_VM, ticket: 'CHG-1001' });
+
+  await publishAndDeliver(event);
+  const audit = await api('/api/audit', 'alice');
+  expect((audit.body.items as Array<{ requestId: string; action: string }>).filter((r) => r.requestId === id).map((r) => r.action)).toEqual(['request.created']);
+  const submitted = await eventually(() => eventsFor(id), (list) => list.length >= 1);
+  expect(submitted.map((e) => e.type)).toEqual([REQUEST_EVENT_TYPES.Submitted]);
+});
+
+it.each([
+  ['an untrusted source', 'https://rogue.example/tickets', { requester: 'dave', ...RELEASE }, 'untrusted-source'],
+  ['an ineligible requester', CONTOSO_ITSM_SOURCE, { requester: 'alice', ...RELEASE }, 'role-not-allowed'],
+  ['an unknown requester', CONTOSO_ITSM_SOURCE, { requester: 'mallory@contoso.example', ...RELEASE }, 'unknown-requester'],
+  ['invalid data', CONTOSO_ITSM_SOURCE, { requester: 'dave', ...RELEASE, duration: 60 }, 'invalid-body'],
+])('%s is rejected: no request, an audit record and a Rejected event', async (_name, source, data, code) => {
+  const event = { id: `evt-${randomUUID()}`, source, data };
+  await publishAndDeliver(event);
+  const id = requestIdForSubmission(event);
+  expect((await api(`/api/requests/${id}`, 'sam')).status).toBe(404);
+  const audit = await api('/api/audit', 'alice');
+  const records = (audit.body.items as Array<{ requestId: string; action: string; reason: string; details: Record<string, unknown> }>).filter((r) => r.requestId === id);
+  expect(records).toEqual([expect.objectContaining({ action: 'request.rejected', reason: expect.stringMatching(new RegExp(`^${code}: `)), details: expect.objectContaining({ submissionSource: source, submissionId: event.id, code }) })]);
+  const [rejected] = await eventually(() => eventsFor(id), (list) => list.length >= 1);
+  expect(rejected).toMatchObject({ type: 'HsmAccess.Request.Rejected.v1', data: { code, requestId: id, submissionId: event.id } });
+  expect(schemaErrors(rejected!)).toEqual([]);
+});
+
+it('an ineligible requester gets the same code and detail as over HTTP', async () => {
+  const event = { id: `evt-${randomUUID()}`, source: CONTOSO_ITSM_SOURCE, data: { requester: 'alice', ...RELEASE } };
+  await publishAndDeliver(event);
+  const [rejected] = await eventually(() => eventsFor(requestIdForSubmission(event)), (list) => list.length >= 1);
+  const overHttp = await api('/api/requests', 'alice', RELEASE);
+  expect(rejected!.data).toMatchObject({ code: overHttp.body.code, detail: overHttp.body.detail, status: overHttp.status });
+});
