@@ -29,7 +29,7 @@ param governedAzureRoleIds array = [
   '18500a29-7fe2-46b2-a342-b16a415e101d' // Managed HSM Contributor
 ]
 
-@description('Use PIM schedule requests (Entra ID P2) instead of plain role assignments on the management plane.')
+@description('Allow PIM schedule requests (Entra ID P2) on the management plane; set it when the policy\'s azureRbac.mode is pim.')
 param usePimScheduleRequests bool = false
 
 @description('NCRONTAB schedule of the nightly reconciliation (UTC).')
@@ -38,7 +38,7 @@ param reconcileSchedule string = '0 0 2 * * *'
 @description('Pace of the reconciliation\'s HSM calls, kept under the HSM\'s throttling limits.')
 param hsmRequestsPerSecond int = 5
 
-@description('Sources (CloudEvents `source`) whose access-request events the policy may trust; informational here, the policy decides.')
+@description('Name of the Event Grid subscription that brings access-request events into the app (the policy decides which sources it trusts).')
 param eventSubscriptionName string = 'access-request-submissions'
 
 var suffix = uniqueString(resourceGroup().id, namePrefix)
@@ -187,6 +187,9 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'SERVICE_OBJECT_ID', value: identity.properties.principalId }
         { name: 'RECONCILE_SCHEDULE', value: reconcileSchedule }
         { name: 'HSM_REQUESTS_PER_SECOND', value: string(hsmRequestsPerSecond) }
+        { name: 'EVENTGRID_TOPIC_ENDPOINT', value: topic.properties.endpoint }
+        { name: 'EVENT_SOURCE', value: '/hsm-access-governor/${hsmName}' }
+        { name: 'ARM_SUBSCRIPTION_ID', value: subscription().subscriptionId }
         { name: 'REVIEW_LINK_KEYS', value: '@Microsoft.KeyVault(VaultName=${vault.name};SecretName=review-link-keys)' }
       ]
     }
@@ -226,7 +229,7 @@ resource inboundRequests 'Microsoft.EventGrid/topics/eventSubscriptions@2024-06-
     eventDeliverySchema: 'CloudEventSchemaV1_0'
     destination: {
       endpointType: 'AzureFunction'
-      properties: { resourceId: '${app.id}/functions/access-request-events', maxEventsPerBatch: 1 }
+      properties: { resourceId: '${app.id}/functions/events-submit', maxEventsPerBatch: 1 }
     }
     filter: { includedEventTypes: ['HsmAccess.Request.Submit.v1'] }
     retryPolicy: { maxDeliveryAttempts: 30, eventTimeToLiveInMinutes: 1440 }

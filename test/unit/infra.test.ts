@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadPolicyFile } from '../../shared/adapters/policyFile';
+import { REVOCATION_QUEUE } from '../../shared/adapters/storage/revocationQueue';
+import { RECONCILE_QUEUE } from '../../shared/adapters/storage/runQueue';
 
 const root = join(__dirname, '..', '..');
 const read = (path: string): string => readFileSync(join(root, path), 'utf8');
@@ -76,5 +78,13 @@ describe('infra: app settings', () => {
     const undocumented = names.filter((name) => !platformSettings.has(name) && !readme.includes(`\`${name}\``));
     expect(names.length).toBeGreaterThan(8);
     expect(undocumented).toEqual([]);
+  });
+
+  it('routes inbound events to the app\'s Event Grid trigger and pre-creates the queues the app uses', () => {
+    const main = read('infra/main.bicep');
+    const trigger = /resourceId: '\$\{app\.id\}\/functions\/([\w-]+)'/.exec(main)?.[1];
+    expect(read('functions/events.ts')).toMatch(new RegExp(`app\\.eventGrid\\('${trigger}'`));
+    const queues = /for name in \[([^\]]+)\]/.exec(main)?.[1]?.match(/'[^']+'/g)?.map((q) => q.slice(1, -1));
+    expect(queues?.sort()).toEqual([REVOCATION_QUEUE, RECONCILE_QUEUE].sort());
   });
 });
