@@ -22,6 +22,7 @@ import type { ServiceLog } from './services/ports';
 import { createNotificationSetup } from './adapters/notify';
 import type { NotificationService } from './services/notifications';
 import { ReviewPageService } from './services/reviewPage';
+import { driftNotifier } from './services/reconciliationNotices';
 
 export type { HsmAccessControlClient } from './adapters/hsm-rbac';
 
@@ -146,6 +147,11 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env): AppConte
         log,
         newRunId: () => `${new Date().toISOString().replace(/[-:.]/g, '')}-${randomUUID().slice(0, 8)}`,
         ...(reconcileSettings.serviceObjectId ? { serviceObjectId: reconcileSettings.serviceObjectId } : {}),
+        maxAttempts: reconcileSettings.maxAttempts,
+        retryDelayMs: reconcileSettings.retryDelayMs,
+        onCompleted: [
+          driftNotifier({ policy, notifications: notify.service(log), reportLink: (id) => (notify.config.publicBaseUrl ? `${notify.config.publicBaseUrl}/api/reconcile/reports/${encodeURIComponent(id)}` : undefined) }),
+        ],
       });
     },
   };

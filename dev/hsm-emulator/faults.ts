@@ -1,21 +1,23 @@
 /**
  * Faults the real service shows under load, injected at a rate per kind. `throttle` answers 429
  * `Throttled` without Retry-After (as the HSM does), `unavailable` 503, `drop` closes the connection
- * without an answer, `latencyMs` delays a share (`latencyRate`) of the answers.
+ * without an answer, `forbidden` 403 `AccessDenied` (as when the caller's role is taken away),
+ * `latencyMs` delays a share (`latencyRate`) of the answers.
  */
 export interface FaultSettings {
   throttle?: number;
   unavailable?: number;
   drop?: number;
+  forbidden?: number;
   latencyMs?: number;
   latencyRate?: number;
   /** A throttle like the HSM's own: above this many requests per second (one second of burst), 429 `Throttled`. */
   requestsPerSecond?: number;
 }
 
-export type Fault = 'throttle' | 'unavailable' | 'drop' | undefined;
+export type Fault = 'throttle' | 'unavailable' | 'drop' | 'forbidden' | undefined;
 
-const RATE_KEYS = ['throttle', 'unavailable', 'drop', 'latencyRate'] as const;
+const RATE_KEYS = ['throttle', 'unavailable', 'drop', 'forbidden', 'latencyRate'] as const;
 
 export function validateFaults(input: unknown): FaultSettings {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) throw new Error('Fault settings must be a JSON object');
@@ -32,10 +34,10 @@ export function validateFaults(input: unknown): FaultSettings {
       if (typeof value !== 'number' || value < 0) throw new Error('requestsPerSecond must be a number, 0 for no throttle');
       result.requestsPerSecond = value;
     } else {
-      throw new Error(`Unknown fault setting '${name}' (known: throttle, unavailable, drop, latencyMs, latencyRate, requestsPerSecond)`);
+      throw new Error(`Unknown fault setting '${name}' (known: throttle, unavailable, drop, forbidden, latencyMs, latencyRate, requestsPerSecond)`);
     }
   }
-  if ((result.throttle ?? 0) + (result.unavailable ?? 0) + (result.drop ?? 0) > 1) throw new Error('The fault rates add up to more than 1');
+  if ((result.throttle ?? 0) + (result.unavailable ?? 0) + (result.drop ?? 0) + (result.forbidden ?? 0) > 1) throw new Error('The fault rates add up to more than 1');
   return result;
 }
 
@@ -53,6 +55,8 @@ export function pickFault(settings: FaultSettings, random: () => number = Math.r
   if (roll < threshold) return 'unavailable';
   threshold += settings.drop ?? 0;
   if (roll < threshold) return 'drop';
+  threshold += settings.forbidden ?? 0;
+  if (roll < threshold) return 'forbidden';
   return undefined;
 }
 

@@ -280,6 +280,7 @@ export async function startHsmEmulator(options: HsmEmulatorOptions): Promise<Hsm
     }
     if (fault === 'throttle') return finish(hsmError(429, 'Throttled', 'Request was not processed because too many requests were received. Reason: HSM RBAC request rate exceeded'));
     if (fault === 'unavailable') return finish(hsmError(503, 'ServiceUnavailable', 'The service is temporarily unavailable'));
+    if (fault === 'forbidden') return finish(hsmError(403, 'AccessDenied', `Operation ${req.method ?? 'GET'} ${parsed.path} is not allowed for caller ${caller.objectId} (injected fault)`));
     if (!read.ok) return finish(read.response);
     if (!parsed.query.get('api-version')) return finish(badParameter('The api-version query parameter is required'));
     finish(route(req, caller, parsed, read.body));

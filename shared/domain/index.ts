@@ -14,4 +14,5 @@ export * from './events';
 export * from './drift';
 export * from './reports';
 export * from './notifications';
+export * from './driftNotification';
 export * from './reviewToken';

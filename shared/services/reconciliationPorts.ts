@@ -71,7 +71,12 @@ export interface ReconcileRun {
   readonly actions: readonly RunAction[];
   readonly refused?: { readonly code: string; readonly detail: string };
   readonly held?: ReadonlyArray<{ readonly itemId: string; readonly reason: string }>;
+  /** The last failure; with status `failed`, why the run was given up. */
   readonly error?: string;
+  /** Executions in a row that failed (an HSM or storage error); reset by progress. */
+  readonly failedAttempts?: number;
+  /** When the run's end was recorded: `latest` moved, lock released, audit record written, listeners told. */
+  readonly closedAt?: string;
   /** The execution working on the run, until when (epoch ms): a duplicate continuation leaves it alone. */
   readonly owner?: string;
   readonly ownerUntil?: number;
@@ -98,6 +103,7 @@ export interface ReconcileStorePort {
   loadInventory(runId: string): Promise<ObservedAssignment[]>;
   saveItems(runId: string, items: readonly DriftItem[]): Promise<void>;
   loadItems(runId: string): Promise<DriftItem[]>;
-  setLatest(hsm: string, runId: string): Promise<void>;
+  /** Points `latest` at the run, unless it already points at a run started later. */
+  setLatest(hsm: string, run: { id: string; startedAt: string }): Promise<void>;
   latest(hsm: string): Promise<string | undefined>;
 }

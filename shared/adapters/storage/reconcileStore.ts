@@ -155,9 +155,21 @@ export class TableReconcileStore implements ReconcileStorePort {
     return this.readRows<DriftItem>(`${runId}|items`);
   }
 
-  async setLatest(hsm: string, runId: string): Promise<void> {
-    await this.ensureTable();
-    await this.table.upsertEntity({ partitionKey: LATEST, rowKey: rowKeyOf(hsm), runId }, 'Replace');
+  async setLatest(hsm: string, run: { id: string; startedAt: string }): Promise<void> {
+    const row = { partitionKey: LATEST, rowKey: rowKeyOf(hsm), runId: run.id, startedAt: run.startedAt };
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const current = await this.entity(LATEST, rowKeyOf(hsm));
+      // A late close of an older run must not move the pointer back.
+      if (current && String(current.runId) !== run.id && String(current.startedAt ?? '') > run.startedAt) return;
+      try {
+        if (current) await this.table.updateEntity(row, 'Replace', { etag: current.etag });
+        else await this.table.createEntity(row);
+        return;
+      } catch (error) {
+        if (status(error) !== 409 && status(error) !== 412) throw error;
+      }
+    }
+    throw new Error(`Could not move the latest run of ${hsm}: it kept changing`);
   }
 
   async latest(hsm: string): Promise<string | undefined> {
