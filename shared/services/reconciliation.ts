@@ -17,10 +17,8 @@ import {
 import type { AuditEntry, Clock, LedgerPort, ServiceLog } from './ports';
 import type { HsmInventoryPort, KeyInfo, ReconcileRun, ReconcileStorePort, RunAction, RunMode, StoredRun } from './reconciliationPorts';
 
-/** Key scopes listed at once; the pacer, not this, keeps the HSM's rate. */
-const SCOPE_CONCURRENCY = 8;
-/** Key scopes between checkpoints. */
-const SCOPES_PER_CHECKPOINT = 200;
+/** Keys pages whose scopes are listed at once (25 keys a page): enough that the pacer, which keeps the HSM's rate, always has a request waiting. */
+const PAGES_AHEAD = 3;
 
 export interface RunContinuation {
   /** Makes sure the run is stepped again after `delayMs`, even if this process dies now. */
@@ -53,19 +51,6 @@ export type StartOutcome = { ok: true; run: ReconcileRun } | { ok: false; code: 
 
 function sameHsm(a: string, b: string): boolean {
   return a.toLowerCase() === b.toLowerCase();
-}
-
-async function mapLimit<T, R>(items: readonly T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await task(items[index]);
-    }
-  });
-  await Promise.all(workers);
-  return results;
 }
 
 /**
@@ -123,7 +108,6 @@ export class ReconciliationService {
     if (stored.run.status !== 'running') return stored.run.closedAt ? stored.run : this.closeOnce(stored);
     const inventory = this.deps.inventory(stored.run.hsm);
     const session = new RunSession(this.deps.store, stored, inventory, this.deps.log);
-    let keys: KeyInfo[] | undefined;
     let items: DriftItem[] | undefined;
     // Read once per execution: the apply phase acts on one item per checkpoint.
     let plan: ApplyPlan | undefined;
@@ -144,21 +128,9 @@ export class ReconciliationService {
             next = { ...run, phase: 'keys' };
             break;
           case 'keys': {
-            const page = await inventory.listKeysPage(run.keysContinuation);
-            await this.deps.store.saveKeys(run.id, page.keys);
-            const { keysContinuation: _, ...rest } = run;
-            next = page.continuation
-              ? { ...rest, keysContinuation: page.continuation, keyCount: run.keyCount + page.keys.length }
-              : { ...rest, keyCount: run.keyCount + page.keys.length, phase: 'scopes' };
-            break;
-          }
-          case 'scopes': {
-            keys ??= await this.deps.store.loadKeys(run.id);
-            const batch = keys.slice(run.scopesDone, run.scopesDone + SCOPES_PER_CHECKPOINT);
-            const listed = await mapLimit(batch, SCOPE_CONCURRENCY, async (key) => ({ scope: `/keys/${key.name}`, assignments: await inventory.listAssignments(`/keys/${key.name}`) }));
-            await this.deps.store.saveInventory(run.id, listed);
-            const scopesDone = run.scopesDone + batch.length;
-            next = { ...run, scopesDone, keyCount: keys.length, phase: scopesDone >= keys.length ? 'classify' : 'scopes' };
+            const listed = await this.listKeysAndScopes(session, inventory, deadline);
+            if (!listed) return undefined;
+            next = listed;
             break;
           }
           case 'classify': {
@@ -198,6 +170,54 @@ export class ReconciliationService {
     }
     if (!(await session.save(withoutOwner(session.run)))) return undefined;
     return session.run.status === 'running' ? session.run : this.close(session, items);
+  }
+
+  /**
+   * Keys pages and each key's own assignments, until the last page or the deadline. The HSM's
+   * pacer is kept busy: the next page is asked for as soon as a page arrives (ahead of that page's
+   * scopes), its scopes are listed meanwhile, and a page is stored and checkpointed in the
+   * background once its scopes are listed, in page order. At most PAGES_AHEAD pages are in progress.
+   */
+  private async listKeysAndScopes(session: RunSession, inventory: HsmInventoryPort, deadline: number): Promise<ReconcileRun | undefined> {
+    const runId = session.run.id;
+    let keyCount = session.run.keyCount;
+    let stored: Promise<boolean> = Promise.resolve(true);
+    const inFlight: Array<Promise<unknown>> = [];
+    const track = <T>(promise: Promise<T>): Promise<T> => {
+      inFlight.push(promise);
+      // Awaited in order below; this only keeps a failure from being reported as unhandled meanwhile.
+      promise.catch(() => undefined);
+      return promise;
+    };
+    const listScopes = (keys: readonly KeyInfo[]): Promise<Array<{ scope: string; assignments: ObservedAssignment[] }>> =>
+      Promise.all(keys.map(async (key) => ({ scope: `/keys/${key.name}`, assignments: await inventory.listAssignments(`/keys/${key.name}`) })));
+    type KeysPage = Awaited<ReturnType<HsmInventoryPort['listKeysPage']>>;
+    let nextPage: Promise<KeysPage> | undefined = track(inventory.listKeysPage(session.run.keysContinuation));
+    const ahead: Array<Promise<unknown>> = [];
+    try {
+      while (nextPage) {
+        const page: KeysPage = await nextPage;
+        nextPage = page.continuation && Date.now() < deadline ? track(inventory.listKeysPage(page.continuation)) : undefined;
+        const scopes = track(listScopes(page.keys));
+        keyCount += page.keys.length;
+        const checkpoint = { keyCount, continuation: page.continuation };
+        stored = track(Promise.all([stored, scopes]).then(async ([ok, listed]) => {
+          if (!ok) return false;
+          await this.deps.store.saveKeys(runId, page.keys);
+          await this.deps.store.saveInventory(runId, listed);
+          const { keysContinuation: _, ...rest } = session.run;
+          const progress = { ...rest, keyCount: checkpoint.keyCount, scopesDone: checkpoint.keyCount };
+          return session.save(checkpoint.continuation ? { ...progress, keysContinuation: checkpoint.continuation } : { ...progress, phase: 'classify' });
+        }));
+        ahead.push(scopes);
+        if (ahead.length >= PAGES_AHEAD) await ahead.shift();
+      }
+      return (await stored) ? session.run : undefined;
+    } catch (error) {
+      // Nothing of this execution may write after the failure is recorded on the run.
+      await Promise.allSettled(inFlight);
+      throw error;
+    }
   }
 
   /** Schedules the run's next step: now after progress, later (doubling) after failed executions. */

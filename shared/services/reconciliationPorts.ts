@@ -31,7 +31,8 @@ export interface HsmInventoryPort {
 
 export type RunMode = 'plan' | 'apply';
 export type RunStatus = 'running' | 'completed' | 'failed';
-export type RunPhase = 'definitions' | 'root' | 'keys' | 'scopes' | 'classify' | 'apply' | 'done';
+/** `keys` lists the keys page by page and, with each page, its keys' own assignments. */
+export type RunPhase = 'definitions' | 'root' | 'keys' | 'classify' | 'apply' | 'done';
 
 export interface RunAction {
   readonly itemId: string;
@@ -61,7 +62,7 @@ export interface ReconcileRun {
   readonly executions: number;
   readonly hsmCalls: number;
   readonly hsmThrottled: number;
-  /** Where the inventory stopped: the keys page link, then the index of the next key scope. */
+  /** Where the inventory stopped: the next keys page's link. */
   readonly keysContinuation?: string;
   readonly keyCount: number;
   readonly scopesDone: number;
