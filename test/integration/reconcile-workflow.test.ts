@@ -115,7 +115,7 @@ describe('reconciliation runs', () => {
 
     const piecewise = reconciliation();
     const resumed = await runToEnd(piecewise, await started(piecewise, 'plan'), 0);
-    // One unit of work per execution: definitions, root, 2 key pages, 1 scope batch, classify, done.
+    // One unit of work per execution: definitions, root, 2 key pages (each with its scopes), classify, done.
     expect(resumed.executions).toBeGreaterThanOrEqual(6);
     expect(resumed.status).toBe('completed');
     expect(resumed.hsmCalls).toBe(whole.hsmCalls);
