@@ -7,19 +7,17 @@
  * Seeds the Managed HSM emulator with N keys, 50 assignments at `/` and 10 on every key (the
  * service limits), sets the emulator's throttle to R requests per second (429 `Throttled` above
  * it, no Retry-After, as the HSM answers), and runs one reconciliation plan through the real
- * clients, Table Storage (Azurite, in memory) and the service's pacing. `--budget-ms` > 0 makes
- * every execution stop at a checkpoint after that long, as a run spread over several function
- * executions would. See bench/README.md.
+ * clients, Table Storage (Azurite, in memory) and the service's pacing. The emulators run in a
+ * process of their own (`emulators.ts`), as the HSM and Table Storage are never in the service's
+ * process. `--budget-ms` > 0 makes every execution stop at a checkpoint after that long, as a run
+ * spread over several function executions would. See bench/README.md.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TableClient } from '@azure/data-tables';
-import { startAzurite } from '../dev/azurite';
-import { startHsmEmulator } from '../dev/hsm-emulator';
 import { DevPersonaCredential } from '../dev/idp/credential';
-import { startIdentityProvider } from '../dev/idp/server';
 import { PERSONAS } from '../dev/personas';
 import { DEFAULT_POLICY_FILE } from '../dev/stack';
 import { HsmInventory } from '../shared/adapters/hsm-rbac/inventory';
@@ -27,6 +25,7 @@ import { loadPolicyFile } from '../shared/adapters/policyFile';
 import { TableLedger } from '../shared/adapters/storage/ledger';
 import { TableReconcileStore } from '../shared/adapters/storage/reconcileStore';
 import { ReconciliationService } from '../shared/services/reconciliation';
+import { startEmulatorProcess } from './emulators';
 
 const KEY_LEVEL_ROLES = ['Managed HSM Crypto User', 'Managed HSM Crypto Auditor', 'Managed HSM Crypto Service Encryption User'];
 const GOVERNOR_ROLE = 'b5c1d7e2-3f4a-4b6c-8d9e-0a1b2c3d4e5f';
@@ -72,14 +71,10 @@ async function main(): Promise<void> {
   const seedFile = join(dir, 'seed.json');
   writeFileSync(seedFile, JSON.stringify(seedFor(keys)));
 
-  const idp = await startIdentityProvider({ port: 0 });
-  const [hsm, azurite] = await Promise.all([
-    startHsmEmulator({ issuer: idp.issuer, jwk: idp.publicJwk, tenantId: idp.tenantId, seed: seedFile, pageSize: PAGE_SIZE, faults: { requestsPerSecond: rps } }),
-    startAzurite({ ports: { blob: 0, queue: 0, table: 0 } }),
-  ]);
+  const emulators = await startEmulatorProcess({ seedFile, pageSize: PAGE_SIZE, requestsPerSecond: rps });
   try {
-    const table = (name: string): TableClient => TableClient.fromConnectionString(azurite.connectionString, name, { allowInsecureConnection: true });
-    const inventory = new HsmInventory({ url: hsm.url, credential: new DevPersonaCredential(idp.url, 'hsm-governor'), caPem: hsm.caPem, requestsPerSecond: rps });
+    const table = (name: string): TableClient => TableClient.fromConnectionString(emulators.storageConnectionString, name, { allowInsecureConnection: true });
+    const inventory = new HsmInventory({ url: emulators.hsmUrl, credential: new DevPersonaCredential(emulators.idpUrl, 'hsm-governor'), caPem: emulators.hsmCaPem, requestsPerSecond: rps });
     const service = new ReconciliationService({
       policy: loadPolicyFile(DEFAULT_POLICY_FILE),
       store: new TableReconcileStore(table('reconcile')),
@@ -106,7 +101,7 @@ async function main(): Promise<void> {
     const definitions = pages(11);
     const minimum = definitions + pages(50) + pages(keys) + keys * pages(10) + 2;
     const boundMs = (minimum / rps) * 1000;
-    const assignments = hsm.assignments().length;
+    const assignments = 50 + 10 * keys;
     const lines = [
       `keys                     ${keys}`,
       `role assignments         ${assignments} (50 at /, 10 per key)`,
@@ -121,7 +116,7 @@ async function main(): Promise<void> {
     ];
     console.log(lines.join('\n'));
   } finally {
-    await Promise.all([hsm.close(), azurite.close(), idp.close()]);
+    await emulators.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }

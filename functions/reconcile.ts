@@ -50,7 +50,7 @@ async function reconcileAzureRbac(mode: 'plan' | 'apply', requestedBy: string, r
   return report ? { azureRbac: report } : {};
 }
 
-/** Steps a run; schedules the next step while it is not done. */
+/** Steps a run; schedules the next step while it is not done (later after a failed execution). */
 export async function continueRun(message: unknown, context: InvocationContext): Promise<void> {
   const { runId } = (typeof message === 'string' ? JSON.parse(message) : message) as RunMessage;
   if (typeof runId !== 'string') {
@@ -58,8 +58,9 @@ export async function continueRun(message: unknown, context: InvocationContext):
     return;
   }
   const { reconciliation, reconcileSettings } = appContext();
-  const run = await reconciliation(invocationLog(context)).step(runId, reconcileSettings.executionBudgetMs);
-  if (run?.status === 'running') await reconciliation().continueLater(runId);
+  const service = reconciliation(invocationLog(context));
+  const run = await service.step(runId, reconcileSettings.executionBudgetMs);
+  if (run?.status === 'running') await service.continueLater(run);
 }
 
 /** Nightly (RECONCILE_SCHEDULE, 02:00 UTC by default): a plan, or an apply where the policy enforces. */

@@ -30,6 +30,7 @@ import { EventGridPublisher } from './adapters/eventgrid';
 import { TableOutbox } from './adapters/storage/outbox';
 import { OutboxDrainer } from './services/outbox';
 import { EventSubmissionService } from './services/eventsInbound';
+import { driftNotifier } from './services/reconciliationNotices';
 
 export type { HsmAccessControlClient } from './adapters/hsm-rbac';
 
@@ -201,6 +202,11 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env): AppConte
         log,
         newRunId: () => `${new Date().toISOString().replace(/[-:.]/g, '')}-${randomUUID().slice(0, 8)}`,
         ...(reconcileSettings.serviceObjectId ? { serviceObjectId: reconcileSettings.serviceObjectId } : {}),
+        maxAttempts: reconcileSettings.maxAttempts,
+        retryDelayMs: reconcileSettings.retryDelayMs,
+        onCompleted: [
+          driftNotifier({ policy, notifications: notify.service(log), reportLink: (id) => (notify.config.publicBaseUrl ? `${notify.config.publicBaseUrl}/api/reconcile/reports/${encodeURIComponent(id)}` : undefined) }),
+        ],
       });
     },
   };

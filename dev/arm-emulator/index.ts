@@ -260,6 +260,7 @@ export async function startArmEmulator(options: ArmEmulatorOptions): Promise<Arm
       );
     }
     if (fault === 'unavailable') return finish(armError(503, 'ServiceUnavailable', 'The service is temporarily unavailable. Please try again later.'));
+    if (fault === 'forbidden') return finish(armError(403, 'AuthorizationFailed', `The client '${caller.objectId}' does not have authorization to perform this action (injected fault).`));
     if (!read.ok) return finish(read.response);
     pim.sweep();
     finish(route(req.method ?? 'GET', caller, parsed, read.body));

@@ -1,16 +1,18 @@
 /**
  * Faults a real Azure service shows under load, injected by the emulators at a rate per kind:
- * `throttle` (429), `unavailable` (503), `drop` (the connection closes without an answer), and
+ * `throttle` (429), `unavailable` (503), `drop` (the connection closes without an answer),
+ * `forbidden` (403, as when the caller's role is taken away), and
  * `latencyMs` on a share (`latencyRate`) of the answers. `next` lists the faults the next
  * authenticated requests meet, one each, in order, for tests that need an exact sequence.
  */
-export type FaultKind = 'throttle' | 'unavailable' | 'drop';
-export const FAULT_KINDS: readonly FaultKind[] = ['throttle', 'unavailable', 'drop'];
+export type FaultKind = 'throttle' | 'unavailable' | 'drop' | 'forbidden';
+export const FAULT_KINDS: readonly FaultKind[] = ['throttle', 'unavailable', 'drop', 'forbidden'];
 
 export interface FaultSettings {
   throttle?: number;
   unavailable?: number;
   drop?: number;
+  forbidden?: number;
   latencyMs?: number;
   latencyRate?: number;
   /** A throttle like the service's own: above this many requests per second (one second of burst), 429. */
@@ -22,7 +24,7 @@ export interface FaultSettings {
 
 export type FaultSettingName = keyof FaultSettings;
 
-const RATE_KEYS = ['throttle', 'unavailable', 'drop', 'latencyRate'] as const;
+const RATE_KEYS = ['throttle', 'unavailable', 'drop', 'forbidden', 'latencyRate'] as const;
 const AMOUNT_KEYS = ['latencyMs', 'requestsPerSecond', 'retryAfterSeconds'] as const;
 const MAX_AMOUNT = 60_000;
 
@@ -43,7 +45,7 @@ export function validateFaultSettings(input: unknown, known: readonly FaultSetti
       result.next = [...(value as FaultKind[])];
     }
   }
-  if ((result.throttle ?? 0) + (result.unavailable ?? 0) + (result.drop ?? 0) > 1) throw new Error('The fault rates add up to more than 1');
+  if ((result.throttle ?? 0) + (result.unavailable ?? 0) + (result.drop ?? 0) + (result.forbidden ?? 0) > 1) throw new Error('The fault rates add up to more than 1');
   return result;
 }
 

@@ -4,11 +4,11 @@ export { pickFault, pickLatency, RateThrottle, type FaultSettings } from '../emu
 
 /**
  * The HSM's faults: `throttle` answers 429 `Throttled` without Retry-After (as the HSM does),
- * `unavailable` 503, `drop` closes the connection, `requestsPerSecond` throttles like the HSM's own limit.
+ * `unavailable` 503, `drop` closes the connection, `forbidden` 403 `AccessDenied`, `requestsPerSecond` throttles like the HSM's own limit.
  */
 export type Fault = FaultKind | undefined;
 
-const HSM_FAULT_SETTINGS: readonly FaultSettingName[] = ['throttle', 'unavailable', 'drop', 'latencyMs', 'latencyRate', 'requestsPerSecond'];
+const HSM_FAULT_SETTINGS: readonly FaultSettingName[] = ['throttle', 'unavailable', 'drop', 'forbidden', 'latencyMs', 'latencyRate', 'requestsPerSecond'];
 
 export function validateFaults(input: unknown): FaultSettings {
   return validateFaultSettings(input, HSM_FAULT_SETTINGS);

@@ -156,10 +156,11 @@ export async function startHsmEmulator(options: HsmEmulatorOptions): Promise<Hsm
     res.end(body);
   }
 
-  function page<T>(items: T[], path: string, query: URLSearchParams): EmulatorResponse {
+  /** One page of `items`; only the page's items are rendered (a 5,000-key list is asked for 200 times). */
+  function page<S, T = S>(items: readonly S[], path: string, query: URLSearchParams, render: (item: S) => T = (item) => item as unknown as T): EmulatorResponse {
     const offset = Number.parseInt(query.get('$skiptoken') ?? '0', 10);
     if (!Number.isInteger(offset) || offset < 0) return badParameter('Invalid $skiptoken');
-    const value = items.slice(offset, offset + pageSize);
+    const value = items.slice(offset, offset + pageSize).map(render);
     const body: { value: T[]; nextLink?: string } = { value };
     if (offset + pageSize < items.length) {
       const next = new URLSearchParams(query);
@@ -211,7 +212,7 @@ export async function startHsmEmulator(options: HsmEmulatorOptions): Promise<Hsm
         if (name === undefined || name === '') {
           if (method !== 'GET') return hsmError(405, 'MethodNotAllowed', `${method} is not allowed here`);
           const listed = rbac.listAssignments(caller, scope, query.get('$filter') ?? undefined);
-          return Array.isArray(listed) ? page(listed.map(toWireAssignment), path, query) : listed;
+          return Array.isArray(listed) ? page(listed, path, query, toWireAssignment) : listed;
         }
         if (method === 'GET') return rbac.getAssignment(caller, scope, name);
         if (method === 'PUT') return rbac.createAssignment(caller, scope, name, body);
@@ -229,8 +230,8 @@ export async function startHsmEmulator(options: HsmEmulatorOptions): Promise<Hsm
       return hsmError(405, 'MethodNotAllowed', `${method} is not allowed here`);
     }
     if (/^\/keys\/?$/.test(path) && method === 'GET') {
-      const listed = keys.list(caller, baseUrl);
-      return Array.isArray(listed) ? page(listed, path, query) : listed;
+      const listed = keys.list(caller);
+      return Array.isArray(listed) ? page(listed, path, query, (key) => keys.listItem(baseUrl, key)) : listed;
     }
     const create = /^\/keys\/([^/]+)\/create$/.exec(path);
     if (create && method === 'POST') return keys.create(caller, baseUrl, decodeURIComponent(create[1]), body);
@@ -280,6 +281,7 @@ export async function startHsmEmulator(options: HsmEmulatorOptions): Promise<Hsm
     }
     if (fault === 'throttle') return finish(hsmError(429, 'Throttled', 'Request was not processed because too many requests were received. Reason: HSM RBAC request rate exceeded'));
     if (fault === 'unavailable') return finish(hsmError(503, 'ServiceUnavailable', 'The service is temporarily unavailable'));
+    if (fault === 'forbidden') return finish(hsmError(403, 'AccessDenied', `Operation ${req.method ?? 'GET'} ${parsed.path} is not allowed for caller ${caller.objectId} (injected fault)`));
     if (!read.ok) return finish(read.response);
     if (!parsed.query.get('api-version')) return finish(badParameter('The api-version query parameter is required'));
     finish(route(req, caller, parsed, read.body));

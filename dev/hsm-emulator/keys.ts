@@ -89,13 +89,15 @@ export class KeyOperations {
     return ok(this.bundle(baseUrl, key, version));
   }
 
-  list(caller: Caller, baseUrl: string): EmulatorResponse | unknown[] {
+  /** Every key, in order; `listItem` renders the ones on the page asked for. */
+  list(caller: Caller): EmulatorResponse | StoredKey[] {
     const refused = this.guard(caller, 'keys/read/action', '/keys');
-    if (refused) return refused;
-    return this.store.data.keys.map((key) => {
-      const latest = key.versions[key.versions.length - 1];
-      return { kid: `${baseUrl}/keys/${key.name}`, attributes: this.attributes(latest) };
-    });
+    return refused ?? this.store.data.keys;
+  }
+
+  listItem(baseUrl: string, key: StoredKey): unknown {
+    const latest = key.versions[key.versions.length - 1];
+    return { kid: `${baseUrl}/keys/${key.name}`, attributes: this.attributes(latest) };
   }
 
   sign(caller: Caller, baseUrl: string, name: string, versionName: string | undefined, body: unknown): EmulatorResponse {

@@ -34,9 +34,8 @@ export class LocalRbac {
   }
 
   isAllowed(caller: Caller, dataAction: string, scope: string): boolean {
-    const principals = new Set(caller.principalIds.map((id) => id.toLowerCase()));
-    return this.store.data.roleAssignments.some((assignment) => {
-      if (!principals.has(assignment.principalId.toLowerCase()) || !scopeCovers(assignment.scope, scope)) return false;
+    return this.store.assignments.of(caller.principalIds).some((assignment) => {
+      if (!scopeCovers(assignment.scope, scope)) return false;
       const definition = this.findRoleDefinition(roleGuidFromId(assignment.roleDefinitionId));
       return definition !== undefined && roleAllows(definition, `${DATA_ACTION_PREFIX}${dataAction}`);
     });
@@ -52,9 +51,7 @@ export class LocalRbac {
   }
 
   private findAssignment(scope: string, name: string): StoredAssignment | undefined {
-    return this.store.data.roleAssignments.find(
-      (assignment) => assignment.name.toLowerCase() === name.toLowerCase() && sameScope(assignment.scope, scope),
-    );
+    return this.store.assignments.named(name).find((assignment) => sameScope(assignment.scope, scope));
   }
 
   getAssignment(caller: Caller, scope: string, name: string): EmulatorResponse {
@@ -75,19 +72,15 @@ export class LocalRbac {
     if (!isGuid(properties.principalId)) return badParameter('Principal id must be a GUID');
     const definition = this.findRoleDefinition(roleGuidFromId(properties.roleDefinitionId));
     if (!definition) return badParameter(`Role definition ${properties.roleDefinitionId} does not exist`);
-    const assignments = this.store.data.roleAssignments;
-    if (assignments.some((assignment) => assignment.name.toLowerCase() === name.toLowerCase())) {
+    const assignments = this.store.assignments;
+    if (assignments.named(name).length > 0) {
       return hsmError(400, 'RoleAssignmentExists', 'The role assignment already exists.');
     }
-    const principalId = properties.principalId.toLowerCase();
-    const matching = assignments.find(
-      (assignment) =>
-        assignment.principalId.toLowerCase() === principalId &&
-        sameScope(assignment.scope, scope) &&
-        roleGuidFromId(assignment.roleDefinitionId).toLowerCase() === definition.name.toLowerCase(),
+    const matching = assignments.of([properties.principalId]).find(
+      (assignment) => sameScope(assignment.scope, scope) && roleGuidFromId(assignment.roleDefinitionId).toLowerCase() === definition.name.toLowerCase(),
     );
     if (matching) return hsmError(400, 'MatchingRoleAssignmentExists', `A role assignment with the same principal, role and scope already exists: ${matching.name}`);
-    const atSameLevel = assignments.filter((assignment) => (isHsmWide(scope) ? isHsmWide(assignment.scope) : sameScope(assignment.scope, scope))).length;
+    const atSameLevel = assignments.atLevel(scope).length;
     const limit = isHsmWide(scope) ? LIMITS.assignmentsAtHsmScope : LIMITS.assignmentsPerKey;
     if (atSameLevel >= limit) {
       return hsmError(400, 'RoleAssignmentLimitExceeded', `No more role assignments can be created at scope ${scope}: the limit is ${limit}`);
@@ -103,7 +96,7 @@ export class LocalRbac {
     if (refused) return refused;
     const found = this.findAssignment(scope, name);
     if (!found) return assignmentNotFound();
-    this.store.data.roleAssignments.splice(this.store.data.roleAssignments.indexOf(found), 1);
+    this.store.assignments.delete(found);
     this.store.save();
     return ok(toWireAssignment(found));
   }
@@ -118,9 +111,7 @@ export class LocalRbac {
     if (refused) return refused;
     const parsed = parseAssignmentFilter(filter);
     if (!parsed) return badParameter(`Invalid $filter: ${filter}`);
-    return this.store.data.roleAssignments.filter((assignment) => {
-      const applies = isHsmWide(scope) ? isHsmWide(assignment.scope) : scopeCovers(assignment.scope, scope);
-      if (!applies) return false;
+    return this.store.assignments.covering(scope).filter((assignment) => {
       if (parsed.atScope && !sameScope(assignment.scope, scope)) return false;
       if (parsed.principalId && assignment.principalId.toLowerCase() !== parsed.principalId) return false;
       return true;

@@ -1,6 +1,7 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { AssignmentIndex } from './assignmentIndex';
 import {
   BUILT_IN_ROLES,
   ROLE_DEFINITION_PREFIX,
@@ -114,9 +115,12 @@ export function stateFromSeed(seed: HsmSeed): HsmStateData {
 /** State kept in one JSON file, replaced atomically after every change so a crash never leaves half a write. */
 export class HsmStateStore {
   readonly data: HsmStateData;
+  /** `data.roleAssignments`, indexed: every change of an assignment goes through it. */
+  readonly assignments: AssignmentIndex;
 
   private constructor(data: HsmStateData, private readonly file: string | undefined) {
     this.data = data;
+    this.assignments = new AssignmentIndex(data.roleAssignments);
   }
 
   static open(options: { file?: string; seed?: HsmSeed }): HsmStateStore {

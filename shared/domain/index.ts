@@ -18,4 +18,5 @@ export * from './azureRbac';
 export * from './armDrift';
 export * from './reports';
 export * from './notifications';
+export * from './driftNotification';
 export * from './reviewToken';

@@ -11,6 +11,10 @@ export const DEFAULT_EXPIRY_WARNING_MS = 15 * 60_000;
 export const DEFAULT_LONG_DURATION_MS = 4 * 3_600_000;
 
 export type NotificationAudience = 'approvers' | 'requester';
+/** Besides the requests' audiences: the HSM's administrators, told about drift. */
+export type MessageAudience = NotificationAudience | 'security-admins';
+/** Besides the requests' kinds: a reconciliation run found drift. */
+export type MessageKind = NotificationKind | 'drift-found';
 
 export type NotificationKind =
   /** Approvers: a new request waits for them. */
@@ -51,19 +55,23 @@ export interface Fact {
 
 /** Everything a channel needs to render one notification (the link is added by the sender). */
 export interface NotificationContent {
-  readonly kind: NotificationKind;
-  readonly audience: NotificationAudience;
+  readonly kind: MessageKind;
+  readonly audience: MessageAudience;
+  /** The request; for `drift-found`, the reconciliation run. */
   readonly requestId: string;
-  readonly status: RequestStatus;
+  /** The request's status; absent for `drift-found`. */
+  readonly status?: RequestStatus;
   readonly title: string;
   readonly summary: string;
   readonly facts: readonly Fact[];
   readonly riskFlags: readonly string[];
-  readonly approvalsNeeded: number;
+  readonly approvalsNeeded?: number;
   /** 'Review' when the reader is asked to act, 'Open request' otherwise. */
   readonly linkLabel: string;
   /** Whether the reader is asked to decide. */
   readonly actionRequired: boolean;
+  /** The closing line; by default it names the request and says its link needs a sign-in. */
+  readonly footer?: string;
 }
 
 /** Where one audience of one request is told: Teams webhooks by app-setting name, and email addresses. */

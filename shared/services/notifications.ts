@@ -6,9 +6,10 @@ import {
   recipientsFor,
   SYSTEM_ACTOR,
   type AccessRequest,
+  type MessageKind,
   type NotificationIntent,
-  type NotificationKind,
   type Policy,
+  type Recipients,
 } from '../domain';
 import { DeliveryFailure, type MailPort, type NotificationMarks, type OutgoingNotification, type ReviewLinkPort, type TeamsPort } from './notificationPorts';
 import type { AuditEntry, Clock, LedgerPort, ServiceLog } from './ports';
@@ -42,7 +43,8 @@ export interface DeliveryOutcome {
   readonly channel: 'teams' | 'email';
   /** The webhook's app-setting name, or the (masked) address. */
   readonly target: string;
-  readonly kind: NotificationKind;
+  readonly kind: MessageKind;
+  /** The request, or the reconciliation run, the message is about. */
   readonly requestId: string;
   readonly ok: boolean;
   readonly attempts: number;
@@ -91,14 +93,8 @@ export class NotificationService {
       const recipients = recipientsFor(this.deps.policy, request, intent.audience);
       const link = this.deps.links?.linkFor(request.id, this.deps.clock.now());
       const notification: OutgoingNotification = { ...notificationContent(this.deps.policy, request, intent), ...(link ? { link } : {}) };
-      const sends: Array<Promise<DeliveryOutcome>> = [];
-      const { teams, mail } = this.deps;
-      for (const setting of recipients.teams) {
-        sends.push(teams ? this.attempt('teams', setting, intent.kind, request, () => teams.post(setting, notification)) : this.notConfigured('teams', setting, intent.kind, request));
-      }
-      for (const address of recipients.email) {
-        sends.push(mail ? this.attempt('email', maskAddress(address), intent.kind, request, () => mail.send(address, notification)) : this.notConfigured('email', maskAddress(address), intent.kind, request));
-      }
+      const onFailed = (outcome: DeliveryOutcome): Promise<DeliveryOutcome> => this.failed(outcome, request);
+      const sends = this.sendAll(notification, recipients, `Request ${request.id}`, onFailed);
       if (sends.length === 0) this.deps.log.info(`Request ${request.id}: nobody to tell about '${intent.kind}' (${intent.audience} have no channel in the policy)`);
       return await Promise.all(sends);
     } catch (error) {
@@ -131,29 +127,79 @@ export class NotificationService {
     return { sent, outcomes };
   }
 
-  private async notConfigured(channel: 'teams' | 'email', target: string, kind: NotificationKind, request: AccessRequest): Promise<DeliveryOutcome> {
-    const error = channel === 'teams' ? 'Teams is not configured' : 'email is not configured (SMTP_HOST)';
-    return this.failed({ channel, target, kind, requestId: request.id, ok: false, attempts: 0, error }, request);
+  /**
+   * Sends a message that is about no request (drift found by a reconciliation run) to `recipients`,
+   * at most once per `onceKey` (a mark row). Failures are retried, logged and appended to the audit
+   * trail as `notification.failed` under the message's `requestId`; never throws.
+   */
+  async announce(notification: OutgoingNotification, recipients: Recipients, onceKey: string): Promise<DeliveryOutcome[]> {
+    const subject = `Run ${notification.requestId}`;
+    try {
+      if (this.deps.marks && !(await this.deps.marks.claim(onceKey))) {
+        this.deps.log.info(`${subject}: '${notification.kind}' was sent already`);
+        return [];
+      }
+      const sends = this.sendAll(notification, recipients, subject, (outcome) => this.failedAnnouncement(outcome));
+      if (sends.length === 0) this.deps.log.warn(`${subject}: nobody to tell about '${notification.kind}' (${notification.audience} have no channel in the policy)`);
+      return await Promise.all(sends);
+    } catch (error) {
+      this.deps.log.error(`${subject}: notification '${notification.kind}' failed: ${(error as Error).message}`);
+      return [];
+    }
   }
 
-  private async attempt(channel: 'teams' | 'email', target: string, kind: NotificationKind, request: AccessRequest, send: () => Promise<{ attempts: number } | void>): Promise<DeliveryOutcome> {
+  private sendAll(notification: OutgoingNotification, recipients: Recipients, subject: string, onFailed: (outcome: DeliveryOutcome) => Promise<DeliveryOutcome>): Array<Promise<DeliveryOutcome>> {
+    const { teams, mail } = this.deps;
+    const base = { kind: notification.kind, requestId: notification.requestId };
+    const sends: Array<Promise<DeliveryOutcome>> = [];
+    for (const setting of recipients.teams) {
+      const target = { ...base, channel: 'teams' as const, target: setting };
+      sends.push(teams ? this.attempt(target, subject, onFailed, () => teams.post(setting, notification)) : onFailed({ ...target, ok: false, attempts: 0, error: 'Teams is not configured' }));
+    }
+    for (const address of recipients.email) {
+      const target = { ...base, channel: 'email' as const, target: maskAddress(address) };
+      sends.push(mail ? this.attempt(target, subject, onFailed, () => mail.send(address, notification)) : onFailed({ ...target, ok: false, attempts: 0, error: 'email is not configured (SMTP_HOST)' }));
+    }
+    return sends;
+  }
+
+  private async attempt(
+    delivery: Pick<DeliveryOutcome, 'channel' | 'target' | 'kind' | 'requestId'>,
+    subject: string,
+    onFailed: (outcome: DeliveryOutcome) => Promise<DeliveryOutcome>,
+    send: () => Promise<{ attempts: number } | void>,
+  ): Promise<DeliveryOutcome> {
+    const { channel, target, kind } = delivery;
     let attempts = 0;
     for (let retry = 0; ; retry++) {
       try {
         const result = await send();
         attempts += result?.attempts ?? 1;
-        this.deps.log.info(`Request ${request.id}: ${kind} sent by ${channel} to ${target}${attempts > 1 ? ` (after ${attempts} attempts)` : ''}`);
-        return { channel, target, kind, requestId: request.id, ok: true, attempts };
+        this.deps.log.info(`${subject}: ${kind} sent by ${channel} to ${target}${attempts > 1 ? ` (after ${attempts} attempts)` : ''}`);
+        return { ...delivery, ok: true, attempts };
       } catch (error) {
         const failure = error instanceof DeliveryFailure ? error : new DeliveryFailure((error as Error).message ?? String(error), true);
         attempts += failure.attempts;
         if (!failure.retryable || retry >= this.retryDelaysMs.length) {
-          return this.failed({ channel, target, kind, requestId: request.id, ok: false, attempts, error: failure.message }, request);
+          return onFailed({ ...delivery, ok: false, attempts, error: failure.message });
         }
-        this.deps.log.warn(`Request ${request.id}: ${kind} by ${channel} to ${target} failed (${failure.message}); trying again`);
+        this.deps.log.warn(`${subject}: ${kind} by ${channel} to ${target} failed (${failure.message}); trying again`);
         await this.sleep(Math.min(MAX_RETRY_AFTER_MS, Math.max(this.retryDelaysMs[retry], failure.retryAfterMs ?? 0)));
       }
     }
+  }
+
+  /** Logs the failure and appends it to the audit trail, under the run it is about. */
+  private async failedAnnouncement(outcome: DeliveryOutcome): Promise<DeliveryOutcome> {
+    const { channel, target, kind, attempts, error, requestId } = outcome;
+    const reason = `${kind} by ${channel} to ${target} failed after ${attempts} attempt(s): ${error}`;
+    this.deps.log.error(`Run ${requestId}: ${reason}`);
+    try {
+      await this.deps.ledger.appendAudit([{ at: this.deps.clock.now().toISOString(), actor: SYSTEM_ACTOR, action: 'notification.failed', requestId, reason, details: { channel, target, kind, attempts } }]);
+    } catch (auditError) {
+      this.deps.log.error(`Run ${requestId}: the failed ${kind} notification could not be recorded in the audit trail: ${(auditError as Error).message}`);
+    }
+    return outcome;
   }
 
   /** Logs the failure and appends it to the request's audit trail (a save of the unchanged request with one audit record). */

@@ -15,17 +15,18 @@ import {
   type Policy,
 } from '../domain';
 import type { AuditEntry, Clock, LedgerPort, ServiceLog } from './ports';
-import type { HsmInventoryPort, KeyInfo, ReconcileRun, ReconcileStorePort, RunAction, RunMode } from './reconciliationPorts';
+import type { HsmInventoryPort, KeyInfo, ReconcileRun, ReconcileStorePort, RunAction, RunMode, StoredRun } from './reconciliationPorts';
 
-/** Key scopes listed at once; the pacer, not this, keeps the HSM's rate. */
-const SCOPE_CONCURRENCY = 8;
-/** Key scopes between checkpoints. */
-const SCOPES_PER_CHECKPOINT = 200;
+/** Keys pages whose scopes are listed at once (25 keys a page): enough that the pacer, which keeps the HSM's rate, always has a request waiting. */
+const PAGES_AHEAD = 3;
 
 export interface RunContinuation {
   /** Makes sure the run is stepped again after `delayMs`, even if this process dies now. */
   continueLater(runId: string, delayMs: number): Promise<void>;
 }
+
+/** Told about a completed run and its drift items; one listener's failure never affects another or the run. */
+export type RunListener = (run: ReconcileRun, items: readonly DriftItem[]) => Promise<void>;
 
 export interface ReconciliationDeps {
   policy: Policy;
@@ -38,27 +39,18 @@ export interface ReconciliationDeps {
   newRunId(): string;
   /** The service's own object id: its assignments are never drift. */
   serviceObjectId?: string;
-  /** Told about every completed run (notifications, events); its failures never fail the run. */
-  onCompleted?(run: ReconcileRun, items: readonly DriftItem[]): Promise<void>;
+  /** Told about every completed run (notifications, events), once the run is closed; their failures never fail the run. */
+  onCompleted?: RunListener | readonly RunListener[];
+  /** Consecutive failed executions after which a run is given up as `failed` (default 5). */
+  maxAttempts?: number;
+  /** The wait before the execution after a failed one; doubled each time (default 30 s, at most 15 minutes). */
+  retryDelayMs?: number;
 }
 
 export type StartOutcome = { ok: true; run: ReconcileRun } | { ok: false; code: 'reconcile-in-progress'; runningRunId: string };
 
 function sameHsm(a: string, b: string): boolean {
   return a.toLowerCase() === b.toLowerCase();
-}
-
-async function mapLimit<T, R>(items: readonly T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await task(items[index]);
-    }
-  });
-  await Promise.all(workers);
-  return results;
 }
 
 /**
@@ -91,56 +83,41 @@ export class ReconciliationService {
     // The continuation goes first: if this process dies once the run exists, the run still goes on.
     // Should the run never be created, the message finds no run and is dropped.
     await this.deps.continuation.continueLater(run.id, CONTINUE_AFTER_MS);
-    const created = await this.deps.store.createRun(run, LOCK_MS);
-    if (!created.created) return { ok: false, code: 'reconcile-in-progress', runningRunId: created.runningRunId };
+    let created = await this.deps.store.createRun(run, LOCK_MS);
+    if (!created.created) {
+      // A run that finished but died before it was closed still holds the lock: close it, then try again.
+      const holder = await this.deps.store.getRun(created.runningRunId);
+      if (!holder || holder.run.status === 'running' || holder.run.closedAt) return { ok: false, code: 'reconcile-in-progress', runningRunId: created.runningRunId };
+      await this.closeOnce(holder);
+      created = await this.deps.store.createRun(run, LOCK_MS);
+      if (!created.created) return { ok: false, code: 'reconcile-in-progress', runningRunId: created.runningRunId };
+    }
     return { ok: true, run };
   }
 
   /**
    * Works on a run until it is done or `budgetMs` has passed, checkpointing as it goes. Returns the
-   * run as stored; `running` means another step is needed (the caller schedules it).
+   * run as stored; `running` means another step is needed (the caller schedules it, see
+   * `continueLater`). A run that is done but not yet closed (its process died in between) is closed.
    */
   async step(runId: string, budgetMs: number): Promise<ReconcileRun | undefined> {
     const started = Date.now();
     const deadline = started + budgetMs;
     const stored = await this.deps.store.getRun(runId);
     if (!stored) return undefined;
-    if (stored.run.status !== 'running') return stored.run;
-    let { run, etag } = stored;
-    const inventory = this.deps.inventory(run.hsm);
-    const before = inventory.counts();
-    let keys: KeyInfo[] | undefined;
+    if (stored.run.status !== 'running') return stored.run.closedAt ? stored.run : this.closeOnce(stored);
+    const inventory = this.deps.inventory(stored.run.hsm);
+    const session = new RunSession(this.deps.store, stored, inventory, this.deps.log);
     let items: DriftItem[] | undefined;
     // Read once per execution: the apply phase acts on one item per checkpoint.
     let plan: ApplyPlan | undefined;
 
-    const baseline = { durationMs: run.durationMs, hsmCalls: run.hsmCalls, hsmThrottled: run.hsmThrottled };
-    const checkpoint = async (next: ReconcileRun): Promise<boolean> => {
-      const counts = inventory.counts();
-      const measured: ReconcileRun = {
-        ...next,
-        durationMs: baseline.durationMs + (Date.now() - started),
-        hsmCalls: baseline.hsmCalls + counts.sent - before.sent,
-        hsmThrottled: baseline.hsmThrottled + counts.throttled - before.throttled,
-      };
-      const saved = await this.deps.store.updateRun(measured, etag);
-      if (saved === 'conflict') {
-        this.deps.log.warn(`Reconcile run ${run.id}: another execution is working on it; this one stops`);
-        return false;
-      }
-      etag = saved.etag;
-      run = measured;
-      await this.deps.store.holdLock(run.hsm, run.id, LOCK_MS);
-      return true;
-    };
-
     // Claim the run for this execution: a duplicate continuation loses here and does nothing.
-    if (run.owner && (run.ownerUntil ?? 0) > Date.now()) return run;
-    const me = this.deps.newRunId();
-    if (!(await checkpoint({ ...run, executions: run.executions + 1, owner: me, ownerUntil: deadline + OWNER_GRACE_MS }))) return undefined;
+    if (!(await session.claim(this.deps.newRunId(), deadline + OWNER_GRACE_MS, true))) return session.run.owner ? session.run : undefined;
     try {
       // At least one unit of work per execution, however small the budget: every execution makes progress.
-      while (run.status === 'running') {
+      while (session.run.status === 'running') {
+        const run = session.run;
         let next: ReconcileRun;
         switch (run.phase) {
           case 'definitions':
@@ -151,21 +128,9 @@ export class ReconciliationService {
             next = { ...run, phase: 'keys' };
             break;
           case 'keys': {
-            const page = await inventory.listKeysPage(run.keysContinuation);
-            await this.deps.store.saveKeys(run.id, page.keys);
-            const { keysContinuation: _, ...rest } = run;
-            next = page.continuation
-              ? { ...rest, keysContinuation: page.continuation, keyCount: run.keyCount + page.keys.length }
-              : { ...rest, keyCount: run.keyCount + page.keys.length, phase: 'scopes' };
-            break;
-          }
-          case 'scopes': {
-            keys ??= await this.deps.store.loadKeys(run.id);
-            const batch = keys.slice(run.scopesDone, run.scopesDone + SCOPES_PER_CHECKPOINT);
-            const listed = await mapLimit(batch, SCOPE_CONCURRENCY, async (key) => ({ scope: `/keys/${key.name}`, assignments: await inventory.listAssignments(`/keys/${key.name}`) }));
-            await this.deps.store.saveInventory(run.id, listed);
-            const scopesDone = run.scopesDone + batch.length;
-            next = { ...run, scopesDone, keyCount: keys.length, phase: scopesDone >= keys.length ? 'classify' : 'scopes' };
+            const listed = await this.listKeysAndScopes(session, inventory, deadline);
+            if (!listed) return undefined;
+            next = listed;
             break;
           }
           case 'classify': {
@@ -195,36 +160,126 @@ export class ReconciliationService {
           default:
             next = { ...run, status: 'completed', finishedAt: this.deps.clock.now().toISOString() };
         }
-        if (!(await checkpoint(next))) return undefined;
+        const { failedAttempts: _attempts, error: _error, ...progressed } = next;
+        if (!(await session.save(progressed))) return undefined;
         if (Date.now() >= deadline) break;
       }
     } catch (error) {
-      // Progress up to the last checkpoint is kept; the next execution tries again from there.
-      this.deps.log.error(`Reconcile run ${run.id} stopped in phase ${run.phase}: ${(error as Error).message}`);
+      // Progress up to the last checkpoint is kept; the next execution tries again from there, up to maxAttempts.
+      return this.recordFailure(session, error);
+    }
+    if (!(await session.save(withoutOwner(session.run)))) return undefined;
+    return session.run.status === 'running' ? session.run : this.close(session, items);
+  }
+
+  /**
+   * Keys pages and each key's own assignments, until the last page or the deadline. The HSM's
+   * pacer is kept busy: the next page is asked for as soon as a page arrives (ahead of that page's
+   * scopes), its scopes are listed meanwhile, and a page is stored and checkpointed in the
+   * background once its scopes are listed, in page order. At most PAGES_AHEAD pages are in progress.
+   */
+  private async listKeysAndScopes(session: RunSession, inventory: HsmInventoryPort, deadline: number): Promise<ReconcileRun | undefined> {
+    const runId = session.run.id;
+    let keyCount = session.run.keyCount;
+    let stored: Promise<boolean> = Promise.resolve(true);
+    const inFlight: Array<Promise<unknown>> = [];
+    const track = <T>(promise: Promise<T>): Promise<T> => {
+      inFlight.push(promise);
+      // Awaited in order below; this only keeps a failure from being reported as unhandled meanwhile.
+      promise.catch(() => undefined);
+      return promise;
+    };
+    const listScopes = (keys: readonly KeyInfo[]): Promise<Array<{ scope: string; assignments: ObservedAssignment[] }>> =>
+      Promise.all(keys.map(async (key) => ({ scope: `/keys/${key.name}`, assignments: await inventory.listAssignments(`/keys/${key.name}`) })));
+    type KeysPage = Awaited<ReturnType<HsmInventoryPort['listKeysPage']>>;
+    let nextPage: Promise<KeysPage> | undefined = track(inventory.listKeysPage(session.run.keysContinuation));
+    const ahead: Array<Promise<unknown>> = [];
+    try {
+      while (nextPage) {
+        const page: KeysPage = await nextPage;
+        nextPage = page.continuation && Date.now() < deadline ? track(inventory.listKeysPage(page.continuation)) : undefined;
+        const scopes = track(listScopes(page.keys));
+        keyCount += page.keys.length;
+        const checkpoint = { keyCount, continuation: page.continuation };
+        stored = track(Promise.all([stored, scopes]).then(async ([ok, listed]) => {
+          if (!ok) return false;
+          await this.deps.store.saveKeys(runId, page.keys);
+          await this.deps.store.saveInventory(runId, listed);
+          const { keysContinuation: _, ...rest } = session.run;
+          const progress = { ...rest, keyCount: checkpoint.keyCount, scopesDone: checkpoint.keyCount };
+          return session.save(checkpoint.continuation ? { ...progress, keysContinuation: checkpoint.continuation } : { ...progress, phase: 'classify' });
+        }));
+        ahead.push(scopes);
+        if (ahead.length >= PAGES_AHEAD) await ahead.shift();
+      }
+      return (await stored) ? session.run : undefined;
+    } catch (error) {
+      // Nothing of this execution may write after the failure is recorded on the run.
+      await Promise.allSettled(inFlight);
       throw error;
     }
-    const { owner: _owner, ownerUntil: _until, ...released } = run;
-    if (!(await checkpoint(released))) return undefined;
-    if (run.status === 'completed') await this.finish(run, items ?? (await this.deps.store.loadItems(run.id)));
-    return run;
   }
 
-  /** Schedules the run's next step now (a run that ran out of time in this execution). */
-  continueLater(runId: string): Promise<void> {
-    return this.deps.continuation.continueLater(runId, 0);
+  /** Schedules the run's next step: now after progress, later (doubling) after failed executions. */
+  continueLater(run: Pick<ReconcileRun, 'id' | 'failedAttempts'>): Promise<void> {
+    const failed = run.failedAttempts ?? 0;
+    const delay = failed === 0 ? 0 : Math.min(MAX_RETRY_DELAY_MS, (this.deps.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS) * 2 ** (failed - 1));
+    return this.deps.continuation.continueLater(run.id, delay);
   }
 
-  private async finish(run: ReconcileRun, items: readonly DriftItem[]): Promise<void> {
-    await this.deps.store.setLatest(run.hsm, run.id);
-    await this.deps.store.releaseLock(run.hsm, run.id);
-    const counts = DRIFT_KINDS.filter((k) => (run.counts?.[k] ?? 0) > 0).map((k) => `${k} ${run.counts?.[k]}`).join(', ') || 'no drift';
-    await this.audit(run, 'reconcile.completed', `${run.mode} of ${run.hsm}: ${counts}; ${run.actions.length} action(s); ${run.hsmCalls} HSM calls`, { counts: run.counts, actions: run.actions.length });
-    this.deps.log.info(`Reconcile run ${run.id} (${run.mode}) completed: ${counts}`);
+  private async recordFailure(session: RunSession, error: unknown): Promise<ReconcileRun | undefined> {
+    const run = session.run;
+    const attempts = (run.failedAttempts ?? 0) + 1;
+    const message = errorText(error);
+    const givenUp = attempts >= (this.deps.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
+    this.deps.log.error(`Reconcile run ${run.id} failed in phase ${run.phase} (attempt ${attempts}${givenUp ? ', giving up' : ''}): ${message}`);
+    const failed: ReconcileRun = givenUp
+      ? { ...withoutOwner(run), failedAttempts: attempts, error: message, status: 'failed', finishedAt: this.deps.clock.now().toISOString() }
+      : { ...withoutOwner(run), failedAttempts: attempts, error: message };
+    if (!(await session.save(failed))) return undefined;
+    return givenUp ? this.close(session, []) : session.run;
+  }
+
+  /** Closes a run that is done but was not closed, unless another execution is closing it right now. */
+  private async closeOnce(stored: StoredRun): Promise<ReconcileRun | undefined> {
+    const session = new RunSession(this.deps.store, stored, this.deps.inventory(stored.run.hsm), this.deps.log);
+    if (!(await session.claim(this.deps.newRunId(), Date.now() + CLOSE_LEASE_MS, false))) return session.run;
     try {
-      await this.deps.onCompleted?.(run, items);
-    } catch (error) {
-      this.deps.log.error(`Reconcile run ${run.id}: telling others about the result failed: ${(error as Error).message}`);
+      return await this.close(session, undefined);
+    } finally {
+      // A close that threw leaves the run unclosed and unclaimed: the next step or start closes it.
+      if (!session.run.closedAt && session.run.owner) await session.save(withoutOwner(session.run)).catch(() => false);
     }
+  }
+
+  /**
+   * The end of a completed or failed run: `latest` moved (forward only), the HSM's lock released,
+   * the audit record and the listeners, then `closedAt`. Every part may run again after a crash;
+   * the listeners guard themselves (a drift message is claimed once per run).
+   */
+  private async close(session: RunSession, known: readonly DriftItem[] | undefined): Promise<ReconcileRun | undefined> {
+    const run = session.run;
+    if (run.status === 'completed') await this.deps.store.setLatest(run.hsm, { id: run.id, startedAt: run.startedAt });
+    await this.deps.store.releaseLock(run.hsm, run.id);
+    if (run.status === 'failed') {
+      await this.audit(run, 'reconcile.run-failed', `${run.mode} of ${run.hsm} failed after ${run.failedAttempts ?? 0} attempt(s) in phase ${run.phase}: ${run.error ?? 'unknown error'}`, { phase: run.phase, attempts: run.failedAttempts ?? 0, error: run.error });
+      this.deps.log.error(`Reconcile run ${run.id} (${run.mode}) failed: ${run.error ?? ''}`);
+    } else {
+      const counts = DRIFT_KINDS.filter((k) => (run.counts?.[k] ?? 0) > 0).map((k) => `${k} ${run.counts?.[k]}`).join(', ') || 'no drift';
+      await this.audit(run, 'reconcile.completed', `${run.mode} of ${run.hsm}: ${counts}; ${run.actions.length} action(s); ${run.hsmCalls} HSM calls`, { counts: run.counts, actions: run.actions.length });
+      this.deps.log.info(`Reconcile run ${run.id} (${run.mode}) completed: ${counts}`);
+      const items = known ?? (await this.deps.store.loadItems(run.id));
+      const listeners = this.deps.onCompleted === undefined ? [] : Array.isArray(this.deps.onCompleted) ? this.deps.onCompleted : [this.deps.onCompleted as RunListener];
+      await Promise.all(listeners.map(async (listener: RunListener) => {
+        try {
+          await listener(run, items);
+        } catch (error) {
+          this.deps.log.error(`Reconcile run ${run.id}: telling others about the result failed: ${(error as Error).message}`);
+        }
+      }));
+    }
+    if (!(await session.save({ ...withoutOwner(run), closedAt: this.deps.clock.now().toISOString() }))) return undefined;
+    return session.run;
   }
 
   private async requestsFor(hsm: string, principalId?: string): Promise<AccessRequest[]> {
@@ -323,6 +378,69 @@ export class ReconciliationService {
   }
 }
 
+/**
+ * One execution's hold on a run: every save presents the ETag it read (another execution's save makes
+ * this one stop), measures the time and HSM calls this execution added, and renews the HSM's lock
+ * while the run is running.
+ */
+class RunSession {
+  run: ReconcileRun;
+  private etag: string;
+  private readonly started = Date.now();
+  private readonly before: { sent: number; throttled: number };
+  private readonly baseline: { durationMs: number; hsmCalls: number; hsmThrottled: number };
+
+  constructor(private readonly store: ReconcileStorePort, stored: StoredRun, private readonly inventory: HsmInventoryPort, private readonly log: ServiceLog) {
+    this.run = stored.run;
+    this.etag = stored.etag;
+    this.before = inventory.counts();
+    this.baseline = { durationMs: stored.run.durationMs, hsmCalls: stored.run.hsmCalls, hsmThrottled: stored.run.hsmThrottled };
+  }
+
+  /** False when another execution holds the run (its claim not yet expired) or wins the race for it. */
+  async claim(owner: string, until: number, countExecution: boolean): Promise<boolean> {
+    if (this.run.owner && (this.run.ownerUntil ?? 0) > Date.now()) return false;
+    return this.save({ ...this.run, executions: this.run.executions + (countExecution ? 1 : 0), owner, ownerUntil: until });
+  }
+
+  async save(next: ReconcileRun): Promise<boolean> {
+    const counts = this.inventory.counts();
+    const measured: ReconcileRun = {
+      ...next,
+      durationMs: this.baseline.durationMs + (Date.now() - this.started),
+      hsmCalls: this.baseline.hsmCalls + counts.sent - this.before.sent,
+      hsmThrottled: this.baseline.hsmThrottled + counts.throttled - this.before.throttled,
+    };
+    const saved = await this.store.updateRun(measured, this.etag);
+    if (saved === 'conflict') {
+      this.log.warn(`Reconcile run ${this.run.id}: another execution is working on it; this one stops`);
+      return false;
+    }
+    this.etag = saved.etag;
+    this.run = measured;
+    if (measured.status === 'running') await this.store.holdLock(measured.hsm, measured.id, LOCK_MS);
+    return true;
+  }
+}
+
+function withoutOwner(run: ReconcileRun): ReconcileRun {
+  const { owner: _owner, ownerUntil: _until, ...released } = run;
+  return released;
+}
+
+/** The HSM's error code and message when there is one (`AccessDenied: Not authorized ...`), else the message. */
+function errorText(error: unknown): string {
+  const details = error as { code?: unknown; statusCode?: unknown; message?: unknown };
+  const message = typeof details.message === 'string' ? details.message : String(error);
+  const prefix = [typeof details.statusCode === 'number' ? `HTTP ${details.statusCode}` : '', typeof details.code === 'string' ? details.code : ''].filter(Boolean).join(' ');
+  return (prefix && !message.startsWith(prefix) ? `${prefix}: ${message}` : message).slice(0, 1000);
+}
+
+const DEFAULT_MAX_ATTEMPTS = 5;
+const DEFAULT_RETRY_DELAY_MS = 30_000;
+const MAX_RETRY_DELAY_MS = 15 * 60_000;
+/** How long an execution that closes a finished run keeps its claim on it. */
+const CLOSE_LEASE_MS = 60_000;
 /** How long past its budget an execution keeps its claim on a run (it may be finishing one HSM call). */
 const OWNER_GRACE_MS = 60_000;
 /** How long a run holds its HSM without a checkpoint before another run may start. */

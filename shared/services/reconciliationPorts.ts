@@ -31,7 +31,8 @@ export interface HsmInventoryPort {
 
 export type RunMode = 'plan' | 'apply';
 export type RunStatus = 'running' | 'completed' | 'failed';
-export type RunPhase = 'definitions' | 'root' | 'keys' | 'scopes' | 'classify' | 'apply' | 'done';
+/** `keys` lists the keys page by page and, with each page, its keys' own assignments. */
+export type RunPhase = 'definitions' | 'root' | 'keys' | 'classify' | 'apply' | 'done';
 
 export interface RunAction {
   readonly itemId: string;
@@ -61,7 +62,7 @@ export interface ReconcileRun {
   readonly executions: number;
   readonly hsmCalls: number;
   readonly hsmThrottled: number;
-  /** Where the inventory stopped: the keys page link, then the index of the next key scope. */
+  /** Where the inventory stopped: the next keys page's link. */
   readonly keysContinuation?: string;
   readonly keyCount: number;
   readonly scopesDone: number;
@@ -71,7 +72,12 @@ export interface ReconcileRun {
   readonly actions: readonly RunAction[];
   readonly refused?: { readonly code: string; readonly detail: string };
   readonly held?: ReadonlyArray<{ readonly itemId: string; readonly reason: string }>;
+  /** The last failure; with status `failed`, why the run was given up. */
   readonly error?: string;
+  /** Executions in a row that failed (an HSM or storage error); reset by progress. */
+  readonly failedAttempts?: number;
+  /** When the run's end was recorded: `latest` moved, lock released, audit record written, listeners told. */
+  readonly closedAt?: string;
   /** The execution working on the run, until when (epoch ms): a duplicate continuation leaves it alone. */
   readonly owner?: string;
   readonly ownerUntil?: number;
@@ -98,6 +104,7 @@ export interface ReconcileStorePort {
   loadInventory(runId: string): Promise<ObservedAssignment[]>;
   saveItems(runId: string, items: readonly DriftItem[]): Promise<void>;
   loadItems(runId: string): Promise<DriftItem[]>;
-  setLatest(hsm: string, runId: string): Promise<void>;
+  /** Points `latest` at the run, unless it already points at a run started later. */
+  setLatest(hsm: string, run: { id: string; startedAt: string }): Promise<void>;
   latest(hsm: string): Promise<string | undefined>;
 }

@@ -34,6 +34,7 @@ export function runPage(run: ReconcileRun, items: readonly DriftItem[]): string 
     ['Requested by', `<code>${escapeHtml(run.requestedBy)}</code>`], ['Started', escapeHtml(run.startedAt)], ['Finished', escapeHtml(run.finishedAt ?? '—')],
     ['Time worked', escapeHtml(`${(run.durationMs / 1000).toFixed(1)} s over ${run.executions} execution(s)`)], ['HSM calls', escapeHtml(`${run.hsmCalls} (${run.hsmThrottled} throttled)`)],
     ['Keys', escapeHtml(run.keyCount)], ...(run.refused ? [['Apply refused', `<span class="warn">${escapeHtml(run.refused.detail)}</span>`]] : []),
+    ...(run.error ? [[run.status === 'failed' ? 'Failed' : 'Last error', `<span class="warn">${escapeHtml(`${run.error} (${run.failedAttempts ?? 0} failed attempt(s) in a row)`)}</span>`]] : []),
   ]);
   const itemRows = items.map((i) => [`<span class="kind">${escapeHtml(i.kind)}</span>`, escapeHtml(i.principal ?? i.principalId), escapeHtml(i.role), `<code>${escapeHtml(i.scope)}</code>`, `<code>${escapeHtml(i.assignmentName || i.createName || '')}</code>`, escapeHtml(i.reason), escapeHtml(i.action)]);
   const actionRows = run.actions.map((a) => [escapeHtml(a.action), escapeHtml(a.kind), `<code>${escapeHtml(a.scope)}</code>`, `<code>${escapeHtml(a.assignmentName)}</code>`, escapeHtml(a.detail ?? ''), escapeHtml(a.at)]);

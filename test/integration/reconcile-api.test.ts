@@ -38,6 +38,26 @@ interface Report {
   items: DriftItem[];
 }
 
+/** The drift messages so far: Teams cards (title, facts, link) and emails (subject, text), oldest first. */
+function driftMessages(): { cards: Array<{ title: string; facts: Record<string, string>; url?: string }>; mails: Array<{ to: string[]; subject: string; text: string; run: string }> } {
+  const cards = stack.stack.teamsSink.cards().map((card) => card.payload.attachments[0]!.content as { body: Array<{ type: string; text?: string; facts?: Array<{ title: string; value: string }> }>; actions?: Array<{ url: string }> })
+    .filter((content) => String(content.body[0]?.text).startsWith('Drift found'))
+    .map((content) => ({
+      title: String(content.body[0]?.text),
+      facts: Object.fromEntries((content.body.find((e) => e.type === 'FactSet')?.facts ?? []).map((f) => [f.title, f.value])),
+      ...(content.actions?.[0] ? { url: content.actions[0].url } : {}),
+    }));
+  const mails = stack.stack.mailSink.messages().filter((m) => m.headers['x-hsm-governor-kind'] === 'drift-found')
+    .map((m) => ({ to: m.to, subject: m.subject, text: m.text, run: m.headers['x-hsm-governor-request'] ?? '' }));
+  return { cards, mails };
+}
+
+const DRIFT_LINES = [
+  'forbidden-principal: Managed HSM Crypto User for Dave DevOps on /keys/app-signing-key',
+  'missing: Managed HSM Crypto User for app-vm (managed identity) on /keys/app-signing-key',
+  'unexpected: Managed HSM Crypto Auditor for app-vm (managed identity) on /',
+];
+
 function assignments(): Array<{ name: string; scope: string; roleId: string; principalId: string }> {
   return stack.stack.hsm.assignments().map((a) => ({ name: a.name, scope: a.properties.scope, roleId: a.properties.roleDefinitionId.split('/').pop() as string, principalId: a.properties.principalId }));
 }
@@ -73,6 +93,22 @@ describe('drift reconciliation over HTTP', () => {
     expect(planned.run.hsmCalls).toBe(1 + 1 + 1 + 3 + 2);
     expect(assignments()).toEqual(before);
 
+    // The security team (Administrator at / in the policy) hears of it once, on each of its channels.
+    const told = driftMessages();
+    expect(told.cards).toHaveLength(1);
+    expect(told.mails).toHaveLength(1);
+    const [card] = told.cards;
+    expect(card.title).toBe('Drift found on contoso-hsm: 3 items');
+    expect(Object.entries(card.facts).filter(([title]) => title.startsWith('Item ')).map(([, line]) => line).sort()).toEqual(DRIFT_LINES);
+    expect(card.facts).toMatchObject({ 'forbidden-principal': '1', missing: '1', unexpected: '1', HSM: 'contoso-hsm' });
+    expect(card.url).toBe(`${stack.stack.appSettings.PUBLIC_BASE_URL}/api/reconcile/reports/${planned.run.id}`);
+    const [mail] = told.mails;
+    expect(mail).toMatchObject({ to: ['security-team@contoso.example'], subject: 'Drift found on contoso-hsm: 3 items', run: planned.run.id });
+    for (const line of DRIFT_LINES) expect(mail.text).toContain(line);
+    expect(mail.text).toContain(`Open report: ${card.url}`);
+    const report = await fetch(card.url!, { headers: { accept: 'text/html', authorization: `Bearer ${await stack.tokenFor('sam')}` } });
+    expect(await report.text()).toContain(planned.run.id);
+
     const apply = await stack.api('/api/reconcile?mode=apply', { method: 'POST', persona: 'sam' });
     expect(apply.status).toBe(200);
     const applied = (await apply.json()) as Report;
@@ -85,8 +121,18 @@ describe('drift reconciliation over HTTP', () => {
       expect(after.filter((a) => a.principalId === untouched)).toEqual(before.filter((a) => a.principalId === untouched));
     }
 
+    // The apply's run found the same drift: one message more, saying what it repaired.
+    const afterApply = driftMessages();
+    expect(afterApply.cards).toHaveLength(2);
+    expect(afterApply.mails.map((m) => m.run)).toEqual([planned.run.id, applied.run.id]);
+    expect(afterApply.mails[1].text).toContain('Apply: 1 created, 2 removed, 0 skipped, 0 failed.');
+
     const again = (await (await stack.api('/api/reconcile', { method: 'POST', persona: 'sam' })).json()) as Report;
     expect(again.items).toEqual([]);
+    // A clean HSM sends nothing.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(driftMessages().cards).toHaveLength(2);
+    expect(driftMessages().mails).toHaveLength(2);
 
     const records = await new TableLedger(TableClient.fromConnectionString(stack.stack.endpoints.storageConnectionString, 'ledger', { allowInsecureConnection: true })).audit();
     expect(verifyAuditChain(records)).toMatchObject({ ok: true });

@@ -14,8 +14,9 @@ import { TableLedger } from '../../shared/adapters/storage/ledger';
 import { TableReconcileStore } from '../../shared/adapters/storage/reconcileStore';
 import { parsePolicy, roleDefinitionIdFor, verifyAuditChain, type Caller, type Policy } from '../../shared/domain';
 import { AccessRequestService } from '../../shared/services/accessRequests';
-import { ReconciliationService } from '../../shared/services/reconciliation';
+import { ReconciliationService, type ReconciliationDeps } from '../../shared/services/reconciliation';
 import type { ReconcileRun } from '../../shared/services/reconciliationPorts';
+import { runPage } from '../../shared/services/reportPages';
 
 /**
  * Reconciliation runs on Azurite and the HSM emulator through the real clients: resuming from
@@ -38,7 +39,7 @@ const queued: string[] = [];
 
 const table = (name: string): TableClient => TableClient.fromConnectionString(azurite.connectionString, `${name}${suffix}`, { allowInsecureConnection: true });
 
-function reconciliation(policy: Policy = ENFORCE): ReconciliationService {
+function reconciliation(policy: Policy = ENFORCE, extra: Partial<ReconciliationDeps> = {}): ReconciliationService {
   // One inventory per service, as the app keeps one per process: its clients answer the 401 challenge once.
   const inventory = new HsmInventory({ url: hsm.url, credential: new DevPersonaCredential(idp.url, 'hsm-governor'), caPem: hsm.caPem, requestsPerSecond: 500 });
   return new ReconciliationService({
@@ -50,6 +51,7 @@ function reconciliation(policy: Policy = ENFORCE): ReconciliationService {
     clock: { now: () => new Date() },
     log: silent,
     newRunId: randomUUID,
+    ...extra,
   });
 }
 
@@ -113,7 +115,7 @@ describe('reconciliation runs', () => {
 
     const piecewise = reconciliation();
     const resumed = await runToEnd(piecewise, await started(piecewise, 'plan'), 0);
-    // One unit of work per execution: definitions, root, 2 key pages, 1 scope batch, classify, done.
+    // One unit of work per execution: definitions, root, 2 key pages (each with its scopes), classify, done.
     expect(resumed.executions).toBeGreaterThanOrEqual(6);
     expect(resumed.status).toBe('completed');
     expect(resumed.hsmCalls).toBe(whole.hsmCalls);
@@ -186,5 +188,111 @@ describe('reconciliation runs', () => {
     expect(run.held).toHaveLength(1);
     expect(run.held?.[0]?.reason).toMatch(/last Administrator/);
     expect(hsm.assignments().filter((a) => a.properties.principalId === PERSONAS['hsm-governor'].oid)).toHaveLength(1);
+  });
+});
+
+/** A store whose first `setLatest` dies, as a process would between a run's last checkpoint and its close. */
+class StoreThatDiesOnce extends TableReconcileStore {
+  died = false;
+
+  override async setLatest(hsm: string, run: { id: string; startedAt: string }): Promise<void> {
+    if (!this.died) {
+      this.died = true;
+      throw new Error('process died');
+    }
+    return super.setLatest(hsm, run);
+  }
+}
+
+describe('runs that crash or fail', () => {
+  async function auditOf(runId: string, action: string): Promise<unknown[]> {
+    return (await new TableLedger(table('ledger')).audit()).filter((r) => r.requestId === runId && r.action === action);
+  }
+
+  it.each(['a redelivered continuation', 'the next start'])('a run that died between its last checkpoint and its close is closed once, by %s', async (closer) => {
+    const told: string[] = [];
+    const store = new StoreThatDiesOnce(table('reconcile'));
+    const service = reconciliation(policyWith('  mode: report\n'), { store, onCompleted: [async (run) => void told.push(`first ${run.id}`), async (run) => void told.push(`second ${run.id}`)] });
+    const run = await started(service, 'plan');
+    await expect(service.step(run.id, 60_000)).rejects.toThrow('process died');
+    expect((await store.getRun(run.id))?.run).toMatchObject({ status: 'completed' });
+    expect((await store.getRun(run.id))?.run.closedAt).toBeUndefined();
+    expect(await store.latest('contoso-hsm')).toBeUndefined();
+    expect(told).toEqual([]);
+
+    if (closer === 'the next start') {
+      const next = await service.start('plan', PERSONAS.sam.oid);
+      expect(next.ok).toBe(true);
+    } else {
+      expect(await service.step(run.id, 60_000)).toMatchObject({ status: 'completed', closedAt: expect.any(String) });
+      expect((await service.start('plan', PERSONAS.sam.oid)).ok).toBe(true);
+    }
+    expect(await store.latest('contoso-hsm')).toBe(run.id);
+    // Closing again (another redelivery) changes nothing and tells nobody twice.
+    await service.step(run.id, 60_000);
+    expect(told.sort()).toEqual([`first ${run.id}`, `second ${run.id}`]);
+    expect(await auditOf(run.id, 'reconcile.completed')).toHaveLength(1);
+    expect(verifyAuditChain(await new TableLedger(table('ledger')).audit())).toMatchObject({ ok: true });
+  });
+
+  it('never moves latest back to an older run closed late', async () => {
+    const store = new TableReconcileStore(table('reconcile'));
+    await store.setLatest('contoso-hsm', { id: 'newer', startedAt: '2026-11-23T10:00:00.000Z' });
+    await store.setLatest('contoso-hsm', { id: 'older', startedAt: '2026-11-23T09:00:00.000Z' });
+    expect(await store.latest('contoso-hsm')).toBe('newer');
+  });
+
+  it('gives a run up as failed when the HSM refuses every call, releases the HSM, and records why', async () => {
+    const told: string[] = [];
+    const service = reconciliation(ENFORCE, { maxAttempts: 3, retryDelayMs: 1000, onCompleted: async (run) => void told.push(run.id) });
+    const run = await started(service, 'plan');
+    hsm.setFaults({ forbidden: 1 });
+    const delays: number[] = [];
+    const recordingService = reconciliation(ENFORCE, { maxAttempts: 3, retryDelayMs: 1000, continuation: { continueLater: async (_id, delayMs) => void delays.push(delayMs) } });
+
+    const first = await service.step(run.id, 60_000);
+    expect(first).toMatchObject({ status: 'running', failedAttempts: 1, phase: 'definitions' });
+    expect(first?.error).toMatch(/403.*AccessDenied|AccessDenied/);
+    expect(first?.owner).toBeUndefined();
+    await recordingService.continueLater(first!);
+    const second = await service.step(run.id, 60_000);
+    expect(second).toMatchObject({ status: 'running', failedAttempts: 2 });
+    await recordingService.continueLater(second!);
+    expect(delays).toEqual([1000, 2000]);
+    // Meanwhile the HSM is still this run's: no other run starts.
+    expect(await service.start('plan', PERSONAS.sam.oid)).toMatchObject({ ok: false, runningRunId: run.id });
+
+    const third = await service.step(run.id, 60_000);
+    expect(third).toMatchObject({ status: 'failed', failedAttempts: 3, finishedAt: expect.any(String), closedAt: expect.any(String) });
+    expect(third?.error).toMatch(/AccessDenied/);
+    const report = await service.report(run.id);
+    expect(report?.run).toMatchObject({ status: 'failed', failedAttempts: 3, error: third?.error });
+    expect(runPage(report!.run, report!.items)).toMatch(/Failed<\/td><td><span class="warn">.*AccessDenied.*3 failed attempt\(s\) in a row/);
+    const audit = (await auditOf(run.id, 'reconcile.run-failed')) as Array<{ reason: string; details: Record<string, unknown> }>;
+    expect(audit).toHaveLength(1);
+    expect(audit[0]).toMatchObject({ details: { attempts: 3, phase: 'definitions' } });
+    expect(audit[0]!.reason).toMatch(/failed after 3 attempt\(s\).*AccessDenied/);
+    expect(told).toEqual([]);
+    // A failed run is not the latest inventory, and a step of it does nothing more.
+    expect(await service.latestReport()).toBeUndefined();
+    expect(await service.step(run.id, 60_000)).toMatchObject({ status: 'failed', failedAttempts: 3 });
+    expect(await auditOf(run.id, 'reconcile.run-failed')).toHaveLength(1);
+
+    hsm.setFaults({});
+    const next = await runToEnd(service, await started(service, 'plan'), 60_000);
+    expect(next).toMatchObject({ status: 'completed' });
+    expect(told).toEqual([next.id]);
+  });
+
+  it('keeps the progress of a run whose HSM fails for a while, and finishes it', async () => {
+    const service = reconciliation(ENFORCE, { maxAttempts: 3 });
+    const run = await runToEnd(service, await started(service, 'plan'), 0, (r) => r.phase === 'keys');
+    hsm.setFaults({ forbidden: 1 });
+    expect(await service.step(run.id, 0)).toMatchObject({ status: 'running', phase: 'keys', failedAttempts: 1 });
+    hsm.setFaults({});
+    const finished = await runToEnd(service, run, 60_000);
+    expect(finished).toMatchObject({ status: 'completed' });
+    expect(finished.failedAttempts).toBeUndefined();
+    expect(finished.error).toBeUndefined();
   });
 });

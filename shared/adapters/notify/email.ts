@@ -27,7 +27,7 @@ export function emailContentFor(notification: OutgoingNotification): EmailConten
     '',
     notification.link ? `${notification.linkLabel}: ${notification.link}` : 'Open the request in the HSM access governor.',
     '',
-    `Request ${notification.requestId}`,
+    notification.footer ?? `Request ${notification.requestId}`,
   ].join('\n');
   const rows = notification.facts
     .map((fact) => `<tr><th scope="row" style="text-align:left;padding:4px 12px 4px 0;vertical-align:top;color:#333">${escapeHtml(fact.title)}</th><td style="padding:4px 0;white-space:pre-wrap">${escapeHtml(fact.value)}</td></tr>`)
@@ -46,7 +46,7 @@ ${flags ? `<p style="background:#fff4ce;border-left:4px solid #8a6100;padding:8p
 ${rows}
 </table>
 ${button}
-<p style="font-size:12px;color:#555">Request ${escapeHtml(notification.requestId)}. The link only identifies the request: you sign in before you can see or decide it.</p>
+<p style="font-size:12px;color:#555">${escapeHtml(notification.footer ?? `Request ${notification.requestId}. The link only identifies the request: you sign in before you can see or decide it.`)}</p>
 </body></html>`;
   return { subject: oneLine(notification.title), text, html };
 }

@@ -6,12 +6,20 @@ import { onceSucceeded } from './setup';
 /**
  * Layout of the `reconcile` table: `runs/{id}` one row per run (checkpoint, then report);
  * `locks/{hsm}` the run that holds an HSM; `latest/{hsm}` the last completed run; and per run the
- * partitions `{id}|keys`, `{id}|inventory` and `{id}|items`, written in batches of 100.
+ * partitions `{id}|keys` (a row per key), `{id}|inventory` (a row per scope) and `{id}|items`
+ * (ITEMS_PER_ROW items a row), written in batches.
  */
 const RUNS = 'runs';
 const LOCKS = 'locks';
 const LATEST = 'latest';
 const BATCH = 100;
+/** Characters per batch, well inside a batch's 4 MiB (UTF-16 strings, JSON framing). */
+const BATCH_CHARS = 1_500_000;
+/**
+ * Drift items per row: a 5,000-key HSM can show 50,000 items, and a row each made storing them
+ * take longer than listing the HSM. About 200 × 500 characters stays well inside an entity's 1 MiB.
+ */
+const ITEMS_PER_ROW = 200;
 /** Table Storage strings hold 32K UTF-16 characters: longer JSON is split over `data0`, `data1`... */
 const CHUNK = 30_000;
 
@@ -115,10 +123,21 @@ export class TableReconcileStore implements ReconcileStorePort {
 
   private async writeRows(partitionKey: string, rows: ReadonlyArray<{ rowKey: string; value: unknown }>): Promise<void> {
     await this.ensureTable();
-    for (let i = 0; i < rows.length; i += BATCH) {
-      const actions: TransactionAction[] = rows.slice(i, i + BATCH).map((row) => ['upsert', { partitionKey, rowKey: row.rowKey, ...chunked(row.value) }, 'Replace']);
-      await this.table.submitTransaction(actions);
+    let actions: TransactionAction[] = [];
+    let size = 0;
+    for (const row of rows) {
+      const entity = { partitionKey, rowKey: row.rowKey, ...chunked(row.value) };
+      const length = Object.values(entity).reduce<number>((sum, value) => sum + String(value).length, 0);
+      // A batch holds at most 100 entities and 4 MiB.
+      if (actions.length === BATCH || (actions.length > 0 && size + length > BATCH_CHARS)) {
+        await this.table.submitTransaction(actions);
+        actions = [];
+        size = 0;
+      }
+      actions.push(['upsert', entity, 'Replace']);
+      size += length;
     }
+    if (actions.length > 0) await this.table.submitTransaction(actions);
   }
 
   private async readRows<T>(partitionKey: string): Promise<T[]> {
@@ -148,16 +167,31 @@ export class TableReconcileStore implements ReconcileStorePort {
   }
 
   saveItems(runId: string, items: readonly DriftItem[]): Promise<void> {
-    return this.writeRows(`${runId}|items`, items.map((item, i) => ({ rowKey: String(i).padStart(6, '0'), value: item })));
+    const rows: Array<{ rowKey: string; value: DriftItem[] }> = [];
+    for (let i = 0; i < items.length; i += ITEMS_PER_ROW) rows.push({ rowKey: String(i / ITEMS_PER_ROW).padStart(6, '0'), value: items.slice(i, i + ITEMS_PER_ROW) });
+    return this.writeRows(`${runId}|items`, rows);
   }
 
-  loadItems(runId: string): Promise<DriftItem[]> {
-    return this.readRows<DriftItem>(`${runId}|items`);
+  async loadItems(runId: string): Promise<DriftItem[]> {
+    // Rows hold ITEMS_PER_ROW items; older runs stored one item per row.
+    return (await this.readRows<DriftItem[] | DriftItem>(`${runId}|items`)).flatMap((row) => (Array.isArray(row) ? row : [row]));
   }
 
-  async setLatest(hsm: string, runId: string): Promise<void> {
-    await this.ensureTable();
-    await this.table.upsertEntity({ partitionKey: LATEST, rowKey: rowKeyOf(hsm), runId }, 'Replace');
+  async setLatest(hsm: string, run: { id: string; startedAt: string }): Promise<void> {
+    const row = { partitionKey: LATEST, rowKey: rowKeyOf(hsm), runId: run.id, startedAt: run.startedAt };
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const current = await this.entity(LATEST, rowKeyOf(hsm));
+      // A late close of an older run must not move the pointer back.
+      if (current && String(current.runId) !== run.id && String(current.startedAt ?? '') > run.startedAt) return;
+      try {
+        if (current) await this.table.updateEntity(row, 'Replace', { etag: current.etag });
+        else await this.table.createEntity(row);
+        return;
+      } catch (error) {
+        if (status(error) !== 409 && status(error) !== 412) throw error;
+      }
+    }
+    throw new Error(`Could not move the latest run of ${hsm}: it kept changing`);
   }
 
   async latest(hsm: string): Promise<string | undefined> {
