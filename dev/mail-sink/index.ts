@@ -138,6 +138,8 @@ export async function startMailSink(options: MailSinkOptions = {}): Promise<Mail
       });
     },
   });
+  // A client that drops its connection mid-conversation (a killed process, say) is not the sink's failure.
+  smtp.on('error', () => undefined);
 
   const web = createServer((req, res) => {
     void (async () => {
