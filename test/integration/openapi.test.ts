@@ -117,6 +117,17 @@ describe('docs/openapi.yaml against the running API', () => {
     expect((await call('get', '/api/audit', { persona: 'alice', query: 'from=yesterday' })).body.code).toBe('invalid-query');
   });
 
+  it('a management-plane request matches the document', async () => {
+    const hsmResource = '/subscriptions/00000000-0000-0000-0000-00000000c0de/resourceGroups/contoso-security-rg/providers/Microsoft.KeyVault/managedHSMs/ContosoMHSM';
+    const submission = { role: 'Managed HSM Contributor', scope: hsmResource, duration: 'PT1H', justification: 'network rules', ticket: 'CHG-4711' };
+    const created = await call('post', '/api/requests', { persona: 'dave', body: submission });
+    expect(created).toMatchObject({ status: 201, body: { status: 'Pending', plane: 'azure-rbac', hsm: 'azure-rbac', role: 'Managed HSM Contributor' } });
+    const id = created.body.id as string;
+    expect((await call('post', '/api/requests/{id}/decisions', { persona: 'dave', params: { id }, body: { decision: 'approve' } })).status).toBe(403);
+    expect(await call('post', '/api/requests/{id}/decisions', { persona: 'sam', params: { id }, body: { decision: 'approve' } })).toMatchObject({ status: 200, body: { status: 'Active', plane: 'azure-rbac' } });
+    expect(await call('post', '/api/requests/{id}/revoke', { persona: 'dave', params: { id }, body: {} })).toMatchObject({ status: 200, body: { status: 'Revoked' } });
+  });
+
   it('a request through its life matches the document', async () => {
     const submission = { role: 'Crypto User', scope: '/keys/release-signing-key', principalId: APP_VM, duration: 'PT1H', justification: 'release 2.0', ticket: null };
     const headers = { 'idempotency-key': 'openapi-release-2.0' };
