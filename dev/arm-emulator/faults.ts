@@ -1,6 +1,6 @@
 import { faultSettingsFromVariable, validateFaultSettings, type FaultSettingName, type FaultSettings } from '../emulator-common/faults';
 
-export { pickFault, pickLatency, RateThrottle, type FaultKind } from '../emulator-common/faults';
+export type { FaultKind } from '../emulator-common/faults';
 
 /**
  * Faults ARM shows under load. `throttle` answers 429 `SubscriptionRequestsThrottled` with

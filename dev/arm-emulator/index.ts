@@ -1,16 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { decodeJwt, type JWK } from 'jose';
-import { readJsonBody, splitUrl, type ParsedRequest } from '../emulator-common/http';
-import { pageOf } from '../emulator-common/responses';
+import { bearerToken, emulatorTokenVerifier, tokenPrincipal } from '../emulator-common/auth';
+import { FaultInjector } from '../emulator-common/faults';
+import { splitUrl, type BodyRefusals, type ParsedRequest } from '../emulator-common/http';
+import { pageOf, writeResponse } from '../emulator-common/responses';
+import { closeServer, faultsEndpoint, RequestLog, serveEmulatorRequest, startEmulatorServer, type EmulatorRequestHandlers, type RequestRecord as EmulatorRequestRecord } from '../emulator-common/server';
 import { loadSeed } from '../emulator-common/state';
 import { emulatorTlsMaterial } from '../emulator-common/tls';
-import { createTokenVerifier } from '../idp/verify';
-import { faultsFromEnvironment, pickFault, pickLatency, RateThrottle, validateFaults, type ArmFaultSettings } from './faults';
+import { faultsFromEnvironment, validateFaults, type ArmFaultSettings } from './faults';
 import { isGuid, normalizeScope, parseScope, sameText, toWireAssignment } from './model';
 import { Pim } from './pim';
 import { ArmRbac } from './rbac';
@@ -49,13 +49,9 @@ export interface ArmEmulatorOptions {
   timeScale?: number;
 }
 
-export interface RequestRecord {
-  method: string;
-  path: string;
-  status: number;
+/** ARM's records also carry the `x-ms-request-id` of the answer. */
+export interface RequestRecord extends EmulatorRequestRecord {
   requestId: string;
-  principalId?: string;
-  fault?: string;
 }
 
 export interface ArmEmulator {
@@ -77,6 +73,11 @@ const AUTHORIZATION_PATH = /^(.*?)\/providers\/Microsoft\.Authorization\/(roleAs
 
 type Authentication = { caller: Caller } | { refusal: EmulatorResponse };
 
+const BODY_REFUSALS: BodyRefusals = {
+  tooLarge: () => armError(413, 'RequestEntityTooLarge', 'The request body is too large.'),
+  notJson: () => armError(400, 'InvalidRequestContent', 'The request content was invalid and could not be deserialized: it is not JSON.'),
+};
+
 /**
  * Azure Resource Manager's Microsoft.Authorization provider on 127.0.0.1 over HTTPS, for one
  * subscription: role assignments and role definitions (2022-04-01) and PIM assignment schedule
@@ -89,12 +90,10 @@ export async function startArmEmulator(options: ArmEmulatorOptions): Promise<Arm
   const store = ArmStateStore.open({ ...(options.dataDir ? { file: join(options.dataDir, 'state.json') } : {}), seed: loadSeed<ArmSeed>(options.seed), subscriptionId });
   const rbac = new ArmRbac(store, subscriptionId);
   const pim = new Pim(store, rbac, options.timeScale ?? 1);
-  const verify = createTokenVerifier({ issuer: options.issuer, audience: ARM_AUDIENCES, ...(options.jwk ? { jwk: options.jwk } : { jwksUrl: options.jwksUrl }) });
+  const verify = emulatorTokenVerifier(options, ARM_AUDIENCES);
   const pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
-  let faults = options.faults ? validateFaults(options.faults) : faultsFromEnvironment();
-  const throttle = new RateThrottle();
-  throttle.configure(faults.requestsPerSecond);
-  const log: RequestRecord[] = [];
+  const faults = new FaultInjector(options.faults ? validateFaults(options.faults) : faultsFromEnvironment(), validateFaults);
+  const log = new RequestLog<RequestRecord>();
   const { material, temporaryDir } = await emulatorTlsMaterial(options.dataDir, 'Azure Resource Manager', 'arm-emulator-');
   let baseUrl = '';
 
@@ -107,24 +106,24 @@ export async function startArmEmulator(options: ArmEmulatorOptions): Promise<Arm
     if (!header) {
       return { refusal: armError(401, 'AuthenticationFailed', "Authentication failed. The 'Authorization' header is missing.", challenge("The authentication failed because of missing 'Authorization' header.")) };
     }
-    const match = /^Bearer\s+(\S+)$/i.exec(header);
+    const token = bearerToken(header);
     const invalid = { refusal: armError(401, 'InvalidAuthenticationToken', 'The access token is invalid.', challenge('The access token is invalid.')) };
-    if (!match) return invalid;
+    if (!token) return invalid;
     try {
-      const claims = await verify(match[1]);
-      if (typeof claims.oid !== 'string') return invalid;
-      const groups = Array.isArray(claims.groups) ? claims.groups.filter((g): g is string => typeof g === 'string') : [];
+      const claims = await verify(token);
+      const principal = tokenPrincipal(claims);
+      if (!principal) return invalid;
       const name = [claims.upn, claims.preferred_username, claims.unique_name].find((value): value is string => typeof value === 'string' && value.includes('@'));
       const application = typeof claims.appid === 'string' ? claims.appid : undefined;
-      return { caller: { objectId: claims.oid, displayName: name ?? application ?? claims.oid, principalIds: [claims.oid, ...groups] } };
+      return { caller: { ...principal, displayName: name ?? application ?? principal.objectId } };
     } catch (error) {
       const code = (error as { code?: string; claim?: string }).code;
       if (code === 'ERR_JWT_EXPIRED') {
-        const expiry = new Date(Number(decodeJwt(match[1]).exp) * 1000).toISOString();
+        const expiry = new Date(Number(decodeJwt(token).exp) * 1000).toISOString();
         return { refusal: armError(401, 'ExpiredAuthenticationToken', `The access token expiry UTC time '${expiry}' is earlier than current UTC time '${new Date().toISOString()}'.`, challenge('The access token has expired.')) };
       }
       if (code === 'ERR_JWT_CLAIM_VALIDATION_FAILED' && (error as { claim?: string }).claim === 'aud') {
-        const audience = String(decodeJwt(match[1]).aud);
+        const audience = String(decodeJwt(token).aud);
         return {
           refusal: armError(401, 'InvalidAuthenticationTokenAudience', `The access token has been obtained for wrong audience or resource '${audience}'. It should exactly match with one of the allowed audiences ${ARM_AUDIENCES.map((a) => `'${a}'`).join(',')}.`, challenge('The access token is invalid.')),
         };
@@ -134,22 +133,18 @@ export async function startArmEmulator(options: ArmEmulatorOptions): Promise<Arm
   }
 
   function send(req: IncomingMessage, res: ServerResponse, response: EmulatorResponse, requestId: string): void {
-    const body = response.body === undefined ? '' : JSON.stringify(response.body);
     const correlation = req.headers['x-ms-correlation-request-id'];
-    res.writeHead(response.status, {
+    writeResponse(res, response, (body) => ({
       'Cache-Control': 'no-cache',
       Pragma: 'no-cache',
       Expires: '-1',
       ...(body ? { 'Content-Type': 'application/json; charset=utf-8' } : {}),
-      'Content-Length': Buffer.byteLength(body),
       'Strict-Transport-Security': 'max-age=31536000; includeSubDomains',
       'X-Content-Type-Options': 'nosniff',
       'x-ms-request-id': requestId,
       'x-ms-correlation-request-id': typeof correlation === 'string' && correlation ? correlation : requestId,
       'x-ms-routing-request-id': `LOCAL:${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}:${requestId}`,
-      ...response.headers,
-    });
-    res.end(body);
+    }));
   }
 
   function page<T>(items: T[], path: string, query: URLSearchParams): EmulatorResponse {
@@ -161,22 +156,17 @@ export async function startArmEmulator(options: ArmEmulatorOptions): Promise<Arm
   }
 
   function handleAdmin(req: IncomingMessage, path: string, body: unknown): EmulatorResponse {
-    if (path === '/_emulator/faults' && req.method === 'GET') return { status: 200, body: faults };
-    if (path === '/_emulator/faults' && req.method === 'PUT') {
-      try {
-        faults = validateFaults(body ?? {});
-        throttle.configure(faults.requestsPerSecond);
-        return { status: 200, body: faults };
-      } catch (error) {
-        return armError(400, 'BadRequest', (error as Error).message);
-      }
-    }
+    const faultsAnswer = faultsEndpoint(req, path, body, faults, (message) => armError(400, 'BadRequest', message));
+    if (faultsAnswer) return faultsAnswer;
     if (path === '/_emulator/assignments' && req.method === 'GET') return { status: 200, body: store.data.roleAssignments.map((a) => toWireAssignment(a, subscriptionId)) };
     if (path === '/_emulator/schedules' && req.method === 'GET') return { status: 200, body: store.data.schedules };
     return armError(404, 'NotFound', `No emulator endpoint ${req.method} ${path}`);
   }
 
-  function route(method: string, caller: Caller, parsed: ParsedRequest, body: unknown): EmulatorResponse {
+  function route(req: IncomingMessage, caller: Caller, parsed: ParsedRequest, body: unknown): EmulatorResponse {
+    // Grants and removals due by now take effect before the request sees the assignments.
+    pim.sweep();
+    const method = req.method ?? 'GET';
     const { path, query } = parsed;
     const match = AUTHORIZATION_PATH.exec(path);
     if (!match) return armError(404, 'NotFound', `The emulator serves only Microsoft.Authorization, not ${method} ${path}.`);
@@ -223,62 +213,32 @@ export async function startArmEmulator(options: ArmEmulatorOptions): Promise<Arm
     return name ? pim.getSchedule(caller, scope, name, resourcePath) : listed(pim.listSchedules(caller, scope, query.get('$filter') ?? undefined, resourcePath), path, query);
   }
 
+  const handlers: EmulatorRequestHandlers<Caller> = {
+    bodyRefusals: BODY_REFUSALS,
+    admin: handleAdmin,
+    authenticate,
+    faultAnswer: (fault, req, _path, caller) => {
+      if (fault === 'throttle') {
+        const seconds = faults.current.retryAfterSeconds ?? 1;
+        const kind = req.method === 'GET' ? 'read' : req.method === 'DELETE' ? 'delete' : 'write';
+        return armError(429, 'SubscriptionRequestsThrottled', `Number of '${kind}' requests for subscription '${subscriptionId}' actor '${caller.objectId}' exceeded. Please try again after '${seconds}' seconds.`, { 'Retry-After': String(seconds) });
+      }
+      if (fault === 'unavailable') return armError(503, 'ServiceUnavailable', 'The service is temporarily unavailable. Please try again later.');
+      return armError(403, 'AuthorizationFailed', `The client '${caller.objectId}' does not have authorization to perform this action (injected fault).`);
+    },
+    route,
+  };
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const parsed = splitUrl(req.url ?? '/');
     const requestId = randomUUID();
-    const record: RequestRecord = { method: req.method ?? 'GET', path: parsed.path, status: 0, requestId };
-    if (log.length >= 10_000) log.shift();
-    log.push(record);
-    const finish = (response: EmulatorResponse): void => {
-      record.status = response.status;
-      send(req, res, response, requestId);
-    };
-
-    const read = await readJsonBody(req, {
-      tooLarge: () => armError(413, 'RequestEntityTooLarge', 'The request body is too large.'),
-      notJson: () => armError(400, 'InvalidRequestContent', 'The request content was invalid and could not be deserialized: it is not JSON.'),
-    });
-    if (parsed.path.startsWith('/_emulator/')) return finish(read.ok ? handleAdmin(req, parsed.path, read.body) : read.response);
-    const authentication = await authenticate(req);
-    if ('refusal' in authentication) return finish(authentication.refusal);
-    const { caller } = authentication;
-    record.principalId = caller.objectId;
-    const fault = throttle.admit() ? pickFault(faults) : 'throttle';
-    const latency = pickLatency(faults);
-    if (latency > 0) await new Promise((resolve) => setTimeout(resolve, latency));
-    if (fault) record.fault = fault;
-    if (fault === 'drop') {
-      record.status = -1;
-      req.socket.destroy();
-      return;
-    }
-    if (fault === 'throttle') {
-      const seconds = faults.retryAfterSeconds ?? 1;
-      const kind = req.method === 'GET' ? 'read' : req.method === 'DELETE' ? 'delete' : 'write';
-      return finish(
-        armError(429, 'SubscriptionRequestsThrottled', `Number of '${kind}' requests for subscription '${subscriptionId}' actor '${caller.objectId}' exceeded. Please try again after '${seconds}' seconds.`, { 'Retry-After': String(seconds) }),
-      );
-    }
-    if (fault === 'unavailable') return finish(armError(503, 'ServiceUnavailable', 'The service is temporarily unavailable. Please try again later.'));
-    if (fault === 'forbidden') return finish(armError(403, 'AuthorizationFailed', `The client '${caller.objectId}' does not have authorization to perform this action (injected fault).`));
-    if (!read.ok) return finish(read.response);
-    pim.sweep();
-    finish(route(req.method ?? 'GET', caller, parsed, read.body));
+    const record = log.add({ method: req.method ?? 'GET', path: parsed.path, status: 0, requestId });
+    await serveEmulatorRequest(req, parsed, record, (response) => send(req, res, response, requestId), faults, handlers);
   }
 
-  const server: Server = createServer({ cert: material.serverCertPem, key: material.serverKeyPem }, (req, res) => {
-    handle(req, res).catch((error: unknown) => {
-      if (!res.headersSent) send(req, res, armError(500, 'InternalServerError', (error as Error).message), randomUUID());
-      else res.destroy();
-    });
-  });
-  server.keepAliveTimeout = 5000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
-  baseUrl = `https://127.0.0.1:${port}`;
+  const served = await startEmulatorServer(material, options.port, handle, (req, res, error) => send(req, res, armError(500, 'InternalServerError', error.message), randomUUID()));
+  const { server, port } = served;
+  baseUrl = served.baseUrl;
   // PIM ends grants on its own: nobody has to call for an expired assignment to go.
   pim.sweep();
   const sweeper = setInterval(() => pim.sweep(), SWEEP_INTERVAL_MS);
@@ -291,18 +251,16 @@ export async function startArmEmulator(options: ArmEmulatorOptions): Promise<Arm
     caFile: material.caFile,
     subscriptionId,
     assignments: () => store.data.roleAssignments.map((a) => toWireAssignment(a, subscriptionId) as ReturnType<ArmEmulator['assignments']>[number]),
-    requests: () => log.map((record) => ({ ...record })),
+    requests: () => log.all().map((record) => ({ ...record })),
     setFaults: (settings) => {
-      faults = validateFaults(settings);
-      throttle.configure(faults.requestsPerSecond);
+      faults.replace(settings);
     },
     sweep: () => {
       pim.sweep();
     },
     close: async () => {
       clearInterval(sweeper);
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await closeServer(server);
       if (temporaryDir) rmSync(temporaryDir, { recursive: true, force: true });
     },
   };

@@ -1,22 +1,11 @@
-import type { Permission } from '../emulator-common/model';
+import { actionMatches, isGuid, type RoleDefinitionOf } from '../emulator-common/model';
 import builtInRoleDefinitions from './builtin-roles.json';
 
+export { isGuid } from '../emulator-common/model';
 export type { Permission } from '../emulator-common/model';
 
 /** Wire shapes of Microsoft.Authorization (role assignments and definitions 2022-04-01, PIM 2020-10-01). */
-
-export interface RoleDefinition {
-  id: string;
-  name: string;
-  type: 'Microsoft.Authorization/roleDefinitions';
-  properties: {
-    roleName: string;
-    type: 'BuiltInRole' | 'CustomRole';
-    description: string;
-    assignableScopes: string[];
-    permissions: Permission[];
-  };
-}
+export type RoleDefinition = RoleDefinitionOf<'BuiltInRole' | 'CustomRole'>;
 
 export type PrincipalType = 'User' | 'Group' | 'ServicePrincipal' | 'ForeignGroup' | 'Device';
 export const PRINCIPAL_TYPES: readonly PrincipalType[] = ['User', 'Group', 'ServicePrincipal', 'ForeignGroup', 'Device'];
@@ -41,14 +30,9 @@ export interface StoredAssignment {
 export const BUILT_IN_ROLES: readonly RoleDefinition[] = builtInRoleDefinitions as RoleDefinition[];
 export const ROLE_DEFINITIONS_SEGMENT = '/providers/Microsoft.Authorization/roleDefinitions/';
 
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const RESOURCE_GROUP_NAME = /^[-\w.()]{1,90}$/;
 const PROVIDER_NAMESPACE = /^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)+$/;
 const RESOURCE_SEGMENT = /^[^/?#]{1,260}$/;
-
-export function isGuid(value: unknown): value is string {
-  return typeof value === 'string' && GUID.test(value);
-}
 
 export function sameText(a: string, b: string): boolean {
   return a.toLowerCase() === b.toLowerCase();
@@ -112,12 +96,6 @@ export function isRoleDefinitionId(value: string): boolean {
 
 export function roleDefinitionIdFor(subscriptionId: string, guid: string): string {
   return `/subscriptions/${subscriptionId}${ROLE_DEFINITIONS_SEGMENT}${guid}`;
-}
-
-function actionMatches(pattern: string, action: string): boolean {
-  if (!pattern.includes('*')) return sameText(pattern, action);
-  const regex = new RegExp(`^${pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`, 'i');
-  return regex.test(action);
 }
 
 /** A permission grants an action its `actions` match and its own `notActions` do not exclude. */

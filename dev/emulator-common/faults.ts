@@ -94,3 +94,37 @@ export class RateThrottle {
     return true;
   }
 }
+
+/**
+ * The faults an emulator runs with, as `/_emulator/faults` and its `setFaults` change them, and the
+ * throttle their `requestsPerSecond` sets. `validate` knows the settings this emulator acts on.
+ */
+export class FaultInjector {
+  private readonly throttle = new RateThrottle();
+
+  constructor(
+    private settings: FaultSettings,
+    private readonly validate: (input: unknown) => FaultSettings,
+  ) {
+    this.throttle.configure(settings.requestsPerSecond);
+  }
+
+  get current(): FaultSettings {
+    return this.settings;
+  }
+
+  /** Replaces the settings (throws on invalid ones) and restarts the throttle at the new rate. */
+  replace(input: unknown): FaultSettings {
+    this.settings = this.validate(input);
+    this.throttle.configure(this.settings.requestsPerSecond);
+    return this.settings;
+  }
+
+  /** The fault a request meets, the throttle's before the injected ones, after the injected latency has passed. */
+  async next(): Promise<FaultKind | undefined> {
+    const fault = this.throttle.admit() ? pickFault(this.settings) : 'throttle';
+    const latency = pickLatency(this.settings);
+    if (latency > 0) await new Promise((resolve) => setTimeout(resolve, latency));
+    return fault;
+  }
+}

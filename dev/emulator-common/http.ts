@@ -8,7 +8,7 @@ export interface ParsedRequest {
   query: URLSearchParams;
 }
 
-/** Raw paths such as `//subscriptions/...` must not go through `new URL`, which reads `//x` as a host. */
+/** Raw paths such as `//subscriptions/...` or the HSM's `///providers/...` must not go through `new URL`, which reads `//x` as a host. */
 export function splitUrl(rawUrl: string): ParsedRequest {
   const question = rawUrl.indexOf('?');
   return question < 0
@@ -16,11 +16,14 @@ export function splitUrl(rawUrl: string): ParsedRequest {
     : { path: rawUrl.slice(0, question), query: new URLSearchParams(rawUrl.slice(question + 1)) };
 }
 
+/** A service's own answers to a body too large or not JSON. */
+export interface BodyRefusals {
+  tooLarge: () => EmulatorResponse;
+  notJson: () => EmulatorResponse;
+}
+
 /** The JSON body (undefined when empty), or the service's own refusal of a body too large or not JSON. */
-export async function readJsonBody(
-  req: IncomingMessage,
-  refusals: { tooLarge: () => EmulatorResponse; notJson: () => EmulatorResponse },
-): Promise<{ ok: true; body: unknown } | { ok: false; response: EmulatorResponse }> {
+export async function readJsonBody(req: IncomingMessage, refusals: BodyRefusals): Promise<{ ok: true; body: unknown } | { ok: false; response: EmulatorResponse }> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {

@@ -1,7 +1,11 @@
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+
 /** What an emulator's handlers answer; the server writes it as JSON. */
 export interface EmulatorResponse {
   status: number;
   body?: unknown;
+  /** Written as is instead of `body` as JSON, for the few answers a service sends as plain text. */
+  rawBody?: string;
   headers?: Record<string, string>;
 }
 
@@ -15,17 +19,36 @@ export function ok(body: unknown, status = 200): EmulatorResponse {
 }
 
 /**
+ * Writes an answer: its body, `Content-Length`, the headers the service puts on every answer
+ * (`serviceHeaders` sees the body, since some depend on whether there is one), then the answer's own.
+ */
+export function writeResponse(res: ServerResponse, response: EmulatorResponse, serviceHeaders: (body: string) => OutgoingHttpHeaders): void {
+  const body = response.rawBody ?? (response.body === undefined ? '' : JSON.stringify(response.body));
+  res.writeHead(response.status, { ...serviceHeaders(body), 'Content-Length': Buffer.byteLength(body), ...response.headers });
+  res.end(body);
+}
+
+/**
  * One page of a list, Azure style: `{ value, nextLink }`, the link absolute and keeping the query
  * (filter, api-version) with the offset in `skipTokenName` (`$skiptoken` or `$skipToken`, as each
- * service spells it).
+ * service spells it). Only the page's items go through `render` (a 5,000-key list is asked for 200 times).
  */
-export function pageOf<T>(
-  items: T[],
-  page: { baseUrl: string; path: string; query: URLSearchParams; pageSize: number; skipTokenName: string; invalidToken: () => EmulatorResponse },
+export function pageOf<S, T = S>(
+  items: readonly S[],
+  page: {
+    baseUrl: string;
+    path: string;
+    query: URLSearchParams;
+    pageSize: number;
+    skipTokenName: string;
+    invalidToken: () => EmulatorResponse;
+    render?: (item: S) => T;
+  },
 ): EmulatorResponse {
   const offset = Number.parseInt(page.query.get(page.skipTokenName) ?? '0', 10);
   if (!Number.isInteger(offset) || offset < 0) return page.invalidToken();
-  const body: { value: T[]; nextLink?: string } = { value: items.slice(offset, offset + page.pageSize) };
+  const onPage = items.slice(offset, offset + page.pageSize);
+  const body: { value: Array<S | T>; nextLink?: string } = { value: page.render ? onPage.map(page.render) : onPage };
   if (offset + page.pageSize < items.length) {
     const next = new URLSearchParams(page.query);
     next.set(page.skipTokenName, String(offset + page.pageSize));

@@ -1,12 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { listenOnLoopback } from '../emulator-common/server';
+import { emulatorTlsMaterial } from '../emulator-common/tls';
 import { authenticatePublisher } from './auth';
-import { generateTlsPems, loadOrCreateTlsMaterial, type TlsMaterial, type TlsPems } from '../tls/certificate';
 import { Dispatcher, type DeliveryRecord } from './delivery';
 import {
   eventTypeOf, MAX_PUBLISH_BYTES, parsePublishBody, PublishError, stampEventGridEvent, subjectOf, topicResourceId,
@@ -82,19 +81,6 @@ const MAX_ADMIN_BODY_BYTES = 64 * 1024;
  */
 const MAX_DRAINED_BYTES = 16 * 1024 * 1024;
 const DEFAULT_WAIT_MS = 10_000;
-
-/** Generating RSA keys takes a while; emulators without a dataDir share one in-memory set per process. */
-let ephemeralPems: Promise<TlsPems> | undefined;
-
-async function tlsFor(dataDir: string | undefined): Promise<{ material: TlsMaterial; temporaryDir?: string }> {
-  if (dataDir) return { material: await loadOrCreateTlsMaterial(join(dataDir, 'tls'), 'Event Grid') };
-  ephemeralPems ??= generateTlsPems('Event Grid');
-  const pems = await ephemeralPems;
-  const temporaryDir = mkdtempSync(join(tmpdir(), 'eventgrid-emulator-'));
-  const caFile = join(temporaryDir, 'ca.pem');
-  writeFileSync(caFile, pems.caPem);
-  return { material: { caPem: pems.caPem, caFile, serverCertPem: pems.serverCertPem, serverKeyPem: pems.serverKeyPem }, temporaryDir };
-}
 
 function resolveAccessKey(given: string | undefined, dataDir: string | undefined): string {
   if (given !== undefined) {
@@ -181,7 +167,8 @@ export async function startEventGridEmulator(options: EventGridEmulatorOptions =
   if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
   const accessKey = resolveAccessKey(options.accessKey, options.dataDir);
   const eventsFile = options.dataDir ? join(options.dataDir, EVENTS_FILE) : undefined;
-  const { material: tls, temporaryDir } = await tlsFor(options.dataDir);
+  // Tests start many topics without a dataDir: one certificate set per process spares a key generation each.
+  const { material: tls, temporaryDir } = await emulatorTlsMaterial(options.dataDir, 'Event Grid', 'eventgrid-emulator-', { reuseWithinProcess: true });
   const topic = topicResourceId(topicName);
 
   const received: ReceivedEvent[] = loadReceived(eventsFile);
@@ -294,19 +281,13 @@ export async function startEventGridEmulator(options: EventGridEmulatorOptions =
   }
 
   const server: Server = createServer({ cert: tls.serverCertPem, key: tls.serverKeyPem }, (req, res) => void handle(req, res));
+  let port: number;
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.port ?? 0, '127.0.0.1', () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    port = await listenOnLoopback(server, options.port);
   } catch (error) {
     if (temporaryDir) rmSync(temporaryDir, { recursive: true, force: true });
     throw new Error(`The Event Grid emulator could not listen on 127.0.0.1:${options.port ?? 0}: ${(error as Error).message}`);
   }
-  const { port } = server.address() as AddressInfo;
 
   const emulator: EventGridEmulator = {
     endpoint: `https://127.0.0.1:${port}${TOPIC_PATH}`,

@@ -1,6 +1,6 @@
 import { faultSettingsFromVariable, validateFaultSettings, type FaultKind, type FaultSettingName, type FaultSettings } from '../emulator-common/faults';
 
-export { pickFault, pickLatency, RateThrottle, type FaultSettings } from '../emulator-common/faults';
+export type { FaultSettings } from '../emulator-common/faults';
 
 /**
  * The HSM's faults: `throttle` answers 429 `Throttled` without Retry-After (as the HSM does),

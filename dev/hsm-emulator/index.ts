@@ -1,14 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:https';
+import { rmSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { JWK } from 'jose';
-import { createTokenVerifier } from '../idp/verify';
-import { generateTlsPems, loadOrCreateTlsMaterial, type TlsMaterial } from '../tls/certificate';
-import { faultsFromEnvironment, pickFault, pickLatency, RateThrottle, validateFaults, type FaultSettings } from './faults';
+import { bearerToken, emulatorTokenVerifier, tokenPrincipal } from '../emulator-common/auth';
+import { FaultInjector } from '../emulator-common/faults';
+import { splitUrl, type BodyRefusals, type ParsedRequest } from '../emulator-common/http';
+import { pageOf, writeResponse } from '../emulator-common/responses';
+import { closeServer, faultsEndpoint, RequestLog, serveEmulatorRequest, startEmulatorServer, type EmulatorRequestHandlers, type RequestRecord } from '../emulator-common/server';
+import { loadSeed } from '../emulator-common/state';
+import { emulatorTlsMaterial } from '../emulator-common/tls';
+import { faultsFromEnvironment, validateFaults, type FaultSettings } from './faults';
 import { KeyOperations } from './keys';
 import { isValidScope, toWireAssignment, type RoleAssignment } from './model';
 import { LocalRbac } from './rbac';
@@ -17,11 +19,11 @@ import { HsmStateStore, type HsmSeed } from './state';
 
 export type { FaultSettings } from './faults';
 export type { HsmSeed } from './state';
+export type { RequestRecord } from '../emulator-common/server';
 
 /** The resource the HSM names in its challenge; tokens must carry it as their audience. */
 export const HSM_RESOURCE = 'https://managedhsm.azure.net';
 export const DEFAULT_PAGE_SIZE = 20;
-const MAX_BODY_BYTES = 1024 * 1024;
 
 export interface HsmEmulatorOptions {
   /** 0 (default) picks a free port. */
@@ -41,14 +43,6 @@ export interface HsmEmulatorOptions {
   faults?: FaultSettings;
 }
 
-export interface RequestRecord {
-  method: string;
-  path: string;
-  status: number;
-  principalId?: string;
-  fault?: string;
-}
-
 export interface HsmEmulator {
   readonly url: string;
   readonly port: number;
@@ -62,19 +56,6 @@ export interface HsmEmulator {
   close(): Promise<void>;
 }
 
-interface ParsedRequest {
-  path: string;
-  query: URLSearchParams;
-}
-
-/** Raw paths such as `///providers/...` must not go through `new URL`, which reads `//providers` as a host. */
-function splitUrl(rawUrl: string): ParsedRequest {
-  const question = rawUrl.indexOf('?');
-  return question < 0
-    ? { path: rawUrl, query: new URLSearchParams() }
-    : { path: rawUrl.slice(0, question), query: new URLSearchParams(rawUrl.slice(question + 1)) };
-}
-
 /** `{scope}/providers/...` with the scope inserted as is: `//`, `//keys`, `//keys/k1` or, from older clients, nothing. */
 function scopeFromPrefix(prefix: string): string {
   const scope = `/${prefix.replace(/^\/+/, '')}`.replace(/(.)\/+$/, '$1');
@@ -83,36 +64,10 @@ function scopeFromPrefix(prefix: string): string {
 
 const RBAC_PATH = /^(.*?)\/providers\/Microsoft\.Authorization\/(roleAssignments|roleDefinitions)(?:\/([^/]*))?\/?$/i;
 
-async function readBody(req: IncomingMessage): Promise<{ ok: true; body: unknown } | { ok: false; response: EmulatorResponse }> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) return { ok: false, response: hsmError(413, 'RequestEntityTooLarge', 'The request body is too large') };
-    chunks.push(chunk as Buffer);
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
-  if (text.trim() === '') return { ok: true, body: undefined };
-  try {
-    return { ok: true, body: JSON.parse(text) };
-  } catch {
-    return { ok: false, response: badParameter('The request body is not valid JSON') };
-  }
-}
-
-async function tlsMaterial(dataDir: string | undefined): Promise<{ material: TlsMaterial; temporaryDir?: string }> {
-  if (dataDir) return { material: await loadOrCreateTlsMaterial(join(dataDir, 'tls'), 'Managed HSM') };
-  const pems = await generateTlsPems('Managed HSM');
-  const temporaryDir = mkdtempSync(join(tmpdir(), 'hsm-emulator-'));
-  const caFile = join(temporaryDir, 'ca.pem');
-  writeFileSync(caFile, pems.caPem);
-  return { material: { caPem: pems.caPem, caFile, serverCertPem: pems.serverCertPem, serverKeyPem: pems.serverKeyPem }, temporaryDir };
-}
-
-function loadSeed(seed: HsmEmulatorOptions['seed']): HsmSeed {
-  if (seed === undefined) return {};
-  return typeof seed === 'string' ? (JSON.parse(readFileSync(seed, 'utf8')) as HsmSeed) : seed;
-}
+const BODY_REFUSALS: BodyRefusals = {
+  tooLarge: () => hsmError(413, 'RequestEntityTooLarge', 'The request body is too large'),
+  notJson: () => badParameter('The request body is not valid JSON'),
+};
 
 /**
  * A Managed HSM data plane on 127.0.0.1 over HTTPS: the 401 challenge, bearer tokens of the dev
@@ -120,29 +75,21 @@ function loadSeed(seed: HsmEmulatorOptions['seed']): HsmSeed {
  * service's list semantics, paging and limits, and RSA keys that can sign and verify.
  */
 export async function startHsmEmulator(options: HsmEmulatorOptions): Promise<HsmEmulator> {
-  const store = HsmStateStore.open({ ...(options.dataDir ? { file: join(options.dataDir, 'state.json') } : {}), seed: loadSeed(options.seed) });
+  const store = HsmStateStore.open({ ...(options.dataDir ? { file: join(options.dataDir, 'state.json') } : {}), seed: loadSeed<HsmSeed>(options.seed) });
   const rbac = new LocalRbac(store);
   const keys = new KeyOperations(store, rbac);
-  const verify = createTokenVerifier({
-    issuer: options.issuer,
-    audience: [HSM_RESOURCE, `${HSM_RESOURCE}/`],
-    ...(options.jwk ? { jwk: options.jwk } : { jwksUrl: options.jwksUrl }),
-  });
+  const verify = emulatorTokenVerifier(options, [HSM_RESOURCE, `${HSM_RESOURCE}/`]);
   const pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
-  let faults = options.faults ?? faultsFromEnvironment();
-  const throttle = new RateThrottle();
-  throttle.configure(faults.requestsPerSecond);
-  const log: RequestRecord[] = [];
+  const faults = new FaultInjector(options.faults ?? faultsFromEnvironment(), validateFaults);
+  const log = new RequestLog<RequestRecord>();
   const challenge = `Bearer authorization="https://login.microsoftonline.com/${options.tenantId}", resource="${HSM_RESOURCE}"`;
-  const { material, temporaryDir } = await tlsMaterial(options.dataDir);
+  const { material, temporaryDir } = await emulatorTlsMaterial(options.dataDir, 'Managed HSM', 'hsm-emulator-');
   let baseUrl = '';
 
-  function send(res: ServerResponse, response: EmulatorResponse, started: number, rawBody?: string): void {
-    const body = rawBody ?? (response.body === undefined ? '' : JSON.stringify(response.body));
-    res.writeHead(response.status, {
+  function send(res: ServerResponse, response: EmulatorResponse, started: number): void {
+    writeResponse(res, response, () => ({
       'Cache-Control': 'no-cache',
       'Content-Type': 'application/json; charset=utf-8',
-      'Content-Length': Buffer.byteLength(body),
       'Content-Security-Policy': "default-src 'self'",
       'Strict-Transport-Security': 'max-age=31536000; includeSubDomains',
       'X-Content-Type-Options': 'nosniff',
@@ -151,56 +98,37 @@ export async function startHsmEmulator(options: HsmEmulatorOptions): Promise<Hsm
       'x-ms-keyvault-region': 'local',
       'x-ms-request-id': randomUUID(),
       'x-ms-server-latency': String(Date.now() - started),
-      ...response.headers,
-    });
-    res.end(body);
+    }));
   }
 
-  /** One page of `items`; only the page's items are rendered (a 5,000-key list is asked for 200 times). */
-  function page<S, T = S>(items: readonly S[], path: string, query: URLSearchParams, render: (item: S) => T = (item) => item as unknown as T): EmulatorResponse {
-    const offset = Number.parseInt(query.get('$skiptoken') ?? '0', 10);
-    if (!Number.isInteger(offset) || offset < 0) return badParameter('Invalid $skiptoken');
-    const value = items.slice(offset, offset + pageSize).map(render);
-    const body: { value: T[]; nextLink?: string } = { value };
-    if (offset + pageSize < items.length) {
-      const next = new URLSearchParams(query);
-      next.set('$skiptoken', String(offset + pageSize));
-      body.nextLink = `${baseUrl}${path}?${next.toString()}`;
-    }
-    return { status: 200, body };
+  function page<S, T = S>(items: readonly S[], path: string, query: URLSearchParams, render?: (item: S) => T): EmulatorResponse {
+    return pageOf(items, { baseUrl, path, query, pageSize, skipTokenName: '$skiptoken', invalidToken: () => badParameter('Invalid $skiptoken'), ...(render ? { render } : {}) });
   }
 
-  async function authenticate(req: IncomingMessage): Promise<Caller | undefined> {
-    const header = req.headers.authorization;
-    const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
-    if (!match) return undefined;
+  /** Anything but a valid token of the dev identity provider meets the challenge. */
+  async function authenticate(req: IncomingMessage): Promise<{ caller: Caller } | { refusal: EmulatorResponse }> {
+    // The real HSM answers the anonymous first request of a client with "OK" for a GET and nothing otherwise.
+    const refusal: EmulatorResponse = { status: 401, headers: { 'WWW-Authenticate': challenge }, rawBody: req.method === 'GET' ? 'OK' : '' };
+    const token = bearerToken(req.headers.authorization);
+    if (!token) return { refusal };
     try {
-      const claims = await verify(match[1]);
-      if (typeof claims.oid !== 'string') return undefined;
-      const groups = Array.isArray(claims.groups) ? claims.groups.filter((g): g is string => typeof g === 'string') : [];
-      return { objectId: claims.oid, principalIds: [claims.oid, ...groups] };
+      const principal = tokenPrincipal(await verify(token));
+      return principal ? { caller: principal } : { refusal };
     } catch {
-      return undefined;
+      return { refusal };
     }
   }
 
   function handleAdmin(req: IncomingMessage, path: string, body: unknown): EmulatorResponse {
-    if (path === '/_emulator/faults' && req.method === 'GET') return { status: 200, body: faults };
-    if (path === '/_emulator/faults' && req.method === 'PUT') {
-      try {
-        faults = validateFaults(body ?? {});
-        throttle.configure(faults.requestsPerSecond);
-        return { status: 200, body: faults };
-      } catch (error) {
-        return badParameter((error as Error).message);
-      }
-    }
+    const faultsAnswer = faultsEndpoint(req, path, body, faults, badParameter);
+    if (faultsAnswer) return faultsAnswer;
     if (path === '/_emulator/assignments' && req.method === 'GET') return { status: 200, body: store.data.roleAssignments.map(toWireAssignment) };
     return hsmError(404, 'NotFound', `No emulator endpoint ${req.method} ${path}`);
   }
 
   function route(req: IncomingMessage, caller: Caller, parsed: ParsedRequest, body: unknown): EmulatorResponse {
     const { path, query } = parsed;
+    if (!query.get('api-version')) return badParameter('The api-version query parameter is required');
     const method = req.method ?? 'GET';
     const rbacMatch = RBAC_PATH.exec(path);
     if (rbacMatch) {
@@ -247,59 +175,28 @@ export async function startHsmEmulator(options: HsmEmulatorOptions): Promise<Hsm
     return hsmError(404, 'NotFound', `No such operation: ${method} ${path}`);
   }
 
+  const handlers: EmulatorRequestHandlers<Caller> = {
+    bodyRefusals: BODY_REFUSALS,
+    admin: handleAdmin,
+    authenticate,
+    faultAnswer: (fault, req, path, caller) => {
+      if (fault === 'throttle') return hsmError(429, 'Throttled', 'Request was not processed because too many requests were received. Reason: HSM RBAC request rate exceeded');
+      if (fault === 'unavailable') return hsmError(503, 'ServiceUnavailable', 'The service is temporarily unavailable');
+      return hsmError(403, 'AccessDenied', `Operation ${req.method ?? 'GET'} ${path} is not allowed for caller ${caller.objectId} (injected fault)`);
+    },
+    route,
+  };
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = Date.now();
     const parsed = splitUrl(req.url ?? '/');
-    const record: RequestRecord = { method: req.method ?? 'GET', path: parsed.path, status: 0 };
-    if (log.length >= 10_000) log.shift();
-    log.push(record);
-    const finish = (response: EmulatorResponse, rawBody?: string): void => {
-      record.status = response.status;
-      send(res, response, started, rawBody);
-    };
-
-    const read = await readBody(req);
-    if (parsed.path.startsWith('/_emulator/')) {
-      finish(read.ok ? handleAdmin(req, parsed.path, read.body) : read.response);
-      return;
-    }
-    const caller = await authenticate(req);
-    if (!caller) {
-      // The real HSM answers the anonymous first request of a client with "OK" for a GET and nothing otherwise.
-      finish({ status: 401, headers: { 'WWW-Authenticate': challenge } }, req.method === 'GET' ? 'OK' : '');
-      return;
-    }
-    record.principalId = caller.objectId;
-    const fault = throttle.admit() ? pickFault(faults) : 'throttle';
-    const latency = pickLatency(faults);
-    if (latency > 0) await new Promise((resolve) => setTimeout(resolve, latency));
-    if (fault) record.fault = fault;
-    if (fault === 'drop') {
-      record.status = -1;
-      req.socket.destroy();
-      return;
-    }
-    if (fault === 'throttle') return finish(hsmError(429, 'Throttled', 'Request was not processed because too many requests were received. Reason: HSM RBAC request rate exceeded'));
-    if (fault === 'unavailable') return finish(hsmError(503, 'ServiceUnavailable', 'The service is temporarily unavailable'));
-    if (fault === 'forbidden') return finish(hsmError(403, 'AccessDenied', `Operation ${req.method ?? 'GET'} ${parsed.path} is not allowed for caller ${caller.objectId} (injected fault)`));
-    if (!read.ok) return finish(read.response);
-    if (!parsed.query.get('api-version')) return finish(badParameter('The api-version query parameter is required'));
-    finish(route(req, caller, parsed, read.body));
+    const record = log.add({ method: req.method ?? 'GET', path: parsed.path, status: 0 });
+    await serveEmulatorRequest(req, parsed, record, (response) => send(res, response, started), faults, handlers);
   }
 
-  const server: Server = createServer({ cert: material.serverCertPem, key: material.serverKeyPem }, (req, res) => {
-    handle(req, res).catch((error: unknown) => {
-      if (!res.headersSent) send(res, hsmError(500, 'InternalError', (error as Error).message), Date.now());
-      else res.destroy();
-    });
-  });
-  server.keepAliveTimeout = 5000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
-  baseUrl = `https://127.0.0.1:${port}`;
+  const served = await startEmulatorServer(material, options.port, handle, (_req, res, error) => send(res, hsmError(500, 'InternalError', error.message), Date.now()));
+  const { server, port } = served;
+  baseUrl = served.baseUrl;
 
   return {
     url: baseUrl,
@@ -308,14 +205,12 @@ export async function startHsmEmulator(options: HsmEmulatorOptions): Promise<Hsm
     caFile: material.caFile,
     assignments: () => store.data.roleAssignments.map(toWireAssignment),
     keyNames: () => store.data.keys.map((key) => key.name),
-    requests: () => [...log],
+    requests: () => log.all(),
     setFaults: (settings) => {
-      faults = validateFaults(settings);
-      throttle.configure(faults.requestsPerSecond);
+      faults.replace(settings);
     },
     close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await closeServer(server);
       if (temporaryDir) rmSync(temporaryDir, { recursive: true, force: true });
     },
   };

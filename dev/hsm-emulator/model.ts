@@ -1,25 +1,11 @@
+import { actionMatches, type RoleDefinitionOf } from '../emulator-common/model';
 import builtInRoleDefinitions from './builtin-roles.json';
 
-/** Wire shapes of the Managed HSM data plane (api-version 7.6), as the recordings show them. */
-export interface Permission {
-  actions: string[];
-  notActions: string[];
-  dataActions: string[];
-  notDataActions: string[];
-}
+export { isGuid } from '../emulator-common/model';
+export type { Permission } from '../emulator-common/model';
 
-export interface RoleDefinition {
-  id: string;
-  name: string;
-  type: 'Microsoft.Authorization/roleDefinitions';
-  properties: {
-    assignableScopes: string[];
-    description: string;
-    permissions: Permission[];
-    roleName: string;
-    type: 'AKVBuiltInRole' | 'CustomRole';
-  };
-}
+/** Wire shapes of the Managed HSM data plane (api-version 7.6), as the recordings show them. */
+export type RoleDefinition = RoleDefinitionOf<'AKVBuiltInRole' | 'CustomRole'>;
 
 export interface StoredAssignment {
   name: string;
@@ -42,12 +28,7 @@ export const BUILT_IN_ROLES: readonly RoleDefinition[] = builtInRoleDefinitions 
 /** The documented service limits ("Azure Key Vault service limits", Managed HSM). */
 export const LIMITS = { assignmentsAtHsmScope: 50, assignmentsPerKey: 10, customRoleDefinitions: 50 } as const;
 
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const KEY_NAME = /^[0-9a-zA-Z-]{1,127}$/;
-
-export function isGuid(value: unknown): value is string {
-  return typeof value === 'string' && GUID.test(value);
-}
 
 export function isKeyName(value: string): boolean {
   return KEY_NAME.test(value);
@@ -81,12 +62,6 @@ export function toWireAssignment(stored: StoredAssignment): RoleAssignment {
 export function scopeCovers(assignmentScope: string, targetScope: string): boolean {
   if (isHsmWide(assignmentScope)) return true;
   return assignmentScope.toLowerCase() === targetScope.toLowerCase();
-}
-
-function actionMatches(pattern: string, action: string): boolean {
-  if (!pattern.includes('*')) return pattern.toLowerCase() === action.toLowerCase();
-  const regex = new RegExp(`^${pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`, 'i');
-  return regex.test(action);
 }
 
 /** Whether a role definition grants a data action: allowed by some permission and not excluded by it. */

@@ -1,6 +1,5 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readJsonState, writeJsonAtomically } from '../emulator-common/state';
 import { AssignmentIndex } from './assignmentIndex';
 import {
   BUILT_IN_ROLES,
@@ -124,19 +123,14 @@ export class HsmStateStore {
   }
 
   static open(options: { file?: string; seed?: HsmSeed }): HsmStateStore {
-    if (options.file && existsSync(options.file)) {
-      return new HsmStateStore(JSON.parse(readFileSync(options.file, 'utf8')) as HsmStateData, options.file);
-    }
+    const kept = readJsonState<HsmStateData>(options.file);
+    if (kept) return new HsmStateStore(kept, options.file);
     const store = new HsmStateStore(stateFromSeed(options.seed ?? {}), options.file);
     store.save();
     return store;
   }
 
   save(): void {
-    if (!this.file) return;
-    mkdirSync(dirname(this.file), { recursive: true });
-    const temporary = `${this.file}.${process.pid}.tmp`;
-    writeFileSync(temporary, JSON.stringify(this.data), { mode: 0o600 });
-    renameSync(temporary, this.file);
+    if (this.file) writeJsonAtomically(this.file, this.data);
   }
 }
