@@ -27,7 +27,13 @@ function mac(key: string, purpose: string, payload: string): Buffer {
   return createHmac('sha256', key).update(`${purpose}\n${payload}`).digest();
 }
 
-function equal(a: Buffer, b: Buffer): boolean {
+/**
+ * Compares the encoded signatures, not the bytes they decode to: base64url leaves the low bits of a
+ * final character unused, so several spellings decode alike, and only the one we issued is accepted.
+ */
+function sameSignature(expected: Buffer, presented: string): boolean {
+  const a = Buffer.from(expected.toString('base64url'));
+  const b = Buffer.from(presented);
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
@@ -56,7 +62,7 @@ export function verifyReviewToken(token: unknown, keys: readonly string[], now: 
   }
   const key = keys.find((candidate) => reviewKeyId(candidate) === claims.k);
   if (!key) return { ok: false, reason: 'unknown-key' };
-  if (!equal(mac(key, TOKEN_PURPOSE, payload), Buffer.from(signature, 'base64url'))) return { ok: false, reason: 'bad-signature' };
+  if (!sameSignature(mac(key, TOKEN_PURPOSE, payload), signature)) return { ok: false, reason: 'bad-signature' };
   const expiresAt = new Date(claims.e * 1000);
   if (now.getTime() >= expiresAt.getTime()) return { ok: false, reason: 'expired' };
   return { ok: true, requestId: claims.r, expiresAt, keyId: claims.k };
@@ -78,6 +84,5 @@ export function signCsrfToken(principalId: string, requestId: string, nonce: str
 
 export function verifyCsrfToken(token: unknown, principalId: string, requestId: string, nonce: unknown, keys: readonly string[]): boolean {
   if (typeof token !== 'string' || typeof nonce !== 'string' || nonce.length < 16 || token.length > 128 || !/^[A-Za-z0-9_-]+$/.test(token)) return false;
-  const presented = Buffer.from(token, 'base64url');
-  return keys.some((key) => equal(mac(key, CSRF_PURPOSE, csrfMessage(principalId, requestId, nonce)), presented));
+  return keys.some((key) => sameSignature(mac(key, CSRF_PURPOSE, csrfMessage(principalId, requestId, nonce)), token));
 }

@@ -39,6 +39,18 @@ describe('review link tokens', () => {
     }
     expect(verifyReviewToken(token, ['another-key-0123456789abcdefghijklmnopqrstuvwxyz'], NOW)).toEqual({ ok: false, reason: 'unknown-key' });
   });
+
+  it('accept only the signature as issued, not another spelling that decodes to the same bytes', () => {
+    const token = signReviewToken(ID, later(60_000), [CURRENT]);
+    const [payload, signature] = token.split('.') as [string, string];
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const sameBytes = [...alphabet]
+      .map((last) => signature.slice(0, -1) + last)
+      .filter((spelling) => spelling !== signature && Buffer.from(spelling, 'base64url').equals(Buffer.from(signature, 'base64url')));
+    // 256 bits in 43 characters leave the last one two unused bits: three other spellings.
+    expect(sameBytes).toHaveLength(3);
+    for (const spelling of sameBytes) expect(verifyReviewToken(`${payload}.${spelling}`, [CURRENT], NOW)).toEqual({ ok: false, reason: 'bad-signature' });
+  });
 });
 
 describe('review form CSRF tokens', () => {
