@@ -2,7 +2,6 @@ import { app, type HttpRequest, type HttpResponseInit, type InvocationContext, t
 import { appContext } from '../shared/app';
 import { RECONCILE_QUEUE, type RunMessage } from '../shared/adapters/storage/runQueue';
 import { accessReport, keysReport, type Caller } from '../shared/domain';
-import type { ArmReconcileReport } from '../shared/services/armReconciliation';
 import { accessPage, keysPage, runPage } from '../shared/services/reportPages';
 import { callerOf, invocationLog, json, problemResponse, unauthenticated } from './http';
 
@@ -36,18 +35,11 @@ export async function reconcileNow(request: HttpRequest, context: InvocationCont
   const service = reconciliation(invocationLog(context));
   const started = await service.start(mode, caller.objectId);
   if (!started.ok) return problemResponse(409, started.code, `Run ${started.runningRunId} of this HSM is still in progress; see /api/reconcile/reports/${started.runningRunId}`);
-  const azureRbac = await reconcileAzureRbac(mode, caller.objectId, started.run.id, context);
   const run = await service.step(started.run.id, reconcileSettings.httpBudgetMs);
   const location = `/api/reconcile/reports/${started.run.id}`;
-  if (!run || run.status === 'running') return { ...json(202, { id: started.run.id, status: 'running', report: location, ...azureRbac }), headers: { location, 'content-type': 'application/json' } };
+  if (!run || run.status === 'running') return { ...json(202, { id: started.run.id, status: 'running', report: location }), headers: { location, 'content-type': 'application/json' } };
   const report = await service.report(run.id);
-  return { ...json(200, { ...report, ...azureRbac }), headers: { location, 'content-type': 'application/json' } };
-}
-
-/** The management plane's pass, one call over a few ARM scopes, reported as `azureRbac` beside the run's own report. */
-async function reconcileAzureRbac(mode: 'plan' | 'apply', requestedBy: string, runId: string, context: InvocationContext): Promise<{ azureRbac?: ArmReconcileReport }> {
-  const report = await appContext().armReconciliation(invocationLog(context))?.run(mode, requestedBy, runId);
-  return report ? { azureRbac: report } : {};
+  return { ...json(200, report), headers: { location, 'content-type': 'application/json' } };
 }
 
 /** Steps a run; schedules the next step while it is not done (later after a failed execution). */
@@ -68,9 +60,6 @@ export async function reconcileNightly(_timer: Timer, context: InvocationContext
   const { policy, reconciliation } = appContext();
   const started = await reconciliation(invocationLog(context)).start(policy.reconcile.mode === 'enforce' ? 'apply' : 'plan', SYSTEM);
   context.log(started.ok ? `Reconcile run ${started.run.id} started` : `Reconcile skipped: run ${started.runningRunId} is still in progress`);
-  if (!started.ok) return;
-  const { azureRbac } = await reconcileAzureRbac(started.run.mode, SYSTEM, started.run.id, context);
-  if (azureRbac) context.log(`Azure RBAC: ${azureRbac.summary.total} drift item(s), ${azureRbac.actions.length} action(s)${azureRbac.refused ? `, apply refused: ${azureRbac.refused.detail}` : ''}`);
 }
 
 async function reportById(request: HttpRequest, id: string | undefined): Promise<HttpResponseInit> {

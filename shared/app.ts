@@ -54,8 +54,6 @@ export interface AppContext {
   notifications(log?: ServiceLog): NotificationService;
   /** The review page behind the notifications' links. */
   reviewPage(log?: ServiceLog): ReviewPageService;
-  /** Reconciliation of the management plane; undefined when the app governs no Azure RBAC scopes. */
-  armReconciliation(log?: ServiceLog): ArmReconciliationService | undefined;
   /** The Event Grid topic events go to; undefined when none is configured (then no event is written). */
   readonly eventGrid?: EventGridConfig;
   /** Publishes the outbox (one per process, so kicks after commits coalesce); undefined without a topic. */
@@ -184,14 +182,13 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env): AppConte
         ...(notify.config.publicBaseUrl ? { publicBaseUrl: notify.config.publicBaseUrl } : {}),
       }),
     reconcileSettings,
-    armReconciliation: (log = consoleLog) => {
-      if (!azureRbac || !policy.azureRbac) return undefined;
-      sharedLedger ??= ledger();
-      const serviceObjectId = reconcileSettings.serviceObjectId;
-      return new ArmReconciliationService({ policy, ledger: sharedLedger, inventory: azureRbac.inventory, clock, log, ...(serviceObjectId ? { serviceObjectId } : {}) });
-    },
     reconciliation: (log = consoleLog) => {
       sharedLedger ??= ledger();
+      const serviceObjectId = reconcileSettings.serviceObjectId;
+      // The management plane is part of every run when the app governs Azure RBAC scopes.
+      const managementPlane = azureRbac && policy.azureRbac
+        ? new ArmReconciliationService({ policy, ledger: sharedLedger, inventory: azureRbac.inventory, clock, log, ...(serviceObjectId ? { serviceObjectId } : {}) })
+        : undefined;
       return new ReconciliationService({
         policy,
         store: new TableReconcileStore(context.tableClient(RECONCILE_TABLE)),
@@ -201,7 +198,10 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env): AppConte
         clock,
         log,
         newRunId: () => `${new Date().toISOString().replace(/[-:.]/g, '')}-${randomUUID().slice(0, 8)}`,
-        ...(reconcileSettings.serviceObjectId ? { serviceObjectId: reconcileSettings.serviceObjectId } : {}),
+        ...(serviceObjectId ? { serviceObjectId } : {}),
+        ...(managementPlane ? { planes: [managementPlane] } : {}),
+        ...(eventGrid ? { eventSource: eventGrid.source } : {}),
+        afterCommit: () => outbox()?.kick(),
         maxAttempts: reconcileSettings.maxAttempts,
         retryDelayMs: reconcileSettings.retryDelayMs,
         onCompleted: [

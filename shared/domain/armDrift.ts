@@ -127,6 +127,30 @@ export function computeArmDrift(observed: readonly ObservedArmAssignment[], cont
   return items;
 }
 
+/**
+ * Why an item is left alone when re-checked just before its repair, against the assignments at its
+ * scope and the requests as they are now (a grant may have started since the plan); undefined when
+ * the repair still applies.
+ */
+export function armRepairObstacle(item: DriftItem, observedNow: readonly ObservedArmAssignment[], context: ArmDriftContext): string | undefined {
+  if (item.action === 'create') {
+    const wanted = keyOf({ scope: item.scope, principalId: item.principalId, roleId: item.roleId });
+    return observedNow.some((a) => sameAccess(keyOf(a), wanted)) ? 'already present when re-checked' : undefined;
+  }
+  const current = observedNow.find((a) => a.name.toLowerCase() === item.assignmentName.toLowerCase() && sameArmScope(a.scope, item.scope));
+  if (!current) return 'already gone when re-checked';
+  if (isArmUntouchable(current, context)) return 'protected';
+  // Standing assignments the list lacks come out as `missing` items without a name: only this assignment's verdict counts.
+  const now = computeArmDrift([current], context).find((i) => i.assignmentName === current.name);
+  if (!now) return 'justified when re-checked (a grant started since the plan)';
+  return REMOVABLE_KINDS.includes(now.kind) ? undefined : `now ${now.kind}: not removed`;
+}
+
+/** The management plane's items among a run's items. */
+export function isArmDriftItem(item: DriftItem): item is ArmDriftItem {
+  return item.plane === AZURE_RBAC_PLANE;
+}
+
 export interface ArmApplyPlan {
   readonly actions: readonly ArmDriftItem[];
   readonly refused?: { readonly code: 'report-mode' | 'too-many-removals'; readonly detail: string };

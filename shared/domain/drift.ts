@@ -4,6 +4,7 @@
  */
 import { v5 as uuidv5 } from 'uuid';
 import { ASSIGNMENT_NAMESPACE, assignmentNameFor, sameAccess, type AccessKey } from './assignmentName';
+import type { RequestPlane } from './azureRbac';
 import type { AccessRequest } from './lifecycle';
 import type { Policy, ProtectedAssignment } from './policy/types';
 import { BUILT_IN_ROLES, resolveRole } from './roles';
@@ -50,6 +51,8 @@ export interface DriftItem {
   /** For `missing`: the deterministic name the repair creates. */
   readonly createName?: string;
   readonly requestId?: string;
+  /** Set for the management plane's items (Azure RBAC); absent for the HSM's own (local RBAC). */
+  readonly plane?: RequestPlane;
 }
 
 export interface DriftContext {

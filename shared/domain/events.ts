@@ -4,6 +4,7 @@
  * what the event stands for, never random, so building the same event twice gives the same id.
  */
 import type { DriftAction, DriftKind } from './drift';
+import type { RequestPlane } from './azureRbac';
 import type { AccessRequest, HistoryEntry } from './lifecycle';
 
 export const REQUEST_EVENT_TYPES = {
@@ -154,6 +155,8 @@ export interface ReconciliationRunSummary {
   readonly completedAt: string;
   /** Findings by drift kind, and what an apply did. */
   readonly counts: Readonly<Record<string, number>>;
+  /** Actions an apply took (created, removed, skipped or failed), on every plane. */
+  readonly actions: number;
 }
 
 export interface DriftEventItem {
@@ -167,17 +170,22 @@ export interface DriftEventItem {
   readonly assignmentName: string;
   readonly reason: string;
   readonly action: DriftAction;
+  /** Absent for the HSM's local RBAC. */
+  readonly plane?: RequestPlane;
 }
+
+/** The HSM's own RBAC in an event's `plane`, beside the management plane's `azure-rbac`. */
+export const HSM_PLANE = 'hsm';
 
 export function reconciliationCompletedEvent(run: ReconciliationRunSummary, source: string): OutboundEvent {
   return cloudEvent(source, RECONCILIATION_EVENT_TYPES.Completed, `${run.runId}.completed`, hsmSubject(run.hsm), run.completedAt, {
-    runId: run.runId, hsm: run.hsm, mode: run.mode, counts: run.counts,
+    runId: run.runId, hsm: run.hsm, mode: run.mode, counts: run.counts, actions: run.actions,
   });
 }
 
 function driftData(run: Pick<ReconciliationRunSummary, 'runId' | 'hsm' | 'mode'>, item: DriftEventItem): Record<string, unknown> {
   return {
-    runId: run.runId, hsm: run.hsm, mode: run.mode, driftId: item.id, kind: item.kind, principalId: item.principalId, role: item.role,
+    runId: run.runId, hsm: run.hsm, mode: run.mode, plane: item.plane ?? HSM_PLANE, driftId: item.id, kind: item.kind, principalId: item.principalId, role: item.role,
     roleId: item.roleId, scope: item.scope, assignmentName: item.assignmentName, reason: item.reason, action: item.action,
   };
 }
@@ -188,4 +196,24 @@ export function driftDetectedEvent(run: Pick<ReconciliationRunSummary, 'runId' |
 
 export function driftRepairedEvent(run: Pick<ReconciliationRunSummary, 'runId' | 'hsm' | 'mode'>, item: DriftEventItem, at: string, source: string): OutboundEvent {
   return cloudEvent(source, RECONCILIATION_EVENT_TYPES.DriftRepaired, `${run.runId}.repaired.${item.id}`, hsmSubject(run.hsm), at, driftData(run, item));
+}
+
+/**
+ * Events per outbox transaction when a run's completion is published: an entity-group transaction
+ * holds 100 actions, and each also carries its audit record, the chain's head and its once-mark.
+ */
+export const COMPLETION_EVENTS_PER_TRANSACTION = 90;
+
+/**
+ * A completed run's events in the order they are committed: one Detected per item (time: the
+ * run's end), then Completed, so that a consumer that sees Completed has seen every Detected.
+ * Cut into transactions of at most `perTransaction`. Built again after a crash, the same run
+ * gives the same events with the same ids in the same chunks.
+ */
+export function reconciliationCompletionEvents(run: ReconciliationRunSummary, items: readonly DriftEventItem[], source: string, perTransaction = COMPLETION_EVENTS_PER_TRANSACTION): OutboundEvent[][] {
+  if (perTransaction < 1) throw new Error('perTransaction must be at least 1');
+  const events = [...items.map((item) => driftDetectedEvent(run, item, run.completedAt, source)), reconciliationCompletedEvent(run, source)];
+  const chunks: OutboundEvent[][] = [];
+  for (let i = 0; i < events.length; i += perTransaction) chunks.push(events.slice(i, i + perTransaction));
+  return chunks;
 }

@@ -1,33 +1,15 @@
 /** Reconciliation of the management plane: Azure role assignments on the policy's governed ARM scopes. */
-import { computeArmDrift, planArmApply, summarizeDrift, type AccessRequest, type ArmDriftItem, type DriftSummary, type ObservedArmAssignment, type Policy } from '../domain';
+import {
+  armRepairObstacle, AZURE_RBAC_PLANE, computeArmDrift, isArmDriftItem, planArmApply, type AccessRequest, type ArmDriftContext, type DriftItem, type ObservedArmAssignment, type Policy, type RequestPlane,
+} from '../domain';
 import type { AuditEntry, Clock, LedgerPort, ServiceLog } from './ports';
-import type { RunMode } from './reconciliationPorts';
+import type { PlaneReconciler, RepairRecord, RunAction } from './reconciliationPorts';
 
 export interface ArmInventoryPort {
   /** The assignments at `scope` and above it (`atScope()`). */
   listAt(scope: string): Promise<ObservedArmAssignment[]>;
   create(assignment: ObservedArmAssignment): Promise<{ requestId?: string }>;
   remove(scope: string, name: string): Promise<{ requestId?: string }>;
-}
-
-export interface ArmReconcileAction {
-  readonly itemId: string;
-  readonly kind: ArmDriftItem['kind'];
-  readonly action: 'created' | 'removed' | 'failed';
-  readonly scope: string;
-  readonly assignmentName: string;
-  readonly detail?: string;
-  readonly armRequestId?: string;
-}
-
-/** The management plane's part of a reconcile report. */
-export interface ArmReconcileReport {
-  readonly mode: RunMode;
-  readonly scopes: readonly string[];
-  readonly summary: DriftSummary;
-  readonly items: readonly ArmDriftItem[];
-  readonly actions: readonly ArmReconcileAction[];
-  readonly refused?: { readonly code: string; readonly detail: string };
 }
 
 export interface ArmReconciliationDependencies {
@@ -40,67 +22,77 @@ export interface ArmReconciliationDependencies {
 }
 
 /**
- * One pass over the governed ARM scopes (a handful: no checkpoints needed): list, classify, and in
- * an enforcing apply repair within the data plane's guard rails. Every repair is audited.
+ * The management plane as a part of a reconcile run (ReconciliationService drives it in its
+ * `planes` phase): the governed ARM scopes are listed and classified, and an enforcing apply repairs
+ * one item at a time, each re-checked just before, within the data plane's guard rails.
  */
-export class ArmReconciliationService {
+export class ArmReconciliationService implements PlaneReconciler {
+  readonly plane: RequestPlane = AZURE_RBAC_PLANE;
+
   constructor(private readonly deps: ArmReconciliationDependencies) {}
 
-  /** `runId` ties the audit records to the reconcile run they belong to (the data plane's run of the same call). */
-  async run(mode: RunMode, requestedBy: string, runId: string): Promise<ArmReconcileReport> {
+  async inspect(): Promise<{ scopes: readonly string[]; items: DriftItem[] }> {
     const scopes = this.deps.policy.azureRbac?.scopes ?? [];
     const observed = (await Promise.all(scopes.map((scope) => this.deps.inventory.listAt(scope)))).flat();
-    const requests = await this.allRequests();
-    const items = computeArmDrift(observed, {
-      policy: this.deps.policy, requests, now: this.deps.clock.now(),
-      ...(this.deps.serviceObjectId ? { serviceObjectId: this.deps.serviceObjectId } : {}),
-    });
-    const base = { mode, scopes, summary: summarizeDrift(items), items };
-    if (mode === 'plan') return { ...base, actions: [] };
-    const plan = planArmApply(items, this.deps.policy);
-    if (plan.refused) {
-      await this.audit(runId, requestedBy, 'reconcile.refused', plan.refused.detail, { plane: 'azure-rbac', code: plan.refused.code });
-      return { ...base, actions: [], refused: plan.refused };
-    }
-    const actions: ArmReconcileAction[] = [];
-    for (const item of plan.actions) actions.push(await this.repair(item, requestedBy, runId));
-    return { ...base, actions };
+    return { scopes, items: computeArmDrift(observed, await this.context()) };
   }
 
-  private async repair(item: ArmDriftItem, requestedBy: string, runId: string): Promise<ArmReconcileAction> {
-    const details = { plane: item.plane, kind: item.kind, scope: item.scope, principalId: item.principalId, roleId: item.roleId };
+  planApply(items: readonly DriftItem[]): { actions: readonly DriftItem[]; refused?: { code: string; detail: string } } {
+    return planArmApply(items.filter(isArmDriftItem), this.deps.policy);
+  }
+
+  async repair(item: DriftItem, record: RepairRecord): Promise<RunAction> {
     const name = item.action === 'create' ? item.createName ?? '' : item.assignmentName;
-    const base = { itemId: item.id, kind: item.kind, scope: item.scope, assignmentName: name };
+    const base = { itemId: item.id, kind: item.kind, scope: item.scope, assignmentName: name, principalId: item.principalId, roleId: item.roleId, plane: this.plane };
+    const details = { plane: AZURE_RBAC_PLANE, kind: item.kind, scope: item.scope, principalId: item.principalId, roleId: item.roleId, assignmentName: name };
     try {
+      const obstacle = armRepairObstacle(item, await this.deps.inventory.listAt(item.scope), await this.context(item.principalId));
+      if (obstacle) return { ...base, action: 'skipped', detail: obstacle, at: this.now() };
+      let requestId: string | undefined;
       if (item.action === 'create') {
         const standing = this.deps.policy.azureRbac?.standing.find((s) => s.principalId === item.principalId && s.role.id === item.roleId);
-        const { requestId } = await this.deps.inventory.create({ name, scope: item.scope, roleId: item.roleId, principalId: item.principalId, ...(standing ? { principalType: standing.principalType } : {}) });
-        await this.audit(runId, requestedBy, 'reconcile.created', item.reason, { ...details, assignmentName: name }, requestId);
-        return { ...base, action: 'created', ...(requestId ? { armRequestId: requestId } : {}) };
+        ({ requestId } = await this.deps.inventory.create({ name, scope: item.scope, roleId: item.roleId, principalId: item.principalId, ...(standing ? { principalType: standing.principalType } : {}) }));
+      } else {
+        ({ requestId } = await this.deps.inventory.remove(item.scope, name));
       }
-      const { requestId } = await this.deps.inventory.remove(item.scope, name);
-      await this.audit(runId, requestedBy, 'reconcile.removed', item.reason, { ...details, assignmentName: name }, requestId);
-      return { ...base, action: 'removed', ...(requestId ? { armRequestId: requestId } : {}) };
+      const at = this.now();
+      const action = item.action === 'create' ? 'created' : 'removed';
+      await this.audit(record, `reconcile.${action}`, item.reason, details, requestId, record.repairedEvents(item, at));
+      return { ...base, action, ...(requestId ? { armRequestId: requestId } : {}), at };
     } catch (error) {
       const detail = (error as Error).message;
       this.deps.log.error(`Azure RBAC repair of ${item.kind} ${name} at ${item.scope} failed: ${detail}`);
-      return { ...base, action: 'failed', detail };
+      await this.audit(record, 'reconcile.failed', detail, details);
+      return { ...base, action: 'failed', detail, at: this.now() };
     }
   }
 
-  private async allRequests(): Promise<AccessRequest[]> {
+  private now(): string {
+    return this.deps.clock.now().toISOString();
+  }
+
+  private async context(principalId?: string): Promise<ArmDriftContext> {
+    return {
+      policy: this.deps.policy, requests: await this.requests(principalId), now: this.deps.clock.now(),
+      ...(this.deps.serviceObjectId ? { serviceObjectId: this.deps.serviceObjectId } : {}),
+    };
+  }
+
+  /** Every request on record (the management plane's are picked out by the classification), or one principal's. */
+  private async requests(principalId?: string): Promise<AccessRequest[]> {
     const all: AccessRequest[] = [];
     let continuation: string | undefined;
     do {
-      const page = await this.deps.ledger.list({ ...(continuation ? { continuation } : {}), pageSize: 1000 });
+      const page = await this.deps.ledger.list({ ...(principalId ? { principalId: principalId.toLowerCase() } : {}), ...(continuation ? { continuation } : {}), pageSize: 1000 });
       all.push(...page.items.map((i) => i.request));
       continuation = page.continuation;
     } while (continuation);
     return all;
   }
 
-  private async audit(runId: string, actor: string, action: string, reason: string, details: Record<string, unknown>, armRequestId?: string): Promise<void> {
-    const entry: AuditEntry = { at: this.deps.clock.now().toISOString(), actor, action, requestId: runId, reason, ...(armRequestId ? { hsmRequestId: armRequestId } : {}), details };
-    await this.deps.ledger.appendAudit([entry]);
+  private async audit(record: RepairRecord, action: string, reason: string, details: Record<string, unknown>, armRequestId?: string, events: ReturnType<RepairRecord['repairedEvents']> = []): Promise<void> {
+    // The audit trail's request-id field holds the x-ms-request-id of either plane.
+    const entry: AuditEntry = { at: this.now(), actor: record.requestedBy, action, requestId: record.runId, reason, ...(armRequestId ? { hsmRequestId: armRequestId } : {}), details };
+    await this.deps.ledger.appendAudit([entry], events);
   }
 }

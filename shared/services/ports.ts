@@ -37,6 +37,11 @@ export interface LedgerPort {
   list(query: RequestQuery): Promise<RequestPage>;
   /** Audit records of actions that change no request (reconciliation, rejected submissions), chained like the others. */
   appendAudit(audit: readonly AuditEntry[], events?: readonly OutboundEvent[]): Promise<void>;
+  /**
+   * `appendAudit` at most once for `key`: a mark row keyed by it commits in the same transaction, so
+   * a redo after a crash finds the mark ('exists') instead of writing the records and events again.
+   */
+  appendAuditOnce(key: string, audit: readonly AuditEntry[], events?: readonly OutboundEvent[]): Promise<'appended' | 'exists'>;
   audit(range?: { from?: string; to?: string }): Promise<ChainedAuditRecord[]>;
   auditHead(): Promise<ChainedAuditRecord | undefined>;
 }

@@ -2,6 +2,8 @@ import {
   classifyAssignment,
   computeDrift,
   DRIFT_KINDS,
+  driftRepairedEvent,
+  reconciliationCompletionEvents,
   isUntouchable,
   planApply,
   REMOVABLE_KINDS,
@@ -12,10 +14,11 @@ import {
   type DriftContext,
   type DriftItem,
   type ObservedAssignment,
+  type OutboundEvent,
   type Policy,
 } from '../domain';
 import type { AuditEntry, Clock, LedgerPort, ServiceLog } from './ports';
-import type { HsmInventoryPort, KeyInfo, ReconcileRun, ReconcileStorePort, RunAction, RunMode, StoredRun } from './reconciliationPorts';
+import type { HsmInventoryPort, KeyInfo, PlaneReconciler, PlaneResult, ReconcileRun, ReconcileStorePort, RepairRecord, RunAction, RunMode, StoredRun } from './reconciliationPorts';
 
 /** Keys pages whose scopes are listed at once (25 keys a page): enough that the pacer, which keeps the HSM's rate, always has a request waiting. */
 const PAGES_AHEAD = 3;
@@ -41,6 +44,12 @@ export interface ReconciliationDeps {
   serviceObjectId?: string;
   /** Told about every completed run (notifications, events), once the run is closed; their failures never fail the run. */
   onCompleted?: RunListener | readonly RunListener[];
+  /** Other planes reconciled in the same run, after the HSM's own apply (the management plane). */
+  planes?: readonly PlaneReconciler[];
+  /** CloudEvents `source`; without it (no topic configured) the run writes no events. */
+  eventSource?: string;
+  /** Called after events were committed to the outbox (kicks the drainer). */
+  afterCommit?: () => void;
   /** Consecutive failed executions after which a run is given up as `failed` (default 5). */
   maxAttempts?: number;
   /** The wait before the execution after a failed one; doubled each time (default 30 s, at most 15 minutes). */
@@ -138,14 +147,14 @@ export class ReconciliationService {
             items = computeDrift(observed, await this.context(run));
             await this.deps.store.saveItems(run.id, items);
             const summary = summarizeDrift(items);
-            next = { ...run, counts: summary.byKind, itemCount: summary.total, phase: run.mode === 'apply' ? 'apply' : 'done' };
+            next = { ...run, counts: summary.byKind, itemCount: summary.total, phase: run.mode === 'apply' ? 'apply' : this.afterApply() };
             break;
           }
           case 'apply': {
             items ??= await this.deps.store.loadItems(run.id);
-            plan ??= planApply(items, await this.deps.store.loadInventory(run.id), this.deps.policy);
+            plan ??= planApply(items.filter((item) => !item.plane), await this.deps.store.loadInventory(run.id), this.deps.policy);
             if (plan.refused) {
-              next = { ...run, refused: plan.refused, phase: 'done' };
+              next = { ...run, refused: plan.refused, phase: this.afterApply() };
               await this.audit(run, 'reconcile.apply-refused', plan.refused.detail);
               break;
             }
@@ -154,7 +163,13 @@ export class ReconciliationService {
             const pending = plan.actions.find((item) => !acted.has(item.id));
             next = pending
               ? { ...run, actions: [...run.actions, await this.act(run, pending)] }
-              : { ...run, held: plan.held.map((h) => ({ itemId: h.item.id, reason: h.reason })), phase: 'done' };
+              : { ...run, held: plan.held.map((h) => ({ itemId: h.item.id, reason: h.reason })), phase: this.afterApply() };
+            break;
+          }
+          case 'planes': {
+            const worked = await this.reconcilePlanes(run, items);
+            items = worked.items;
+            next = worked.run;
             break;
           }
           default:
@@ -170,6 +185,54 @@ export class ReconciliationService {
     }
     if (!(await session.save(withoutOwner(session.run)))) return undefined;
     return session.run.status === 'running' ? session.run : this.close(session, items);
+  }
+
+  private afterApply(): 'planes' | 'done' {
+    return this.deps.planes?.length ? 'planes' : 'done';
+  }
+
+  /**
+   * One unit of the other planes' work, checkpointed by the caller: a plane's inspection (its items
+   * stored with the run's, its counts added), or one repair, or the end of the phase. A repair that
+   * ran but was not checkpointed is re-checked on the redo and found done (skipped), never repeated.
+   */
+  private async reconcilePlanes(run: ReconcileRun, known: DriftItem[] | undefined): Promise<{ run: ReconcileRun; items: DriftItem[] | undefined }> {
+    const results = run.planes ?? [];
+    const planes = this.deps.planes ?? [];
+    const uninspected = planes.find((p) => !results.some((r) => r.plane === p.plane));
+    if (uninspected) {
+      const { scopes, items } = await uninspected.inspect();
+      await this.deps.store.saveItems(run.id, items, uninspected.plane);
+      const summary = summarizeDrift(items);
+      const result: PlaneResult = { plane: uninspected.plane, scopes, itemCount: summary.total, counts: summary.byKind, done: run.mode === 'plan' };
+      const counts = Object.fromEntries(DRIFT_KINDS.map((k) => [k, (run.counts?.[k] ?? 0) + summary.byKind[k]])) as Record<DriftItem['kind'], number>;
+      return { run: { ...run, planes: [...results, result], counts, itemCount: (run.itemCount ?? 0) + summary.total }, items: known && [...known, ...items] };
+    }
+    const unfinished = results.find((r) => !r.done);
+    const plane = unfinished && planes.find((p) => p.plane === unfinished.plane);
+    if (!unfinished || !plane) return { run: { ...run, phase: 'done' }, items: known };
+    const items = known ?? (await this.deps.store.loadItems(run.id));
+    const plan = plane.planApply(items.filter((item) => item.plane === plane.plane));
+    const finished = (change: Partial<PlaneResult>): ReconcileRun['planes'] => results.map((r) => (r === unfinished ? { ...r, ...change, done: true } : r));
+    if (plan.refused) {
+      await this.audit(run, 'reconcile.apply-refused', plan.refused.detail, { plane: plane.plane, code: plan.refused.code });
+      return { run: { ...run, planes: finished({ refused: plan.refused }) }, items };
+    }
+    const acted = new Set(run.actions.map((a) => a.itemId));
+    const pending = plan.actions.find((item) => !acted.has(item.id));
+    if (!pending) return { run: { ...run, planes: finished({}) }, items };
+    const action = await plane.repair(pending, this.repairRecord(run));
+    return { run: { ...run, actions: [...run.actions, action] }, items };
+  }
+
+  /** What a repair's audit record carries: the run, who asked, and the Repaired event when there is a topic. */
+  private repairRecord(run: ReconcileRun): RepairRecord {
+    const source = this.deps.eventSource;
+    return {
+      runId: run.id,
+      requestedBy: run.requestedBy,
+      repairedEvents: (item, at) => (source ? [driftRepairedEvent({ runId: run.id, hsm: run.hsm, mode: run.mode }, item, at, source)] : []),
+    };
   }
 
   /**
@@ -262,13 +325,13 @@ export class ReconciliationService {
     if (run.status === 'completed') await this.deps.store.setLatest(run.hsm, { id: run.id, startedAt: run.startedAt });
     await this.deps.store.releaseLock(run.hsm, run.id);
     if (run.status === 'failed') {
-      await this.audit(run, 'reconcile.run-failed', `${run.mode} of ${run.hsm} failed after ${run.failedAttempts ?? 0} attempt(s) in phase ${run.phase}: ${run.error ?? 'unknown error'}`, { phase: run.phase, attempts: run.failedAttempts ?? 0, error: run.error });
+      await this.auditOnce(`reconcile.run-failed|${run.id}`, run, 'reconcile.run-failed', `${run.mode} of ${run.hsm} failed after ${run.failedAttempts ?? 0} attempt(s) in phase ${run.phase}: ${run.error ?? 'unknown error'}`, { phase: run.phase, attempts: run.failedAttempts ?? 0, error: run.error });
       this.deps.log.error(`Reconcile run ${run.id} (${run.mode}) failed: ${run.error ?? ''}`);
     } else {
       const counts = DRIFT_KINDS.filter((k) => (run.counts?.[k] ?? 0) > 0).map((k) => `${k} ${run.counts?.[k]}`).join(', ') || 'no drift';
-      await this.audit(run, 'reconcile.completed', `${run.mode} of ${run.hsm}: ${counts}; ${run.actions.length} action(s); ${run.hsmCalls} HSM calls`, { counts: run.counts, actions: run.actions.length });
-      this.deps.log.info(`Reconcile run ${run.id} (${run.mode}) completed: ${counts}`);
       const items = known ?? (await this.deps.store.loadItems(run.id));
+      await this.recordCompletion(run, items, `${run.mode} of ${run.hsm}: ${counts}; ${run.actions.length} action(s); ${run.hsmCalls} HSM calls`);
+      this.deps.log.info(`Reconcile run ${run.id} (${run.mode}) completed: ${counts}`);
       const listeners = this.deps.onCompleted === undefined ? [] : Array.isArray(this.deps.onCompleted) ? this.deps.onCompleted : [this.deps.onCompleted as RunListener];
       await Promise.all(listeners.map(async (listener: RunListener) => {
         try {
@@ -280,6 +343,28 @@ export class ReconciliationService {
     }
     if (!(await session.save({ ...withoutOwner(run), closedAt: this.deps.clock.now().toISOString() }))) return undefined;
     return session.run;
+  }
+
+  /**
+   * The `reconcile.completed` record with the run's events: Detected per item, then Completed, at
+   * most COMPLETION_EVENTS_PER_TRANSACTION a transaction, each transaction with its own audit record
+   * and once-mark. A close that is redone after a crash skips the transactions already committed and
+   * rebuilds the rest with the same ids; a run closed again writes nothing.
+   */
+  private async recordCompletion(run: ReconcileRun, items: readonly DriftItem[], reason: string): Promise<void> {
+    const details = { counts: run.counts, actions: run.actions.length, ...(run.planes?.length ? { planes: run.planes.map((p) => ({ plane: p.plane, items: p.itemCount, ...(p.refused ? { refused: p.refused.code } : {}) })) } : {}) };
+    const source = this.deps.eventSource;
+    const chunks: OutboundEvent[][] = source
+      ? reconciliationCompletionEvents({ runId: run.id, hsm: run.hsm, mode: run.mode, completedAt: run.finishedAt ?? run.startedAt, counts: completionCounts(run), actions: run.actions.length }, items, source)
+      : [[]];
+    let published = 0;
+    for (const [index, events] of chunks.entries()) {
+      const written = index === chunks.length - 1
+        ? await this.auditOnce(`reconcile.completed|${run.id}`, run, 'reconcile.completed', reason, details, events)
+        : await this.auditOnce(`reconcile.drift-detected|${run.id}|${index}`, run, 'reconcile.drift-detected', `drift items ${published + 1} to ${published + events.length} of ${items.length} published`, { part: index + 1, parts: chunks.length }, events);
+      published += events.length;
+      if (written === 'appended' && events.length > 0) this.deps.afterCommit?.();
+    }
   }
 
   private async requestsFor(hsm: string, principalId?: string): Promise<AccessRequest[]> {
@@ -316,7 +401,7 @@ export class ReconciliationService {
         if (present) return { ...base, assignmentName: name, action: 'skipped', detail: 'already present when re-checked', at: at() };
         const created = await inventory.createAssignment({ name, scope: item.scope, roleId: item.roleId, principalId: item.principalId });
         const action: RunAction = { ...base, assignmentName: name, action: 'created', ...(created.hsmRequestId ? { hsmRequestId: created.hsmRequestId } : {}), at: at() };
-        await this.audit(run, 'reconcile.created', item.reason, { kind: item.kind, scope: item.scope, principalId: item.principalId, roleId: item.roleId, assignmentName: name }, created.hsmRequestId);
+        await this.audit(run, 'reconcile.created', item.reason, { kind: item.kind, scope: item.scope, principalId: item.principalId, roleId: item.roleId, assignmentName: name }, created.hsmRequestId, this.repairRecord(run).repairedEvents(item, action.at));
         return action;
       }
       const current = await inventory.getAssignment(item.scope, item.assignmentName);
@@ -329,8 +414,9 @@ export class ReconciliationService {
       }
       const removed = await inventory.removeAssignment(item.scope, item.assignmentName);
       if (await inventory.getAssignment(item.scope, item.assignmentName)) throw new Error('still on the HSM after removal');
-      await this.audit(run, 'reconcile.removed', now.reason, { kind: now.kind, scope: item.scope, principalId: item.principalId, roleId: item.roleId, assignmentName: item.assignmentName }, removed.hsmRequestId);
-      return { ...base, assignmentName: item.assignmentName, action: 'removed', ...(removed.hsmRequestId ? { hsmRequestId: removed.hsmRequestId } : {}), at: at() };
+      const removedAt = at();
+      await this.audit(run, 'reconcile.removed', now.reason, { kind: now.kind, scope: item.scope, principalId: item.principalId, roleId: item.roleId, assignmentName: item.assignmentName }, removed.hsmRequestId, this.repairRecord(run).repairedEvents(item, removedAt));
+      return { ...base, assignmentName: item.assignmentName, action: 'removed', ...(removed.hsmRequestId ? { hsmRequestId: removed.hsmRequestId } : {}), at: removedAt };
     } catch (error) {
       const detail = (error as Error).message;
       this.deps.log.error(`Reconcile run ${run.id}: ${item.action} of ${item.kind} ${item.assignmentName || item.createName} failed: ${detail}`);
@@ -339,8 +425,17 @@ export class ReconciliationService {
     }
   }
 
-  private async audit(run: ReconcileRun, action: string, reason: string, details?: Record<string, unknown>, hsmRequestId?: string): Promise<void> {
-    const entry: AuditEntry = {
+  private async audit(run: ReconcileRun, action: string, reason: string, details?: Record<string, unknown>, hsmRequestId?: string, events: readonly OutboundEvent[] = []): Promise<void> {
+    await this.deps.ledger.appendAudit([this.auditEntry(run, action, reason, details, hsmRequestId)], events);
+    if (events.length > 0) this.deps.afterCommit?.();
+  }
+
+  private auditOnce(key: string, run: ReconcileRun, action: string, reason: string, details?: Record<string, unknown>, events: readonly OutboundEvent[] = []): Promise<'appended' | 'exists'> {
+    return this.deps.ledger.appendAuditOnce(key, [this.auditEntry(run, action, reason, details)], events);
+  }
+
+  private auditEntry(run: ReconcileRun, action: string, reason: string, details?: Record<string, unknown>, hsmRequestId?: string): AuditEntry {
+    return {
       at: this.deps.clock.now().toISOString(),
       actor: run.requestedBy,
       action,
@@ -349,13 +444,12 @@ export class ReconciliationService {
       ...(hsmRequestId ? { hsmRequestId } : {}),
       ...(details ? { details: JSON.parse(JSON.stringify(details)) as Record<string, unknown> } : {}),
     };
-    await this.deps.ledger.appendAudit([entry]);
   }
 
   async report(runId: string): Promise<{ run: ReconcileRun; items: DriftItem[] } | undefined> {
     const stored = await this.deps.store.getRun(runId);
     if (!stored) return undefined;
-    return { run: stored.run, items: stored.run.phase === 'done' || stored.run.phase === 'apply' ? await this.deps.store.loadItems(runId) : [] };
+    return { run: stored.run, items: stored.run.phase === 'done' || stored.run.phase === 'apply' || stored.run.phase === 'planes' ? await this.deps.store.loadItems(runId) : [] };
   }
 
   async latestReport(hsm = this.deps.policy.defaultHsm ?? this.deps.policy.hsms[0]?.name ?? ''): Promise<{ run: ReconcileRun; items: DriftItem[] } | undefined> {
@@ -421,6 +515,14 @@ class RunSession {
     if (measured.status === 'running') await this.store.holdLock(measured.hsm, measured.id, LOCK_MS);
     return true;
   }
+}
+
+/** The Completed event's counts: items by kind (every plane), and what an apply did. */
+export function completionCounts(run: Pick<ReconcileRun, 'counts' | 'actions' | 'held'>): Record<string, number> {
+  const counts: Record<string, number> = { ...(run.counts ?? {}) };
+  for (const outcome of ['created', 'removed', 'skipped', 'failed'] as const) counts[outcome] = run.actions.filter((a) => a.action === outcome).length;
+  counts.held = run.held?.length ?? 0;
+  return counts;
 }
 
 function withoutOwner(run: ReconcileRun): ReconcileRun {

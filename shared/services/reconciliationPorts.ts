@@ -1,5 +1,5 @@
 /** What reconciliation and the auditors' reports need from an HSM and from storage. */
-import type { DriftItem, ObservedAssignment, ObservedRoleDefinition } from '../domain';
+import type { DriftItem, DriftKind, ObservedAssignment, ObservedRoleDefinition, OutboundEvent, RequestPlane } from '../domain';
 
 export interface KeyInfo {
   readonly name: string;
@@ -31,8 +31,11 @@ export interface HsmInventoryPort {
 
 export type RunMode = 'plan' | 'apply';
 export type RunStatus = 'running' | 'completed' | 'failed';
-/** `keys` lists the keys page by page and, with each page, its keys' own assignments. */
-export type RunPhase = 'definitions' | 'root' | 'keys' | 'classify' | 'apply' | 'done';
+/**
+ * `keys` lists the keys page by page and, with each page, its keys' own assignments; `planes`
+ * reconciles the other planes (Azure RBAC) after the HSM's own apply.
+ */
+export type RunPhase = 'definitions' | 'root' | 'keys' | 'classify' | 'apply' | 'planes' | 'done';
 
 export interface RunAction {
   readonly itemId: string;
@@ -44,7 +47,45 @@ export interface RunAction {
   readonly roleId: string;
   readonly detail?: string;
   readonly hsmRequestId?: string;
+  /** The management plane's x-ms-request-id of the change. */
+  readonly armRequestId?: string;
+  /** Set for the management plane's actions; absent for the HSM's. */
+  readonly plane?: RequestPlane;
   readonly at: string;
+}
+
+/** What a run found and did on another plane; stored with the run. */
+export interface PlaneResult {
+  readonly plane: RequestPlane;
+  /** Where it looked (the governed ARM scopes). */
+  readonly scopes: readonly string[];
+  readonly itemCount: number;
+  readonly counts: Readonly<Record<DriftKind, number>>;
+  readonly refused?: { readonly code: string; readonly detail: string };
+  /** Its part of the run is over: inspected in a plan; every action taken (or refused) in an apply. */
+  readonly done: boolean;
+}
+
+/** The audit and the events of one repair, committed together. */
+export interface RepairRecord {
+  readonly runId: string;
+  readonly requestedBy: string;
+  /** The Repaired event of the item, or [] when no topic is configured. */
+  repairedEvents(item: DriftItem, at: string): OutboundEvent[];
+}
+
+/**
+ * Another plane a run reconciles after the HSM's own apply (the management plane): it inspects
+ * once per run, and repairs one item at a time so that the run checkpoints after each repair.
+ */
+export interface PlaneReconciler {
+  readonly plane: RequestPlane;
+  /** Lists the plane and classifies what it holds; changes nothing. Every item carries `plane`. */
+  inspect(): Promise<{ scopes: readonly string[]; items: DriftItem[] }>;
+  /** The guard rails: the items an enforcing apply acts on, or why it acts on none. */
+  planApply(items: readonly DriftItem[]): { actions: readonly DriftItem[]; refused?: { code: string; detail: string } };
+  /** Re-checks the item as the plane is now and repairs it if it still needs it; audits every change. */
+  repair(item: DriftItem, record: RepairRecord): Promise<RunAction>;
 }
 
 /** A reconciliation run: its checkpoint while it runs, its report once it is done. */
@@ -67,11 +108,14 @@ export interface ReconcileRun {
   readonly keyCount: number;
   readonly scopesDone: number;
   readonly roleDefinitions: readonly RoleDefinitionInfo[];
+  /** Items by kind, over every plane. */
   readonly counts?: Readonly<Record<DriftItem['kind'], number>>;
   readonly itemCount?: number;
   readonly actions: readonly RunAction[];
   readonly refused?: { readonly code: string; readonly detail: string };
   readonly held?: ReadonlyArray<{ readonly itemId: string; readonly reason: string }>;
+  /** The other planes' part of the run (Azure RBAC): their items are among the run's, their actions in `actions`. */
+  readonly planes?: readonly PlaneResult[];
   /** The last failure; with status `failed`, why the run was given up. */
   readonly error?: string;
   /** Executions in a row that failed (an HSM or storage error); reset by progress. */
@@ -102,7 +146,9 @@ export interface ReconcileStorePort {
   loadKeys(runId: string): Promise<KeyInfo[]>;
   saveInventory(runId: string, byScope: ReadonlyArray<{ scope: string; assignments: readonly ObservedAssignment[] }>): Promise<void>;
   loadInventory(runId: string): Promise<ObservedAssignment[]>;
-  saveItems(runId: string, items: readonly DriftItem[]): Promise<void>;
+  /** The HSM's items, or another plane's (`plane`), kept apart so that neither overwrites the other. */
+  saveItems(runId: string, items: readonly DriftItem[], plane?: RequestPlane): Promise<void>;
+  /** Every plane's items, the HSM's first. */
   loadItems(runId: string): Promise<DriftItem[]>;
   /** Points `latest` at the run, unless it already points at a run started later. */
   setLatest(hsm: string, run: { id: string; startedAt: string }): Promise<void>;

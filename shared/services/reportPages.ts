@@ -27,6 +27,11 @@ function table(headers: readonly string[], rows: readonly (readonly string[])[],
   return `<table><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table>`;
 }
 
+/** Which RBAC an item or action is on, as the report names it. */
+function planeName(plane: string | undefined): string {
+  return plane === 'azure-rbac' ? 'Azure RBAC' : 'HSM';
+}
+
 export function runPage(run: ReconcileRun, items: readonly DriftItem[]): string {
   const counts = Object.entries(run.counts ?? {}).map(([k, v]) => [escapeHtml(k), escapeHtml(v)]);
   const facts = table(['', ''], [
@@ -34,14 +39,15 @@ export function runPage(run: ReconcileRun, items: readonly DriftItem[]): string 
     ['Requested by', `<code>${escapeHtml(run.requestedBy)}</code>`], ['Started', escapeHtml(run.startedAt)], ['Finished', escapeHtml(run.finishedAt ?? '—')],
     ['Time worked', escapeHtml(`${(run.durationMs / 1000).toFixed(1)} s over ${run.executions} execution(s)`)], ['HSM calls', escapeHtml(`${run.hsmCalls} (${run.hsmThrottled} throttled)`)],
     ['Keys', escapeHtml(run.keyCount)], ...(run.refused ? [['Apply refused', `<span class="warn">${escapeHtml(run.refused.detail)}</span>`]] : []),
+    ...(run.planes ?? []).map((p) => [escapeHtml(planeName(p.plane)), `${escapeHtml(`${p.itemCount} item(s) on ${p.scopes.length} scope(s)`)}${p.refused ? ` <span class="warn">${escapeHtml(`apply refused: ${p.refused.detail}`)}</span>` : ''}`]),
     ...(run.error ? [[run.status === 'failed' ? 'Failed' : 'Last error', `<span class="warn">${escapeHtml(`${run.error} (${run.failedAttempts ?? 0} failed attempt(s) in a row)`)}</span>`]] : []),
   ]);
-  const itemRows = items.map((i) => [`<span class="kind">${escapeHtml(i.kind)}</span>`, escapeHtml(i.principal ?? i.principalId), escapeHtml(i.role), `<code>${escapeHtml(i.scope)}</code>`, `<code>${escapeHtml(i.assignmentName || i.createName || '')}</code>`, escapeHtml(i.reason), escapeHtml(i.action)]);
-  const actionRows = run.actions.map((a) => [escapeHtml(a.action), escapeHtml(a.kind), `<code>${escapeHtml(a.scope)}</code>`, `<code>${escapeHtml(a.assignmentName)}</code>`, escapeHtml(a.detail ?? ''), escapeHtml(a.at)]);
+  const itemRows = items.map((i) => [`<span class="kind">${escapeHtml(i.kind)}</span>`, escapeHtml(planeName(i.plane)), escapeHtml(i.principal ?? i.principalId), escapeHtml(i.role), `<code>${escapeHtml(i.scope)}</code>`, `<code>${escapeHtml(i.assignmentName || i.createName || '')}</code>`, escapeHtml(i.reason), escapeHtml(i.action)]);
+  const actionRows = run.actions.map((a) => [escapeHtml(a.action), escapeHtml(planeName(a.plane)), escapeHtml(a.kind), `<code>${escapeHtml(a.scope)}</code>`, `<code>${escapeHtml(a.assignmentName)}</code>`, escapeHtml(a.detail ?? ''), escapeHtml(a.at)]);
   return page(`Drift report ${run.id}`, `<h1>Drift report</h1>${facts}
 <h2>Drift by kind</h2>${table(['Kind', 'Count'], counts)}
-<h2>Items</h2>${table(['Kind', 'Principal', 'Role', 'Scope', 'Assignment', 'Reason', 'Repair'], itemRows, () => 'drift')}
-<h2>Actions taken</h2>${table(['Action', 'Kind', 'Scope', 'Assignment', 'Detail', 'At'], actionRows)}`);
+<h2>Items</h2>${table(['Kind', 'Plane', 'Principal', 'Role', 'Scope', 'Assignment', 'Reason', 'Repair'], itemRows, () => 'drift')}
+<h2>Actions taken</h2>${table(['Action', 'Plane', 'Kind', 'Scope', 'Assignment', 'Detail', 'At'], actionRows)}`);
 }
 
 export function accessPage(asOf: string, runId: string, keys: readonly KeyAccess[]): string {

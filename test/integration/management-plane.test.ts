@@ -8,6 +8,11 @@ import { PERSONAS } from '../../dev/personas';
 import { startTestStack, type TestStack } from '../helpers/stack';
 import { CONTRIBUTOR, DANA, DAVE, HSM, READER, davesAssignments, policyFile, requestAndApprove, until } from '../helpers/managementPlane';
 
+interface StoredReport {
+  run: { id: string; counts: Record<string, number>; planes?: unknown[]; actions: Array<{ action: string; assignmentName: string; plane?: string }> };
+  items: Array<{ kind: string; assignmentName: string; principal?: string; role: string; action: string; scope: string; plane?: string }>;
+}
+
 describe('the management plane through Azure RBAC, on the local stack', () => {
   let dir: string;
   beforeAll(() => {
@@ -44,14 +49,22 @@ describe('the management plane through Azure RBAC, on the local stack', () => {
       await client.roleAssignments.create(sdkScope(HSM), name, { roleDefinitionId: roleDefinitionIdFor(CONTOSO_SUBSCRIPTION_ID, READER), principalId: DANA, principalType: 'User' });
 
       const plan = await stack.api('/api/reconcile?mode=plan', { persona: 'sam', method: 'POST' });
-      expect(plan.status).toBeLessThan(300);
-      const planned = (await plan.json()) as { azureRbac: { items: Array<{ kind: string; assignmentName: string; principal?: string; role: string; action: string }> } };
-      expect(planned.azureRbac.items).toEqual([expect.objectContaining({ kind: 'unexpected', assignmentName: name, principal: 'dana', role: 'Reader', action: 'remove' })]);
+      expect(plan.status).toBe(200);
+      const planned = (await plan.json()) as StoredReport;
+      expect(planned).not.toHaveProperty('azureRbac');
+      // The stored report of the run holds the management plane's drift beside the HSM's.
+      const stored = (await (await stack.api(`/api/reconcile/reports/${planned.run.id}`, { persona: 'alice' })).json()) as StoredReport;
+      expect(stored.items.filter((i) => i.plane === AZURE_RBAC_PLANE)).toEqual([expect.objectContaining({ kind: 'unexpected', assignmentName: name, principal: 'dana', role: 'Reader', action: 'remove', scope: HSM })]);
+      expect(stored.run.planes).toEqual([expect.objectContaining({ plane: AZURE_RBAC_PLANE, scopes: [HSM], itemCount: 1, done: true })]);
+      expect(stored.run.counts.unexpected).toBeGreaterThanOrEqual(1);
+      const page = await (await stack.api(`/api/reconcile/reports/${planned.run.id}?format=html`, { persona: 'alice' })).text();
+      expect(page).toContain('Azure RBAC');
+      expect(page).toContain(name);
       expect(stack.stack.arm.assignments().some((a) => a.name === name)).toBe(true);
 
       const apply = await stack.api('/api/reconcile?mode=apply', { persona: 'sam', method: 'POST' });
-      const applied = (await apply.json()) as { azureRbac: { actions: Array<{ action: string; assignmentName: string }> } };
-      expect(applied.azureRbac.actions).toEqual([expect.objectContaining({ action: 'removed', assignmentName: name })]);
+      const applied = (await (await stack.api(`/api/reconcile/reports/${((await apply.json()) as StoredReport).run.id}`, { persona: 'alice' })).json()) as StoredReport;
+      expect(applied.run.actions.filter((a) => a.plane === AZURE_RBAC_PLANE)).toEqual([expect.objectContaining({ action: 'removed', assignmentName: name, armRequestId: expect.any(String) })]);
       expect(stack.stack.arm.assignments().some((a) => a.name === name)).toBe(false);
       // The standing assignment and the service's own are still there.
       expect(stack.stack.arm.assignments().map((a) => a.properties.principalId).sort()).toEqual(['76891f9e-0de4-4e47-a3fd-e29f364921cd', PERSONAS['hsm-governor'].oid].sort());

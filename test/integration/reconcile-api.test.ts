@@ -1,11 +1,9 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { TableClient } from '@azure/data-tables';
 import { PERSONAS } from '../../dev/personas';
 import { TableLedger } from '../../shared/adapters/storage/ledger';
 import { verifyAuditChain, type DriftItem } from '../../shared/domain';
-import { startTestStack, type TestStack } from '../helpers/stack';
+import { useEnforcingDriftedStack } from '../helpers/reconcile';
+import type { TestStack } from '../helpers/stack';
 
 /**
  * The seed's acceptance on the `npm start` stack started with `--seed drifted` and the Contoso
@@ -17,20 +15,10 @@ const CRYPTO_AUDITOR = '2c18b078-7c48-4d3a-af88-5a3a1b3f82b3';
 const APP_VM = PERSONAS['app-vm'].oid;
 const DAVE = PERSONAS.dave.oid;
 
+const current = useEnforcingDriftedStack();
 let stack: TestStack;
-let policyDir: string;
-
-beforeAll(async () => {
-  policyDir = mkdtempSync(join(tmpdir(), 'policy-'));
-  const policyFile = join(policyDir, 'policy.yaml');
-  const contoso = readFileSync(join(__dirname, '..', '..', 'examples', 'contoso', 'policy.yaml'), 'utf8');
-  writeFileSync(policyFile, contoso.replace(/\n {2}mode: report\n/, '\n  mode: enforce\n'));
-  stack = await startTestStack({ seed: 'drifted', policyFile });
-}, 60_000);
-
-afterAll(async () => {
-  await stack?.close();
-  rmSync(policyDir, { recursive: true, force: true });
+beforeAll(() => {
+  stack = current();
 });
 
 interface Report {

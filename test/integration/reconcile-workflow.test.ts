@@ -11,6 +11,7 @@ import { createHsmAccessControlClient } from '../../shared/adapters/hsm-rbac';
 import { HsmAssignmentPort } from '../../shared/adapters/hsm-rbac/assignmentPort';
 import { HsmInventory } from '../../shared/adapters/hsm-rbac/inventory';
 import { TableLedger } from '../../shared/adapters/storage/ledger';
+import { TableOutbox } from '../../shared/adapters/storage/outbox';
 import { TableReconcileStore } from '../../shared/adapters/storage/reconcileStore';
 import { parsePolicy, roleDefinitionIdFor, verifyAuditChain, type Caller, type Policy } from '../../shared/domain';
 import { AccessRequestService } from '../../shared/services/accessRequests';
@@ -191,6 +192,19 @@ describe('reconciliation runs', () => {
   });
 });
 
+/** A store that dies once when a run's close is about to be marked: after its audit record and events were written. */
+class StoreThatDiesBeforeClosedAt extends TableReconcileStore {
+  died = false;
+
+  override async updateRun(run: ReconcileRun, etag: string): Promise<{ etag: string } | 'conflict'> {
+    if (run.closedAt && !this.died) {
+      this.died = true;
+      throw new Error('process died');
+    }
+    return super.updateRun(run, etag);
+  }
+}
+
 /** A store whose first `setLatest` dies, as a process would between a run's last checkpoint and its close. */
 class StoreThatDiesOnce extends TableReconcileStore {
   died = false;
@@ -232,6 +246,24 @@ describe('runs that crash or fail', () => {
     await service.step(run.id, 60_000);
     expect(told.sort()).toEqual([`first ${run.id}`, `second ${run.id}`]);
     expect(await auditOf(run.id, 'reconcile.completed')).toHaveLength(1);
+    expect(verifyAuditChain(await new TableLedger(table('ledger')).audit())).toMatchObject({ ok: true });
+  });
+
+  it('a run that died after its completion was recorded, before closedAt, records it and publishes its events once', async () => {
+    const store = new StoreThatDiesBeforeClosedAt(table('reconcile'));
+    let commits = 0;
+    const service = reconciliation(policyWith('  mode: report\n'), { store, eventSource: '/hsm-access-governor/test', afterCommit: () => void commits++ });
+    const run = await started(service, 'plan');
+    await expect(service.step(run.id, 60_000)).rejects.toThrow('process died');
+    expect((await store.getRun(run.id))?.run.closedAt).toBeUndefined();
+    expect(await service.step(run.id, 60_000)).toMatchObject({ status: 'completed', closedAt: expect.any(String) });
+    await service.step(run.id, 60_000);
+
+    expect(await auditOf(run.id, 'reconcile.completed')).toHaveLength(1);
+    const outbox = (await new TableOutbox(table('ledger')).oldest(1000)).map((entry) => entry.event).filter((event) => event.data.runId === run.id);
+    const items = (await service.report(run.id))!.items;
+    expect(outbox.map((event) => event.id)).toEqual([...items.map((item) => `${run.id}.detected.${item.id}`), `${run.id}.completed`]);
+    expect(commits).toBe(1);
     expect(verifyAuditChain(await new TableLedger(table('ledger')).audit())).toMatchObject({ ok: true });
   });
 

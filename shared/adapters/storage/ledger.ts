@@ -14,6 +14,8 @@ export const LEDGER_PARTITION = 'ledger';
 const REQUEST_PREFIX = 'request|';
 const AUDIT_PREFIX = 'audit|';
 const AUDIT_HEAD = 'audit-head';
+/** `once|{key}`: the mark of an audit append that must happen once per key (a run's completion). */
+const ONCE_PREFIX = 'once|';
 /** Outbox rows: `outbox|{seq of the transaction's last audit record}|{index}`, so RowKey order is commit order. */
 export const OUTBOX_PREFIX = 'outbox|';
 export const OUTBOX_END = 'outbox}';
@@ -65,6 +67,9 @@ function toEntity(request: AccessRequest): RequestEntity {
 function fromEntity(entity: TableEntityResult<Record<string, unknown>>): StoredRequest {
   return { request: JSON.parse(entity.data as string) as AccessRequest, etag: entity.etag };
 }
+
+/** Row keys may not hold `/`, `\`, `#` or `?` (keys hold run ids).*/
+const rowKeyOf = (text: string): string => encodeURIComponent(text);
 
 const pause = (attempt: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.min(200, 5 * attempt) + Math.random() * 10 * attempt));
 
@@ -133,6 +138,36 @@ export class TableLedger implements LedgerPort {
       }
     }
     throw new Error('Could not append to the audit trail: the ledger stayed contended');
+  }
+
+  async appendAuditOnce(key: string, audit: readonly AuditEntry[], events: readonly OutboundEvent[] = []): Promise<'appended' | 'exists'> {
+    if (audit.length === 0) throw new Error('An audit append once needs an audit record');
+    await this.ensureTable();
+    const mark = { partitionKey: LEDGER_PARTITION, rowKey: `${ONCE_PREFIX}${rowKeyOf(key)}`, at: audit[0]!.at };
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      // Checked on every attempt: a transaction that lost a race may have lost it to the same append.
+      if (await this.exists(mark.rowKey)) return 'exists';
+      const head = await this.head();
+      try {
+        await this.table.submitTransaction([['create', mark], ...this.auditActions(head, audit, events)]);
+        return 'appended';
+      } catch (error) {
+        const { status } = errorCode(error);
+        if (status !== 409 && status !== 412) throw error;
+        await pause(attempt);
+      }
+    }
+    throw new Error(`Could not append ${key} to the audit trail: the ledger stayed contended`);
+  }
+
+  private async exists(rowKey: string): Promise<boolean> {
+    try {
+      await this.table.getEntity(LEDGER_PARTITION, rowKey, { queryOptions: { select: ['PartitionKey'] } });
+      return true;
+    } catch (error) {
+      if (errorCode(error).status === 404) return false;
+      throw error;
+    }
   }
 
   async create(request: AccessRequest, audit: readonly AuditEntry[], events: readonly OutboundEvent[] = []): Promise<'created' | 'exists'> {

@@ -1,5 +1,5 @@
 import type { TableClient, TableEntityResult, TransactionAction } from '@azure/data-tables';
-import type { DriftItem, ObservedAssignment } from '../../domain';
+import type { DriftItem, ObservedAssignment, RequestPlane } from '../../domain';
 import type { KeyInfo, ReconcileRun, ReconcileStorePort, StoredRun } from '../../services/reconciliationPorts';
 import { onceSucceeded } from './setup';
 
@@ -166,9 +166,11 @@ export class TableReconcileStore implements ReconcileStorePort {
     return (await this.readRows<ObservedAssignment[]>(`${runId}|inventory`)).flat();
   }
 
-  saveItems(runId: string, items: readonly DriftItem[]): Promise<void> {
+  saveItems(runId: string, items: readonly DriftItem[], plane?: RequestPlane): Promise<void> {
     const rows: Array<{ rowKey: string; value: DriftItem[] }> = [];
-    for (let i = 0; i < items.length; i += ITEMS_PER_ROW) rows.push({ rowKey: String(i / ITEMS_PER_ROW).padStart(6, '0'), value: items.slice(i, i + ITEMS_PER_ROW) });
+    // Another plane's rows sort after the HSM's digits-only keys.
+    const prefix = plane ? `${plane}|` : '';
+    for (let i = 0; i < items.length; i += ITEMS_PER_ROW) rows.push({ rowKey: prefix + String(i / ITEMS_PER_ROW).padStart(6, '0'), value: items.slice(i, i + ITEMS_PER_ROW) });
     return this.writeRows(`${runId}|items`, rows);
   }
 

@@ -1,4 +1,4 @@
-import { computeArmDrift, planArmApply, type ObservedArmAssignment } from '../../../shared/domain/armDrift';
+import { armRepairObstacle, computeArmDrift, isArmDriftItem, planArmApply, type ObservedArmAssignment } from '../../../shared/domain/armDrift';
 import { assignmentNameFor } from '../../../shared/domain/assignmentName';
 import { AZURE_RBAC_PLANE, normalizeArmScope, resolveAzureRole } from '../../../shared/domain/azureRbac';
 import { evaluateRequest, type EligibleRequest } from '../../../shared/domain/eligibility';
@@ -186,6 +186,21 @@ describe('computeArmDrift', () => {
     expect(planArmApply(items, enforce)).toMatchObject({ actions: [], refused: { code: 'too-many-removals' } });
     const roomy: Policy = { ...enforce, reconcile: { ...enforce.reconcile, maxRemovalsPerRun: 5 } };
     expect(planArmApply(items, roomy).actions.map((i) => i.kind)).toEqual(['unexpected', 'unexpected']);
+  });
+
+  it('re-checks an item just before its repair, against the scope and the grants as they are now', () => {
+    const direct: ObservedArmAssignment = { name: 'eeeeeeee-0000-0000-0000-000000000001', scope: HSM, roleId: CONTRIBUTOR, principalId: OID.dave };
+    const [unexpected, missing] = computeArmDrift([direct, governor], context());
+    expect([unexpected!.kind, missing!.kind]).toEqual(['unexpected', 'missing']);
+    expect(armRepairObstacle(unexpected!, [direct, governor], context())).toBeUndefined();
+    expect(armRepairObstacle({ ...unexpected!, scope: HSM.toLowerCase() }, [direct], context())).toBeUndefined();
+    expect(armRepairObstacle(unexpected!, [governor], context())).toBe('already gone when re-checked');
+    // A grant that started since the plan gives exactly this access (PIM names its assignments itself).
+    expect(armRepairObstacle(unexpected!, [direct], context([grant('g3', 'Active', '2030-01-01T11:00:00.000Z')]))).toMatch(/^justified when re-checked/);
+    expect(armRepairObstacle({ ...unexpected!, assignmentName: governor.name, principalId: OID.hsmGovernor }, [governor], context())).toBe('protected');
+    expect(armRepairObstacle(missing!, [direct, governor], context())).toBeUndefined();
+    expect(armRepairObstacle(missing!, [{ ...standing, name: 'made-meanwhile' }], context())).toBe('already present when re-checked');
+    expect([unexpected, missing, { ...unexpected!, plane: undefined }].map((i) => isArmDriftItem(i!))).toEqual([true, true, false]);
   });
 
   it('the Contoso policy text names the governed HSM resource once per use', () => {

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'fs';
 import { join } from 'path';
 import { evaluateRequest, type EligibleRequest } from '../../../shared/domain/eligibility';
 import {
-  driftDetectedEvent, driftRepairedEvent, OUTBOUND_EVENT_TYPES, reconciliationCompletedEvent, rejectedSubmissionEvent, REQUEST_EVENT_TYPES,
+  driftDetectedEvent, driftRepairedEvent, OUTBOUND_EVENT_TYPES, reconciliationCompletedEvent, reconciliationCompletionEvents, rejectedSubmissionEvent, REQUEST_EVENT_TYPES,
   requestEventsBetween, SUBMIT_EVENT_TYPE, type OutboundEvent,
 } from '../../../shared/domain/events';
 import { EVENT_SCHEMA_TYPES, eventSchemaJson } from '../../../shared/domain/eventSchemas';
@@ -98,13 +98,30 @@ describe('rejection and reconciliation events', () => {
     const item = { id: 'd1', kind: 'unexpected' as const, principalId: OID.dave, role: 'Managed HSM Crypto User', roleId: 'r', scope: '/keys/k', assignmentName: 'x', reason: 'no grant', action: 'remove' as const };
     const events = [
       rejected,
-      reconciliationCompletedEvent({ ...run, completedAt: NOW.toISOString(), counts: { unexpected: 1, removed: 1 } }, SOURCE),
+      reconciliationCompletedEvent({ ...run, completedAt: NOW.toISOString(), counts: { unexpected: 1, removed: 1 }, actions: 1 }, SOURCE),
       driftDetectedEvent(run, item, NOW.toISOString(), SOURCE),
       driftRepairedEvent(run, item, NOW.toISOString(), SOURCE),
     ];
     for (const event of events) expect(schemaErrors(event)).toEqual([]);
     expect(events.map((e) => e.id)).toEqual([`${REQUEST_ID}.rejected`, `${run.runId}.completed`, `${run.runId}.detected.d1`, `${run.runId}.repaired.d1`]);
     expect(events[2]!.subject).toBe('/hsms/contoso-hsm');
+    expect(events[2]!.data).toMatchObject({ plane: 'hsm' });
+    const arm = driftDetectedEvent(run, { ...item, plane: 'azure-rbac', scope: '/subscriptions/s/resourceGroups/g' }, NOW.toISOString(), SOURCE);
+    expect(schemaErrors(arm)).toEqual([]);
+    expect(arm.data).toMatchObject({ plane: 'azure-rbac' });
+  });
+
+  it("a completed run's events: one Detected per item then Completed, at most 90 a transaction, the same on a redo", () => {
+    const run = { runId: 'r1', hsm: 'contoso-hsm', mode: 'plan' as const, completedAt: NOW.toISOString(), counts: { unexpected: 181 }, actions: 0 };
+    const items = Array.from({ length: 181 }, (_, i) => ({ id: `d${i}`, kind: 'unexpected' as const, principalId: OID.dave, role: 'r', roleId: 'r', scope: '/', assignmentName: `a${i}`, reason: 'no grant', action: 'remove' as const }));
+    const chunks = reconciliationCompletionEvents(run, items, SOURCE);
+    expect(chunks.map((c) => c.length)).toEqual([90, 90, 2]);
+    expect(chunks.flat().map((e) => e.id)).toEqual([...items.map((i) => `r1.detected.${i.id}`), 'r1.completed']);
+    expect(chunks.flat().at(-1)!.type).toBe('HsmAccess.Reconciliation.Completed.v1');
+    expect(reconciliationCompletionEvents(run, items, SOURCE)).toEqual(chunks);
+    for (const event of chunks.flat()) expect(schemaErrors(event)).toEqual([]);
+    expect(reconciliationCompletionEvents(run, [], SOURCE).map((c) => c.map((e) => e.id))).toEqual([['r1.completed']]);
+    expect(reconciliationCompletionEvents(run, items.slice(0, 3), SOURCE, 2).map((c) => c.length)).toEqual([2, 2]);
   });
 
   it('a schema rejects an event that breaks it', () => {
