@@ -18,7 +18,7 @@ import { HsmInventory } from './adapters/hsm-rbac/inventory';
 import { TableReconcileStore } from './adapters/storage/reconcileStore';
 import { QueueRunContinuation, RECONCILE_QUEUE } from './adapters/storage/runQueue';
 import { readReconcileSettings, type ReconcileSettings } from './adapters/reconcileSettings';
-import type { ServiceLog } from './services/ports';
+import type { Clock, ServiceLog } from './services/ports';
 import { createNotificationSetup } from './adapters/notify';
 import type { NotificationService } from './services/notifications';
 import { ReviewPageService } from './services/reviewPage';
@@ -72,8 +72,11 @@ function queueClient(storage: StorageConfig, credential: TokenCredential, queueN
   return new QueueClient(`${storage.tableEndpoint.replace('.table.', '.queue.')}/${queueName}`, credential);
 }
 
-/** Builds the context from app settings; throws ConfigurationError when they are not valid. */
-export function createAppContext(env: NodeJS.ProcessEnv = process.env): AppContext {
+/**
+ * Builds the context from app settings; throws ConfigurationError when they are not valid. `clock`
+ * is the service's time (tests stand at a grant's expiry without waiting for it).
+ */
+export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Clock = { now: () => new Date() }): AppContext {
   const config = loadConfig(env);
   const credential = createServiceCredential(config.managedIdentity);
   const tables = new Map<string, TableClient>();
@@ -95,7 +98,6 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env): AppConte
     return client;
   };
   const ledger = () => new TableLedger(context.tableClient(LEDGER_TABLE));
-  const clock = { now: () => new Date() };
   const scheduler = new QueueRevocationScheduler(queueClient(config.storage, credential, REVOCATION_QUEUE), clock);
   let sharedLedger: TableLedger | undefined;
   const reconcileSettings = readReconcileSettings(env);

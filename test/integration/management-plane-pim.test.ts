@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createAppContext } from '../../shared/app';
 import { startTestStack, type TestStack } from '../helpers/stack';
 import { davesAssignments, policyFile, requestAndApprove, until } from '../helpers/managementPlane';
 
@@ -27,6 +28,19 @@ describe('the management plane in PIM mode, on the local stack', () => {
     const revoked = await stack.api(`/api/requests/${active.id}/revoke`, { persona: 'dave', body: { reason: 'done early' } });
     expect(revoked.status).toBe(200);
     expect(((await revoked.json()) as { status: string }).status).toBe('Revoked');
+  }, 40_000);
+
+  it('at expiry, the service\'s own timer finds Azure already ended the grant: it records Expired and changes nothing in Azure', async () => {
+    const active = await requestAndApprove(stack, 'PT5M');
+    await until(() => (davesAssignments(stack).length === 0 ? true : undefined), 10_000);
+    const before = stack.stack.arm.requests().length;
+    // The service as it stands when the grant's revocation message becomes visible, five minutes on.
+    const atExpiry = createAppContext({ ...stack.stack.appSettings }, { now: () => new Date(Date.parse(active.expiresAt) + 1_000) });
+    const expired = await atExpiry.requests().expireIfDue(active.id);
+    expect(expired).toMatchObject({ status: 'Expired' });
+    const calls = stack.stack.arm.requests().slice(before);
+    expect(calls.length).toBeGreaterThan(0);
+    expect(calls.filter((call) => call.method !== 'GET')).toEqual([]);
   }, 40_000);
 
   it('removes a PIM grant itself when it ends before Azure would end it', async () => {
