@@ -1,5 +1,5 @@
 import type { Clock, ServiceLog } from './ports';
-import type { EventPublisher, OutboxStore } from './outboxPorts';
+import { EventsRefusedError, type EventPublisher, type OutboxEntry, type OutboxStore } from './outboxPorts';
 
 export interface OutboxDrainerDependencies {
   store: OutboxStore;
@@ -58,15 +58,40 @@ export class OutboxDrainer {
       for (;;) {
         const entries = await store.oldest(this.deps.batchSize ?? DEFAULT_BATCH);
         if (entries.length === 0) break;
-        await this.publishWithRetries(entries.map((entry) => entry.event));
-        await store.remove(entries);
-        published += entries.length;
+        const sent = await this.publish(entries);
+        await store.remove(sent);
+        published += sent.length;
         if (!(await renew())) break;
       }
     } finally {
       await store.release(holder).catch((error: Error) => this.deps.log.warn(`Outbox: the lease could not be released: ${error.message}`));
     }
     return { leased: true, published };
+  }
+
+  /**
+   * Publishes the entries in order and answers those the topic took. A batch the topic refuses (too
+   * large, or holding an event it rejects) is split in halves, in order; a single event it refuses is
+   * dead-lettered, so that one bad event cannot stop every event after it.
+   */
+  private async publish(entries: readonly OutboxEntry[]): Promise<OutboxEntry[]> {
+    try {
+      await this.publishWithRetries(entries.map((entry) => entry.event));
+      return [...entries];
+    } catch (error) {
+      if (!(error instanceof EventsRefusedError)) throw error;
+      if (entries.length === 1) {
+        const [entry] = entries as [OutboxEntry];
+        this.deps.log.error(`Outbox: the topic refused event ${entry.event.id} (${entry.event.type}, ${error.status}): dead-lettered: ${error.message}`);
+        await this.deps.store.deadLetter(entry, `${error.status}: ${error.message}`);
+        return [];
+      }
+      const half = Math.ceil(entries.length / 2);
+      const first = await this.publish(entries.slice(0, half));
+      // The first half's events are out: delete them before the second half, so a crash does not resend them.
+      await this.deps.store.remove(first);
+      return [...(await this.publish(entries.slice(half)))];
+    }
   }
 
   private async publishWithRetries(events: Parameters<EventPublisher['publish']>[0]): Promise<void> {
@@ -76,7 +101,7 @@ export class OutboxDrainer {
         await this.deps.publisher.publish(events);
         return;
       } catch (error) {
-        if (attempt >= delays.length) throw error;
+        if (error instanceof EventsRefusedError || attempt >= delays.length) throw error;
         this.deps.log.warn(`Outbox: publishing ${events.length} event(s) failed (attempt ${attempt + 1}): ${(error as Error).message}`);
         await this.sleep(delays[attempt]!);
       }

@@ -17,6 +17,19 @@ export interface OutboxStore {
   lease(holder: string, until: Date, now: Date): Promise<boolean>;
   /** Gives the lease up early (best effort: it lapses anyway). */
   release(holder: string): Promise<void>;
+  /** Moves an event the topic refuses out of the way, keeping it and the reason (one transaction). */
+  deadLetter(entry: OutboxEntry, reason: string): Promise<void>;
+}
+
+/**
+ * The topic refused the content (400, 413), as opposed to failing to take it (network, 5xx, 429, auth):
+ * sending the same events again cannot succeed.
+ */
+export class EventsRefusedError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+    this.name = 'EventsRefusedError';
+  }
 }
 
 /** Publishes a batch of events to the topic: all of them, or it throws. */

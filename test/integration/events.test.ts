@@ -5,7 +5,7 @@ import { createAppContext, LEDGER_TABLE, type AppContext } from '../../shared/ap
 import { EventGridPublisher } from '../../shared/adapters/eventgrid';
 import { HsmAssignmentPort } from '../../shared/adapters/hsm-rbac/assignmentPort';
 import { TableLedger } from '../../shared/adapters/storage/ledger';
-import { TableOutbox } from '../../shared/adapters/storage/outbox';
+import { DEAD_LETTER_PREFIX, TableOutbox } from '../../shared/adapters/storage/outbox';
 import { QueueRevocationScheduler, REVOCATION_QUEUE } from '../../shared/adapters/storage/revocationQueue';
 import { driftDetectedEvent, REQUEST_EVENT_TYPES, SUBMIT_EVENT_TYPE, type OutboundEvent } from '../../shared/domain';
 import { AccessRequestService, requestIdForSubmission } from '../../shared/services/accessRequests';
@@ -147,6 +147,37 @@ it('concurrent drainers publish every event once, in commit order', async () => 
   await drainer('e').drain();
   expect(mine()).toEqual(committed.map((e) => e.id));
   expect(results.filter((r) => r.leased).length).toBeGreaterThanOrEqual(1);
+});
+
+function driftEvents(runId: string, count: number, reason: string): OutboundEvent[] {
+  const at = new Date().toISOString();
+  return Array.from({ length: count }, (_, i) => driftDetectedEvent({ runId, hsm: 'contoso-hsm', mode: 'plan' }, { id: `d${i}`, kind: 'unexpected', principalId: APP_VM, role: 'Managed HSM Crypto User', roleId: 'r', scope: '/keys/k', assignmentName: `a${i}`, reason, action: 'none' }, at, context.eventGrid!.source));
+}
+
+it('a batch over the topic\'s 1 MB is split and published in order, not retried for ever', async () => {
+  const ledger = new TableLedger(context.tableClient(LEDGER_TABLE));
+  const runId = `large-${randomUUID().slice(0, 8)}`;
+  // 40 events of about 28 KB (a row's string property holds 32 K characters): 1.1 MB in one batch.
+  const events = driftEvents(runId, 40, 'x'.repeat(28_000));
+  for (const part of [events.slice(0, 20), events.slice(20)]) await ledger.appendAudit([{ at: new Date().toISOString(), actor: 'system', action: 'reconcile.test', requestId: runId, reason: 'large events' }], part);
+  const wholeBatch = new OutboxDrainer({ store: new TableOutbox(context.tableClient(LEDGER_TABLE)), publisher: new EventGridPublisher({ endpoint: context.eventGrid!.topicEndpoint, key: context.eventGrid!.topicKey!, caPem: context.eventGrid!.caPem! }, context.credential), clock, log: silent, holder: 'whole-batch', retryDelaysMs: [10], sleep: async () => undefined });
+  expect(await wholeBatch.drain()).toMatchObject({ leased: true });
+  expect(received().filter((e) => (e.data as { runId?: string }).runId === runId).map((e) => e.id)).toEqual(events.map((e) => e.id));
+});
+
+it('an event the topic refuses is dead-lettered, and the events after it are published', async () => {
+  const ledger = new TableLedger(context.tableClient(LEDGER_TABLE));
+  const runId = `refused-${randomUUID().slice(0, 8)}`;
+  const [first, refused, last] = driftEvents(runId, 3, 'test') as [OutboundEvent, OutboundEvent, OutboundEvent];
+  // A row the topic cannot accept (a CloudEvent needs a type), between two good ones.
+  await ledger.appendAudit([{ at: new Date().toISOString(), actor: 'system', action: 'reconcile.test', requestId: runId, reason: 'one bad event' }], [first, { ...refused, type: '' as OutboundEvent['type'] }, last]);
+  expect(await drainer('refused').drain()).toMatchObject({ leased: true });
+  expect(received().filter((e) => (e.data as { runId?: string }).runId === runId).map((e) => e.id)).toEqual([first.id, last.id]);
+  const dead = await context.tableClient(LEDGER_TABLE).listEntities<{ eventId: string; reason: string }>({ queryOptions: { filter: `PartitionKey eq 'ledger' and RowKey ge '${DEAD_LETTER_PREFIX}' and RowKey lt 'outbox-dead}'` } });
+  const deadIds: Array<{ eventId: string; reason: string }> = [];
+  for await (const row of dead) deadIds.push({ eventId: row.eventId, reason: row.reason });
+  expect(deadIds).toEqual(expect.arrayContaining([expect.objectContaining({ eventId: refused.id, reason: expect.stringMatching(/^400: /) })]));
+  expect(await drainer('after').drain()).toEqual({ leased: true, published: 0 });
 });
 
 function itsmClient(): EventGridPublisherClient<'CloudEvent'> {

@@ -1,7 +1,7 @@
 import type { TokenCredential } from '@azure/core-auth';
 import { AzureKeyCredential, EventGridPublisherClient, type CloudEvent } from '@azure/eventgrid';
 import type { OutboundEvent } from '../../domain';
-import type { EventPublisher } from '../../services/outboxPorts';
+import { EventsRefusedError, type EventPublisher } from '../../services/outboxPorts';
 
 export interface EventGridTopicSettings {
   /** `https://{topic}.{region}-1.eventgrid.azure.net/api/events` */
@@ -31,6 +31,12 @@ export class EventGridPublisher implements EventPublisher {
 
   async publish(events: readonly OutboundEvent[]): Promise<void> {
     if (events.length === 0) return;
-    await this.client.send(events.map(toCloudEvent));
+    try {
+      await this.client.send(events.map(toCloudEvent));
+    } catch (error) {
+      const status = (error as { statusCode?: number }).statusCode;
+      if (status === 400 || status === 413) throw new EventsRefusedError(status, (error as Error).message);
+      throw error;
+    }
   }
 }

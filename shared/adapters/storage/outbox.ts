@@ -9,6 +9,8 @@ import { onceSucceeded } from './setup';
  * one instance drain them at a time. See docs/adr/0008-transactional-outbox.md.
  */
 const LEASE_ROW = 'outbox-lease';
+/** Events the topic refused: `outbox-dead|{the outbox row's key}`, kept for an operator. */
+export const DEAD_LETTER_PREFIX = 'outbox-dead|';
 
 interface LeaseEntity {
   partitionKey: string;
@@ -41,6 +43,14 @@ export class TableOutbox implements OutboxStore {
       if (entries.length >= limit) break;
     }
     return entries;
+  }
+
+  async deadLetter(entry: OutboxEntry, reason: string): Promise<void> {
+    const dead = { partitionKey: LEDGER_PARTITION, rowKey: `${DEAD_LETTER_PREFIX}${entry.key}`, eventId: entry.event.id, reason: reason.slice(0, 4000), at: new Date().toISOString(), data: JSON.stringify(entry.event) };
+    await this.table.submitTransaction([['upsert', dead, 'Replace'], ['delete', { partitionKey: LEDGER_PARTITION, rowKey: entry.key }]]).catch((error: unknown) => {
+      // Another drainer moved or published it meanwhile.
+      if (statusOf(error) !== 404) throw error;
+    });
   }
 
   async remove(entries: readonly OutboxEntry[]): Promise<void> {
