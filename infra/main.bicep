@@ -140,6 +140,19 @@ resource topic 'Microsoft.EventGrid/topics@2024-06-01-preview' = {
   }
 }
 
+// Access requests raised as events arrive on a topic of their own: the systems allowed to raise them get
+// "EventGrid Data Sender" there, and so can never publish on the topic SIEMs read the service's own
+// lifecycle events from.
+resource requestTopic 'Microsoft.EventGrid/topics@2024-06-01-preview' = {
+  name: '${namePrefix}-requests'
+  location: location
+  properties: {
+    inputSchema: 'CloudEventSchemaV1_0'
+    disableLocalAuth: true
+    minimumTlsVersionAllowed: '1.2'
+  }
+}
+
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: '${namePrefix}-plan'
   location: location
@@ -223,7 +236,7 @@ resource auth 'Microsoft.Web/sites/config@2024-04-01' = {
 }
 
 resource inboundRequests 'Microsoft.EventGrid/topics/eventSubscriptions@2024-06-01-preview' = {
-  parent: topic
+  parent: requestTopic
   name: eventSubscriptionName
   properties: {
     eventDeliverySchema: 'CloudEventSchemaV1_0'
@@ -281,4 +294,7 @@ output functionAppName string = app.name
 output functionAppHostName string = app.properties.defaultHostName
 output servicePrincipalId string = identity.properties.principalId
 output eventGridTopicEndpoint string = topic.properties.endpoint
+@description('Where other systems raise access requests (grant them EventGrid Data Sender here, and name their source in the policy).')
+output accessRequestTopicEndpoint string = requestTopic.properties.endpoint
+output accessRequestTopicId string = requestTopic.id
 output keyVaultName string = vault.name
