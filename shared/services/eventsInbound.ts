@@ -70,7 +70,8 @@ export class EventSubmissionService {
       details: { submissionSource: origin.source, submissionId: origin.id, code, status, hsm, submitted },
     };
     const events = this.deps.eventSource ? [rejectedSubmissionEvent({ origin, requestId, hsm, status, code, detail, at, submitted }, this.deps.eventSource)] : [];
-    await this.deps.ledger.appendAudit([audit], events);
+    // Once per submission: Event Grid may deliver the same event again.
+    await this.deps.ledger.appendAuditOnce(`rejected|${requestId}`, [audit], events);
     this.deps.afterCommit?.();
     this.deps.log.warn(`Event ${origin.source} ${origin.id}: rejected (${code}): ${detail}`);
     return { outcome: 'rejected', requestId, code, detail };

@@ -217,8 +217,9 @@ it.each([
   ['an ineligible requester', CONTOSO_ITSM_SOURCE, { requester: 'alice', ...RELEASE }, 'role-not-allowed'],
   ['an unknown requester', CONTOSO_ITSM_SOURCE, { requester: 'mallory@contoso.example', ...RELEASE }, 'unknown-requester'],
   ['invalid data', CONTOSO_ITSM_SOURCE, { requester: 'dave', ...RELEASE, duration: 60 }, 'invalid-body'],
-])('%s is rejected: no request, an audit record and a Rejected event', async (_name, source, data, code) => {
+])('%s is rejected, once however often it is delivered: no request, an audit record and a Rejected event', async (_name, source, data, code) => {
   const event = { id: `evt-${randomUUID()}`, source, data };
+  await publishAndDeliver(event);
   await publishAndDeliver(event);
   const id = requestIdForSubmission(event);
   expect((await api(`/api/requests/${id}`, 'sam')).status).toBe(404);
