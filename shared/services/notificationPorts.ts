@@ -25,10 +25,15 @@ export interface ReviewLinkPort {
   linkFor(requestId: string, now: Date): string | undefined;
 }
 
-/** At-most-once marks for timer notifications (a reminder, an expiry warning). */
+/** Marks of messages that go out once: timer notifications (a reminder, an expiry warning) and a run's drift message. */
 export interface NotificationMarks {
-  /** True for the first caller of `key`, false for every later one. */
-  claim(key: string): Promise<boolean>;
+  /**
+   * True for the first caller of `key`. Also true for a later caller when the earlier claim was never
+   * confirmed and is at least `reclaimAfterMs` old: its sender died before the message went out.
+   */
+  claim(key: string, reclaimAfterMs?: number): Promise<boolean>;
+  /** The claimed message went out (delivered, or its failure recorded): nobody sends it again. */
+  confirm(key: string): Promise<void>;
 }
 
 /** A delivery that did not go through; `retryable` when trying again later may help. */

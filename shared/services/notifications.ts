@@ -18,6 +18,8 @@ const DEFAULT_RETRY_DELAYS_MS = [250, 1000, 3000];
 const DEFAULT_WAIT_BUDGET_MS = 2000;
 const MAX_RETRY_AFTER_MS = 60_000;
 const MAX_AUDIT_ATTEMPTS = 20;
+/** A timer message claimed this long ago and never confirmed lost its sender (sends take seconds; a Retry-After at most a minute). */
+const RECLAIM_TIMER_CLAIM_AFTER_MS = 5 * 60_000;
 
 export interface NotificationDependencies {
   policy: Policy;
@@ -119,9 +121,10 @@ export class NotificationService {
     const outcomes: DeliveryOutcome[] = [];
     let sent = 0;
     for (const intent of dueNotifications(this.deps.policy, requests, now)) {
-      if (intent.key && this.deps.marks && !(await this.deps.marks.claim(intent.key))) continue;
+      if (intent.key && this.deps.marks && !(await this.deps.marks.claim(intent.key, RECLAIM_TIMER_CLAIM_AFTER_MS))) continue;
       const request = requests.find((r) => r.id === intent.requestId) as AccessRequest;
       outcomes.push(...(await this.deliver(intent, request)));
+      if (intent.key) await this.deps.marks?.confirm(intent.key);
       sent++;
     }
     return { sent, outcomes };
@@ -129,19 +132,24 @@ export class NotificationService {
 
   /**
    * Sends a message that is about no request (drift found by a reconciliation run) to `recipients`,
-   * at most once per `onceKey` (a mark row). Failures are retried, logged and appended to the audit
+   * once per `onceKey` (a mark row, confirmed after sending; a claim left unconfirmed by a sender that
+   * died is taken over, so at least once). Failures are retried, logged and appended to the audit
    * trail as `notification.failed` under the message's `requestId`; never throws.
    */
   async announce(notification: OutgoingNotification, recipients: Recipients, onceKey: string): Promise<DeliveryOutcome[]> {
     const subject = `Run ${notification.requestId}`;
     try {
-      if (this.deps.marks && !(await this.deps.marks.claim(onceKey))) {
+      // Callers hold their subject exclusively (a run is closed by one execution at a time), so a
+      // claim they find unconfirmed was left by a sender that died: send it again.
+      if (this.deps.marks && !(await this.deps.marks.claim(onceKey, 0))) {
         this.deps.log.info(`${subject}: '${notification.kind}' was sent already`);
         return [];
       }
       const sends = this.sendAll(notification, recipients, subject, (outcome) => this.failedAnnouncement(outcome));
       if (sends.length === 0) this.deps.log.warn(`${subject}: nobody to tell about '${notification.kind}' (${notification.audience} have no channel in the policy)`);
-      return await Promise.all(sends);
+      const outcomes = await Promise.all(sends);
+      await this.deps.marks?.confirm(onceKey);
+      return outcomes;
     } catch (error) {
       this.deps.log.error(`${subject}: notification '${notification.kind}' failed: ${(error as Error).message}`);
       return [];

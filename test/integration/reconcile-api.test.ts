@@ -1,4 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import { TableClient } from '@azure/data-tables';
+import { createAppContext } from '../../shared/app';
+import { NOTIFICATION_MARKS_TABLE } from '../../shared/adapters/notify';
+import { TableNotificationMarks } from '../../shared/adapters/notify/marks';
+import { driftNoticeKey, driftNotifier } from '../../shared/services/reconciliationNotices';
+import type { ReconcileRun } from '../../shared/services/reconciliationPorts';
 import { PERSONAS } from '../../dev/personas';
 import { TableLedger } from '../../shared/adapters/storage/ledger';
 import { verifyAuditChain, type DriftItem } from '../../shared/domain';
@@ -128,6 +134,27 @@ describe('drift reconciliation over HTTP', () => {
     expect(repairs).toHaveLength(3);
     for (const record of repairs) expect(record.hsmRequestId).toMatch(/^[0-9a-f-]{36}$/);
   }, 60_000);
+
+  it('a drift message whose sender died between claiming and sending is sent by the close that follows, once', async () => {
+    const context = createAppContext({ ...stack.stack.appSettings });
+    const run = { id: `crashed-${randomUUID()}`, hsm: 'contoso-hsm', mode: 'plan', status: 'completed', actions: [], finishedAt: new Date().toISOString() } as unknown as ReconcileRun;
+    const items: DriftItem[] = [{ id: 'd1', kind: 'unexpected', principalId: APP_VM, role: 'Managed HSM Crypto Auditor', roleId: CRYPTO_AUDITOR, scope: '/', assignmentName: 'a1', reason: 'test', action: 'remove' } as DriftItem];
+    const marks = new TableNotificationMarks(context.tableClient(NOTIFICATION_MARKS_TABLE));
+    // A claim is taken over only when unconfirmed and old enough, and never once confirmed.
+    const key = `test|${randomUUID()}`;
+    expect([await marks.claim(key), await marks.claim(key), await marks.claim(key, 60_000), await marks.claim(key, 0)]).toEqual([true, false, false, true]);
+    await marks.confirm(key);
+    expect(await marks.claim(key, 0)).toBe(false);
+    // The process that closed the run first claimed its message, then died before sending it.
+    expect(await marks.claim(driftNoticeKey(run.id))).toBe(true);
+    const notify = driftNotifier({ policy: context.policy, notifications: context.notifications(), reportLink: () => undefined });
+    const cardsBefore = driftMessages().cards.length;
+    const sent = () => ({ mails: driftMessages().mails.filter((m) => m.run === run.id).length, cards: driftMessages().cards.length - cardsBefore });
+    await notify(run, items);
+    expect(sent()).toEqual({ mails: 1, cards: 1 });
+    await notify(run, items);
+    expect(sent()).toEqual({ mails: 1, cards: 1 });
+  });
 
   it('shows reports to auditors and administrators as JSON and HTML, and to nobody else', async () => {
     const latest = await stack.api('/api/reconcile/reports/latest', { persona: 'alice' });

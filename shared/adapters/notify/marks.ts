@@ -4,7 +4,24 @@ import { onceSucceeded } from '../storage/setup';
 
 const PARTITION = 'mark';
 
-/** One row per timer notification sent: inserting it claims the send, a 409 means it was sent already. */
+interface MarkEntity {
+  partitionKey: string;
+  rowKey: string;
+  claimedAt: string;
+  /** Set once the message went out; a claim without it may be taken over when it is old enough. */
+  sentAt?: string;
+}
+
+const statusOf = (error: unknown): number | undefined => (error as { statusCode?: number }).statusCode;
+
+/** RowKey may not hold / \ # ? or control characters. */
+const rowKeyOf = (key: string): string => [...key].map((ch) => (/[/\\#?]/.test(ch) || ch.charCodeAt(0) < 0x20 || (ch.charCodeAt(0) >= 0x7f && ch.charCodeAt(0) <= 0x9f) ? '_' : ch)).join('');
+
+/**
+ * One row per notification that must go out once (timer messages, a run's drift message): inserting
+ * it claims the send, and `sentAt` confirms it. A claim left unconfirmed by a sender that died is
+ * taken over by a later caller, so the message is sent at least once.
+ */
 export class TableNotificationMarks implements NotificationMarks {
   private readonly ensureTable: () => Promise<void>;
 
@@ -13,16 +30,30 @@ export class TableNotificationMarks implements NotificationMarks {
   }
 
 
-  async claim(key: string): Promise<boolean> {
+  async claim(key: string, reclaimAfterMs?: number): Promise<boolean> {
     await this.ensureTable();
-    // RowKey may not hold / \ # ? or control characters.
-    const rowKey = [...key].map((ch) => (/[/\\#?]/.test(ch) || ch.charCodeAt(0) < 0x20 || (ch.charCodeAt(0) >= 0x7f && ch.charCodeAt(0) <= 0x9f) ? '_' : ch)).join('');
+    const rowKey = rowKeyOf(key);
     try {
-      await this.table.createEntity({ partitionKey: PARTITION, rowKey, claimedAt: new Date().toISOString() });
+      await this.table.createEntity<MarkEntity>({ partitionKey: PARTITION, rowKey, claimedAt: new Date().toISOString() });
       return true;
     } catch (error) {
-      if ((error as { statusCode?: number }).statusCode === 409) return false;
+      if (statusOf(error) !== 409) throw error;
+    }
+    if (reclaimAfterMs === undefined) return false;
+    const mark = await this.table.getEntity<MarkEntity>(PARTITION, rowKey);
+    if (mark.sentAt || Date.parse(mark.claimedAt) > Date.now() - reclaimAfterMs) return false;
+    try {
+      // If-Match: of two callers reclaiming the same dead claim, one wins.
+      await this.table.updateEntity<MarkEntity>({ partitionKey: PARTITION, rowKey, claimedAt: new Date().toISOString() }, 'Replace', { etag: mark.etag });
+      return true;
+    } catch (error) {
+      if (statusOf(error) === 412) return false;
       throw error;
     }
+  }
+
+  async confirm(key: string): Promise<void> {
+    await this.ensureTable();
+    await this.table.updateEntity<Partial<MarkEntity> & { partitionKey: string; rowKey: string }>({ partitionKey: PARTITION, rowKey: rowKeyOf(key), sentAt: new Date().toISOString() }, 'Merge');
   }
 }
