@@ -44,7 +44,7 @@ export interface NotificationIntent {
   readonly requestId: string;
   /** The object id (or 'system') whose action caused it. */
   readonly actor: string;
-  /** For timer-driven notifications: sent at most once per key. */
+  /** Sent once per key (marks): timer notifications, and the approval request the timer catches up on. */
   readonly key?: string;
 }
 
@@ -91,7 +91,7 @@ const REQUESTER_KINDS: Partial<Record<RequestStatus, NotificationKind>> = {
 
 function intentsForEntry(entry: HistoryEntry, request: AccessRequest): Array<Omit<NotificationIntent, 'requestId'>> {
   const actor = entry.by;
-  if (entry.from === null) return entry.to === 'Pending' && request.status === 'Pending' ? [{ kind: 'approval-needed', audience: 'approvers', actor }] : [];
+  if (entry.from === null) return entry.to === 'Pending' && request.status === 'Pending' ? [{ kind: 'approval-needed', audience: 'approvers', actor, key: approvalNeededKey(request.id) }] : [];
   if (entry.from === 'Pending' && entry.to === 'Pending') return [{ kind: 'approval-progress', audience: 'approvers', actor }];
   if (entry.from === 'Active' && entry.to === 'Active') {
     if (/^extension by .* requested$/.test(entry.reason)) return [{ kind: 'extension-needed', audience: 'approvers', actor }];
@@ -143,8 +143,14 @@ function notificationSettings(policy: Policy): { expiryWarningMs: number; longDu
   };
 }
 
+/** How long after a request is made the timer checks that its approvers were asked. */
+export const APPROVAL_CATCH_UP_MS = 2 * 60_000;
+
+const approvalNeededKey = (requestId: string): string => `approval-needed|${requestId}`;
+
 /**
- * The timer's notifications that are due at `now`: one reminder to the approvers once a Pending
+ * The timer's notifications that are due at `now`: the approval request of a Pending request older
+ * than APPROVAL_CATCH_UP_MS (it goes out only if the process that made the request died before sending it), one reminder to the approvers once a Pending
  * request has waited half its lifetime, and one warning to the requester `expiryWarning` before an
  * Active grant ends (again after an extension moves the end). Keys make each one go out once.
  */
@@ -153,9 +159,13 @@ export function dueNotifications(policy: Policy, requests: readonly AccessReques
   const at = now.getTime();
   const due: NotificationIntent[] = [];
   for (const request of requests) {
+    const created = Date.parse(request.createdAt);
+    const until = Date.parse(request.pendingUntil);
+    if (request.status === 'Pending' && at >= created + APPROVAL_CATCH_UP_MS && at < until) {
+      // Sent when the request was made, unless that process died first: its key finds out which.
+      due.push({ kind: 'approval-needed', audience: 'approvers', requestId: request.id, actor: request.requestedBy, key: approvalNeededKey(request.id) });
+    }
     if (request.status === 'Pending' && reminders) {
-      const created = Date.parse(request.createdAt);
-      const until = Date.parse(request.pendingUntil);
       if (at >= created + (until - created) / 2 && at < until) {
         due.push({ kind: 'reminder', audience: 'approvers', requestId: request.id, actor: SYSTEM_ACTOR, key: `reminder|${request.id}` });
       }

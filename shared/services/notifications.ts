@@ -77,7 +77,7 @@ export class NotificationService {
     try {
       const intents = notificationsForTransition(before, after);
       if (intents.length === 0) return;
-      const all = Promise.all(intents.map((intent) => this.deliver(intent, after)));
+      const all = Promise.all(intents.map((intent) => this.deliverOnce(intent, after)));
       let timer: NodeJS.Timeout | undefined;
       const budget = new Promise<void>((resolve) => {
         timer = setTimeout(resolve, this.waitBudgetMs);
@@ -87,6 +87,18 @@ export class NotificationService {
     } catch (error) {
       this.deps.log.error(`Notifications for request ${after.id} failed: ${(error as Error).message}`);
     }
+  }
+
+  /**
+   * `deliver`, claimed and confirmed under the intent's key when it has one (so the timer can catch
+   * up on it); undefined when it was claimed already.
+   */
+  private async deliverOnce(intent: NotificationIntent, request: AccessRequest, reclaimAfterMs?: number): Promise<DeliveryOutcome[] | undefined> {
+    const marks = intent.key ? this.deps.marks : undefined;
+    if (marks && !(await marks.claim(intent.key!, reclaimAfterMs))) return undefined;
+    const outcomes = await this.deliver(intent, request);
+    await marks?.confirm(intent.key!);
+    return outcomes;
   }
 
   /** Sends one intent to every recipient of its audience; resolves with each outcome, never rejects. */
@@ -121,10 +133,12 @@ export class NotificationService {
     const outcomes: DeliveryOutcome[] = [];
     let sent = 0;
     for (const intent of dueNotifications(this.deps.policy, requests, now)) {
-      if (intent.key && this.deps.marks && !(await this.deps.marks.claim(intent.key, RECLAIM_TIMER_CLAIM_AFTER_MS))) continue;
+      // Without marks the timer cannot tell what went out already: it sends only what falls due now.
+      if (!this.deps.marks && intent.kind === 'approval-needed') continue;
       const request = requests.find((r) => r.id === intent.requestId) as AccessRequest;
-      outcomes.push(...(await this.deliver(intent, request)));
-      if (intent.key) await this.deps.marks?.confirm(intent.key);
+      const delivered = await this.deliverOnce(intent, request, RECLAIM_TIMER_CLAIM_AFTER_MS);
+      if (!delivered) continue;
+      outcomes.push(...delivered);
       sent++;
     }
     return { sent, outcomes };

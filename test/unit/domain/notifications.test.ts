@@ -3,7 +3,7 @@ import type { PolicyError } from '../../../shared/domain/policy/types';
 import { applyEvent, createRequest, type AccessRequest, type RequestEvent } from '../../../shared/domain/lifecycle';
 import { evaluateRequest, type EligibleRequest } from '../../../shared/domain/eligibility';
 import {
-  dueNotifications, maskAddress, notificationContent, notificationsForTransition, recipientsFor, riskFlags,
+  APPROVAL_CATCH_UP_MS, dueNotifications, maskAddress, notificationContent, notificationsForTransition, recipientsFor, riskFlags,
 } from '../../../shared/domain/notifications';
 import { CALLERS, NOW, OID, MINIMAL_POLICY, contosoPolicy, contosoPolicyText } from './fixtures';
 
@@ -137,9 +137,20 @@ describe('content', () => {
 describe('timer notifications', () => {
   it('reminds the approvers once half the pending lifetime has passed', () => {
     const pending = release();
-    expect(dueNotifications(policy, [pending], at(11 * HOUR))).toEqual([]);
-    expect(dueNotifications(policy, [pending], at(12 * HOUR))).toEqual([{ kind: 'reminder', audience: 'approvers', requestId: 'req-1', actor: 'system', key: 'reminder|req-1' }]);
+    const reminders = (now: Date) => dueNotifications(policy, [pending], now).filter((n) => n.kind === 'reminder');
+    expect(reminders(at(11 * HOUR))).toEqual([]);
+    expect(reminders(at(12 * HOUR))).toEqual([{ kind: 'reminder', audience: 'approvers', requestId: 'req-1', actor: 'system', key: 'reminder|req-1' }]);
     expect(dueNotifications(policy, [pending], at(24 * HOUR))).toEqual([]);
+  });
+
+  it('checks that the approvers of a Pending request were asked, under the key its creation used, from two minutes on', () => {
+    const pending = release();
+    const [creation] = notificationsForTransition(undefined, pending);
+    expect(creation).toMatchObject({ kind: 'approval-needed', key: 'approval-needed|req-1' });
+    expect(dueNotifications(policy, [pending], at(APPROVAL_CATCH_UP_MS - 1))).toEqual([]);
+    expect(dueNotifications(policy, [pending], at(APPROVAL_CATCH_UP_MS))).toEqual([{ kind: 'approval-needed', audience: 'approvers', requestId: 'req-1', actor: pending.requestedBy, key: creation!.key }]);
+    const decided = apply(pending, { type: 'decide', by: OID.sam, decision: 'deny' });
+    expect(dueNotifications(policy, [decided], at(APPROVAL_CATCH_UP_MS))).toEqual([]);
   });
 
   it('warns the requester expiryWarning before the end, again after an extension moves it, never for a short grant', () => {
