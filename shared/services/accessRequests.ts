@@ -27,7 +27,7 @@ import {
   type RequestStatus,
   type SubmissionOrigin,
 } from '../domain';
-import type { AssignmentPort, AuditEntry, Clock, LedgerPort, RevocationScheduler, ServiceLog, StoredRequest } from './ports';
+import { listAll, type AssignmentPort, type AuditEntry, type Clock, type LedgerPort, type RevocationScheduler, type ServiceLog, type StoredRequest } from './ports';
 
 /** A refusal the HTTP layer turns into `application/problem+json`. */
 export interface Problem {
@@ -410,14 +410,7 @@ export class AccessRequestService {
   }
 
   private async requestsFor(principalId: string): Promise<AccessRequest[]> {
-    const all: AccessRequest[] = [];
-    let continuation: string | undefined;
-    do {
-      const page = await this.deps.ledger.list({ principalId: principalId.toLowerCase(), ...(continuation ? { continuation } : {}), pageSize: 500 });
-      all.push(...page.items.map((item) => item.request));
-      continuation = page.continuation;
-    } while (continuation);
-    return all;
+    return (await listAll(this.deps.ledger, { principalId: principalId.toLowerCase(), pageSize: 500 })).map((stored) => stored.request);
   }
 
   /**
@@ -445,15 +438,8 @@ export class AccessRequestService {
     return counts;
   }
 
-  private async allWith(statuses: RequestStatus[], expiresBefore?: string): Promise<StoredRequest[]> {
-    const all: StoredRequest[] = [];
-    let continuation: string | undefined;
-    do {
-      const page = await this.deps.ledger.list({ statuses, ...(expiresBefore ? { expiresBefore } : {}), ...(continuation ? { continuation } : {}), pageSize: 500 });
-      all.push(...page.items);
-      continuation = page.continuation;
-    } while (continuation);
-    return all;
+  private allWith(statuses: RequestStatus[], expiresBefore?: string): Promise<StoredRequest[]> {
+    return listAll(this.deps.ledger, { statuses, ...(expiresBefore ? { expiresBefore } : {}), pageSize: 500 });
   }
 
   async audit(caller: Caller, range: { from?: string; to?: string }): Promise<Outcome<ChainedAuditRecord[]>> {

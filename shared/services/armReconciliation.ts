@@ -2,7 +2,7 @@
 import {
   armRepairObstacle, AZURE_RBAC_PLANE, computeArmDrift, isArmDriftItem, planArmApply, type AccessRequest, type ArmDriftContext, type DriftItem, type ObservedArmAssignment, type Policy, type RequestPlane,
 } from '../domain';
-import type { AuditEntry, Clock, LedgerPort, ServiceLog } from './ports';
+import { listAll, type AuditEntry, type Clock, type LedgerPort, type ServiceLog } from './ports';
 import type { PlaneReconciler, RepairRecord, RunAction } from './reconciliationPorts';
 
 export interface ArmInventoryPort {
@@ -80,14 +80,7 @@ export class ArmReconciliationService implements PlaneReconciler {
 
   /** Every request on record (the management plane's are picked out by the classification), or one principal's. */
   private async requests(principalId?: string): Promise<AccessRequest[]> {
-    const all: AccessRequest[] = [];
-    let continuation: string | undefined;
-    do {
-      const page = await this.deps.ledger.list({ ...(principalId ? { principalId: principalId.toLowerCase() } : {}), ...(continuation ? { continuation } : {}), pageSize: 1000 });
-      all.push(...page.items.map((i) => i.request));
-      continuation = page.continuation;
-    } while (continuation);
-    return all;
+    return (await listAll(this.deps.ledger, { ...(principalId ? { principalId: principalId.toLowerCase() } : {}), pageSize: 1000 })).map((stored) => stored.request);
   }
 
   private async audit(record: RepairRecord, action: string, reason: string, details: Record<string, unknown>, armRequestId?: string, events: ReturnType<RepairRecord['repairedEvents']> = []): Promise<void> {

@@ -12,7 +12,7 @@ import {
   type Recipients,
 } from '../domain';
 import { DeliveryFailure, type MailPort, type NotificationMarks, type OutgoingNotification, type ReviewLinkPort, type TeamsPort } from './notificationPorts';
-import type { AuditEntry, Clock, LedgerPort, ServiceLog } from './ports';
+import { listAll, type AuditEntry, type Clock, type LedgerPort, type ServiceLog } from './ports';
 
 const DEFAULT_RETRY_DELAYS_MS = [250, 1000, 3000];
 const DEFAULT_WAIT_BUDGET_MS = 2000;
@@ -123,13 +123,7 @@ export class NotificationService {
    */
   async sendDue(): Promise<{ sent: number; outcomes: DeliveryOutcome[] }> {
     const now = this.deps.clock.now();
-    const requests: AccessRequest[] = [];
-    let continuation: string | undefined;
-    do {
-      const page = await this.deps.ledger.list({ statuses: ['Pending', 'Active'], ...(continuation ? { continuation } : {}), pageSize: 500 });
-      requests.push(...page.items.map((item) => item.request));
-      continuation = page.continuation;
-    } while (continuation);
+    const requests = (await listAll(this.deps.ledger, { statuses: ['Pending', 'Active'], pageSize: 500 })).map((stored) => stored.request);
     const outcomes: DeliveryOutcome[] = [];
     let sent = 0;
     for (const intent of dueNotifications(this.deps.policy, requests, now)) {

@@ -46,6 +46,18 @@ export interface LedgerPort {
   auditHead(): Promise<ChainedAuditRecord | undefined>;
 }
 
+/** Every request matching `query`, following the continuation to the last page. */
+export async function listAll(ledger: LedgerPort, query: Omit<RequestQuery, 'continuation'>): Promise<StoredRequest[]> {
+  const all: StoredRequest[] = [];
+  let continuation: string | undefined;
+  do {
+    const page = await ledger.list({ ...query, ...(continuation ? { continuation } : {}) });
+    all.push(...page.items);
+    continuation = page.continuation;
+  } while (continuation);
+  return all;
+}
+
 export interface HsmAssignment {
   name: string;
   scope: string;

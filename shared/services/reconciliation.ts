@@ -17,7 +17,7 @@ import {
   type OutboundEvent,
   type Policy,
 } from '../domain';
-import type { AuditEntry, Clock, LedgerPort, ServiceLog } from './ports';
+import { listAll, type AuditEntry, type Clock, type LedgerPort, type ServiceLog } from './ports';
 import type { HsmInventoryPort, KeyInfo, PlaneReconciler, PlaneResult, ReconcileRun, ReconcileStorePort, RepairRecord, RunAction, RunMode, StoredRun } from './reconciliationPorts';
 
 /** Keys pages whose scopes are listed at once (25 keys a page): enough that the pacer, which keeps the HSM's rate, always has a request waiting. */
@@ -368,14 +368,8 @@ export class ReconciliationService {
   }
 
   private async requestsFor(hsm: string, principalId?: string): Promise<AccessRequest[]> {
-    const all: AccessRequest[] = [];
-    let continuation: string | undefined;
-    do {
-      const page = await this.deps.ledger.list({ ...(principalId ? { principalId: principalId.toLowerCase() } : {}), ...(continuation ? { continuation } : {}), pageSize: 1000 });
-      all.push(...page.items.map((i) => i.request).filter((r) => sameHsm(r.hsm, hsm)));
-      continuation = page.continuation;
-    } while (continuation);
-    return all;
+    const stored = await listAll(this.deps.ledger, { ...(principalId ? { principalId: principalId.toLowerCase() } : {}), pageSize: 1000 });
+    return stored.map((s) => s.request).filter((r) => sameHsm(r.hsm, hsm));
   }
 
   private async context(run: ReconcileRun, principalId?: string): Promise<DriftContext> {
