@@ -97,9 +97,10 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
     }
     return client;
   };
-  const ledger = () => new TableLedger(context.tableClient(LEDGER_TABLE));
-  const scheduler = new QueueRevocationScheduler(queueClient(config.storage, credential, REVOCATION_QUEUE), clock);
   let sharedLedger: TableLedger | undefined;
+  const ledger = (): TableLedger => (sharedLedger ??= new TableLedger(context.tableClient(LEDGER_TABLE)));
+  let reconcileStore: TableReconcileStore | undefined;
+  const scheduler = new QueueRevocationScheduler(queueClient(config.storage, credential, REVOCATION_QUEUE), clock);
   const reconcileSettings = readReconcileSettings(env);
   const azureRbac = createAzureRbacAdapters(env, policy, credential);
   const inventories = new Map<string, HsmInventory>();
@@ -125,7 +126,7 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
     });
     return drainer;
   };
-  const notify = createNotificationSetup({ env, policy, clock, ledger: () => (sharedLedger ??= ledger()), tableClient: (name) => context.tableClient(name) });
+  const notify = createNotificationSetup({ env, policy, clock, ledger, tableClient: (name) => context.tableClient(name) });
   const context: AppContext = {
     config,
     credential,
@@ -141,10 +142,10 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
     pingStorage: (abortSignal) => pingStorage(config.storage, credential, abortSignal),
     policy,
     requests: (log = consoleLog) => {
-      sharedLedger ??= ledger();
+      const notifications = notify.service(log);
       return new AccessRequestService({
         policy,
-        ledger: sharedLedger,
+        ledger: ledger(),
         hsm: (hsmName) => new HsmAssignmentPort(clientFor(hsmUrlFor(hsmName))),
         ...(azureRbac ? { azureRbac: azureRbac.assignments } : {}),
         scheduler,
@@ -153,25 +154,23 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
         newId: randomUUID,
         onTransition: (before, after) => {
           outbox()?.kick();
-          return notify.service(log).onTransition(before, after);
+          return notifications.onTransition(before, after);
         },
         ...(eventGrid ? { eventSource: eventGrid.source } : {}),
       });
     },
     ...(eventGrid ? { eventGrid } : {}),
     outbox,
-    eventSubmissions: (log = consoleLog) => {
-      sharedLedger ??= ledger();
-      return new EventSubmissionService({
+    eventSubmissions: (log = consoleLog) =>
+      new EventSubmissionService({
         policy,
         requests: context.requests(log),
-        ledger: sharedLedger,
+        ledger: ledger(),
         clock,
         log,
         ...(eventGrid ? { eventSource: eventGrid.source } : {}),
         afterCommit: () => outbox()?.kick(),
-      });
-    },
+      }),
     notifications: (log = consoleLog) => notify.service(log),
     reviewPage: (log = consoleLog) =>
       new ReviewPageService({
@@ -185,16 +184,16 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
       }),
     reconcileSettings,
     reconciliation: (log = consoleLog) => {
-      sharedLedger ??= ledger();
       const serviceObjectId = reconcileSettings.serviceObjectId;
       // The management plane is part of every run when the app governs Azure RBAC scopes.
       const managementPlane = azureRbac && policy.azureRbac
-        ? new ArmReconciliationService({ policy, ledger: sharedLedger, inventory: azureRbac.inventory, clock, log, ...(serviceObjectId ? { serviceObjectId } : {}) })
+        ? new ArmReconciliationService({ policy, ledger: ledger(), inventory: azureRbac.inventory, clock, log, ...(serviceObjectId ? { serviceObjectId } : {}) })
         : undefined;
       return new ReconciliationService({
         policy,
-        store: new TableReconcileStore(context.tableClient(RECONCILE_TABLE)),
-        ledger: sharedLedger,
+        // One store per process: it creates its table once.
+        store: (reconcileStore ??= new TableReconcileStore(context.tableClient(RECONCILE_TABLE))),
+        ledger: ledger(),
         inventory: inventoryFor,
         continuation,
         clock,
