@@ -2,7 +2,7 @@
 import {
   armRepairObstacle, AZURE_RBAC_PLANE, computeArmDrift, isArmDriftItem, planArmApply, type AccessRequest, type ArmDriftContext, type DriftItem, type ObservedArmAssignment, type Policy, type RequestPlane,
 } from '../domain';
-import { listAll, type AuditEntry, type Clock, type LedgerPort, type ServiceLog } from './ports';
+import { listAll, type Clock, type LedgerPort, type ServiceLog } from './ports';
 import type { PlaneReconciler, RepairRecord, RunAction } from './reconciliationPorts';
 
 export interface ArmInventoryPort {
@@ -57,12 +57,13 @@ export class ArmReconciliationService implements PlaneReconciler {
       }
       const at = this.now();
       const action = item.action === 'create' ? 'created' : 'removed';
-      await this.audit(record, `reconcile.${action}`, item.reason, details, requestId, record.repairedEvents(item, at));
+      // The audit trail's request-id field holds the x-ms-request-id of either plane.
+      await record.audit(`reconcile.${action}`, item.reason, details, { item, at, ...(requestId ? { requestId } : {}) });
       return { ...base, action, ...(requestId ? { armRequestId: requestId } : {}), at };
     } catch (error) {
       const detail = (error as Error).message;
       this.deps.log.error(`Azure RBAC repair of ${item.kind} ${name} at ${item.scope} failed: ${detail}`);
-      await this.audit(record, 'reconcile.failed', detail, details);
+      await record.audit('reconcile.failed', detail, details);
       return { ...base, action: 'failed', detail, at: this.now() };
     }
   }
@@ -81,11 +82,5 @@ export class ArmReconciliationService implements PlaneReconciler {
   /** Every request on record (the management plane's are picked out by the classification), or one principal's. */
   private async requests(principalId?: string): Promise<AccessRequest[]> {
     return (await listAll(this.deps.ledger, { ...(principalId ? { principalId: principalId.toLowerCase() } : {}), pageSize: 1000 })).map((stored) => stored.request);
-  }
-
-  private async audit(record: RepairRecord, action: string, reason: string, details: Record<string, unknown>, armRequestId?: string, events: ReturnType<RepairRecord['repairedEvents']> = []): Promise<void> {
-    // The audit trail's request-id field holds the x-ms-request-id of either plane.
-    const entry: AuditEntry = { at: this.now(), actor: record.requestedBy, action, requestId: record.runId, reason, ...(armRequestId ? { hsmRequestId: armRequestId } : {}), details };
-    await this.deps.ledger.appendAudit([entry], events);
   }
 }

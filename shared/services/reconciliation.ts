@@ -225,14 +225,18 @@ export class ReconciliationService {
     return { run: { ...run, actions: [...run.actions, action] }, items };
   }
 
-  /** What a repair's audit record carries: the run, who asked, and the Repaired event when there is a topic. */
+  /** A plane's repairs are audited as the run's own: under the run, with the Repaired event when there is a topic. */
   private repairRecord(run: ReconcileRun): RepairRecord {
-    const source = this.deps.eventSource;
     return {
-      runId: run.id,
-      requestedBy: run.requestedBy,
-      repairedEvents: (item, at) => (source ? [driftRepairedEvent({ runId: run.id, hsm: run.hsm, mode: run.mode }, item, at, source)] : []),
+      audit: (action, reason, details, repaired) =>
+        this.audit(run, action, reason, details, repaired?.requestId, repaired ? this.repairedEvents(run, repaired.item, repaired.at) : []),
     };
+  }
+
+  /** The item's Repaired event, or none when no topic is configured. */
+  private repairedEvents(run: ReconcileRun, item: DriftItem, at: string): OutboundEvent[] {
+    const source = this.deps.eventSource;
+    return source ? [driftRepairedEvent({ runId: run.id, hsm: run.hsm, mode: run.mode }, item, at, source)] : [];
   }
 
   /**
@@ -395,7 +399,7 @@ export class ReconciliationService {
         if (present) return { ...base, assignmentName: name, action: 'skipped', detail: 'already present when re-checked', at: at() };
         const created = await inventory.createAssignment({ name, scope: item.scope, roleId: item.roleId, principalId: item.principalId });
         const action: RunAction = { ...base, assignmentName: name, action: 'created', ...(created.hsmRequestId ? { hsmRequestId: created.hsmRequestId } : {}), at: at() };
-        await this.audit(run, 'reconcile.created', item.reason, { kind: item.kind, scope: item.scope, principalId: item.principalId, roleId: item.roleId, assignmentName: name }, created.hsmRequestId, this.repairRecord(run).repairedEvents(item, action.at));
+        await this.audit(run, 'reconcile.created', item.reason, { kind: item.kind, scope: item.scope, principalId: item.principalId, roleId: item.roleId, assignmentName: name }, created.hsmRequestId, this.repairedEvents(run, item, action.at));
         return action;
       }
       const current = await inventory.getAssignment(item.scope, item.assignmentName);
@@ -409,7 +413,7 @@ export class ReconciliationService {
       const removed = await inventory.removeAssignment(item.scope, item.assignmentName);
       if (await inventory.getAssignment(item.scope, item.assignmentName)) throw new Error('still on the HSM after removal');
       const removedAt = at();
-      await this.audit(run, 'reconcile.removed', now.reason, { kind: now.kind, scope: item.scope, principalId: item.principalId, roleId: item.roleId, assignmentName: item.assignmentName }, removed.hsmRequestId, this.repairRecord(run).repairedEvents(item, removedAt));
+      await this.audit(run, 'reconcile.removed', now.reason, { kind: now.kind, scope: item.scope, principalId: item.principalId, roleId: item.roleId, assignmentName: item.assignmentName }, removed.hsmRequestId, this.repairedEvents(run, item, removedAt));
       return { ...base, assignmentName: item.assignmentName, action: 'removed', ...(removed.hsmRequestId ? { hsmRequestId: removed.hsmRequestId } : {}), at: removedAt };
     } catch (error) {
       const detail = (error as Error).message;

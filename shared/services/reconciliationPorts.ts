@@ -1,5 +1,5 @@
 /** What reconciliation and the auditors' reports need from an HSM and from storage. */
-import type { DriftItem, DriftKind, ObservedAssignment, ObservedRoleDefinition, OutboundEvent, RequestPlane } from '../domain';
+import type { DriftItem, DriftKind, ObservedAssignment, ObservedRoleDefinition, RequestPlane } from '../domain';
 
 export interface KeyInfo {
   readonly name: string;
@@ -66,12 +66,10 @@ export interface PlaneResult {
   readonly done: boolean;
 }
 
-/** The audit and the events of one repair, committed together. */
+/** How a plane's repair is recorded: an audit record of the run, committed with the item's Repaired event when it made a change. */
 export interface RepairRecord {
-  readonly runId: string;
-  readonly requestedBy: string;
-  /** The Repaired event of the item, or [] when no topic is configured. */
-  repairedEvents(item: DriftItem, at: string): OutboundEvent[];
+  /** `repaired`: the change was made at `at` (its request id in the record, its Repaired event with it when a topic is configured). */
+  audit(action: string, reason: string, details: Record<string, unknown>, repaired?: { item: DriftItem; at: string; requestId?: string }): Promise<void>;
 }
 
 /**
