@@ -70,8 +70,13 @@ function sameHsm(a: string, b: string): boolean {
 export class ReconciliationService {
   constructor(private readonly deps: ReconciliationDeps) {}
 
+  /** The HSM a run is about when none is named: the policy's default. */
+  private get defaultHsm(): string {
+    return this.deps.policy.defaultHsm ?? this.deps.policy.hsms[0]?.name ?? '';
+  }
+
   /** Starts a run; refused while another run of the same HSM is in progress. */
-  async start(mode: RunMode, requestedBy: string, hsm = this.deps.policy.defaultHsm ?? this.deps.policy.hsms[0]?.name ?? ''): Promise<StartOutcome> {
+  async start(mode: RunMode, requestedBy: string, hsm = this.defaultHsm): Promise<StartOutcome> {
     const run: ReconcileRun = {
       id: this.deps.newRunId(),
       hsm,
@@ -118,6 +123,7 @@ export class ReconciliationService {
     const inventory = this.deps.inventory(stored.run.hsm);
     const session = new RunSession(this.deps.store, stored, inventory, this.deps.log);
     let items: DriftItem[] | undefined;
+    let observed: ObservedAssignment[] | undefined;
     // Read once per execution: the apply phase acts on one item per checkpoint.
     let plan: ApplyPlan | undefined;
 
@@ -143,7 +149,7 @@ export class ReconciliationService {
             break;
           }
           case 'classify': {
-            const observed = await this.deps.store.loadInventory(run.id);
+            observed = await this.deps.store.loadInventory(run.id);
             items = computeDrift(observed, await this.context(run));
             await this.deps.store.saveItems(run.id, items);
             const summary = summarizeDrift(items);
@@ -152,15 +158,13 @@ export class ReconciliationService {
           }
           case 'apply': {
             items ??= await this.deps.store.loadItems(run.id);
-            plan ??= planApply(items.filter((item) => !item.plane), await this.deps.store.loadInventory(run.id), this.deps.policy);
+            plan ??= planApply(items.filter((item) => !item.plane), observed ?? (await this.deps.store.loadInventory(run.id)), this.deps.policy);
             if (plan.refused) {
               next = { ...run, refused: plan.refused, phase: this.afterApply() };
               await this.audit(run, 'reconcile.apply-refused', plan.refused.detail);
               break;
             }
-            // Actions are recorded in the run one by one: a resumed apply takes the first item not yet acted on.
-            const acted = new Set(run.actions.map((a) => a.itemId));
-            const pending = plan.actions.find((item) => !acted.has(item.id));
+            const pending = firstNotActedOn(run, plan.actions);
             next = pending
               ? { ...run, actions: [...run.actions, await this.act(run, pending)] }
               : { ...run, held: plan.held.map((h) => ({ itemId: h.item.id, reason: h.reason })), phase: this.afterApply() };
@@ -218,8 +222,7 @@ export class ReconciliationService {
       await this.audit(run, 'reconcile.apply-refused', plan.refused.detail, { plane: plane.plane, code: plan.refused.code });
       return { run: { ...run, planes: finished({ refused: plan.refused }) }, items };
     }
-    const acted = new Set(run.actions.map((a) => a.itemId));
-    const pending = plan.actions.find((item) => !acted.has(item.id));
+    const pending = firstNotActedOn(run, plan.actions);
     if (!pending) return { run: { ...run, planes: finished({}) }, items };
     const action = await plane.repair(pending, this.repairRecord(run));
     return { run: { ...run, actions: [...run.actions, action] }, items };
@@ -336,8 +339,8 @@ export class ReconciliationService {
       const items = known ?? (await this.deps.store.loadItems(run.id));
       await this.recordCompletion(run, items, `${run.mode} of ${run.hsm}: ${counts}; ${run.actions.length} action(s); ${run.hsmCalls} HSM calls`);
       this.deps.log.info(`Reconcile run ${run.id} (${run.mode}) completed: ${counts}`);
-      const listeners = this.deps.onCompleted === undefined ? [] : Array.isArray(this.deps.onCompleted) ? this.deps.onCompleted : [this.deps.onCompleted as RunListener];
-      await Promise.all(listeners.map(async (listener: RunListener) => {
+      const listeners: readonly RunListener[] = [this.deps.onCompleted ?? []].flat();
+      await Promise.all(listeners.map(async (listener) => {
         try {
           await listener(run, items);
         } catch (error) {
@@ -450,13 +453,13 @@ export class ReconciliationService {
     return { run: stored.run, items: stored.run.phase === 'done' || stored.run.phase === 'apply' || stored.run.phase === 'planes' ? await this.deps.store.loadItems(runId) : [] };
   }
 
-  async latestReport(hsm = this.deps.policy.defaultHsm ?? this.deps.policy.hsms[0]?.name ?? ''): Promise<{ run: ReconcileRun; items: DriftItem[] } | undefined> {
+  async latestReport(hsm = this.defaultHsm): Promise<{ run: ReconcileRun; items: DriftItem[] } | undefined> {
     const id = await this.deps.store.latest(hsm);
     return id ? this.report(id) : undefined;
   }
 
   /** The latest completed run's inventory, for the auditors' reports. */
-  async latestInventory(hsm = this.deps.policy.defaultHsm ?? this.deps.policy.hsms[0]?.name ?? ''): Promise<{ run: ReconcileRun; assignments: ObservedAssignment[]; keys: KeyInfo[]; requests: AccessRequest[]; items: DriftItem[] } | undefined> {
+  async latestInventory(hsm = this.defaultHsm): Promise<{ run: ReconcileRun; assignments: ObservedAssignment[]; keys: KeyInfo[]; requests: AccessRequest[]; items: DriftItem[] } | undefined> {
     const id = await this.deps.store.latest(hsm);
     const stored = id ? await this.deps.store.getRun(id) : undefined;
     if (!stored) return undefined;
@@ -521,6 +524,12 @@ export function completionCounts(run: Pick<ReconcileRun, 'counts' | 'actions' | 
   for (const outcome of ['created', 'removed', 'skipped', 'failed'] as const) counts[outcome] = run.actions.filter((a) => a.action === outcome).length;
   counts.held = run.held?.length ?? 0;
   return counts;
+}
+
+/** Actions are recorded in the run one by one: a resumed apply takes the first item not yet acted on. */
+function firstNotActedOn(run: ReconcileRun, actions: readonly DriftItem[]): DriftItem | undefined {
+  const acted = new Set(run.actions.map((a) => a.itemId));
+  return actions.find((item) => !acted.has(item.id));
 }
 
 function withoutOwner(run: ReconcileRun): ReconcileRun {
