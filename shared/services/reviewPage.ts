@@ -1,5 +1,4 @@
 import {
-  callerMatches,
   displayName,
   evaluateDecision,
   notificationContent,
@@ -107,8 +106,12 @@ export class ReviewPageService {
     return { status: 404, html: messagePage('Link not valid', ['This review link is not valid. Open the request from its notification again.']) };
   }
 
+  private loginUrl(input: ReviewInput): string {
+    return `/.auth/login/aad?post_login_redirect_uri=${encodeURIComponent(this.pageUrl(input))}`;
+  }
+
   private signInRedirect(input: ReviewInput): PageResult {
-    const login = `/.auth/login/aad?post_login_redirect_uri=${encodeURIComponent(this.pageUrl(input))}`;
+    const login = this.loginUrl(input);
     return { status: 302, location: login, html: messagePage('Sign in to review', ['You need to sign in to see this request.'], { href: login, text: 'Sign in' }) };
   }
 
@@ -129,7 +132,7 @@ export class ReviewPageService {
     if (invalid) return invalid;
     const caller = input.caller;
     if (!caller) {
-      const login = `/.auth/login/aad?post_login_redirect_uri=${encodeURIComponent(this.pageUrl(input))}`;
+      const login = this.loginUrl(input);
       return { status: 401, html: messagePage('Sign in to review', ['Your session has ended: sign in and decide again.'], { href: login, text: 'Sign in' }) };
     }
     const id = (input.id as string).toLowerCase();
@@ -190,11 +193,6 @@ export class ReviewPageService {
     };
   }
 
-  private isSecurityAdmin(caller: Caller): boolean {
-    const admins = this.deps.policy.standing.filter((s) => s.scope === '/' && /administrator/i.test(s.role.name)).map((s) => s.principalId);
-    return callerMatches(caller, admins);
-  }
-
   private render(input: ReviewInput, request: AccessRequest, status: number, extra: { notice?: string; problem?: string; changed?: readonly HistoryEntry[] }): PageResult {
     const caller = input.caller as ReviewCaller;
     const policy = this.deps.policy;
@@ -217,7 +215,7 @@ export class ReviewPageService {
       ...(verdict.ok ? { decide: { target: verdict.target } } : {}),
       ...(!verdict.ok && awaiting ? { cannotDecide: `You cannot decide: ${verdict.detail}.` } : {}),
       cancel: request.status === 'Pending' && me === request.requestedBy,
-      revoke: (request.status === 'Active' || request.status === 'Approved') && (me === request.requestedBy || me === request.principalId || this.isSecurityAdmin(caller)),
+      revoke: (request.status === 'Active' || request.status === 'Approved') && (me === request.requestedBy || me === request.principalId || this.deps.requests.isSecurityAdmin(caller)),
     };
     return { status, html: requestPage(model), ...(nonce !== input.csrfCookie ? { setCsrfCookie: nonce } : {}) };
   }
