@@ -124,12 +124,13 @@ export class NotificationService {
   async sendDue(): Promise<{ sent: number; outcomes: DeliveryOutcome[] }> {
     const now = this.deps.clock.now();
     const requests = (await listAll(this.deps.ledger, { statuses: ['Pending', 'Active'], pageSize: 500 })).map((stored) => stored.request);
+    const byId = new Map(requests.map((request) => [request.id, request]));
     const outcomes: DeliveryOutcome[] = [];
     let sent = 0;
     for (const intent of dueNotifications(this.deps.policy, requests, now)) {
       // Without marks the timer cannot tell what went out already: it sends only what falls due now.
       if (!this.deps.marks && intent.kind === 'approval-needed') continue;
-      const request = requests.find((r) => r.id === intent.requestId) as AccessRequest;
+      const request = byId.get(intent.requestId) as AccessRequest;
       const delivered = await this.deliverOnce(intent, request, RECLAIM_TIMER_CLAIM_AFTER_MS);
       if (!delivered) continue;
       outcomes.push(...delivered);
