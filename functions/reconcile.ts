@@ -17,6 +17,8 @@ function html(body: string): HttpResponseInit {
   return { status: 200, headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'" }, body };
 }
 
+const noInventory = (): HttpResponseInit => problemResponse(404, 'no-inventory', 'No reconciliation has completed yet: POST /api/reconcile runs one');
+
 function overseerOnly(request: HttpRequest): { caller: Caller } | { refused: HttpResponseInit } {
   const caller = callerOf(request);
   if (!caller) return { refused: unauthenticated() };
@@ -37,9 +39,9 @@ export async function reconcileNow(request: HttpRequest, context: InvocationCont
   if (!started.ok) return problemResponse(409, started.code, `Run ${started.runningRunId} of this HSM is still in progress; see /api/reconcile/reports/${started.runningRunId}`);
   const run = await service.step(started.run.id, reconcileSettings.httpBudgetMs);
   const location = `/api/reconcile/reports/${started.run.id}`;
-  if (!run || run.status === 'running') return { ...json(202, { id: started.run.id, status: 'running', report: location }), headers: { location, 'content-type': 'application/json' } };
-  const report = await service.report(run.id);
-  return { ...json(200, report), headers: { location, 'content-type': 'application/json' } };
+  const headers = { location, 'content-type': 'application/json' };
+  if (!run || run.status === 'running') return json(202, { id: started.run.id, status: 'running', report: location }, headers);
+  return json(200, await service.report(run.id), headers);
 }
 
 /** Steps a run; schedules the next step while it is not done (later after a failed execution). */
@@ -68,7 +70,7 @@ async function reportById(request: HttpRequest, id: string | undefined): Promise
   const service = appContext().reconciliation();
   if (id !== undefined && !/^[\w-]{1,80}$/.test(id)) return problemResponse(400, 'invalid-run-id', 'Not a run id');
   const report = id === undefined ? await service.latestReport() : await service.report(id);
-  if (!report) return id === undefined ? problemResponse(404, 'no-inventory', 'No reconciliation has completed yet: POST /api/reconcile runs one') : problemResponse(404, 'report-not-found', `No run ${id}`);
+  if (!report) return id === undefined ? noInventory() : problemResponse(404, 'report-not-found', `No run ${id}`);
   return wantsHtml(request) ? html(runPage(report.run, report.items)) : json(200, report);
 }
 
@@ -82,7 +84,7 @@ export async function accessReportPage(request: HttpRequest): Promise<HttpRespon
   const { policy, reconciliation, reconcileSettings } = appContext();
   const key = request.query.get('key') ?? undefined;
   const inventory = await reconciliation().latestInventory();
-  if (!inventory) return problemResponse(404, 'no-inventory', 'No reconciliation has completed yet: POST /api/reconcile runs one');
+  if (!inventory) return noInventory();
   const keys = key === undefined ? inventory.keys : inventory.keys.filter((k) => k.name === key);
   if (key !== undefined && keys.length === 0) return problemResponse(404, 'key-not-found', `No key '${key}' in the inventory`);
   const report = accessReport({
@@ -102,7 +104,7 @@ export async function keysReportPage(request: HttpRequest): Promise<HttpResponse
   const days = rawDays === null ? Math.round(policy.reconcile.keyExpiryWarningMs / 86_400_000) : Number(rawDays);
   if (!Number.isInteger(days) || days < 0 || days > 3650) return problemResponse(400, 'invalid-query', 'days must be a whole number from 0 to 3650');
   const inventory = await reconciliation().latestInventory();
-  if (!inventory) return problemResponse(404, 'no-inventory', 'No reconciliation has completed yet: POST /api/reconcile runs one');
+  if (!inventory) return noInventory();
   const report = keysReport(inventory.keys, days, policy.reconcile.keyRotationPeriodMs, new Date());
   const asOf = inventory.run.finishedAt ?? inventory.run.startedAt;
   return wantsHtml(request) ? html(keysPage(asOf, report)) : json(200, { hsm: inventory.run.hsm, runId: inventory.run.id, asOf, ...report });
