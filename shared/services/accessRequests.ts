@@ -45,7 +45,7 @@ const success = <T>(value: T): Outcome<T> => ({ ok: true, value });
 const IDEMPOTENCY_NAMESPACE = '9b2f6c1e-4d3a-5b7c-8e9f-0a1b2c3d4e5f';
 const MAX_CONFLICT_RETRIES = 30;
 /** An Approved request whose grant has not completed after this long is picked up by the sweep. */
-export const STALLED_PROVISIONING_MS = 15_000;
+const STALLED_PROVISIONING_MS = 15_000;
 const REMOVAL_BACKOFF_MS = [250, 1000, 3000];
 
 export interface AccessRequestDependencies {

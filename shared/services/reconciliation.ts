@@ -519,7 +519,7 @@ class RunSession {
 }
 
 /** The Completed event's counts: items by kind (every plane), and what an apply did. */
-export function completionCounts(run: Pick<ReconcileRun, 'counts' | 'actions' | 'held'>): Record<string, number> {
+function completionCounts(run: Pick<ReconcileRun, 'counts' | 'actions' | 'held'>): Record<string, number> {
   const counts: Record<string, number> = { ...(run.counts ?? {}) };
   for (const outcome of ['created', 'removed', 'skipped', 'failed'] as const) counts[outcome] = run.actions.filter((a) => a.action === outcome).length;
   counts.held = run.held?.length ?? 0;
@@ -553,6 +553,6 @@ const CLOSE_LEASE_MS = 60_000;
 /** How long past its budget an execution keeps its claim on a run (it may be finishing one HSM call). */
 const OWNER_GRACE_MS = 60_000;
 /** How long a run holds its HSM without a checkpoint before another run may start. */
-export const LOCK_MS = 15 * 60_000;
+const LOCK_MS = 15 * 60_000;
 /** The safety-net continuation of a started run, for when the starting process dies. */
-export const CONTINUE_AFTER_MS = 60_000;
+const CONTINUE_AFTER_MS = 60_000;

@@ -7,8 +7,6 @@ import type { AccessRequest, Fact, HistoryEntry } from '../domain';
 
 import { escapeHtml } from './html';
 
-export { escapeHtml };
-
 const STYLE = `
 *{box-sizing:border-box}
 body{font:17px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#1b1b1b;background:#f5f5f5}
@@ -41,7 +39,7 @@ code{overflow-wrap:anywhere}
 @media (max-width:34rem){dl{grid-template-columns:1fr}dd{margin-bottom:.4rem}main{padding:.75rem}}
 `;
 
-export function layout(title: string, body: string, signedIn?: { name: string; signOut: string }): string {
+function layout(title: string, body: string, signedIn?: { name: string; signOut: string }): string {
   const who = signedIn ? `<span>Signed in as <strong>${escapeHtml(signedIn.name)}</strong> · <a href="${escapeHtml(signedIn.signOut)}">Sign out</a></span>` : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
