@@ -41,6 +41,7 @@ export type Outcome<T> = { readonly ok: true; readonly value: T } | Problem;
 
 export const problem = (status: number, code: string, detail: string): Problem => ({ ok: false, status, code, detail });
 const success = <T>(value: T): Outcome<T> => ({ ok: true, value });
+const notFound = (id: string): Problem => problem(404, 'request-not-found', `No request ${id} that you can see`);
 
 const IDEMPOTENCY_NAMESPACE = '9b2f6c1e-4d3a-5b7c-8e9f-0a1b2c3d4e5f';
 const MAX_CONFLICT_RETRIES = 30;
@@ -170,7 +171,7 @@ export class AccessRequestService {
   async get(caller: Caller, id: string): Promise<Outcome<AccessRequest>> {
     const stored = await this.deps.ledger.get(id);
     // Someone who may not see a request learns nothing about whether it exists.
-    if (!stored || !this.canSee(caller, stored.request)) return problem(404, 'request-not-found', `No request ${id} that you can see`);
+    if (!stored || !this.canSee(caller, stored.request)) return notFound(id);
     return success(stored.request);
   }
 
@@ -196,7 +197,8 @@ export class AccessRequestService {
   ): Promise<Outcome<{ before: AccessRequest; after: AccessRequest }>> {
     for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt++) {
       const stored = await this.deps.ledger.get(id);
-      if (!stored) return problem(404, 'request-not-found', `No request ${id}`);
+      // The same answer as for a request the caller may not see: nobody learns whether it exists.
+      if (!stored) return notFound(id);
       const decided = decide(stored.request);
       if (!decided.ok) return decided;
       let next = stored.request;
@@ -230,9 +232,8 @@ export class AccessRequestService {
   }
 
   async decide(caller: Caller, id: string, decision: Decision, comment?: string): Promise<Outcome<AccessRequest>> {
-    const stored = await this.deps.ledger.get(id);
-    if (!stored || !this.canSee(caller, stored.request)) return problem(404, 'request-not-found', `No request ${id} that you can see`);
     const result = await this.mutate(id, (request) => {
+      if (!this.canSee(caller, request)) return notFound(id);
       const verdict = evaluateDecision(this.deps.policy, request, caller, decision);
       if (!verdict.ok) return verdict;
       return success([{ type: verdict.event, by: caller.objectId, decision, ...(comment ? { comment } : {}) }]);
@@ -247,7 +248,7 @@ export class AccessRequestService {
   async cancel(caller: Caller, id: string): Promise<Outcome<AccessRequest>> {
     const result = await this.mutate(id, (request) => {
       if (request.requestedBy !== caller.objectId.toLowerCase()) {
-        return this.canSee(caller, request) ? problem(403, 'not-requester', 'Only the requester can cancel a request') : problem(404, 'request-not-found', `No request ${id} that you can see`);
+        return this.canSee(caller, request) ? problem(403, 'not-requester', 'Only the requester can cancel a request') : notFound(id);
       }
       return success([{ type: 'cancel', by: caller.objectId }]);
     });
@@ -260,7 +261,7 @@ export class AccessRequestService {
     const result = await this.mutate(id, (request) => {
       const me = caller.objectId.toLowerCase();
       if (me !== request.requestedBy && me !== request.principalId) {
-        return this.canSee(caller, request) ? problem(403, 'not-requester', 'Only the requester or the grantee can ask for more time') : problem(404, 'request-not-found', `No request ${id} that you can see`);
+        return this.canSee(caller, request) ? problem(403, 'not-requester', 'Only the requester or the grantee can ask for more time') : notFound(id);
       }
       const rule = this.deps.policy.eligibility.find((r) => r.id === request.ruleId);
       if (!rule) return problem(403, 'not-eligible', `Rule '${request.ruleId}' is no longer in the policy`);
@@ -277,7 +278,7 @@ export class AccessRequestService {
 
   async revoke(caller: Caller, id: string, reason?: string): Promise<Outcome<AccessRequest>> {
     const stored = await this.deps.ledger.get(id);
-    if (!stored || !this.canSee(caller, stored.request)) return problem(404, 'request-not-found', `No request ${id} that you can see`);
+    if (!stored || !this.canSee(caller, stored.request)) return notFound(id);
     const me = caller.objectId.toLowerCase();
     if (me !== stored.request.requestedBy && me !== stored.request.principalId && !this.isSecurityAdmin(caller)) {
       return problem(403, 'not-allowed-to-revoke', 'Only the requester, the grantee or an HSM administrator can revoke');
@@ -285,7 +286,7 @@ export class AccessRequestService {
     if (stored.request.status !== 'Active' && stored.request.status !== 'Approved') {
       return problem(409, 'invalid-transition', `cannot revoke a request that is ${stored.request.status}`);
     }
-    const ended = await this.end(id, { type: 'revoke', by: caller.objectId, reason: reason?.trim() || 'revoked on request' });
+    const ended = await this.end(stored, { type: 'revoke', by: caller.objectId, reason: reason?.trim() || 'revoked on request' });
     return ended.ok ? success(ended.value.request) : ended;
   }
 
@@ -298,7 +299,7 @@ export class AccessRequestService {
       await this.deps.scheduler.schedule(id, expiresAt);
       return stored.request;
     }
-    const ended = await this.end(id, { type: 'expire' });
+    const ended = await this.end(stored, { type: 'expire' });
     return ended.ok ? ended.value.request : undefined;
   }
 
@@ -340,10 +341,13 @@ export class AccessRequestService {
     return after;
   }
 
-  /** Removes the access first, then records the end: a crash in between leaves an Active grant that the next try ends again. */
-  private async end(id: string, event: RequestEvent): Promise<Outcome<{ request: AccessRequest; changed: boolean }>> {
-    const stored = await this.deps.ledger.get(id);
-    if (!stored) return problem(404, 'request-not-found', `No request ${id}`);
+  /**
+   * Removes the access first, then records the end: a crash in between leaves an Active grant that the
+   * next try ends again. `stored` is the request as just read; the end is recorded only if its status
+   * is still the same.
+   */
+  private async end(stored: StoredRequest, event: RequestEvent): Promise<Outcome<{ request: AccessRequest; changed: boolean }>> {
+    const id = stored.request.id;
     const check = applyEvent(stored.request, event, this.deps.clock.now());
     if (!check.ok) return problem(409, 'invalid-transition', check.detail);
     let removalError: Error | undefined;
@@ -420,8 +424,11 @@ export class AccessRequestService {
   async sweep(): Promise<{ expired: number; provisioned: number; timedOut: number }> {
     const now = this.deps.clock.now();
     const counts = { expired: 0, provisioned: 0, timedOut: 0 };
-    for (const stored of await this.allWith(['Active'], now.toISOString())) {
-      const ended = await this.end(stored.request.id, { type: 'expire' });
+    for (const listed of await this.allWith(['Active'], now.toISOString())) {
+      // Read again: ending the grants before this one took time.
+      const stored = await this.deps.ledger.get(listed.request.id);
+      if (!stored) continue;
+      const ended = await this.end(stored, { type: 'expire' });
       if (ended.ok && ended.value.changed) counts.expired++;
     }
     for (const stored of await this.allWith(['Approved'])) {
