@@ -47,7 +47,7 @@ export class EventSubmissionService {
     const submission = readSubmission(this.deps.policy, { ...(event as { type?: unknown; data?: unknown }), source: origin.source });
     if (!submission.ok) return this.reject(origin, requestId, event, submission);
     const caller = requesterAsCaller(this.deps.policy, submission.requester);
-    if ('ok' in caller) return this.reject(origin, requestId, event, caller, undefined);
+    if ('ok' in caller) return this.reject(origin, requestId, event, caller);
     const outcome = await this.deps.requests.submit(caller, { ...submission.input, origin });
     if (!outcome.ok) return this.reject(origin, requestId, event, outcome, caller.objectId);
     const { request, created } = outcome.value;
@@ -71,8 +71,8 @@ export class EventSubmissionService {
     };
     const events = this.deps.eventSource ? [rejectedSubmissionEvent({ origin, requestId, hsm, status, code, detail, at, submitted }, this.deps.eventSource)] : [];
     // Once per submission: Event Grid may deliver the same event again.
-    await this.deps.ledger.appendAuditOnce(`rejected|${requestId}`, [audit], events);
-    this.deps.afterCommit?.();
+    const written = await this.deps.ledger.appendAuditOnce(`rejected|${requestId}`, [audit], events);
+    if (written === 'appended' && events.length > 0) this.deps.afterCommit?.();
     this.deps.log.warn(`Event ${origin.source} ${origin.id}: rejected (${code}): ${detail}`);
     return { outcome: 'rejected', requestId, code, detail };
   }
