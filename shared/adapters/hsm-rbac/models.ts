@@ -1,6 +1,4 @@
 /** Shapes as `@azure/keyvault-admin`'s KeyVaultAccessControlClient returns them. */
-export const KnownKeyVaultRoleScope = { Global: '/', Keys: '/keys' } as const;
-
 export interface KeyVaultRoleAssignmentPropertiesWithScope {
   scope?: string;
   roleDefinitionId: string;
@@ -33,7 +31,7 @@ export interface KeyVaultRoleDefinition {
 }
 
 /** `Microsoft.KeyVault/providers/Microsoft.Authorization/roleDefinitions/{guid}`, the form the HSM returns. */
-export { ROLE_DEFINITION_ID_PREFIX, roleDefinitionIdFor } from '../../domain/roles';
+export { roleDefinitionIdFor } from '../../domain/roles';
 
 /** The role's GUID from any form of its id (with or without leading slash, or the bare GUID). */
 export function roleGuidOf(roleDefinitionId: string): string {
