@@ -1,4 +1,4 @@
-import type { TableClient, TableEntityResult, TransactionAction } from '@azure/data-tables';
+import { odata, type TableClient, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
 import type { DriftItem, ObservedAssignment, RequestPlane } from '../../domain';
 import type { KeyInfo, ReconcileRun, ReconcileStorePort, StoredRun } from '../../services/reconciliationPorts';
 import { ensureTable, isContended, rowKeyOf, statusOf } from './setup';
@@ -132,7 +132,7 @@ export class TableReconcileStore implements ReconcileStorePort {
   private async readRows<T>(partitionKey: string): Promise<T[]> {
     await this.ensureTable();
     const out: Array<{ rowKey: string; value: T }> = [];
-    const filter = `PartitionKey eq '${partitionKey.replace(/'/g, "''")}'`;
+    const filter = odata`PartitionKey eq ${partitionKey}`;
     for await (const entity of this.table.listEntities<Record<string, unknown>>({ queryOptions: { filter } })) {
       out.push({ rowKey: String(entity.rowKey), value: unchunked<T>(entity) });
     }
