@@ -1,4 +1,5 @@
-import { ConfigurationError, isLoopbackHost, parseUrl, readCaFile } from './config';
+import { isGuid } from '../domain/roles';
+import { ConfigurationError, isHttpsOrigin, isLoopbackHost, parseUrl, readCaFile } from './config';
 import { ARM_ENDPOINT } from './arm-rbac/client';
 
 /** Where the management plane is: absent when the app governs the data plane only. */
@@ -9,8 +10,6 @@ export interface ArmSettings {
   /** An extra CA to trust for ARM (the local emulator's), as PEM. */
   caPem?: string;
 }
-
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * ARM_SUBSCRIPTION_ID turns the management plane on; ARM_ENDPOINT and ARM_CA_FILE are for the local
@@ -23,10 +22,10 @@ export function readArmSettings(env: NodeJS.ProcessEnv, policyNeedsArm: boolean)
     if (policyNeedsArm) throw new ConfigurationError(['ARM_SUBSCRIPTION_ID is not set, but the policy governs Azure RBAC scopes (azureRbac)']);
     return undefined;
   }
-  if (!GUID.test(subscriptionId)) problems.push('ARM_SUBSCRIPTION_ID must be a subscription id (a GUID)');
+  if (!isGuid(subscriptionId)) problems.push('ARM_SUBSCRIPTION_ID must be a subscription id (a GUID)');
   const raw = env.ARM_ENDPOINT?.trim() || ARM_ENDPOINT;
   const url = parseUrl(raw);
-  if (!url || url.username || url.password || url.search || url.hash || (url.pathname !== '/' && url.pathname !== '') || url.protocol !== 'https:') {
+  if (!isHttpsOrigin(url)) {
     problems.push('ARM_ENDPOINT must be an https URL with no path, query or credentials');
   } else if (url.origin !== ARM_ENDPOINT && !isLoopbackHost(url.hostname) && !url.hostname.endsWith('.management.azure.com')) {
     // Tokens for ARM go wherever this points: only Azure's own endpoints, or a local emulator.

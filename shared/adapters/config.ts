@@ -2,6 +2,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { parseIsoDuration } from '../domain/duration';
 import { MIN_REVIEW_KEY_LENGTH } from '../domain/reviewToken';
+import { isGuid } from '../domain/roles';
 
 /**
  * The app settings, read once and checked before anything uses them. A missing or malformed
@@ -43,8 +44,6 @@ export class ConfigurationError extends Error {
   }
 }
 
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 export function isLoopbackHost(hostname: string): boolean {
   return hostname === 'localhost' || hostname === '[::1]' || hostname === '::1' || /^127(?:\.\d{1,3}){3}$/.test(hostname);
 }
@@ -55,6 +54,16 @@ export function parseUrl(text: string): URL | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** https, or plain http towards a local emulator on this machine. */
+function isAllowedUrl(url: URL | undefined): url is URL {
+  return url !== undefined && (url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname)));
+}
+
+/** An https URL that is a bare origin: no path, query, fragment or credentials. */
+export function isHttpsOrigin(url: URL | undefined): url is URL {
+  return url !== undefined && url.protocol === 'https:' && !url.username && !url.password && !url.search && !url.hash && (url.pathname === '/' || url.pathname === '');
 }
 
 function connectionStringParts(connectionString: string): Map<string, string> {
@@ -92,7 +101,7 @@ function readStorage(env: NodeJS.ProcessEnv, problems: string[]): StorageConfig 
       problems.push('AzureWebJobsStorage must be a storage connection string with AccountName and AccountKey (or SharedAccessSignature and TableEndpoint)');
       return undefined;
     }
-    if (!url || (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname)))) {
+    if (!isAllowedUrl(url)) {
       problems.push('AzureWebJobsStorage must use https (plain http only for a local emulator on 127.0.0.1)');
       return undefined;
     }
@@ -120,7 +129,7 @@ function readHsmUrl(env: NodeJS.ProcessEnv, problems: string[]): string | undefi
     return undefined;
   }
   const url = parseUrl(raw);
-  if (!url || url.protocol !== 'https:' || url.username || url.password || url.search || url.hash || (url.pathname !== '/' && url.pathname !== '')) {
+  if (!isHttpsOrigin(url)) {
     problems.push('HSM_URL must be an https URL with no path, query or credentials');
     return undefined;
   }
@@ -165,12 +174,12 @@ function readManagedIdentity(env: NodeJS.ProcessEnv, problems: string[]): Manage
   if (endpoint || header) {
     const url = endpoint ? parseUrl(endpoint) : undefined;
     if (!endpoint || !header) problems.push('IDENTITY_ENDPOINT and IDENTITY_HEADER must be set together');
-    else if (!url || (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname)))) {
+    else if (!isAllowedUrl(url)) {
       problems.push('IDENTITY_ENDPOINT must be an https URL (plain http only on 127.0.0.1/localhost, as App Service uses)');
     } else config.endpoint = endpoint;
   }
   if (clientId) {
-    if (!GUID.test(clientId)) problems.push('AZURE_CLIENT_ID must be the managed identity\'s client id (a GUID)');
+    if (!isGuid(clientId)) problems.push('AZURE_CLIENT_ID must be the managed identity\'s client id (a GUID)');
     else config.clientId = clientId;
   }
   return config;
@@ -178,7 +187,7 @@ function readManagedIdentity(env: NodeJS.ProcessEnv, problems: string[]): Manage
 
 function readAudience(env: NodeJS.ProcessEnv, problems: string[]): string {
   const audience = env.API_AUDIENCE?.trim() || DEFAULT_API_AUDIENCE;
-  if (!parseUrl(audience) && !GUID.test(audience)) problems.push('API_AUDIENCE must be an application id URI (e.g. api://hsm-access-governor) or a client id');
+  if (!parseUrl(audience) && !isGuid(audience)) problems.push('API_AUDIENCE must be an application id URI (e.g. api://hsm-access-governor) or a client id');
   return audience;
 }
 
@@ -234,10 +243,6 @@ export interface NotificationConfig {
 }
 
 export const DEFAULT_REVIEW_LINK_TTL_MS = 7 * 24 * 3600 * 1000;
-
-function isAllowedUrl(url: URL | undefined): url is URL {
-  return url !== undefined && (url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname)));
-}
 
 /**
  * The notification settings. Every one is optional (the feature is off without it), but one that

@@ -4,6 +4,8 @@
  * drops any a client sent itself.
  */
 
+import { isGuid } from '../domain/roles';
+
 export interface Principal {
   /** Entra object id (`oid`). */
   principalId: string;
@@ -21,7 +23,6 @@ export type HeaderSource = { get(name: string): string | null } | Record<string,
 const OBJECT_ID = 'http://schemas.microsoft.com/identity/claims/objectidentifier';
 const TENANT_ID = 'http://schemas.microsoft.com/identity/claims/tenantid';
 const UPN_CLAIMS = ['preferred_username', 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn', 'upn'];
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const MAX_HEADER_LENGTH = 64 * 1024;
 
@@ -77,8 +78,8 @@ export function principalFromHeaders(headers: HeaderSource): Principal | undefin
   const { claims, nameType } = decoded;
   const oid = single(claims, OBJECT_ID);
   const tenantId = single(claims, TENANT_ID);
-  if (!oid || !GUID.test(oid) || oid.toLowerCase() !== principalIdHeader.trim().toLowerCase()) return undefined;
-  if (!tenantId || !GUID.test(tenantId)) return undefined;
+  if (!oid || !isGuid(oid) || oid.toLowerCase() !== principalIdHeader.trim().toLowerCase()) return undefined;
+  if (!tenantId || !isGuid(tenantId)) return undefined;
   const upn = UPN_CLAIMS.map((typ) => single(claims, typ)).find((v): v is string => typeof v === 'string' && v !== '')
     ?? (nameType ? single(claims, nameType) : undefined)
     ?? header(headers, 'x-ms-client-principal-name')

@@ -1,3 +1,4 @@
+import { isGuid } from '../domain/roles';
 import { ConfigurationError } from './config';
 
 export interface ReconcileSettings {
@@ -14,8 +15,6 @@ export interface ReconcileSettings {
   /** The service's own object id, when the policy does not name it as protected. */
   serviceObjectId?: string;
 }
-
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function positive(env: NodeJS.ProcessEnv, name: string, fallback: number, problems: string[]): number {
   const raw = env[name]?.trim();
@@ -38,7 +37,7 @@ export function readReconcileSettings(env: NodeJS.ProcessEnv = process.env): Rec
   if (!Number.isInteger(settings.maxAttempts)) problems.push('RECONCILE_MAX_ATTEMPTS must be a whole number');
   const serviceObjectId = env.SERVICE_OBJECT_ID?.trim();
   if (serviceObjectId) {
-    if (!GUID.test(serviceObjectId)) problems.push("SERVICE_OBJECT_ID must be the service identity's object id (a GUID)");
+    if (!isGuid(serviceObjectId)) problems.push("SERVICE_OBJECT_ID must be the service identity's object id (a GUID)");
     else settings.serviceObjectId = serviceObjectId.toLowerCase();
   }
   if (problems.length > 0) throw new ConfigurationError(problems);

@@ -1,7 +1,7 @@
 import { ConfigurationError, loadNotificationConfig } from '../../shared/adapters/config';
 import { emailContentFor } from '../../shared/adapters/notify/email';
 import { MAX_CARD_PAYLOAD_BYTES, teamsMessageFor } from '../../shared/adapters/notify/teamsCard';
-import { retryAfterMs } from '../../shared/adapters/notify/teamsWebhook';
+import { retryAfterMs } from '../../shared/adapters/hsm-rbac/retryPolicy';
 import type { OutgoingNotification } from '../../shared/services/notificationPorts';
 
 const base: OutgoingNotification = {

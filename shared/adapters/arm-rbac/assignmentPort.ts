@@ -3,7 +3,7 @@ import { v5 as uuidv5 } from 'uuid';
 import type { AssignmentPort, HsmAssignment } from '../../services/ports';
 import { isArmError, isArmNotFound } from './errors';
 import { armScope, nameOf, roleDefinitionIdFor, roleGuidOf, sameScope, sdkScope } from './ids';
-import { responseRecorder, type ResponseRecorder } from './requestId';
+import { responseRecorder, withRequestId } from '../responseRecorder';
 
 export type ArmPrincipalType = 'User' | 'Group' | 'ServicePrincipal' | 'ForeignGroup' | 'Device';
 
@@ -31,11 +31,6 @@ type Outcome = { outcome: 'created' | 'existed' | 'covered'; hsmRequestId?: stri
 
 /** Fixed namespace of the names of AdminRemove requests. Never change it: a retried removal must find its own name. */
 const REMOVAL_NAMESPACE = '6b1f0b52-3f4e-5a8c-9d27-0c4e8a71f5d3';
-
-function withRequestId<T extends object>(result: T, recorder: ResponseRecorder): T & { hsmRequestId?: string } {
-  const id = recorder.lastRequestId();
-  return id ? { ...result, hsmRequestId: id } : result;
-}
 
 /**
  * The workflow's assignment port for Azure RBAC scopes (subscription, resource group, resource such as

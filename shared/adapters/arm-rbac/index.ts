@@ -2,5 +2,4 @@ export * from './assignmentPort';
 export * from './client';
 export * from './errors';
 export * from './ids';
-export * from './requestId';
 export * from './roles';

@@ -2,7 +2,7 @@ import type { AuthorizationManagementClient } from '@azure/arm-authorization';
 import type { ArmInventoryPort } from '../../services/armReconciliation';
 import type { ObservedArmAssignment } from '../../domain';
 import { armScope, roleDefinitionIdFor, roleGuidOf, sdkScope } from './ids';
-import { responseRecorder } from './requestId';
+import { responseRecorder } from '../responseRecorder';
 
 /** Azure role assignments on the governed scopes, read and repaired as the service's own identity. */
 export class ArmInventory implements ArmInventoryPort {

@@ -1,7 +1,7 @@
 import type { AssignmentPort, HsmAssignment } from '../../services/ports';
 import type { HsmAccessControlClient } from './accessControlClient';
 import { isHsmError } from './errors';
-import { requestIdRecorder } from './requestId';
+import { responseRecorder, withRequestId } from '../responseRecorder';
 import { roleDefinitionIdFor, roleGuidOf } from './models';
 
 
@@ -11,15 +11,11 @@ export class HsmAssignmentPort implements AssignmentPort {
 
   async create(assignment: HsmAssignment): Promise<{ outcome: 'created' | 'existed' | 'covered'; hsmRequestId?: string }> {
     const roleDefinitionId = roleDefinitionIdFor(assignment.roleId);
-    const recorder = requestIdRecorder();
-    const answered = (outcome: 'created' | 'existed' | 'covered'): { outcome: 'created' | 'existed' | 'covered'; hsmRequestId?: string } => {
-      const hsmRequestId = recorder.last();
-      return hsmRequestId ? { outcome, hsmRequestId } : { outcome };
-    };
+    const recorder = responseRecorder();
     try {
       const existing = await this.client.getRoleAssignment(assignment.scope, assignment.name, { onResponse: recorder.onResponse });
       if (roleGuidOf(existing.properties.roleDefinitionId) === assignment.roleId.toLowerCase() && existing.properties.principalId.toLowerCase() === assignment.principalId.toLowerCase()) {
-        return answered('existed');
+        return withRequestId({ outcome: 'existed' as const }, recorder);
       }
       throw new Error(`assignment ${assignment.name} exists on the HSM with another role or principal`);
     } catch (error) {
@@ -27,19 +23,18 @@ export class HsmAssignmentPort implements AssignmentPort {
     }
     try {
       await this.client.createRoleAssignment(assignment.scope, assignment.name, roleDefinitionId, assignment.principalId, { onResponse: recorder.onResponse });
-      return answered('created');
+      return withRequestId({ outcome: 'created' as const }, recorder);
     } catch (error) {
       // The principal already holds this role at this scope (standing, or another grant): nothing to add.
-      if (isHsmError(error, 'MatchingRoleAssignmentExists')) return answered('covered');
+      if (isHsmError(error, 'MatchingRoleAssignmentExists')) return withRequestId({ outcome: 'covered' as const }, recorder);
       throw error;
     }
   }
 
   async remove(scope: string, name: string): Promise<{ hsmRequestId?: string }> {
-    const recorder = requestIdRecorder();
+    const recorder = responseRecorder();
     await this.client.deleteRoleAssignment(scope, name, { onResponse: recorder.onResponse });
-    const hsmRequestId = recorder.last();
-    return hsmRequestId ? { hsmRequestId } : {};
+    return withRequestId({}, recorder);
   }
 
   async listFor(scope: string, principalId: string): Promise<HsmAssignment[]> {

@@ -7,7 +7,7 @@ import type { HsmAccessControlClient } from './accessControlClient';
 import { isLoopbackHost } from '../config';
 import { createHsmAccessControlClient } from './index';
 import { isHsmError } from './errors';
-import { requestIdRecorder } from './requestId';
+import { responseRecorder, withRequestId } from '../responseRecorder';
 import { roleDefinitionIdFor, roleGuidOf, type KeyVaultRoleAssignment } from './models';
 import { pacingPolicy, RequestPacer } from './pacing';
 import { retryPolicy } from './retryPolicy';
@@ -128,20 +128,20 @@ export class HsmInventory implements HsmInventoryPort {
   }
 
   async createAssignment(assignment: ObservedAssignment): Promise<{ hsmRequestId?: string; outcome: 'created' | 'covered' }> {
-    const recorder = requestIdRecorder();
+    const recorder = responseRecorder();
     try {
       await this.rbac.createRoleAssignment(assignment.scope, assignment.name, roleDefinitionIdFor(assignment.roleId), assignment.principalId, { onResponse: recorder.onResponse });
-      return { outcome: 'created', ...(recorder.last() ? { hsmRequestId: recorder.last() } : {}) };
+      return withRequestId({ outcome: 'created' as const }, recorder);
     } catch (error) {
-      if (isHsmError(error, 'MatchingRoleAssignmentExists')) return { outcome: 'covered', ...(recorder.last() ? { hsmRequestId: recorder.last() } : {}) };
+      if (isHsmError(error, 'MatchingRoleAssignmentExists')) return withRequestId({ outcome: 'covered' as const }, recorder);
       throw error;
     }
   }
 
   async removeAssignment(scope: string, name: string): Promise<{ hsmRequestId?: string }> {
-    const recorder = requestIdRecorder();
+    const recorder = responseRecorder();
     await this.rbac.deleteRoleAssignment(scope, name, { onResponse: recorder.onResponse });
-    return recorder.last() ? { hsmRequestId: recorder.last() } : {};
+    return withRequestId({}, recorder);
   }
 
   counts(): { sent: number; throttled: number } {

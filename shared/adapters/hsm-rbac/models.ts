@@ -1,6 +1,4 @@
 /** Shapes as `@azure/keyvault-admin`'s KeyVaultAccessControlClient returns them. */
-export const KnownKeyVaultRoleScope = { Global: '/', Keys: '/keys' } as const;
-
 export interface KeyVaultRoleAssignmentPropertiesWithScope {
   scope?: string;
   roleDefinitionId: string;
@@ -32,12 +30,8 @@ export interface KeyVaultRoleDefinition {
   assignableScopes: string[];
 }
 
-export const ROLE_DEFINITION_ID_PREFIX = 'Microsoft.KeyVault/providers/Microsoft.Authorization/roleDefinitions/';
-
 /** `Microsoft.KeyVault/providers/Microsoft.Authorization/roleDefinitions/{guid}`, the form the HSM returns. */
-export function roleDefinitionIdFor(guid: string): string {
-  return `${ROLE_DEFINITION_ID_PREFIX}${guid}`;
-}
+export { roleDefinitionIdFor } from '../../domain/roles';
 
 /** The role's GUID from any form of its id (with or without leading slash, or the bare GUID). */
 export function roleGuidOf(roleDefinitionId: string): string {

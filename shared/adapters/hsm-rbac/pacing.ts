@@ -1,5 +1,6 @@
 import type { AbortSignalLike } from '@azure/abort-controller';
 import type { PipelinePolicy } from '@azure/core-rest-pipeline';
+import { sleep } from './retryPolicy';
 
 /**
  * Spaces requests to one HSM evenly at a set rate, across every client that shares it. Going
@@ -19,14 +20,7 @@ export class RequestPacer {
     const slot = Math.max(now, this.nextSlot);
     this.nextSlot = slot + 1000 / this.requestsPerSecond;
     const wait = slot - now;
-    if (wait <= 0) return;
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(resolve, wait);
-      abortSignal?.addEventListener('abort', () => {
-        clearTimeout(timer);
-        reject(new Error('The request was aborted while waiting for its slot'));
-      }, { once: true });
-    });
+    if (wait > 0) await sleep(wait, abortSignal);
   }
 }
 

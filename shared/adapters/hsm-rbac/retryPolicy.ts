@@ -20,17 +20,22 @@ export interface RetryDecision {
   delayInMs: number;
 }
 
+/** A `Retry-After` header (seconds or an HTTP date) in milliseconds from `now`. */
+export function retryAfterMs(header: string | null | undefined, now = Date.now()): number | undefined {
+  if (!header) return undefined;
+  const text = header.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const date = Date.parse(text);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
 /** Delay the server asked for, from `retry-after-ms`, `x-ms-retry-after-ms` or `Retry-After` (seconds or HTTP date). */
 export function serverRequestedDelay(headers: { get(name: string): string | undefined }, now = Date.now()): number | undefined {
   for (const name of ['retry-after-ms', 'x-ms-retry-after-ms']) {
     const value = headers.get(name);
     if (value !== undefined && /^\d+(\.\d+)?$/.test(value.trim())) return Number(value);
   }
-  const retryAfter = headers.get('retry-after');
-  if (retryAfter === undefined) return undefined;
-  if (/^\d+$/.test(retryAfter.trim())) return Number(retryAfter) * 1000;
-  const date = Date.parse(retryAfter);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+  return retryAfterMs(headers.get('retry-after'), now);
 }
 
 /** Full-jitter exponential backoff: uniform in [0, min(cap, base * 2^attempt)]. */

@@ -1,6 +1,6 @@
 import type { TableClient } from '@azure/data-tables';
 import type { NotificationMarks } from '../../services/notificationPorts';
-import { onceSucceeded } from '../storage/setup';
+import { ensureTable, statusOf } from '../storage/setup';
 
 const PARTITION = 'mark';
 
@@ -12,8 +12,6 @@ interface MarkEntity {
   sentAt?: string;
 }
 
-const statusOf = (error: unknown): number | undefined => (error as { statusCode?: number }).statusCode;
-
 /** RowKey may not hold / \ # ? or control characters. */
 const rowKeyOf = (key: string): string => [...key].map((ch) => (/[/\\#?]/.test(ch) || ch.charCodeAt(0) < 0x20 || (ch.charCodeAt(0) >= 0x7f && ch.charCodeAt(0) <= 0x9f) ? '_' : ch)).join('');
 
@@ -23,12 +21,11 @@ const rowKeyOf = (key: string): string => [...key].map((ch) => (/[/\\#?]/.test(c
  * taken over by a later caller, so the message is sent at least once.
  */
 export class TableNotificationMarks implements NotificationMarks {
-  private readonly ensureTable: () => Promise<void>;
+  constructor(private readonly table: TableClient) {}
 
-  constructor(private readonly table: TableClient) {
-    this.ensureTable = onceSucceeded(() => table.createTable());
+  private ensureTable(): Promise<void> {
+    return ensureTable(this.table);
   }
-
 
   async claim(key: string, reclaimAfterMs?: number): Promise<boolean> {
     await this.ensureTable();

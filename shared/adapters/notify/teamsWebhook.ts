@@ -1,4 +1,5 @@
 import { DeliveryFailure, type OutgoingNotification, type TeamsPort } from '../../services/notificationPorts';
+import { retryAfterMs } from '../hsm-rbac/retryPolicy';
 import { teamsMessageFor, type TeamsMessage } from './teamsCard';
 
 export interface TeamsPosterOptions {
@@ -11,15 +12,6 @@ export interface TeamsPosterOptions {
   /** Per attempt (default 10 s). */
   timeoutMs?: number;
   sleep?(ms: number): Promise<void>;
-}
-
-/** Retry-After as seconds or an HTTP date, in milliseconds from `now`. */
-export function retryAfterMs(header: string | null, now = Date.now()): number | undefined {
-  if (!header) return undefined;
-  const text = header.trim();
-  if (/^\d+$/.test(text)) return Number(text) * 1000;
-  const date = Date.parse(text);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
 /**

@@ -1,7 +1,7 @@
 import { odata, type TableClient, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
 import { chainAuditRecord, type AccessRequest, type ChainedAuditRecord, type OutboundEvent, type RequestStatus } from '../../domain';
 import type { AuditEntry, LedgerPort, RequestPage, RequestQuery, StoredRequest } from '../../services/ports';
-import { onceSucceeded } from './setup';
+import { ensureTable, isContended, rowKeyOf, statusOf } from './setup';
 
 /**
  * Requests and the audit chain live in one partition of one table, so that a state change and its
@@ -41,11 +41,6 @@ interface AuditHeadEntity {
   data: string;
 }
 
-function errorCode(error: unknown): { status?: number; code?: string } {
-  const details = error as { statusCode?: number; details?: { errorCode?: string }; code?: string };
-  return { status: details.statusCode, code: details.details?.errorCode ?? details.code };
-}
-
 const auditRowKey = (seq: number): string => `${AUDIT_PREFIX}${String(seq).padStart(12, '0')}`;
 const outboxRowKey = (seq: number, index: number): string => `${OUTBOX_PREFIX}${String(seq).padStart(12, '0')}|${String(index).padStart(4, '0')}`;
 
@@ -68,18 +63,14 @@ function fromEntity(entity: TableEntityResult<Record<string, unknown>>): StoredR
   return { request: JSON.parse(entity.data as string) as AccessRequest, etag: entity.etag };
 }
 
-/** Row keys may not hold `/`, `\`, `#` or `?` (keys hold run ids).*/
-const rowKeyOf = (text: string): string => encodeURIComponent(text);
-
 const pause = (attempt: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.min(200, 5 * attempt) + Math.random() * 10 * attempt));
 
 export class TableLedger implements LedgerPort {
-  private readonly ensureTable: () => Promise<void>;
+  constructor(private readonly table: TableClient) {}
 
-  constructor(private readonly table: TableClient) {
-    this.ensureTable = onceSucceeded(() => table.createTable());
+  private ensureTable(): Promise<void> {
+    return ensureTable(this.table);
   }
-
 
   /** The last record the chain's head points at: a verifier compares it with the last row it read. */
   async auditHead(): Promise<ChainedAuditRecord | undefined> {
@@ -92,7 +83,7 @@ export class TableLedger implements LedgerPort {
       const entity = await this.table.getEntity<AuditHeadEntity>(LEDGER_PARTITION, AUDIT_HEAD);
       return { record: JSON.parse(entity.data) as ChainedAuditRecord, etag: entity.etag };
     } catch (error) {
-      if (errorCode(error).status === 404) return {};
+      if (statusOf(error) === 404) return {};
       throw error;
     }
   }
@@ -114,50 +105,54 @@ export class TableLedger implements LedgerPort {
       actions.push(['create', { partitionKey: LEDGER_PARTITION, rowKey: auditRowKey(record.seq), at: record.at, requestId: record.requestId, data: JSON.stringify(record) }]);
       previous = record;
     }
-    const newHead = { partitionKey: LEDGER_PARTITION, rowKey: AUDIT_HEAD, seq: previous?.seq ?? 0, data: JSON.stringify(previous) };
-    actions.push(head.etag ? ['update', newHead, 'Replace', { etag: head.etag }] : ['create', newHead]);
     const seq = previous?.seq ?? 0;
+    const newHead = { partitionKey: LEDGER_PARTITION, rowKey: AUDIT_HEAD, seq, data: JSON.stringify(previous) };
+    actions.push(head.etag ? ['update', newHead, 'Replace', { etag: head.etag }] : ['create', newHead]);
     events.forEach((event, index) => {
       actions.push(['create', { partitionKey: LEDGER_PARTITION, rowKey: outboxRowKey(seq, index), eventId: event.id, type: event.type, data: JSON.stringify(event) }]);
     });
     return actions;
   }
 
+  /**
+   * Submits `actions` with `audit` and `events` chained onto the chain's current head, read afresh:
+   * false when another writer got there first (409/412), so the caller decides whether to try again.
+   */
+  private async submitChained(actions: readonly TransactionAction[], audit: readonly AuditEntry[], events: readonly OutboundEvent[]): Promise<boolean> {
+    const head = await this.head();
+    try {
+      await this.table.submitTransaction([...actions, ...this.auditActions(head, audit, events)]);
+      return true;
+    } catch (error) {
+      if (!isContended(error)) throw error;
+      return false;
+    }
+  }
+
+  /** Runs `attempt` until it settles (returns a result), pausing between tries while the ledger is contended. */
+  private async untilSettled<T>(what: string, attempt: () => Promise<T | undefined>): Promise<T> {
+    await this.ensureTable();
+    for (let n = 1; n <= MAX_ATTEMPTS; n++) {
+      const result = await attempt();
+      if (result !== undefined) return result;
+      await pause(n);
+    }
+    throw new Error(`Could not ${what}: the ledger stayed contended`);
+  }
+
   async appendAudit(audit: readonly AuditEntry[], events: readonly OutboundEvent[] = []): Promise<void> {
     if (audit.length === 0) return;
-    await this.ensureTable();
-    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-      const head = await this.head();
-      try {
-        await this.table.submitTransaction(this.auditActions(head, audit, events));
-        return;
-      } catch (error) {
-        const { status } = errorCode(error);
-        if (status !== 409 && status !== 412) throw error;
-        await pause(attempt);
-      }
-    }
-    throw new Error('Could not append to the audit trail: the ledger stayed contended');
+    await this.untilSettled('append to the audit trail', async () => ((await this.submitChained([], audit, events)) ? true : undefined));
   }
 
   async appendAuditOnce(key: string, audit: readonly AuditEntry[], events: readonly OutboundEvent[] = []): Promise<'appended' | 'exists'> {
     if (audit.length === 0) throw new Error('An audit append once needs an audit record');
-    await this.ensureTable();
     const mark = { partitionKey: LEDGER_PARTITION, rowKey: `${ONCE_PREFIX}${rowKeyOf(key)}`, at: audit[0]!.at };
-    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+    return this.untilSettled(`append ${key} to the audit trail`, async () => {
       // Checked on every attempt: a transaction that lost a race may have lost it to the same append.
       if (await this.exists(mark.rowKey)) return 'exists';
-      const head = await this.head();
-      try {
-        await this.table.submitTransaction([['create', mark], ...this.auditActions(head, audit, events)]);
-        return 'appended';
-      } catch (error) {
-        const { status } = errorCode(error);
-        if (status !== 409 && status !== 412) throw error;
-        await pause(attempt);
-      }
-    }
-    throw new Error(`Could not append ${key} to the audit trail: the ledger stayed contended`);
+      return (await this.submitChained([['create', mark]], audit, events)) ? 'appended' : undefined;
+    });
   }
 
   private async exists(rowKey: string): Promise<boolean> {
@@ -165,26 +160,17 @@ export class TableLedger implements LedgerPort {
       await this.table.getEntity(LEDGER_PARTITION, rowKey, { queryOptions: { select: ['PartitionKey'] } });
       return true;
     } catch (error) {
-      if (errorCode(error).status === 404) return false;
+      if (statusOf(error) === 404) return false;
       throw error;
     }
   }
 
   async create(request: AccessRequest, audit: readonly AuditEntry[], events: readonly OutboundEvent[] = []): Promise<'created' | 'exists'> {
-    await this.ensureTable();
-    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-      if (await this.get(request.id)) return 'exists';
-      const head = await this.head();
-      try {
-        await this.table.submitTransaction([['create', toEntity(request)], ...this.auditActions(head, audit, events)]);
-        return 'created';
-      } catch (error) {
-        const { status } = errorCode(error);
-        if (status !== 409 && status !== 412) throw error;
-        await pause(attempt);
-      }
-    }
-    throw new Error(`Could not store request ${request.id}: the ledger stayed contended`);
+    const entity = toEntity(request);
+    return this.untilSettled(`store request ${request.id}`, async () => {
+      if (await this.exists(entity.rowKey)) return 'exists';
+      return (await this.submitChained([['create', entity]], audit, events)) ? 'created' : undefined;
+    });
   }
 
   async get(id: string): Promise<StoredRequest | undefined> {
@@ -192,28 +178,19 @@ export class TableLedger implements LedgerPort {
     try {
       return fromEntity(await this.table.getEntity(LEDGER_PARTITION, `${REQUEST_PREFIX}${id}`));
     } catch (error) {
-      if (errorCode(error).status === 404) return undefined;
+      if (statusOf(error) === 404) return undefined;
       throw error;
     }
   }
 
   async update(request: AccessRequest, etag: string, audit: readonly AuditEntry[], events: readonly OutboundEvent[] = []): Promise<'updated' | 'conflict'> {
-    await this.ensureTable();
-    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-      const head = await this.head();
-      try {
-        await this.table.submitTransaction([['update', toEntity(request), 'Replace', { etag }], ...this.auditActions(head, audit, events)]);
-        return 'updated';
-      } catch (error) {
-        const { status } = errorCode(error);
-        if (status !== 409 && status !== 412) throw error;
-        // Either the request changed (the caller must re-read and decide again) or only the chain moved on.
-        const current = await this.get(request.id);
-        if (!current || current.etag !== etag) return 'conflict';
-        await pause(attempt);
-      }
-    }
-    throw new Error(`Could not update request ${request.id}: the ledger stayed contended`);
+    const entity = toEntity(request);
+    return this.untilSettled(`update request ${request.id}`, async () => {
+      if (await this.submitChained([['update', entity, 'Replace', { etag }]], audit, events)) return 'updated';
+      // Either the request changed (the caller must re-read and decide again) or only the chain moved on.
+      const current = await this.get(request.id);
+      return !current || current.etag !== etag ? 'conflict' : undefined;
+    });
   }
 
   async list(query: RequestQuery): Promise<RequestPage> {

@@ -2,7 +2,7 @@ import { odata, type TableClient } from '@azure/data-tables';
 import type { OutboundEvent } from '../../domain';
 import type { OutboxEntry, OutboxStore } from '../../services/outboxPorts';
 import { LEDGER_PARTITION, OUTBOX_END, OUTBOX_PREFIX } from './ledger';
-import { onceSucceeded } from './setup';
+import { ensureTable, isContended, statusOf } from './setup';
 
 /**
  * The outbox rows the ledger writes with each change (same partition), and the lease row that lets
@@ -20,13 +20,11 @@ interface LeaseEntity {
   until: string;
 }
 
-const statusOf = (error: unknown): number | undefined => (error as { statusCode?: number }).statusCode;
-
 export class TableOutbox implements OutboxStore {
-  private readonly ensureTable: () => Promise<void>;
+  constructor(private readonly table: TableClient) {}
 
-  constructor(private readonly table: TableClient) {
-    this.ensureTable = onceSucceeded(() => table.createTable());
+  private ensureTable(): Promise<void> {
+    return ensureTable(this.table);
   }
 
   async oldest(limit: number): Promise<OutboxEntry[]> {
@@ -85,7 +83,7 @@ export class TableOutbox implements OutboxStore {
       return true;
     } catch (error) {
       // Another instance created or took the lease between our read and our write.
-      if (statusOf(error) === 409 || statusOf(error) === 412) return false;
+      if (isContended(error)) return false;
       throw error;
     }
   }

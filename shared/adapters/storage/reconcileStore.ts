@@ -1,7 +1,7 @@
-import type { TableClient, TableEntityResult, TransactionAction } from '@azure/data-tables';
+import { odata, type TableClient, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
 import type { DriftItem, ObservedAssignment, RequestPlane } from '../../domain';
 import type { KeyInfo, ReconcileRun, ReconcileStorePort, StoredRun } from '../../services/reconciliationPorts';
-import { onceSucceeded } from './setup';
+import { ensureTable, isContended, rowKeyOf, statusOf } from './setup';
 
 /**
  * Layout of the `reconcile` table: `runs/{id}` one row per run (checkpoint, then report);
@@ -39,53 +39,42 @@ function unchunked<T>(entity: Record<string, unknown>): T {
   return JSON.parse(text) as T;
 }
 
-function status(error: unknown): number | undefined {
-  return (error as { statusCode?: number }).statusCode;
-}
-
-/** Row keys may not hold `/`, `\`, `#` or `?`. */
-function rowKeyOf(text: string): string {
-  return encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-}
-
 export class TableReconcileStore implements ReconcileStorePort {
-  private readonly ensureTable: () => Promise<void>;
+  constructor(private readonly table: TableClient, private readonly now: () => Date = () => new Date()) {}
 
-  constructor(private readonly table: TableClient, private readonly now: () => Date = () => new Date()) {
-    this.ensureTable = onceSucceeded(() => table.createTable());
+  private ensureTable(): Promise<void> {
+    return ensureTable(this.table);
   }
-
 
   private async entity(partitionKey: string, rowKey: string): Promise<TableEntityResult<Record<string, unknown>> | undefined> {
     await this.ensureTable();
     try {
       return await this.table.getEntity<Record<string, unknown>>(partitionKey, rowKey);
     } catch (error) {
-      if (status(error) === 404) return undefined;
+      if (statusOf(error) === 404) return undefined;
       throw error;
     }
   }
 
   async createRun(run: ReconcileRun, lockForMs: number): Promise<{ created: true } | { created: false; runningRunId: string }> {
-    await this.ensureTable();
     const lock = await this.entity(LOCKS, rowKeyOf(run.hsm));
-    const until = this.now().getTime() + lockForMs;
-    if (lock && String(lock.runId) !== run.id && Number(lock.until) > this.now().getTime()) {
+    const now = this.now().getTime();
+    if (lock && String(lock.runId) !== run.id && Number(lock.until) > now) {
       return { created: false, runningRunId: String(lock.runId) };
     }
-    const row = { partitionKey: LOCKS, rowKey: rowKeyOf(run.hsm), runId: run.id, until };
+    const row = { partitionKey: LOCKS, rowKey: rowKeyOf(run.hsm), runId: run.id, until: now + lockForMs };
     try {
       if (lock) await this.table.updateEntity(row, 'Replace', { etag: lock.etag });
       else await this.table.createEntity(row);
     } catch (error) {
       // Another run took the lock between our read and our write.
-      if (status(error) === 409 || status(error) === 412) {
+      if (isContended(error)) {
         const winner = await this.entity(LOCKS, rowKeyOf(run.hsm));
         return { created: false, runningRunId: String(winner?.runId ?? 'unknown') };
       }
       throw error;
     }
-    await this.table.upsertEntity({ partitionKey: RUNS, rowKey: run.id, hsm: run.hsm, status: run.status, ...chunked(run) }, 'Replace');
+    await this.table.upsertEntity({ partitionKey: RUNS, rowKey: rowKeyOf(run.id), hsm: run.hsm, status: run.status, ...chunked(run) }, 'Replace');
     return { created: true };
   }
 
@@ -100,7 +89,7 @@ export class TableReconcileStore implements ReconcileStorePort {
       const result = await this.table.updateEntity({ partitionKey: RUNS, rowKey: rowKeyOf(run.id), hsm: run.hsm, status: run.status, ...chunked(run) }, 'Replace', { etag });
       return { etag: result.etag ?? '' };
     } catch (error) {
-      if (status(error) === 412) return 'conflict';
+      if (statusOf(error) === 412) return 'conflict';
       throw error;
     }
   }
@@ -117,7 +106,7 @@ export class TableReconcileStore implements ReconcileStorePort {
     try {
       await this.table.deleteEntity(LOCKS, rowKeyOf(hsm), { etag: lock.etag });
     } catch (error) {
-      if (status(error) !== 404 && status(error) !== 412) throw error;
+      if (statusOf(error) !== 404 && statusOf(error) !== 412) throw error;
     }
   }
 
@@ -143,7 +132,7 @@ export class TableReconcileStore implements ReconcileStorePort {
   private async readRows<T>(partitionKey: string): Promise<T[]> {
     await this.ensureTable();
     const out: Array<{ rowKey: string; value: T }> = [];
-    const filter = `PartitionKey eq '${partitionKey.replace(/'/g, "''")}'`;
+    const filter = odata`PartitionKey eq ${partitionKey}`;
     for await (const entity of this.table.listEntities<Record<string, unknown>>({ queryOptions: { filter } })) {
       out.push({ rowKey: String(entity.rowKey), value: unchunked<T>(entity) });
     }
@@ -190,7 +179,7 @@ export class TableReconcileStore implements ReconcileStorePort {
         else await this.table.createEntity(row);
         return;
       } catch (error) {
-        if (status(error) !== 409 && status(error) !== 412) throw error;
+        if (!isContended(error)) throw error;
       }
     }
     throw new Error(`Could not move the latest run of ${hsm}: it kept changing`);

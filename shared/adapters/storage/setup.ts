@@ -1,3 +1,4 @@
+import type { TableClient } from '@azure/data-tables';
 import type { QueueClient } from '@azure/storage-queue';
 
 /**
@@ -17,6 +18,30 @@ export function onceSucceeded(create: () => Promise<unknown>): () => Promise<voi
     return ready;
   };
 }
+
+const tablesReady = new WeakMap<TableClient, () => Promise<void>>();
+
+/** Creates `table` if missing, once per client: every adapter built over the same client shares it. */
+export function ensureTable(table: TableClient): Promise<void> {
+  let ensure = tablesReady.get(table);
+  if (!ensure) {
+    ensure = onceSucceeded(() => table.createTable());
+    tablesReady.set(table, ensure);
+  }
+  return ensure();
+}
+
+/** The HTTP status a table call failed with. */
+export const statusOf = (error: unknown): number | undefined => (error as { statusCode?: number }).statusCode;
+
+/** 409 or 412: another writer got there first (a row created, or an If-Match lost). */
+export function isContended(error: unknown): boolean {
+  const status = statusOf(error);
+  return status === 409 || status === 412;
+}
+
+/** Row keys may not hold `/`, `\`, `#`, `?` or control characters. */
+export const rowKeyOf = (text: string): string => encodeURIComponent(text);
 
 /** A queue of JSON messages, base64-encoded as the Functions queue trigger reads them by default. */
 export class JsonQueue {
