@@ -143,14 +143,19 @@ function notificationSettings(policy: Policy): { expiryWarningMs: number; longDu
   };
 }
 
-/** How long after a request is made the timer checks that its approvers were asked. */
+/** How long after a request is made the timer checks that its approvers were asked... */
 export const APPROVAL_CATCH_UP_MS = 2 * 60_000;
+/**
+ * ...and until when: long enough to take over a claim its dying sender left (five minutes), short
+ * enough that open requests don't cost a storage read each every minute of their life.
+ */
+export const APPROVAL_CATCH_UP_UNTIL_MS = 10 * 60_000;
 
 const approvalNeededKey = (requestId: string): string => `approval-needed|${requestId}`;
 
 /**
- * The timer's notifications that are due at `now`: the approval request of a Pending request older
- * than APPROVAL_CATCH_UP_MS (it goes out only if the process that made the request died before sending it), one reminder to the approvers once a Pending
+ * The timer's notifications that are due at `now`: the approval request of a Pending request between
+ * APPROVAL_CATCH_UP_MS and APPROVAL_CATCH_UP_UNTIL_MS old (it goes out only if the process that made the request died before sending it), one reminder to the approvers once a Pending
  * request has waited half its lifetime, and one warning to the requester `expiryWarning` before an
  * Active grant ends (again after an extension moves the end). Keys make each one go out once.
  */
@@ -161,7 +166,7 @@ export function dueNotifications(policy: Policy, requests: readonly AccessReques
   for (const request of requests) {
     const created = Date.parse(request.createdAt);
     const until = Date.parse(request.pendingUntil);
-    if (request.status === 'Pending' && at >= created + APPROVAL_CATCH_UP_MS && at < until) {
+    if (request.status === 'Pending' && at >= created + APPROVAL_CATCH_UP_MS && at < Math.min(until, created + APPROVAL_CATCH_UP_UNTIL_MS)) {
       // Sent when the request was made, unless that process died first: its key finds out which.
       due.push({ kind: 'approval-needed', audience: 'approvers', requestId: request.id, actor: request.requestedBy, key: approvalNeededKey(request.id) });
     }

@@ -3,7 +3,7 @@ import type { PolicyError } from '../../../shared/domain/policy/types';
 import { applyEvent, createRequest, type AccessRequest, type RequestEvent } from '../../../shared/domain/lifecycle';
 import { evaluateRequest, type EligibleRequest } from '../../../shared/domain/eligibility';
 import {
-  APPROVAL_CATCH_UP_MS, dueNotifications, maskAddress, notificationContent, notificationsForTransition, recipientsFor, riskFlags,
+  APPROVAL_CATCH_UP_MS, APPROVAL_CATCH_UP_UNTIL_MS, dueNotifications, maskAddress, notificationContent, notificationsForTransition, recipientsFor, riskFlags,
 } from '../../../shared/domain/notifications';
 import { CALLERS, NOW, OID, MINIMAL_POLICY, contosoPolicy, contosoPolicyText } from './fixtures';
 
@@ -143,12 +143,14 @@ describe('timer notifications', () => {
     expect(dueNotifications(policy, [pending], at(24 * HOUR))).toEqual([]);
   });
 
-  it('checks that the approvers of a Pending request were asked, under the key its creation used, from two minutes on', () => {
+  it('checks that the approvers of a Pending request were asked, under the key its creation used, from two minutes on, for eight minutes', () => {
     const pending = release();
     const [creation] = notificationsForTransition(undefined, pending);
     expect(creation).toMatchObject({ kind: 'approval-needed', key: 'approval-needed|req-1' });
     expect(dueNotifications(policy, [pending], at(APPROVAL_CATCH_UP_MS - 1))).toEqual([]);
     expect(dueNotifications(policy, [pending], at(APPROVAL_CATCH_UP_MS))).toEqual([{ kind: 'approval-needed', audience: 'approvers', requestId: 'req-1', actor: pending.requestedBy, key: creation!.key }]);
+    expect(dueNotifications(policy, [pending], at(APPROVAL_CATCH_UP_UNTIL_MS - 1))).toHaveLength(1);
+    expect(dueNotifications(policy, [pending], at(APPROVAL_CATCH_UP_UNTIL_MS))).toEqual([]);
     const decided = apply(pending, { type: 'decide', by: OID.sam, decision: 'deny' });
     expect(dueNotifications(policy, [decided], at(APPROVAL_CATCH_UP_MS))).toEqual([]);
   });
