@@ -2,15 +2,14 @@ import type { TokenCredential } from '@azure/core-auth';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { isAbsolute, resolve } from 'node:path';
 import type { TableClient } from '@azure/data-tables';
-import { QueueClient, QueueServiceClient } from '@azure/storage-queue';
-import { CONFIG_SETTING_NAMES, DEFAULT_POLICY_FILE, loadConfig, type AppConfig, type StorageConfig } from './adapters/config';
+import { CONFIG_SETTING_NAMES, DEFAULT_POLICY_FILE, loadConfig, type AppConfig } from './adapters/config';
 import { createServiceCredential } from './adapters/credentials';
 import { createHsmAccessControlClient, type HsmAccessControlClient } from './adapters/hsm-rbac';
 import { HsmAssignmentPort } from './adapters/hsm-rbac/assignmentPort';
 import { loadPolicyFile } from './adapters/policyFile';
 import { TableLedger } from './adapters/storage/ledger';
 import { QueueRevocationScheduler, REVOCATION_QUEUE } from './adapters/storage/revocationQueue';
-import { createTableClient, pingStorage } from './adapters/storage/tables';
+import { createQueueClient, createTableClient, pingStorage } from './adapters/storage/tables';
 import type { Policy } from './domain';
 import { AccessRequestService } from './services/accessRequests';
 import { ReconciliationService } from './services/reconciliation';
@@ -67,11 +66,6 @@ export const RECONCILE_TABLE = 'reconcile';
 
 const consoleLog: ServiceLog = { info: (m) => console.info(m), warn: (m) => console.warn(m), error: (m) => console.error(m) };
 
-function queueClient(storage: StorageConfig, credential: TokenCredential, queueName: string): QueueClient {
-  if (storage.kind === 'connectionString') return QueueServiceClient.fromConnectionString(storage.connectionString).getQueueClient(queueName);
-  return new QueueClient(`${storage.tableEndpoint.replace('.table.', '.queue.')}/${queueName}`, credential);
-}
-
 /**
  * Builds the context from app settings; throws ConfigurationError when they are not valid. `clock`
  * is the service's time (tests stand at a grant's expiry without waiting for it).
@@ -100,7 +94,7 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
   let sharedLedger: TableLedger | undefined;
   const ledger = (): TableLedger => (sharedLedger ??= new TableLedger(context.tableClient(LEDGER_TABLE)));
   let reconcileStore: TableReconcileStore | undefined;
-  const scheduler = new QueueRevocationScheduler(queueClient(config.storage, credential, REVOCATION_QUEUE), clock);
+  const scheduler = new QueueRevocationScheduler(createQueueClient(config.storage, REVOCATION_QUEUE, credential), clock);
   const reconcileSettings = readReconcileSettings(env);
   const azureRbac = createAzureRbacAdapters(env, policy, credential);
   const inventories = new Map<string, HsmInventory>();
@@ -112,7 +106,7 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
     }
     return inventory;
   };
-  const continuation = new QueueRunContinuation(queueClient(config.storage, credential, RECONCILE_QUEUE));
+  const continuation = new QueueRunContinuation(createQueueClient(config.storage, RECONCILE_QUEUE, credential));
   const eventGrid = loadEventGridConfig(env, `/hsm-access-governor/${policy.defaultHsm ?? policy.hsms[0]!.name}`);
   let drainer: OutboxDrainer | undefined;
   const outbox = (): OutboxDrainer | undefined => {

@@ -1,5 +1,6 @@
 import type { TokenCredential } from '@azure/core-auth';
 import { TableClient, TableServiceClient, type TableServiceClientOptions } from '@azure/data-tables';
+import { QueueClient, QueueServiceClient } from '@azure/storage-queue';
 import { isLoopbackHost, type StorageConfig } from '../config';
 
 /** Plain http is only ever allowed towards a local emulator on this machine. */
@@ -11,6 +12,12 @@ function clientOptions(storage: StorageConfig): TableServiceClientOptions {
 export function createTableClient(storage: StorageConfig, tableName: string, credential: TokenCredential): TableClient {
   if (storage.kind === 'connectionString') return TableClient.fromConnectionString(storage.connectionString, tableName, clientOptions(storage));
   return new TableClient(storage.tableEndpoint, tableName, credential, clientOptions(storage));
+}
+
+/** The account's queue beside its tables (revocations, run continuations). */
+export function createQueueClient(storage: StorageConfig, queueName: string, credential: TokenCredential): QueueClient {
+  if (storage.kind === 'connectionString') return QueueServiceClient.fromConnectionString(storage.connectionString).getQueueClient(queueName);
+  return new QueueClient(`${storage.tableEndpoint.replace('.table.', '.queue.')}/${queueName}`, credential);
 }
 
 export function createTableServiceClient(storage: StorageConfig, credential: TokenCredential): TableServiceClient {
