@@ -4,6 +4,7 @@ import { TableClient } from '@azure/data-tables';
 import { PERSONAS } from '../../dev/personas';
 import { TableLedger } from '../../shared/adapters/storage/ledger';
 import { verifyAuditChain } from '../../shared/domain';
+import { waitUntil } from '../helpers/poll';
 import { useStack } from '../helpers/stack';
 
 const stack = useStack();
@@ -51,17 +52,9 @@ describe('access requests over HTTP on the local stack', () => {
     await expect(signAsAppVm('release-signing-key')).resolves.toMatchObject({ algorithm: 'RS256' });
 
     const expiresAt = Date.parse(active.expiresAt);
-    let goneAt: number | undefined;
-    while (Date.now() < expiresAt + 20_000) {
-      const held = stack().stack.hsm.assignments().some((a) => a.properties.principalId === APP_VM && a.properties.scope === '/keys/release-signing-key');
-      if (!held) {
-        goneAt = Date.now();
-        break;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-    expect(goneAt).toBeDefined();
-    expect((goneAt as number) - expiresAt).toBeLessThan(5_000);
+    const held = () => stack().stack.hsm.assignments().some((a) => a.properties.principalId === APP_VM && a.properties.scope === '/keys/release-signing-key');
+    const goneAt = await waitUntil('the assignment to be removed', () => !held(), { timeoutMs: expiresAt + 20_000 - Date.now(), intervalMs: 200 });
+    expect(goneAt - expiresAt).toBeLessThan(5_000);
     await expect(signAsAppVm('release-signing-key')).rejects.toMatchObject({ statusCode: 403 });
 
     const after = (await (await stack().api(`/api/requests/${request.id}`, { persona: 'dave' })).json()) as { status: string };

@@ -13,6 +13,7 @@ import { OutboxDrainer } from '../../shared/services/outbox';
 import { CONTOSO_ITSM_SOURCE } from '../../dev/stack';
 import { PERSONAS } from '../../dev/personas';
 import { schemaErrors } from '../helpers/eventSchemas';
+import { eventually } from '../helpers/poll';
 import { useStack } from '../helpers/stack';
 
 /**
@@ -39,16 +40,6 @@ function received(): Array<Record<string, unknown>> {
   return stack().stack.eventGrid.received().map((r) => r.event);
 }
 
-async function eventually<T>(read: () => T | Promise<T>, done: (value: T) => boolean, timeoutMs = 15_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > until) throw new Error(`Timed out; last value: ${JSON.stringify(value).slice(0, 2000)}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
 const subjectOf = (requestId: string): string => `/hsms/contoso-hsm/requests/${requestId}`;
 const eventsFor = (requestId: string): Array<Record<string, unknown>> => received().filter((e) => e.subject === subjectOf(requestId));
 
@@ -64,7 +55,7 @@ it('a lifecycle over HTTP publishes Submitted, Approved, Granted, Revoked in ord
   expect((await api(`/api/requests/${id}/decisions`, 'sam', { decision: 'approve' })).body.status).toBe('Active');
   expect((await api(`/api/requests/${id}/revoke`, 'sam', { reason: 'release done' })).body.status).toBe('Revoked');
 
-  const events = await eventually(() => eventsFor(id), (list) => list.length >= 4);
+  const events = await eventually('its four events', () => eventsFor(id), (list) => list.length >= 4, { timeoutMs: 15_000 });
   expect(events.map((e) => e.type)).toEqual([REQUEST_EVENT_TYPES.Submitted, REQUEST_EVENT_TYPES.Approved, REQUEST_EVENT_TYPES.Granted, REQUEST_EVENT_TYPES.Revoked]);
   expect(new Set(events.map((e) => e.id)).size).toBe(4);
   for (const event of events) expect(schemaErrors(event)).toEqual([]);
@@ -208,7 +199,7 @@ it('an access request published by the ITSM tool becomes a request visible over 
   await publishAndDeliver(event);
   const audit = await api('/api/audit', 'alice');
   expect((audit.body.items as Array<{ requestId: string; action: string }>).filter((r) => r.requestId === id).map((r) => r.action)).toEqual(['request.created']);
-  const submitted = await eventually(() => eventsFor(id), (list) => list.length >= 1);
+  const submitted = await eventually('its Submitted event', () => eventsFor(id), (list) => list.length >= 1, { timeoutMs: 15_000 });
   expect(submitted.map((e) => e.type)).toEqual([REQUEST_EVENT_TYPES.Submitted]);
 });
 
@@ -226,7 +217,7 @@ it.each([
   const audit = await api('/api/audit', 'alice');
   const records = (audit.body.items as Array<{ requestId: string; action: string; reason: string; details: Record<string, unknown> }>).filter((r) => r.requestId === id);
   expect(records).toEqual([expect.objectContaining({ action: 'request.rejected', reason: expect.stringMatching(new RegExp(`^${code}: `)), details: expect.objectContaining({ submissionSource: source, submissionId: event.id, code }) })]);
-  const [rejected] = await eventually(() => eventsFor(id), (list) => list.length >= 1);
+  const [rejected] = await eventually('its Rejected event', () => eventsFor(id), (list) => list.length >= 1, { timeoutMs: 15_000 });
   expect(rejected).toMatchObject({ type: 'HsmAccess.Request.Rejected.v1', data: { code, requestId: id, submissionId: event.id } });
   expect(schemaErrors(rejected!)).toEqual([]);
 });
@@ -234,7 +225,7 @@ it.each([
 it('an ineligible requester gets the same code and detail as over HTTP', async () => {
   const event = { id: `evt-${randomUUID()}`, source: CONTOSO_ITSM_SOURCE, data: { requester: 'alice', ...RELEASE } };
   await publishAndDeliver(event);
-  const [rejected] = await eventually(() => eventsFor(requestIdForSubmission(event)), (list) => list.length >= 1);
+  const [rejected] = await eventually('its Rejected event', () => eventsFor(requestIdForSubmission(event)), (list) => list.length >= 1, { timeoutMs: 15_000 });
   const overHttp = await api('/api/requests', 'alice', RELEASE);
   expect(rejected!.data).toMatchObject({ code: overHttp.body.code, detail: overHttp.body.detail, status: overHttp.status });
 });

@@ -7,6 +7,7 @@ import { TableLedger } from '../../shared/adapters/storage/ledger';
 import { QueueRevocationScheduler, REVOCATION_QUEUE } from '../../shared/adapters/storage/revocationQueue';
 import { APPROVAL_CATCH_UP_MS } from '../../shared/domain';
 import { AccessRequestService } from '../../shared/services/accessRequests';
+import { waitUntil } from '../helpers/poll';
 import { useStack } from '../helpers/stack';
 
 /**
@@ -43,7 +44,7 @@ it('asks the approvers of a request whose process died before asking them, once;
 
   const announced = await stack().api('/api/requests', { persona: 'dave', body: { ...RELEASE, justification: `notified ${randomUUID()}` } });
   const kept = ((await announced.json()) as { id: string }).id;
-  await waitFor(() => approvalMails(kept).length > 0);
+  await waitUntil('the approvers\' email for the stored request', () => approvalMails(kept).length > 0);
   const keptBefore = approvalMails(kept).length;
   expect(approvalMails(lost)).toEqual([]);
 
@@ -51,7 +52,7 @@ it('asks the approvers of a request whose process died before asking them, once;
   await timerLater(APPROVAL_CATCH_UP_MS - 10_000).sendDue();
   expect(approvalMails(lost)).toEqual([]);
   await timerLater(APPROVAL_CATCH_UP_MS + 1_000).sendDue();
-  await waitFor(() => approvalMails(lost).length > 0);
+  await waitUntil('the approvers\' email for the orphaned request', () => approvalMails(lost).length > 0);
   const asked = approvalMails(lost);
   expect(asked.map((m) => m.to).flat().sort()).toEqual(approvalMails(kept).slice(0, keptBefore).map((m) => m.to).flat().sort());
 
@@ -60,11 +61,3 @@ it('asks the approvers of a request whose process died before asking them, once;
   expect(approvalMails(lost)).toHaveLength(asked.length);
   expect(approvalMails(kept)).toHaveLength(keptBefore);
 }, 30_000);
-
-async function waitFor(done: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}

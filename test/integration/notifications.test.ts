@@ -6,6 +6,7 @@ import { PERSONAS } from '../../dev/personas';
 import type { ReceivedCard } from '../../dev/teams-sink';
 import { TableLedger } from '../../shared/adapters/storage/ledger';
 import { verifyAuditChain } from '../../shared/domain';
+import { sleep, waitFor } from '../helpers/poll';
 import { useStack } from '../helpers/stack';
 
 /**
@@ -22,18 +23,6 @@ writeFileSync(policyFile, readFileSync(join(__dirname, '..', '..', 'examples', '
 
 const stack = useStack({ policyFile });
 const APP_VM = PERSONAS['app-vm'].oid;
-
-async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function submit(persona: string, body: Record<string, unknown>): Promise<{ id: string; status: string; createdAt: string; expiresAt: string | null }> {
   const response = await stack().api('/api/requests', { persona, body });
@@ -140,7 +129,7 @@ describe('notifications on the local stack', () => {
         const records = (await ledger().audit()).filter((r) => r.requestId === id && r.action === 'notification.failed');
         const channels = new Set(records.map((r) => `${String(r.details?.channel)}:${String(r.details?.kind)}`));
         return channels.has('teams:approval-needed') && channels.has('email:approval-needed') && channels.has('email:granted') ? records : undefined;
-      }, 15_000);
+      }, { timeoutMs: 15_000 });
       const teamsFailure = failures.find((r) => r.details?.channel === 'teams' && r.details?.kind === 'approval-needed');
       expect(teamsFailure).toMatchObject({ actor: 'system', details: { target: 'TEAMS_WEBHOOK_URL', attempts: 4 } });
       expect(teamsFailure?.reason).toContain('HTTP 500');
@@ -180,6 +169,6 @@ describe('notifications on the local stack', () => {
       'Ending soon: Managed HSM Crypto Auditor on /keys/app-signing-key',
     ]);
     // The grant ends on time and its requester is told.
-    await waitFor('the expiry email', () => mails(grant.id, 'alice@contoso.example').find((m) => m.subject.startsWith('Ended:')), 10_000);
+    await waitFor('the expiry email', () => mails(grant.id, 'alice@contoso.example').find((m) => m.subject.startsWith('Ended:')));
   }, 30_000);
 });

@@ -8,6 +8,7 @@ import type { ReconcileRun } from '../../shared/services/reconciliationPorts';
 import { PERSONAS } from '../../dev/personas';
 import { TableLedger } from '../../shared/adapters/storage/ledger';
 import { verifyAuditChain, type DriftItem } from '../../shared/domain';
+import { sleep } from '../helpers/poll';
 import { useEnforcingDriftedStack } from '../helpers/reconcile';
 import type { TestStack } from '../helpers/stack';
 
@@ -124,7 +125,7 @@ describe('drift reconciliation over HTTP', () => {
     const again = (await (await stack.api('/api/reconcile', { method: 'POST', persona: 'sam' })).json()) as Report;
     expect(again.items).toEqual([]);
     // A clean HSM sends nothing.
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await sleep(500);
     expect(driftMessages().cards).toHaveLength(2);
     expect(driftMessages().mails).toHaveLength(2);
 

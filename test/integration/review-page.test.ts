@@ -6,6 +6,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { PERSONAS } from '../../dev/personas';
 import { TableLedger } from '../../shared/adapters/storage/ledger';
 import { signReviewToken } from '../../shared/domain';
+import { waitFor, waitUntil } from '../helpers/poll';
 import { useStack } from '../helpers/stack';
 
 /**
@@ -38,16 +39,6 @@ afterAll(async () => {
   await context?.close();
   if (profile) rmSync(profile, { recursive: true, force: true });
 });
-
-async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 async function submit(persona: string, justification: string): Promise<string> {
   const response = await stack().api('/api/requests', { persona, body: { role: 'Crypto User', scope: '/keys/release-signing-key', principalId: APP_VM, duration: 'PT1H', justification } });
@@ -116,7 +107,7 @@ describe('the review page in a browser', () => {
   it('sam presses Review on the Teams card, signs in and denies', async () => {
     stack().stack.teamsSink.clear();
     const id = await submit('dana', 'Hotfix 2.1.1');
-    await waitFor('the card', () => (stack().stack.teamsSink.cards().length > 0 ? true : undefined));
+    await waitUntil('the card', () => stack().stack.teamsSink.cards().length > 0);
 
     const page = await context.newPage();
     await page.goto(`${stack().stack.endpoints.api}/.auth/logout`);
