@@ -1,27 +1,24 @@
 import { randomUUID } from 'node:crypto';
-import { QueueServiceClient } from '@azure/storage-queue';
 import { AzureKeyCredential, EventGridPublisherClient } from '@azure/eventgrid';
 import { createAppContext, LEDGER_TABLE, type AppContext } from '../../shared/app';
 import { EventGridPublisher } from '../../shared/adapters/eventgrid';
-import { HsmAssignmentPort } from '../../shared/adapters/hsm-rbac/assignmentPort';
 import { TableLedger } from '../../shared/adapters/storage/ledger';
 import { DEAD_LETTER_PREFIX, TableOutbox } from '../../shared/adapters/storage/outbox';
-import { QueueRevocationScheduler, REVOCATION_QUEUE } from '../../shared/adapters/storage/revocationQueue';
 import { driftDetectedEvent, REQUEST_EVENT_TYPES, SUBMIT_EVENT_TYPE, type OutboundEvent } from '../../shared/domain';
-import { AccessRequestService, requestIdForSubmission } from '../../shared/services/accessRequests';
+import { requestIdForSubmission, type AccessRequestService } from '../../shared/services/accessRequests';
 import { OutboxDrainer } from '../../shared/services/outbox';
 import { CONTOSO_ITSM_SOURCE } from '../../dev/stack';
 import { PERSONAS } from '../../dev/personas';
 import { schemaErrors } from '../helpers/eventSchemas';
 import { eventually } from '../helpers/poll';
 import { useStack } from '../helpers/stack';
+import { caller, SILENT_LOG, workflowThatDiesAfterCommit } from '../helpers/workflow';
 
 /**
  * Events on the real stack: the app publishes through its outbox to the topic emulator, and the
  * emulator delivers access requests raised as events to the app's own Event Grid trigger.
  */
 const stack = useStack();
-const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
 const clock = { now: () => new Date() };
 const APP_VM = PERSONAS['app-vm'].oid;
 const RELEASE = { role: 'Crypto User', scope: '/keys/release-signing-key', principalId: APP_VM, duration: 'PT1H', justification: 'release 2.0' };
@@ -64,24 +61,10 @@ it('a lifecycle over HTTP publishes Submitted, Approved, Granted, Revoked in ord
 });
 
 /** The workflow as a process that dies right after each commit: nothing drains its outbox. */
-function serviceThatNeverDrains(): AccessRequestService {
-  const queue = QueueServiceClient.fromConnectionString(stack().stack.appSettings.AzureWebJobsStorage!).getQueueClient(REVOCATION_QUEUE);
-  return new AccessRequestService({
-    policy: context.policy,
-    ledger: new TableLedger(context.tableClient(LEDGER_TABLE)),
-    hsm: () => new HsmAssignmentPort(context.hsm()),
-    scheduler: new QueueRevocationScheduler(queue, clock),
-    clock,
-    log: silent,
-    newId: randomUUID,
-    eventSource: context.eventGrid!.source,
-  });
-}
-
-const caller = (name: keyof typeof PERSONAS) => ({ objectId: PERSONAS[name].oid, groups: [...PERSONAS[name].groups] });
+const serviceThatNeverDrains = (): AccessRequestService => workflowThatDiesAfterCommit(context, stack().stack.appSettings.AzureWebJobsStorage!, { events: true });
 
 function drainer(holder: string, publisher = new EventGridPublisher({ endpoint: context.eventGrid!.topicEndpoint, key: context.eventGrid!.topicKey!, caPem: context.eventGrid!.caPem! }, context.credential), store = new TableOutbox(context.tableClient(LEDGER_TABLE))): OutboxDrainer {
-  return new OutboxDrainer({ store, publisher, clock, log: silent, holder, batchSize: 3, retryDelaysMs: [10], sleep: async () => undefined });
+  return new OutboxDrainer({ store, publisher, clock, log: SILENT_LOG, holder, batchSize: 3, retryDelaysMs: [10], sleep: async () => undefined });
 }
 
 it('kill test: changes stored by a process that died before publishing, and a publish that failed, all arrive once from a fresh instance', async () => {
@@ -151,7 +134,7 @@ it('a batch over the topic\'s 1 MB is split and published in order, not retried 
   // 40 events of about 28 KB (a row's string property holds 32 K characters): 1.1 MB in one batch.
   const events = driftEvents(runId, 40, 'x'.repeat(28_000));
   for (const part of [events.slice(0, 20), events.slice(20)]) await ledger.appendAudit([{ at: new Date().toISOString(), actor: 'system', action: 'reconcile.test', requestId: runId, reason: 'large events' }], part);
-  const wholeBatch = new OutboxDrainer({ store: new TableOutbox(context.tableClient(LEDGER_TABLE)), publisher: new EventGridPublisher({ endpoint: context.eventGrid!.topicEndpoint, key: context.eventGrid!.topicKey!, caPem: context.eventGrid!.caPem! }, context.credential), clock, log: silent, holder: 'whole-batch', retryDelaysMs: [10], sleep: async () => undefined });
+  const wholeBatch = new OutboxDrainer({ store: new TableOutbox(context.tableClient(LEDGER_TABLE)), publisher: new EventGridPublisher({ endpoint: context.eventGrid!.topicEndpoint, key: context.eventGrid!.topicKey!, caPem: context.eventGrid!.caPem! }, context.credential), clock, log: SILENT_LOG, holder: 'whole-batch', retryDelaysMs: [10], sleep: async () => undefined });
   expect(await wholeBatch.drain()).toMatchObject({ leased: true });
   expect(received().filter((e) => (e.data as { runId?: string }).runId === runId).map((e) => e.id)).toEqual(events.map((e) => e.id));
 });

@@ -1,10 +1,8 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TableClient } from '@azure/data-tables';
 import { PERSONAS } from '../../dev/personas';
 import type { ReceivedCard } from '../../dev/teams-sink';
-import { TableLedger } from '../../shared/adapters/storage/ledger';
 import { verifyAuditChain } from '../../shared/domain';
 import { sleep, waitFor } from '../helpers/poll';
 import { useStack } from '../helpers/stack';
@@ -48,10 +46,6 @@ function factsOf(card: ReceivedCard): Record<string, string> {
 
 const mails = (id: string, to: string): Array<{ subject: string; text: string; html: string }> =>
   stack().stack.mailSink.messages().filter((m) => m.headers['x-hsm-governor-request'] === id && m.to.includes(to));
-
-function ledger(): TableLedger {
-  return new TableLedger(TableClient.fromConnectionString(stack().stack.endpoints.storageConnectionString, 'ledger', { allowInsecureConnection: true }));
-}
 
 describe('notifications on the local stack', () => {
   it('approvers get a card and an email with the facts and risk flags; the requester hears of each step', async () => {
@@ -126,7 +120,7 @@ describe('notifications on the local stack', () => {
       expect(Date.now() - approveStarted).toBeLessThan(6_000);
 
       const failures = await waitFor('the failures in the audit trail', async () => {
-        const records = (await ledger().audit()).filter((r) => r.requestId === id && r.action === 'notification.failed');
+        const records = (await stack().ledger().audit()).filter((r) => r.requestId === id && r.action === 'notification.failed');
         const channels = new Set(records.map((r) => `${String(r.details?.channel)}:${String(r.details?.kind)}`));
         return channels.has('teams:approval-needed') && channels.has('email:approval-needed') && channels.has('email:granted') ? records : undefined;
       }, { timeoutMs: 15_000 });
@@ -136,7 +130,7 @@ describe('notifications on the local stack', () => {
       const mailFailure = failures.find((r) => r.details?.channel === 'email' && r.details?.kind === 'approval-needed');
       expect(mailFailure).toMatchObject({ details: { target: 's***@contoso.example', attempts: 1 } });
       expect(mailFailure?.reason).toContain('SMTP 550');
-      expect(verifyAuditChain(await ledger().audit())).toMatchObject({ ok: true });
+      expect(verifyAuditChain(await stack().ledger().audit())).toMatchObject({ ok: true });
       const after = (await (await stack().api(`/api/requests/${id}`, { persona: 'dave' })).json()) as { status: string };
       expect(after.status).toBe('Active');
       expect(stack().logs.some((l) => l.level === 'error' && l.message.includes(`Request ${id}: approval-needed by email to s***@contoso.example FAILED`))).toBe(true);

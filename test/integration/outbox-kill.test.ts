@@ -8,6 +8,7 @@ import { OutboxDrainer } from '../../shared/services/outbox';
 import { requestEventsBetween, type AccessRequest } from '../../shared/domain';
 import { sleep, waitUntil } from '../helpers/poll';
 import { useStack } from '../helpers/stack';
+import { SILENT_LOG } from '../helpers/workflow';
 
 /**
  * The outbox under real process death: a worker process runs the workflow and is killed with SIGKILL
@@ -54,7 +55,7 @@ it(`loses and invents no event when the process is killed at ${KILLS} random mom
     store: new TableOutbox(fresh.tableClient(LEDGER_TABLE)),
     publisher: new EventGridPublisher({ endpoint: grid.topicEndpoint, key: grid.topicKey!, caPem: grid.caPem! }, fresh.credential),
     clock: { now: () => new Date(Date.now() + LEASE_LAPSED_MS) },
-    log: { info: () => undefined, warn: () => undefined, error: () => undefined },
+    log: SILENT_LOG,
     holder: 'fresh-instance',
   });
   expect(await later.drain()).toMatchObject({ leased: true });

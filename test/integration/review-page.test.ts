@@ -1,10 +1,8 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TableClient } from '@azure/data-tables';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { PERSONAS } from '../../dev/personas';
-import { TableLedger } from '../../shared/adapters/storage/ledger';
 import { signReviewToken } from '../../shared/domain';
 import { waitFor, waitUntil } from '../helpers/poll';
 import { useStack } from '../helpers/stack';
@@ -59,10 +57,6 @@ function reviewLinkIn(text: string, id: string): string {
 async function signInAs(page: Page, name: string): Promise<void> {
   await page.getByRole('heading', { name: 'Sign in as a Contoso persona' }).waitFor();
   await page.getByRole('button', { name }).click();
-}
-
-function ledger(): TableLedger {
-  return new TableLedger(TableClient.fromConnectionString(stack().stack.endpoints.storageConnectionString, 'ledger', { allowInsecureConnection: true }));
 }
 
 async function sessionCookie(persona: string): Promise<string> {
@@ -137,8 +131,8 @@ describe('the review link on its own changes nothing', () => {
     const id = await submit('dave', 'scanner check');
     const mail = await waitFor('the email', () => stack().stack.mailSink.messages().find((m) => m.headers['x-hsm-governor-request'] === id));
     const link = reviewLinkIn(mail.text, id);
-    const auditBefore = (await ledger().audit()).length;
-    const historyBefore = (await ledger().get(id))?.request.history.length;
+    const auditBefore = (await stack().ledger().audit()).length;
+    const historyBefore = (await stack().ledger().get(id))?.request.history.length;
 
     const anonymous = await fetch(link, { redirect: 'manual' });
     expect(anonymous.status).toBe(302);
@@ -167,9 +161,9 @@ describe('the review link on its own changes nothing', () => {
     expect((await fetch(link.replace(`/review/${id}`, `/review/${otherId}`), { headers: { cookie: sam } })).status).toBe(404);
 
     expect(await statusOf(id)).toBe('Pending');
-    expect((await ledger().get(id))?.request.history.length).toBe(historyBefore);
-    expect((await ledger().audit()).filter((r) => r.requestId === id).length).toBe(1);
-    expect((await ledger().audit()).length).toBe(auditBefore + 1); // only the other request's creation
+    expect((await stack().ledger().get(id))?.request.history.length).toBe(historyBefore);
+    expect((await stack().ledger().audit()).filter((r) => r.requestId === id).length).toBe(1);
+    expect((await stack().ledger().audit()).length).toBe(auditBefore + 1); // only the other request's creation
   });
 
   it('a decision on a request that changed meanwhile shows what happened instead; the requester cancels from the page', async () => {
