@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { listenOnLoopback } from './emulator-common/server';
 import { startMailSink, type MailSink } from './mail-sink';
 import { startTeamsSink, type TeamsSink } from './teams-sink';
 
@@ -34,12 +35,7 @@ export async function startNotificationSinks(options: { random: boolean }): Prom
 /** A port that was free a moment ago, for a server whose URL must be known before it starts. */
 export async function freePort(): Promise<number> {
   const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
+  const port = await listenOnLoopback(server, 0);
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
 }

@@ -121,31 +121,31 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     for (const close of closers.reverse()) await close().catch(() => undefined);
     closers.length = 0;
   };
+  /** What has started is closed with the stack, or at once when a later part fails to start. */
+  const started = async <T extends { close(): Promise<void> }>(starting: Promise<T>): Promise<T> => {
+    const part = await starting;
+    closers.push(() => part.close());
+    return part;
+  };
+  const port = (name: Exclude<keyof typeof DEFAULT_PORTS, 'azurite'>): number => (random ? 0 : DEFAULT_PORTS[name]);
 
   try {
-    const idp = await startIdentityProvider({ port: random ? 0 : DEFAULT_PORTS.idp, dataDir });
-    closers.push(() => idp.close());
+    const idp = await started(startIdentityProvider({ port: port('idp'), dataDir }));
     const [hsm, azurite, arm] = await Promise.all([
-      startHsmEmulator({
-        port: random ? 0 : DEFAULT_PORTS.hsm,
+      started(startHsmEmulator({
+        port: port('hsm'),
         dataDir: join(dataDir, 'hsm'),
         seed,
         issuer: ISSUER,
         jwk: idp.publicJwk,
         tenantId: TENANT_ID,
-      }).then((started) => {
-        closers.push(() => started.close());
-        return started;
-      }),
-      startAzurite({
+      })),
+      started(startAzurite({
         ...(inMemoryStorage ? {} : { location: join(dataDir, 'azurite') }),
         ports: random ? { blob: 0, queue: 0, table: 0 } : DEFAULT_PORTS.azurite,
-      }).then((started) => {
-        closers.push(() => started.close());
-        return started;
-      }),
-      startArmEmulator({
-        port: random ? 0 : DEFAULT_PORTS.arm,
+      })),
+      started(startArmEmulator({
+        port: port('arm'),
         dataDir: join(dataDir, 'arm'),
         seed: ARM_SEED,
         issuer: ISSUER,
@@ -153,15 +153,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         tenantId: TENANT_ID,
         subscriptionId: CONTOSO_SUBSCRIPTION_ID,
         ...(options.armTimeScale ? { timeScale: options.armTimeScale } : {}),
-      }).then((started) => {
-        closers.push(() => started.close());
-        return started;
-      }),
+      })),
     ]);
-    const sinks = await startNotificationSinks({ random });
-    closers.push(() => sinks.close());
-    const eventGrid = await startEventGridEmulator({ port: random ? 0 : DEFAULT_PORTS.eventGrid, dataDir: join(dataDir, 'eventgrid') });
-    closers.push(() => eventGrid.close());
+    const sinks = await started(startNotificationSinks({ random }));
+    const eventGrid = await started(startEventGridEmulator({ port: port('eventGrid'), dataDir: join(dataDir, 'eventgrid') }));
     // Review links name the app's public URL, so its port is chosen before the host starts.
     const apiPort = random ? await freePort() : DEFAULT_PORTS.api;
 
@@ -185,15 +180,14 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       EVENTGRID_CA_FILE: eventGrid.caFile,
       ...options.env,
     };
-    const host = await startFunctionsHost({
+    const host = await started(startFunctionsHost({
       port: apiPort,
       env: appSettings,
       dataDir,
       verifier: createTokenVerifier({ issuer: ISSUER, audience: API_AUDIENCE, jwk: idp.publicJwk }),
       ...(options.logger ? { logger: options.logger } : {}),
       ...(options.timers === false ? { timers: false } : {}),
-    });
-    closers.push(() => host.close());
+    }));
     await eventGrid.addSubscription({
       name: 'governor-inbound-requests',
       endpoint: `${host.url}/runtime/webhooks/eventgrid?functionName=${INBOUND_EVENTS_FUNCTION}&code=${encodeURIComponent(host.hostKey)}`,

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Server as NetServer } from 'node:net';
 import type { TlsMaterial } from '../tls/certificate';
 import type { FaultInjector, FaultKind } from './faults';
 import { readJsonBody, type BodyRefusals, type ParsedRequest } from './http';
@@ -93,12 +93,18 @@ export function faultsEndpoint(req: IncomingMessage, path: string, body: unknown
   }
 }
 
-/** Resolves with the port once `server` listens on loopback; rejects when it cannot. */
-export async function listenOnLoopback(server: Server, port: number | undefined): Promise<number> {
+/**
+ * Resolves with the port once `server` listens on loopback (a free one when `port` is 0 or absent);
+ * rejects when it cannot. `errors` is where the server's errors are emitted, when not on itself.
+ */
+export async function listenOnLoopback(server: NetServer, port: number | undefined, errors: NodeJS.EventEmitter = server): Promise<number> {
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    const onError = (error: NodeJS.ErrnoException): void => {
+      reject(error.code === 'EADDRINUSE' ? new Error(`Port ${port} on 127.0.0.1 is already in use (is another local stack running?)`) : error);
+    };
+    errors.once('error', onError);
     server.listen(port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
+      errors.off('error', onError);
       resolve();
     });
   });

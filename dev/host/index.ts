@@ -1,9 +1,10 @@
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Timer } from '@azure/functions';
 import type { TokenVerifier } from '../idp/verify';
+import { listenOnLoopback } from '../emulator-common/server';
 import { installFunctionsCoreShim } from './coreShim';
 import {
   abortCapture, beginCapture, endCapture, setLogSink, uncapturedRegistrations, type CapturedFunction, type CoreLogLevel,
@@ -126,21 +127,6 @@ function loadApp(entry: string, logger: HostLogger): CapturedFunction[] {
   return captured;
 }
 
-async function listen(server: Server, port: number): Promise<number> {
-  await new Promise<void>((resolveListen, reject) => {
-    const onError = (error: NodeJS.ErrnoException): void => {
-      reject(error.code === 'EADDRINUSE' ? new Error(`Port ${port} on 127.0.0.1 is already in use (is another local stack running?)`) : error);
-    };
-    server.once('error', onError);
-    server.listen(port, '127.0.0.1', () => {
-      server.off('error', onError);
-      resolveListen();
-    });
-  });
-  const address = server.address();
-  return typeof address === 'object' && address ? address.port : port;
-}
-
 function timerNow(): Timer {
   const now = new Date().toISOString();
   return { isPastDue: false, schedule: { adjustForDST: true }, scheduleStatus: { last: now, next: now, lastUpdated: now } };
@@ -243,7 +229,7 @@ export async function startFunctionsHost(options: FunctionsHostOptions = {}): Pr
     server.on('request', (req, res) => void track(handleRequest(runtime, req, res)));
 
     await runAppHooks('appStart', invocation);
-    port = await listen(server, options.port ?? DEFAULT_PORT);
+    port = await listenOnLoopback(server, options.port ?? DEFAULT_PORT);
     activeHost = `http://127.0.0.1:${port}`;
 
     if (options.timers !== false) {

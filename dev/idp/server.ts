@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, importJWK, JWK, KeyLike, SignJWT } from 'jose';
 import { PERSONAS, persona, SERVICE_PERSONA, TENANT_ID } from '../personas';
+import { listenOnLoopback } from '../emulator-common/server';
 
 /**
  * Local stand-in for Entra ID: signs RS256 access tokens for the Contoso personas, publishes its
@@ -147,12 +148,7 @@ export async function startIdentityProvider(options: IdentityProviderOptions = {
     send(res, 404, { error: 'not_found' });
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
+  const port = await listenOnLoopback(server, options.port);
   const base = (): string => `http://127.0.0.1:${port}`;
 
   return {

@@ -1,7 +1,7 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import PostalMime from 'postal-mime';
 import { SMTPServer, type SMTPServerDataStream } from 'smtp-server';
+import { listenOnLoopback } from '../emulator-common/server';
 
 /**
  * The local mail sink: an SMTP server on 127.0.0.1 that keeps every message it is given, and a
@@ -73,20 +73,6 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
   for await (const chunk of req) chunks.push(chunk as Buffer);
   const text = Buffer.concat(chunks).toString('utf8');
   return text ? (JSON.parse(text) as Record<string, unknown>) : {};
-}
-
-async function listen(server: Server | SMTPServer, port: number): Promise<number> {
-  const emitter = server as unknown as NodeJS.EventEmitter & { listen(port: number, host: string, done: () => void): unknown };
-  await new Promise<void>((resolve, reject) => {
-    const onError = (error: NodeJS.ErrnoException): void => reject(error.code === 'EADDRINUSE' ? new Error(`Port ${port} on 127.0.0.1 is already in use`) : error);
-    emitter.once('error', onError);
-    emitter.listen(port, '127.0.0.1', () => {
-      emitter.off('error', onError);
-      resolve();
-    });
-  });
-  const address = (server instanceof SMTPServer ? server.server : server).address() as AddressInfo;
-  return address.port;
 }
 
 export async function startMailSink(options: MailSinkOptions = {}): Promise<MailSink> {
@@ -178,10 +164,10 @@ ${message.html ? `<iframe title="HTML part of the message" sandbox="allow-same-o
     });
   });
 
-  const smtpPort = await listen(smtp, options.smtpPort ?? 2525);
+  const smtpPort = await listenOnLoopback(smtp.server, options.smtpPort ?? 2525, smtp);
   let webPort: number;
   try {
-    webPort = await listen(web, options.webPort ?? 8025);
+    webPort = await listenOnLoopback(web, options.webPort ?? 8025);
   } catch (error) {
     await new Promise<void>((resolve) => smtp.close(() => resolve()));
     throw error;

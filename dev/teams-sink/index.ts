@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { listenOnLoopback } from '../emulator-common/server';
 
 /**
  * The local Teams Workflows webhook sink. `POST /webhook/{anything}` takes a message as a Teams
@@ -192,16 +192,7 @@ export async function startTeamsSink(options: TeamsSinkOptions = {}): Promise<Te
     });
   });
 
-  const requested = options.port ?? 8026;
-  await new Promise<void>((resolve, reject) => {
-    const onError = (error: NodeJS.ErrnoException): void => reject(error.code === 'EADDRINUSE' ? new Error(`Port ${requested} on 127.0.0.1 is already in use`) : error);
-    server.once('error', onError);
-    server.listen(requested, '127.0.0.1', () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const url = `http://127.0.0.1:${await listenOnLoopback(server, options.port ?? 8026)}`;
 
   return {
     url,

@@ -23,16 +23,6 @@ export function policyFile(dir: string, mode: 'assignment' | 'pim'): string {
   return file;
 }
 
-export async function until<T>(what: () => T | undefined, timeoutMs: number): Promise<{ value: T; at: number }> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = what();
-    if (value !== undefined) return { value, at: Date.now() };
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
 export async function requestAndApprove(stack: TestStack, duration: string): Promise<{ id: string; expiresAt: string; grantedAt: string; status: string; plane: string }> {
   const submitted = await stack.api('/api/requests', {
     persona: 'dave',

@@ -2,9 +2,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TokenCredential } from '@azure/core-auth';
+import { TableClient } from '@azure/data-tables';
 import { silentLogger, type HostLogEntry } from '../../dev/host';
 import { DevPersonaCredential } from '../../dev/idp/credential';
 import { API_AUDIENCE, startStack, type Stack, type StackOptions } from '../../dev/stack';
+import { LEDGER_TABLE } from '../../shared/app';
+import { TableLedger } from '../../shared/adapters/storage/ledger';
 
 /** Short names for the audiences tests use most. */
 export const AUDIENCES = {
@@ -32,6 +35,8 @@ export interface TestStack {
   credentialFor(persona: string): TokenCredential;
   /** fetch against the Functions host: `api('/api/requests', { persona: 'sam', method: 'POST', body: {...} })`. */
   api(path: string, options?: ApiCallOptions): Promise<Response>;
+  /** The app's ledger (requests and audit trail) in the stack's storage. */
+  ledger(): TableLedger;
   close(): Promise<void>;
 }
 
@@ -77,6 +82,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
       }
       return fetch(`${stack.endpoints.api}${path.startsWith('/') ? '' : '/'}${path}`, { method: call.method ?? (body === undefined ? 'GET' : 'POST'), headers, body, redirect: 'manual' });
     },
+    ledger: () => new TableLedger(TableClient.fromConnectionString(stack.endpoints.storageConnectionString, LEDGER_TABLE, { allowInsecureConnection: true })),
     close: async () => {
       try {
         await stack.close();

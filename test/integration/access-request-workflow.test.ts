@@ -12,9 +12,10 @@ import { HsmAssignmentPort } from '../../shared/adapters/hsm-rbac/assignmentPort
 import { loadPolicyFile } from '../../shared/adapters/policyFile';
 import { TableLedger } from '../../shared/adapters/storage/ledger';
 import { QueueRevocationScheduler } from '../../shared/adapters/storage/revocationQueue';
-import { assignmentNameFor, verifyAuditChain, type AccessRequest, type Caller } from '../../shared/domain';
+import { assignmentNameFor, verifyAuditChain, type AccessRequest } from '../../shared/domain';
 import { AccessRequestService } from '../../shared/services/accessRequests';
 import type { AssignmentPort, LedgerPort } from '../../shared/services/ports';
+import { caller, SILENT_LOG } from '../helpers/workflow';
 
 /**
  * The workflow on real storage (Azurite) and a real HSM emulator, with the clock in the test's
@@ -22,14 +23,12 @@ import type { AssignmentPort, LedgerPort } from '../../shared/services/ports';
  */
 const POLICY = loadPolicyFile(join(__dirname, '..', '..', 'examples', 'contoso', 'policy.yaml'));
 const SEED = join(__dirname, '..', '..', 'examples', 'contoso', 'hsm-seed.json');
-const caller = (name: keyof typeof PERSONAS): Caller => ({ objectId: PERSONAS[name].oid, groups: [...PERSONAS[name].groups] });
 
 let idp: IdentityProvider;
 let hsm: HsmEmulator;
 let azurite: Azurite;
 let tableName: string;
 const clock = { current: new Date('2026-11-23T09:00:00Z'), now: () => new Date(clock.current) };
-const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 function ledger(): TableLedger {
   return new TableLedger(TableClient.fromConnectionString(azurite.connectionString, tableName, { allowInsecureConnection: true }));
@@ -45,7 +44,7 @@ function service(ledgerPort: LedgerPort = ledger(), extra: { wrapHsm?: (port: As
     ...(extra.onFailed ? { onFailed: extra.onFailed } : {}),
     scheduler: new QueueRevocationScheduler(queue, clock),
     clock,
-    log: silent,
+    log: SILENT_LOG,
     newId: randomUUID,
     sleep: async () => undefined,
   });

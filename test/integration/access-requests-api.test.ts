@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
 import { CryptographyClient } from '@azure/keyvault-keys';
-import { TableClient } from '@azure/data-tables';
 import { PERSONAS } from '../../dev/personas';
-import { TableLedger } from '../../shared/adapters/storage/ledger';
 import { verifyAuditChain } from '../../shared/domain';
+import { waitUntil } from '../helpers/poll';
 import { useStack } from '../helpers/stack';
 
 const stack = useStack();
@@ -18,10 +17,6 @@ function signAsAppVm(keyName: string): Promise<unknown> {
     retryOptions: { maxRetries: 0 },
   });
   return client.sign('RS256', digest);
-}
-
-function ledger(): TableLedger {
-  return new TableLedger(TableClient.fromConnectionString(stack().stack.endpoints.storageConnectionString, 'ledger', { allowInsecureConnection: true }));
 }
 
 async function problemOf(response: Response): Promise<{ status: number; code: string; type: string | null }> {
@@ -51,23 +46,15 @@ describe('access requests over HTTP on the local stack', () => {
     await expect(signAsAppVm('release-signing-key')).resolves.toMatchObject({ algorithm: 'RS256' });
 
     const expiresAt = Date.parse(active.expiresAt);
-    let goneAt: number | undefined;
-    while (Date.now() < expiresAt + 20_000) {
-      const held = stack().stack.hsm.assignments().some((a) => a.properties.principalId === APP_VM && a.properties.scope === '/keys/release-signing-key');
-      if (!held) {
-        goneAt = Date.now();
-        break;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-    expect(goneAt).toBeDefined();
-    expect((goneAt as number) - expiresAt).toBeLessThan(5_000);
+    const held = () => stack().stack.hsm.assignments().some((a) => a.properties.principalId === APP_VM && a.properties.scope === '/keys/release-signing-key');
+    const goneAt = await waitUntil('the assignment to be removed', () => !held(), { timeoutMs: expiresAt + 20_000 - Date.now(), intervalMs: 200 });
+    expect(goneAt - expiresAt).toBeLessThan(5_000);
     await expect(signAsAppVm('release-signing-key')).rejects.toMatchObject({ statusCode: 403 });
 
     const after = (await (await stack().api(`/api/requests/${request.id}`, { persona: 'dave' })).json()) as { status: string };
     expect(after.status).toBe('Expired');
 
-    const records = await ledger().audit();
+    const records = await stack().ledger().audit();
     expect(verifyAuditChain(records)).toMatchObject({ ok: true });
     expect(records.filter((r) => r.requestId === request.id).map((r) => r.action)).toEqual(['request.created', 'request.approved', 'request.active', 'request.expired']);
     // The HSM calls that made and removed the assignment are named by the HSM's own request ids.
@@ -80,7 +67,7 @@ describe('access requests over HTTP on the local stack', () => {
   }, 120_000);
 
   it('refuses bad requests with a problem code and changes nothing', async () => {
-    const before = { requests: (await ledger().list({ pageSize: 1000 })).items.length, assignments: stack().stack.hsm.assignments().length };
+    const before = { requests: (await stack().ledger().list({ pageSize: 1000 })).items.length, assignments: stack().stack.hsm.assignments().length };
     const valid = { role: 'Crypto User', scope: '/keys/release-signing-key', principalId: APP_VM, duration: 'PT1H', justification: 'release' };
     const cases: Array<[string, { persona?: string; body?: unknown; headers?: Record<string, string> }, number, string]> = [
       ['not eligible', { persona: 'log-storage', body: valid }, 403, 'not-eligible'],
@@ -108,7 +95,7 @@ describe('access requests over HTTP on the local stack', () => {
     const cancelled = await stack().api(`/api/requests/${pending.id}/cancel`, { persona: 'sam', method: 'POST' });
     expect(((await cancelled.json()) as { status: string }).status).toBe('Cancelled');
 
-    expect((await ledger().list({ pageSize: 1000 })).items.length).toBe(before.requests + 1);
+    expect((await stack().ledger().list({ pageSize: 1000 })).items.length).toBe(before.requests + 1);
     expect(stack().stack.hsm.assignments().length).toBe(before.assignments);
   });
 

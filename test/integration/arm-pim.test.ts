@@ -8,6 +8,7 @@ import { DevPersonaCredential } from '../../dev/idp/credential';
 import { startIdentityProvider, type IdentityProvider } from '../../dev/idp/server';
 import { PERSONAS } from '../../dev/personas';
 import { ArmAssignmentPort, createArmAuthorizationClient, roleDefinitionIdFor } from '../../shared/adapters/arm-rbac';
+import { sleep, waitUntil } from '../helpers/poll';
 
 const CONTOSO_SEED = join(__dirname, '..', '..', 'examples', 'contoso', 'arm-seed.json');
 const SUBSCRIPTION = '00000000-0000-0000-0000-00000000c0de';
@@ -30,15 +31,6 @@ function pimPort(client: AuthorizationManagementClient = clientFor('hsm-governor
 
 function holds(emulator: ArmEmulator, principalId: string, roleGuid: string): boolean {
   return emulator.assignments().some((a) => a.properties.principalId === principalId && a.properties.roleDefinitionId.endsWith(roleGuid) && a.properties.scope === HSM);
-}
-
-async function waitFor(condition: () => boolean, timeoutMs: number): Promise<number> {
-  const started = Date.now();
-  while (!condition()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  return Date.now() - started;
 }
 
 beforeAll(async () => {
@@ -83,8 +75,9 @@ describe('PIM role assignment schedule requests (2020-10-01)', () => {
     await expect(port.create(grant)).resolves.toMatchObject({ outcome: 'existed' });
     await expect(port.listFor(HSM, grant.principalId)).resolves.toEqual([{ name: grant.name, scope: HSM, roleId: READER, principalId: grant.principalId }]);
 
-    const waited = await waitFor(() => !holds(arm, grant.principalId, READER), 3000);
-    expect(waited).toBeLessThan(1500);
+    const started = Date.now();
+    const gone = await waitUntil('the schedule to end', () => !holds(arm, grant.principalId, READER), { timeoutMs: 3000, intervalMs: 25 });
+    expect(gone - started).toBeLessThan(1500);
     await expect(port.listFor(HSM, grant.principalId)).resolves.toEqual([]);
     await expect(port.remove(HSM, grant.name)).resolves.toEqual({ hsmRequestId: expect.any(String) });
   });
@@ -145,7 +138,7 @@ describe('PIM role assignment schedule requests (2020-10-01)', () => {
       await pimPort(clientFor('hsm-governor', first)).create(grant);
       expect(holds(first, grant.principalId, READER)).toBe(true);
       await first.close();
-      await new Promise((resolve) => setTimeout(resolve, 1100));
+      await sleep(1100);
 
       const second = await startArmEmulator({ issuer: idp.issuer, jwk: idp.publicJwk, tenantId: idp.tenantId, subscriptionId: SUBSCRIPTION, dataDir, timeScale: TIME_SCALE });
       try {

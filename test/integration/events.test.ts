@@ -1,26 +1,24 @@
 import { randomUUID } from 'node:crypto';
-import { QueueServiceClient } from '@azure/storage-queue';
 import { AzureKeyCredential, EventGridPublisherClient } from '@azure/eventgrid';
 import { createAppContext, LEDGER_TABLE, type AppContext } from '../../shared/app';
 import { EventGridPublisher } from '../../shared/adapters/eventgrid';
-import { HsmAssignmentPort } from '../../shared/adapters/hsm-rbac/assignmentPort';
 import { TableLedger } from '../../shared/adapters/storage/ledger';
 import { DEAD_LETTER_PREFIX, TableOutbox } from '../../shared/adapters/storage/outbox';
-import { QueueRevocationScheduler, REVOCATION_QUEUE } from '../../shared/adapters/storage/revocationQueue';
 import { driftDetectedEvent, REQUEST_EVENT_TYPES, SUBMIT_EVENT_TYPE, type OutboundEvent } from '../../shared/domain';
-import { AccessRequestService, requestIdForSubmission } from '../../shared/services/accessRequests';
+import { requestIdForSubmission, type AccessRequestService } from '../../shared/services/accessRequests';
 import { OutboxDrainer } from '../../shared/services/outbox';
 import { CONTOSO_ITSM_SOURCE } from '../../dev/stack';
 import { PERSONAS } from '../../dev/personas';
 import { schemaErrors } from '../helpers/eventSchemas';
+import { eventually } from '../helpers/poll';
 import { useStack } from '../helpers/stack';
+import { caller, SILENT_LOG, workflowThatDiesAfterCommit } from '../helpers/workflow';
 
 /**
  * Events on the real stack: the app publishes through its outbox to the topic emulator, and the
  * emulator delivers access requests raised as events to the app's own Event Grid trigger.
  */
 const stack = useStack();
-const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
 const clock = { now: () => new Date() };
 const APP_VM = PERSONAS['app-vm'].oid;
 const RELEASE = { role: 'Crypto User', scope: '/keys/release-signing-key', principalId: APP_VM, duration: 'PT1H', justification: 'release 2.0' };
@@ -39,16 +37,6 @@ function received(): Array<Record<string, unknown>> {
   return stack().stack.eventGrid.received().map((r) => r.event);
 }
 
-async function eventually<T>(read: () => T | Promise<T>, done: (value: T) => boolean, timeoutMs = 15_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > until) throw new Error(`Timed out; last value: ${JSON.stringify(value).slice(0, 2000)}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
 const subjectOf = (requestId: string): string => `/hsms/contoso-hsm/requests/${requestId}`;
 const eventsFor = (requestId: string): Array<Record<string, unknown>> => received().filter((e) => e.subject === subjectOf(requestId));
 
@@ -64,7 +52,7 @@ it('a lifecycle over HTTP publishes Submitted, Approved, Granted, Revoked in ord
   expect((await api(`/api/requests/${id}/decisions`, 'sam', { decision: 'approve' })).body.status).toBe('Active');
   expect((await api(`/api/requests/${id}/revoke`, 'sam', { reason: 'release done' })).body.status).toBe('Revoked');
 
-  const events = await eventually(() => eventsFor(id), (list) => list.length >= 4);
+  const events = await eventually('its four events', () => eventsFor(id), (list) => list.length >= 4, { timeoutMs: 15_000 });
   expect(events.map((e) => e.type)).toEqual([REQUEST_EVENT_TYPES.Submitted, REQUEST_EVENT_TYPES.Approved, REQUEST_EVENT_TYPES.Granted, REQUEST_EVENT_TYPES.Revoked]);
   expect(new Set(events.map((e) => e.id)).size).toBe(4);
   for (const event of events) expect(schemaErrors(event)).toEqual([]);
@@ -73,24 +61,10 @@ it('a lifecycle over HTTP publishes Submitted, Approved, Granted, Revoked in ord
 });
 
 /** The workflow as a process that dies right after each commit: nothing drains its outbox. */
-function serviceThatNeverDrains(): AccessRequestService {
-  const queue = QueueServiceClient.fromConnectionString(stack().stack.appSettings.AzureWebJobsStorage!).getQueueClient(REVOCATION_QUEUE);
-  return new AccessRequestService({
-    policy: context.policy,
-    ledger: new TableLedger(context.tableClient(LEDGER_TABLE)),
-    hsm: () => new HsmAssignmentPort(context.hsm()),
-    scheduler: new QueueRevocationScheduler(queue, clock),
-    clock,
-    log: silent,
-    newId: randomUUID,
-    eventSource: context.eventGrid!.source,
-  });
-}
-
-const caller = (name: keyof typeof PERSONAS) => ({ objectId: PERSONAS[name].oid, groups: [...PERSONAS[name].groups] });
+const serviceThatNeverDrains = (): AccessRequestService => workflowThatDiesAfterCommit(context, stack().stack.appSettings.AzureWebJobsStorage!, { events: true });
 
 function drainer(holder: string, publisher = new EventGridPublisher({ endpoint: context.eventGrid!.topicEndpoint, key: context.eventGrid!.topicKey!, caPem: context.eventGrid!.caPem! }, context.credential), store = new TableOutbox(context.tableClient(LEDGER_TABLE))): OutboxDrainer {
-  return new OutboxDrainer({ store, publisher, clock, log: silent, holder, batchSize: 3, retryDelaysMs: [10], sleep: async () => undefined });
+  return new OutboxDrainer({ store, publisher, clock, log: SILENT_LOG, holder, batchSize: 3, retryDelaysMs: [10], sleep: async () => undefined });
 }
 
 it('kill test: changes stored by a process that died before publishing, and a publish that failed, all arrive once from a fresh instance', async () => {
@@ -160,7 +134,7 @@ it('a batch over the topic\'s 1 MB is split and published in order, not retried 
   // 40 events of about 28 KB (a row's string property holds 32 K characters): 1.1 MB in one batch.
   const events = driftEvents(runId, 40, 'x'.repeat(28_000));
   for (const part of [events.slice(0, 20), events.slice(20)]) await ledger.appendAudit([{ at: new Date().toISOString(), actor: 'system', action: 'reconcile.test', requestId: runId, reason: 'large events' }], part);
-  const wholeBatch = new OutboxDrainer({ store: new TableOutbox(context.tableClient(LEDGER_TABLE)), publisher: new EventGridPublisher({ endpoint: context.eventGrid!.topicEndpoint, key: context.eventGrid!.topicKey!, caPem: context.eventGrid!.caPem! }, context.credential), clock, log: silent, holder: 'whole-batch', retryDelaysMs: [10], sleep: async () => undefined });
+  const wholeBatch = new OutboxDrainer({ store: new TableOutbox(context.tableClient(LEDGER_TABLE)), publisher: new EventGridPublisher({ endpoint: context.eventGrid!.topicEndpoint, key: context.eventGrid!.topicKey!, caPem: context.eventGrid!.caPem! }, context.credential), clock, log: SILENT_LOG, holder: 'whole-batch', retryDelaysMs: [10], sleep: async () => undefined });
   expect(await wholeBatch.drain()).toMatchObject({ leased: true });
   expect(received().filter((e) => (e.data as { runId?: string }).runId === runId).map((e) => e.id)).toEqual(events.map((e) => e.id));
 });
@@ -208,7 +182,7 @@ it('an access request published by the ITSM tool becomes a request visible over 
   await publishAndDeliver(event);
   const audit = await api('/api/audit', 'alice');
   expect((audit.body.items as Array<{ requestId: string; action: string }>).filter((r) => r.requestId === id).map((r) => r.action)).toEqual(['request.created']);
-  const submitted = await eventually(() => eventsFor(id), (list) => list.length >= 1);
+  const submitted = await eventually('its Submitted event', () => eventsFor(id), (list) => list.length >= 1, { timeoutMs: 15_000 });
   expect(submitted.map((e) => e.type)).toEqual([REQUEST_EVENT_TYPES.Submitted]);
 });
 
@@ -226,7 +200,7 @@ it.each([
   const audit = await api('/api/audit', 'alice');
   const records = (audit.body.items as Array<{ requestId: string; action: string; reason: string; details: Record<string, unknown> }>).filter((r) => r.requestId === id);
   expect(records).toEqual([expect.objectContaining({ action: 'request.rejected', reason: expect.stringMatching(new RegExp(`^${code}: `)), details: expect.objectContaining({ submissionSource: source, submissionId: event.id, code }) })]);
-  const [rejected] = await eventually(() => eventsFor(id), (list) => list.length >= 1);
+  const [rejected] = await eventually('its Rejected event', () => eventsFor(id), (list) => list.length >= 1, { timeoutMs: 15_000 });
   expect(rejected).toMatchObject({ type: 'HsmAccess.Request.Rejected.v1', data: { code, requestId: id, submissionId: event.id } });
   expect(schemaErrors(rejected!)).toEqual([]);
 });
@@ -234,7 +208,7 @@ it.each([
 it('an ineligible requester gets the same code and detail as over HTTP', async () => {
   const event = { id: `evt-${randomUUID()}`, source: CONTOSO_ITSM_SOURCE, data: { requester: 'alice', ...RELEASE } };
   await publishAndDeliver(event);
-  const [rejected] = await eventually(() => eventsFor(requestIdForSubmission(event)), (list) => list.length >= 1);
+  const [rejected] = await eventually('its Rejected event', () => eventsFor(requestIdForSubmission(event)), (list) => list.length >= 1, { timeoutMs: 15_000 });
   const overHttp = await api('/api/requests', 'alice', RELEASE);
   expect(rejected!.data).toMatchObject({ code: overHttp.body.code, detail: overHttp.body.detail, status: overHttp.status });
 });

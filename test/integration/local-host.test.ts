@@ -7,6 +7,7 @@ import { startFunctionsHost, type FunctionsHost, type HostLogEntry } from '../..
 import { ISSUER, startIdentityProvider, type IdentityProvider } from '../../dev/idp/server';
 import { createTokenVerifier } from '../../dev/idp/verify';
 import { GROUPS, PERSONAS, TENANT_ID } from '../../dev/personas';
+import { eventually } from '../helpers/poll';
 
 const API_AUDIENCE = 'api://hsm-access-governor';
 const BODY_LIMIT = 64 * 1024;
@@ -61,15 +62,6 @@ async function whoami(headers: Record<string, string>): Promise<{ headers: Recor
 
 async function observed(): Promise<{ ticks: Array<{ isPastDue: boolean; at: number; overlapping: boolean; next: string }>; events: Array<Record<string, unknown>>; messages: Array<{ input: unknown; dequeueCount: unknown }> }> {
   return (await (await api('/api/observed')).json()) as never;
-}
-
-async function eventually<T>(probe: () => Promise<T>, accept: (value: T) => boolean, timeoutMs = 8000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (accept(value) || Date.now() > deadline) return value;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 describe('registrations', () => {
@@ -284,7 +276,7 @@ describe('App Service Authentication emulation', () => {
 
 describe('timers', () => {
   it('fires a six-field schedule from an app setting, never overlapping itself, and runs runOnStartup functions', async () => {
-    const { ticks } = await eventually(observed, (o) => o.ticks.length >= 3, 10_000);
+    const { ticks } = await eventually('three ticks', observed, (o) => o.ticks.length >= 3);
     expect(ticks.length).toBeGreaterThanOrEqual(3);
     expect(ticks.every((t) => !t.overlapping)).toBe(true);
     for (let i = 1; i < ticks.length; i += 1) expect(ticks[i].at - ticks[i - 1].at).toBeGreaterThanOrEqual(1300);
@@ -353,11 +345,11 @@ describe('storage queue trigger', () => {
 
     const forwarded = service.getQueueClient('fixture-forwarded');
     await forwarded.createIfNotExists();
-    const received = await eventually(async () => (await forwarded.receiveMessages()).receivedMessageItems, (items) => items.length > 0);
+    const received = await eventually('the forwarded message', async () => (await forwarded.receiveMessages()).receivedMessageItems, (items) => items.length > 0, { timeoutMs: 8000 });
     expect(JSON.parse(Buffer.from(received[0].messageText, 'base64').toString('utf8'))).toMatchObject({ message: { hello: 'world' } });
 
     const poison = service.getQueueClient('fixture-inbox-poison');
-    const poisoned = await eventually(async () => ((await poison.exists()) ? (await poison.peekMessages()).peekedMessageItems : []), (items) => items.length > 0, 30_000);
+    const poisoned = await eventually('the poisoned message', async () => ((await poison.exists()) ? (await poison.peekMessages()).peekedMessageItems : []), (items) => items.length > 0, { timeoutMs: 30_000 });
     expect(JSON.parse(Buffer.from(poisoned[0].messageText, 'base64').toString('utf8'))).toEqual({ fail: true });
     const attempts = (await observed()).messages.filter((m) => (m.input as { fail?: boolean }).fail);
     expect(attempts.map((a) => a.dequeueCount)).toEqual([1, 2, 3, 4, 5]);

@@ -2,8 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAppContext } from '../../shared/app';
+import { waitUntil } from '../helpers/poll';
 import { startTestStack, type TestStack } from '../helpers/stack';
-import { davesAssignments, policyFile, requestAndApprove, until } from '../helpers/managementPlane';
+import { davesAssignments, policyFile, requestAndApprove } from '../helpers/managementPlane';
 
 describe('the management plane in PIM mode, on the local stack', () => {
   let dir: string;
@@ -22,8 +23,8 @@ describe('the management plane in PIM mode, on the local stack', () => {
     const active = await requestAndApprove(stack, 'PT5M');
     expect(active.status).toBe('Active');
     expect(davesAssignments(stack)).toHaveLength(1);
-    const gone = await until(() => (davesAssignments(stack).length === 0 ? true : undefined), 10_000);
-    expect(gone.at - Date.parse(active.grantedAt)).toBeLessThan(6_000);
+    const goneAt = await waitUntil('Dave\'s assignment to end', () => davesAssignments(stack).length === 0);
+    expect(goneAt - Date.parse(active.grantedAt)).toBeLessThan(6_000);
     // Ending it now finds nothing left to remove, and records the end.
     const revoked = await stack.api(`/api/requests/${active.id}/revoke`, { persona: 'dave', body: { reason: 'done early' } });
     expect(revoked.status).toBe(200);
@@ -32,7 +33,7 @@ describe('the management plane in PIM mode, on the local stack', () => {
 
   it('at expiry, the service\'s own timer finds Azure already ended the grant: it records Expired and changes nothing in Azure', async () => {
     const active = await requestAndApprove(stack, 'PT5M');
-    await until(() => (davesAssignments(stack).length === 0 ? true : undefined), 10_000);
+    await waitUntil('Dave\'s assignment to end', () => davesAssignments(stack).length === 0);
     const before = stack.stack.arm.requests().length;
     // The service as it stands when the grant's revocation message becomes visible, five minutes on.
     const atExpiry = createAppContext({ ...stack.stack.appSettings }, { now: () => new Date(Date.parse(active.expiresAt) + 1_000) });

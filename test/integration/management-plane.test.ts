@@ -5,8 +5,9 @@ import { createArmAuthorizationClient, roleDefinitionIdFor, sdkScope } from '../
 import { AZURE_RBAC_PLANE, assignmentNameFor } from '../../shared/domain';
 import { CONTOSO_SUBSCRIPTION_ID } from '../../dev/stack';
 import { PERSONAS } from '../../dev/personas';
+import { waitUntil } from '../helpers/poll';
 import { startTestStack, type TestStack } from '../helpers/stack';
-import { CONTRIBUTOR, DANA, DAVE, HSM, READER, davesAssignments, policyFile, requestAndApprove, until } from '../helpers/managementPlane';
+import { CONTRIBUTOR, DANA, DAVE, HSM, READER, davesAssignments, policyFile, requestAndApprove } from '../helpers/managementPlane';
 
 interface StoredReport {
   run: { id: string; counts: Record<string, number>; planes?: unknown[]; actions: Array<{ action: string; assignmentName: string; plane?: string }> };
@@ -37,8 +38,8 @@ describe('the management plane through Azure RBAC, on the local stack', () => {
         properties: { principalType: 'User', roleDefinitionId: roleDefinitionIdFor(CONTOSO_SUBSCRIPTION_ID, CONTRIBUTOR) },
       });
       const expiresAt = Date.parse(active.expiresAt);
-      const gone = await until(() => (davesAssignments(stack).length === 0 ? true : undefined), 20_000);
-      expect(gone.at - expiresAt).toBeLessThan(5_000);
+      const goneAt = await waitUntil('Dave\'s assignment to be removed', () => davesAssignments(stack).length === 0, { timeoutMs: 20_000 });
+      expect(goneAt - expiresAt).toBeLessThan(5_000);
       const ended = (await (await stack.api(`/api/requests/${active.id}`, { persona: 'dave' })).json()) as { status: string };
       expect(ended.status).toBe('Expired');
     }, 40_000);

@@ -1,13 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { QueueServiceClient } from '@azure/storage-queue';
 import { PERSONAS } from '../../dev/personas';
-import { createAppContext, LEDGER_TABLE } from '../../shared/app';
-import { HsmAssignmentPort } from '../../shared/adapters/hsm-rbac/assignmentPort';
-import { TableLedger } from '../../shared/adapters/storage/ledger';
-import { QueueRevocationScheduler, REVOCATION_QUEUE } from '../../shared/adapters/storage/revocationQueue';
+import { createAppContext } from '../../shared/app';
 import { APPROVAL_CATCH_UP_MS } from '../../shared/domain';
-import { AccessRequestService } from '../../shared/services/accessRequests';
+import { waitUntil } from '../helpers/poll';
 import { useStack } from '../helpers/stack';
+import { caller, SILENT_LOG, workflowThatDiesAfterCommit } from '../helpers/workflow';
 
 /**
  * The approvers' request is sent right after a request is stored. When the process dies in between,
@@ -15,35 +12,24 @@ import { useStack } from '../helpers/stack';
  * sends nothing more.
  */
 const stack = useStack();
-const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
-const clock = { now: () => new Date() };
-const caller = (name: keyof typeof PERSONAS) => ({ objectId: PERSONAS[name].oid, groups: [...PERSONAS[name].groups] });
 const RELEASE = { role: 'Crypto User', scope: '/keys/release-signing-key', principalId: PERSONAS['app-vm'].oid, duration: 'PT1H' };
 
 const approvalMails = (id: string) => stack().stack.mailSink.messages().filter((m) => m.headers['x-hsm-governor-request'] === id && m.headers['x-hsm-governor-kind'] === 'approval-needed');
 
 /** The notification timer as it runs `ms` from now. */
-const timerLater = (ms: number) => createAppContext({ ...stack().stack.appSettings }, { now: () => new Date(Date.now() + ms) }).notifications(silent);
+const timerLater = (ms: number) => createAppContext({ ...stack().stack.appSettings }, { now: () => new Date(Date.now() + ms) }).notifications(SILENT_LOG);
 
 it('asks the approvers of a request whose process died before asking them, once; and never twice when it did not die', async () => {
   const context = createAppContext({ ...stack().stack.appSettings });
   // A process that stores the request and dies before its notifications go out: no onTransition.
-  const dying = new AccessRequestService({
-    policy: context.policy,
-    ledger: new TableLedger(context.tableClient(LEDGER_TABLE)),
-    hsm: () => new HsmAssignmentPort(context.hsm()),
-    scheduler: new QueueRevocationScheduler(QueueServiceClient.fromConnectionString(stack().stack.appSettings.AzureWebJobsStorage!).getQueueClient(REVOCATION_QUEUE), clock),
-    clock,
-    log: silent,
-    newId: randomUUID,
-  });
+  const dying = workflowThatDiesAfterCommit(context, stack().stack.appSettings.AzureWebJobsStorage!);
   const orphan = await dying.submit(caller('dave'), { ...RELEASE, justification: `died before notifying ${randomUUID()}` });
   if (!orphan.ok) throw new Error(orphan.detail);
   const lost = orphan.value.request.id;
 
   const announced = await stack().api('/api/requests', { persona: 'dave', body: { ...RELEASE, justification: `notified ${randomUUID()}` } });
   const kept = ((await announced.json()) as { id: string }).id;
-  await waitFor(() => approvalMails(kept).length > 0);
+  await waitUntil('the approvers\' email for the stored request', () => approvalMails(kept).length > 0);
   const keptBefore = approvalMails(kept).length;
   expect(approvalMails(lost)).toEqual([]);
 
@@ -51,7 +37,7 @@ it('asks the approvers of a request whose process died before asking them, once;
   await timerLater(APPROVAL_CATCH_UP_MS - 10_000).sendDue();
   expect(approvalMails(lost)).toEqual([]);
   await timerLater(APPROVAL_CATCH_UP_MS + 1_000).sendDue();
-  await waitFor(() => approvalMails(lost).length > 0);
+  await waitUntil('the approvers\' email for the orphaned request', () => approvalMails(lost).length > 0);
   const asked = approvalMails(lost);
   expect(asked.map((m) => m.to).flat().sort()).toEqual(approvalMails(kept).slice(0, keptBefore).map((m) => m.to).flat().sort());
 
@@ -60,11 +46,3 @@ it('asks the approvers of a request whose process died before asking them, once;
   expect(approvalMails(lost)).toHaveLength(asked.length);
   expect(approvalMails(kept)).toHaveLength(keptBefore);
 }, 30_000);
-
-async function waitFor(done: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}

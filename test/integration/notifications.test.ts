@@ -1,11 +1,10 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TableClient } from '@azure/data-tables';
 import { PERSONAS } from '../../dev/personas';
 import type { ReceivedCard } from '../../dev/teams-sink';
-import { TableLedger } from '../../shared/adapters/storage/ledger';
 import { verifyAuditChain } from '../../shared/domain';
+import { sleep, waitFor } from '../helpers/poll';
 import { useStack } from '../helpers/stack';
 
 /**
@@ -22,18 +21,6 @@ writeFileSync(policyFile, readFileSync(join(__dirname, '..', '..', 'examples', '
 
 const stack = useStack({ policyFile });
 const APP_VM = PERSONAS['app-vm'].oid;
-
-async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function submit(persona: string, body: Record<string, unknown>): Promise<{ id: string; status: string; createdAt: string; expiresAt: string | null }> {
   const response = await stack().api('/api/requests', { persona, body });
@@ -59,10 +46,6 @@ function factsOf(card: ReceivedCard): Record<string, string> {
 
 const mails = (id: string, to: string): Array<{ subject: string; text: string; html: string }> =>
   stack().stack.mailSink.messages().filter((m) => m.headers['x-hsm-governor-request'] === id && m.to.includes(to));
-
-function ledger(): TableLedger {
-  return new TableLedger(TableClient.fromConnectionString(stack().stack.endpoints.storageConnectionString, 'ledger', { allowInsecureConnection: true }));
-}
 
 describe('notifications on the local stack', () => {
   it('approvers get a card and an email with the facts and risk flags; the requester hears of each step', async () => {
@@ -137,17 +120,17 @@ describe('notifications on the local stack', () => {
       expect(Date.now() - approveStarted).toBeLessThan(6_000);
 
       const failures = await waitFor('the failures in the audit trail', async () => {
-        const records = (await ledger().audit()).filter((r) => r.requestId === id && r.action === 'notification.failed');
+        const records = (await stack().ledger().audit()).filter((r) => r.requestId === id && r.action === 'notification.failed');
         const channels = new Set(records.map((r) => `${String(r.details?.channel)}:${String(r.details?.kind)}`));
         return channels.has('teams:approval-needed') && channels.has('email:approval-needed') && channels.has('email:granted') ? records : undefined;
-      }, 15_000);
+      }, { timeoutMs: 15_000 });
       const teamsFailure = failures.find((r) => r.details?.channel === 'teams' && r.details?.kind === 'approval-needed');
       expect(teamsFailure).toMatchObject({ actor: 'system', details: { target: 'TEAMS_WEBHOOK_URL', attempts: 4 } });
       expect(teamsFailure?.reason).toContain('HTTP 500');
       const mailFailure = failures.find((r) => r.details?.channel === 'email' && r.details?.kind === 'approval-needed');
       expect(mailFailure).toMatchObject({ details: { target: 's***@contoso.example', attempts: 1 } });
       expect(mailFailure?.reason).toContain('SMTP 550');
-      expect(verifyAuditChain(await ledger().audit())).toMatchObject({ ok: true });
+      expect(verifyAuditChain(await stack().ledger().audit())).toMatchObject({ ok: true });
       const after = (await (await stack().api(`/api/requests/${id}`, { persona: 'dave' })).json()) as { status: string };
       expect(after.status).toBe('Active');
       expect(stack().logs.some((l) => l.level === 'error' && l.message.includes(`Request ${id}: approval-needed by email to s***@contoso.example FAILED`))).toBe(true);
@@ -180,6 +163,6 @@ describe('notifications on the local stack', () => {
       'Ending soon: Managed HSM Crypto Auditor on /keys/app-signing-key',
     ]);
     // The grant ends on time and its requester is told.
-    await waitFor('the expiry email', () => mails(grant.id, 'alice@contoso.example').find((m) => m.subject.startsWith('Ended:')), 10_000);
+    await waitFor('the expiry email', () => mails(grant.id, 'alice@contoso.example').find((m) => m.subject.startsWith('Ended:')));
   }, 30_000);
 });

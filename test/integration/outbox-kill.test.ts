@@ -6,7 +6,9 @@ import { TableLedger } from '../../shared/adapters/storage/ledger';
 import { TableOutbox } from '../../shared/adapters/storage/outbox';
 import { OutboxDrainer } from '../../shared/services/outbox';
 import { requestEventsBetween, type AccessRequest } from '../../shared/domain';
+import { sleep, waitUntil } from '../helpers/poll';
 import { useStack } from '../helpers/stack';
+import { SILENT_LOG } from '../helpers/workflow';
 
 /**
  * The outbox under real process death: a worker process runs the workflow and is killed with SIGKILL
@@ -34,22 +36,14 @@ function startWorker(settings: Record<string, string>): { child: ChildProcess; c
   return { child, committed: () => lines, exited };
 }
 
-async function until(condition: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 it(`loses and invents no event when the process is killed at ${KILLS} random moments`, async () => {
   const settings = { ...stack().stack.appSettings };
   for (let kill = 0; kill < KILLS; kill++) {
     const worker = startWorker(settings);
     // Let it commit a few changes, then kill it somewhere inside the next one.
     const target = 2 + Math.floor(Math.random() * 4);
-    await until(() => worker.committed() >= target, 60_000);
-    await new Promise((resolve) => setTimeout(resolve, Math.random() * 150));
+    await waitUntil(`the worker's first ${target} commits`, () => worker.committed() >= target, { timeoutMs: 60_000, intervalMs: 20 });
+    await sleep(Math.random() * 150);
     worker.child.kill('SIGKILL');
     await worker.exited;
   }
@@ -61,7 +55,7 @@ it(`loses and invents no event when the process is killed at ${KILLS} random mom
     store: new TableOutbox(fresh.tableClient(LEDGER_TABLE)),
     publisher: new EventGridPublisher({ endpoint: grid.topicEndpoint, key: grid.topicKey!, caPem: grid.caPem! }, fresh.credential),
     clock: { now: () => new Date(Date.now() + LEASE_LAPSED_MS) },
-    log: { info: () => undefined, warn: () => undefined, error: () => undefined },
+    log: SILENT_LOG,
     holder: 'fresh-instance',
   });
   expect(await later.drain()).toMatchObject({ leased: true });

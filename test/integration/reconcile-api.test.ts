@@ -1,13 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { TableClient } from '@azure/data-tables';
 import { createAppContext } from '../../shared/app';
 import { NOTIFICATION_MARKS_TABLE } from '../../shared/adapters/notify';
 import { TableNotificationMarks } from '../../shared/adapters/notify/marks';
 import { driftNoticeKey, driftNotifier } from '../../shared/services/reconciliationNotices';
 import type { ReconcileRun } from '../../shared/services/reconciliationPorts';
 import { PERSONAS } from '../../dev/personas';
-import { TableLedger } from '../../shared/adapters/storage/ledger';
 import { verifyAuditChain, type DriftItem } from '../../shared/domain';
+import { sleep } from '../helpers/poll';
 import { useEnforcingDriftedStack } from '../helpers/reconcile';
 import type { TestStack } from '../helpers/stack';
 
@@ -124,11 +123,11 @@ describe('drift reconciliation over HTTP', () => {
     const again = (await (await stack.api('/api/reconcile', { method: 'POST', persona: 'sam' })).json()) as Report;
     expect(again.items).toEqual([]);
     // A clean HSM sends nothing.
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await sleep(500);
     expect(driftMessages().cards).toHaveLength(2);
     expect(driftMessages().mails).toHaveLength(2);
 
-    const records = await new TableLedger(TableClient.fromConnectionString(stack.stack.endpoints.storageConnectionString, 'ledger', { allowInsecureConnection: true })).audit();
+    const records = await stack.ledger().audit();
     expect(verifyAuditChain(records)).toMatchObject({ ok: true });
     const repairs = records.filter((r) => r.requestId === applied.run.id && /^reconcile\.(created|removed)$/.test(r.action));
     expect(repairs).toHaveLength(3);

@@ -3,6 +3,7 @@ import { AZURE_RBAC_PLANE, RECONCILIATION_EVENT_TYPES, type DriftItem } from '..
 import { CONTOSO_SUBSCRIPTION_ID } from '../../dev/stack';
 import { schemaErrors } from '../helpers/eventSchemas';
 import { DANA, HSM, READER } from '../helpers/managementPlane';
+import { eventually, sleep } from '../helpers/poll';
 import { useEnforcingDriftedStack } from '../helpers/reconcile';
 import type { TestStack } from '../helpers/stack';
 
@@ -29,12 +30,8 @@ const eventsOf = (runId: string): Received[] =>
 
 /** The run's events once its Completed event arrived (published last), and a moment for strays. */
 async function publishedFor(runId: string): Promise<Received[]> {
-  const until = Date.now() + 15_000;
-  while (!eventsOf(runId).some((e) => e.type === RECONCILIATION_EVENT_TYPES.Completed)) {
-    if (Date.now() > until) throw new Error(`No Completed event for ${runId}; got ${JSON.stringify(eventsOf(runId).map((e) => e.id))}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  await eventually(`the Completed event of ${runId}`, () => eventsOf(runId), (events) => events.some((e) => e.type === RECONCILIATION_EVENT_TYPES.Completed), { timeoutMs: 15_000 });
+  await sleep(300);
   return eventsOf(runId);
 }
 
@@ -73,7 +70,7 @@ describe('reconciliation events', () => {
 
     // Reading the reports again publishes nothing more.
     expect((await stack.api(`/api/reconcile/reports/${applied.run.id}`, { persona: 'alice' })).status).toBe(200);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await sleep(300);
     expect(eventsOf(planned.run.id)).toHaveLength(4);
     expect(eventsOf(applied.run.id)).toHaveLength(applyEvents.length);
   }, 60_000);

@@ -13,11 +13,12 @@ import { HsmInventory } from '../../shared/adapters/hsm-rbac/inventory';
 import { TableLedger } from '../../shared/adapters/storage/ledger';
 import { TableOutbox } from '../../shared/adapters/storage/outbox';
 import { TableReconcileStore } from '../../shared/adapters/storage/reconcileStore';
-import { parsePolicy, roleDefinitionIdFor, verifyAuditChain, type Caller, type Policy } from '../../shared/domain';
+import { parsePolicy, roleDefinitionIdFor, verifyAuditChain, type Policy } from '../../shared/domain';
 import { AccessRequestService } from '../../shared/services/accessRequests';
 import { ReconciliationService, type ReconciliationDeps } from '../../shared/services/reconciliation';
 import type { ReconcileRun } from '../../shared/services/reconciliationPorts';
 import { runPage } from '../../shared/services/reportPages';
+import { caller, SILENT_LOG } from '../helpers/workflow';
 
 /**
  * Reconciliation runs on Azurite and the HSM emulator through the real clients: resuming from
@@ -29,8 +30,6 @@ const DRIFTED = join(ROOT, 'examples', 'contoso', 'hsm-seed-drifted.json');
 const CRYPTO_USER = '21dbd100-6940-42c2-9190-5d6cb909625b';
 const policyWith = (reconcile: string): Policy => parsePolicy(CONTOSO.replace(/\nreconcile:[\s\S]*$/, `\nreconcile:\n${reconcile}`), 'test-policy.yaml');
 const ENFORCE = policyWith('  mode: enforce\n');
-const caller = (name: keyof typeof PERSONAS): Caller => ({ objectId: PERSONAS[name].oid, groups: [...PERSONAS[name].groups] });
-const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 let idp: IdentityProvider;
 let azurite: Azurite;
@@ -50,7 +49,7 @@ function reconciliation(policy: Policy = ENFORCE, extra: Partial<ReconciliationD
     inventory: () => inventory,
     continuation: { continueLater: async (runId) => void queued.push(runId) },
     clock: { now: () => new Date() },
-    log: silent,
+    log: SILENT_LOG,
     newRunId: randomUUID,
     ...extra,
   });
@@ -64,7 +63,7 @@ function requests(): AccessRequestService {
     hsm: () => new HsmAssignmentPort(client),
     scheduler: { schedule: async () => undefined },
     clock: { now: () => new Date() },
-    log: silent,
+    log: SILENT_LOG,
     newId: randomUUID,
   });
 }

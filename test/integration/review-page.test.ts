@@ -1,11 +1,10 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TableClient } from '@azure/data-tables';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { PERSONAS } from '../../dev/personas';
-import { TableLedger } from '../../shared/adapters/storage/ledger';
 import { signReviewToken } from '../../shared/domain';
+import { waitFor, waitUntil } from '../helpers/poll';
 import { useStack } from '../helpers/stack';
 
 /**
@@ -39,16 +38,6 @@ afterAll(async () => {
   if (profile) rmSync(profile, { recursive: true, force: true });
 });
 
-async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
 async function submit(persona: string, justification: string): Promise<string> {
   const response = await stack().api('/api/requests', { persona, body: { role: 'Crypto User', scope: '/keys/release-signing-key', principalId: APP_VM, duration: 'PT1H', justification } });
   expect(response.status).toBe(201);
@@ -68,10 +57,6 @@ function reviewLinkIn(text: string, id: string): string {
 async function signInAs(page: Page, name: string): Promise<void> {
   await page.getByRole('heading', { name: 'Sign in as a Contoso persona' }).waitFor();
   await page.getByRole('button', { name }).click();
-}
-
-function ledger(): TableLedger {
-  return new TableLedger(TableClient.fromConnectionString(stack().stack.endpoints.storageConnectionString, 'ledger', { allowInsecureConnection: true }));
 }
 
 async function sessionCookie(persona: string): Promise<string> {
@@ -116,7 +101,7 @@ describe('the review page in a browser', () => {
   it('sam presses Review on the Teams card, signs in and denies', async () => {
     stack().stack.teamsSink.clear();
     const id = await submit('dana', 'Hotfix 2.1.1');
-    await waitFor('the card', () => (stack().stack.teamsSink.cards().length > 0 ? true : undefined));
+    await waitUntil('the card', () => stack().stack.teamsSink.cards().length > 0);
 
     const page = await context.newPage();
     await page.goto(`${stack().stack.endpoints.api}/.auth/logout`);
@@ -146,8 +131,8 @@ describe('the review link on its own changes nothing', () => {
     const id = await submit('dave', 'scanner check');
     const mail = await waitFor('the email', () => stack().stack.mailSink.messages().find((m) => m.headers['x-hsm-governor-request'] === id));
     const link = reviewLinkIn(mail.text, id);
-    const auditBefore = (await ledger().audit()).length;
-    const historyBefore = (await ledger().get(id))?.request.history.length;
+    const auditBefore = (await stack().ledger().audit()).length;
+    const historyBefore = (await stack().ledger().get(id))?.request.history.length;
 
     const anonymous = await fetch(link, { redirect: 'manual' });
     expect(anonymous.status).toBe(302);
@@ -176,9 +161,9 @@ describe('the review link on its own changes nothing', () => {
     expect((await fetch(link.replace(`/review/${id}`, `/review/${otherId}`), { headers: { cookie: sam } })).status).toBe(404);
 
     expect(await statusOf(id)).toBe('Pending');
-    expect((await ledger().get(id))?.request.history.length).toBe(historyBefore);
-    expect((await ledger().audit()).filter((r) => r.requestId === id).length).toBe(1);
-    expect((await ledger().audit()).length).toBe(auditBefore + 1); // only the other request's creation
+    expect((await stack().ledger().get(id))?.request.history.length).toBe(historyBefore);
+    expect((await stack().ledger().audit()).filter((r) => r.requestId === id).length).toBe(1);
+    expect((await stack().ledger().audit()).length).toBe(auditBefore + 1); // only the other request's creation
   });
 
   it('a decision on a request that changed meanwhile shows what happened instead; the requester cancels from the page', async () => {
