@@ -110,7 +110,7 @@ describe('ARM emulator through AuthorizationManagementClient over HTTPS', () => 
     await client.roleAssignments.delete(HSM, name);
     await expect(client.roleAssignments.get(HSM, name)).rejects.toMatchObject({ statusCode: 404, code: 'RoleAssignmentNotFound' });
     const deleteAgain = arm.requests().length;
-    await expect(client.roleAssignments.delete(HSM, name)).resolves.toBeDefined();
+    await expect(client.roleAssignments.delete(HSM, name)).resolves.not.toHaveProperty('name');
     expect(arm.requests()[deleteAgain]).toMatchObject({ method: 'DELETE', status: 204 });
   });
 
@@ -184,7 +184,7 @@ describe('ARM emulator through AuthorizationManagementClient over HTTPS', () => 
     // Least privilege: the service may assign on the HSM resource, not on its resource group.
     await expect(clientFor('hsm-governor').roleAssignments.create(RESOURCE_GROUP, randomUUID(), parameters)).rejects.toMatchObject({ statusCode: 403, code: 'AuthorizationFailed' });
     // Reader (inherited from the resource group) may list but not write; Managed HSM Contributor (by group) may not even read assignments.
-    await expect(all(clientFor('alice').roleAssignments.listForScope(HSM))).resolves.toBeDefined();
+    await expect(all(clientFor('alice').roleAssignments.listForScope(HSM))).resolves.toEqual(expect.arrayContaining([expect.objectContaining({ name: 'dd12e8bd-875c-5cc7-9926-88ccddf01ea4' })]));
     await expect(clientFor('alice').roleAssignments.create(HSM, randomUUID(), parameters)).rejects.toMatchObject({ statusCode: 403, message: expect.stringContaining("'Microsoft.Authorization/roleAssignments/write'") });
     await expect(all(clientFor('sam').roleAssignments.listForScope(HSM))).rejects.toMatchObject({ statusCode: 403, message: expect.stringContaining("'Microsoft.Authorization/roleAssignments/read'") });
     await expect(clientFor('hsm-governor').roleAssignments.delete(SUBSCRIPTION_SCOPE, '0b5a7c1e-51f3-4d4b-9b0e-6e2f1a8d3c01')).rejects.toMatchObject({ statusCode: 403 });
@@ -239,7 +239,7 @@ describe('ARM emulator through AuthorizationManagementClient over HTTPS', () => 
     await expect(client.roleAssignments.get(HSM, 'dd12e8bd-875c-5cc7-9926-88ccddf01ea4')).resolves.toMatchObject({ principalId: PERSONAS['hsm-governor'].oid });
     expect(Date.now() - started).toBeGreaterThanOrEqual(950);
     arm.setFaults({ next: ['unavailable', 'unavailable'] });
-    await expect(client.roleAssignments.get(HSM, 'dd12e8bd-875c-5cc7-9926-88ccddf01ea4')).resolves.toBeDefined();
+    await expect(client.roleAssignments.get(HSM, 'dd12e8bd-875c-5cc7-9926-88ccddf01ea4')).resolves.toMatchObject({ principalId: PERSONAS['hsm-governor'].oid });
     expect(arm.requests().slice(before).map((r) => [r.status, r.fault])).toEqual([
       [429, 'throttle'],
       [200, undefined],
