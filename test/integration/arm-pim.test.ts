@@ -7,12 +7,12 @@ import { startArmEmulator, type ArmEmulator } from '../../dev/arm-emulator';
 import { DevPersonaCredential } from '../../dev/idp/credential';
 import { startIdentityProvider, type IdentityProvider } from '../../dev/idp/server';
 import { PERSONAS } from '../../dev/personas';
+import { ARM_SEED, CONTOSO_SUBSCRIPTION_ID } from '../../dev/stack';
 import { ArmAssignmentPort, createArmAuthorizationClient, roleDefinitionIdFor } from '../../shared/adapters/arm-rbac';
+import { HSM } from '../helpers/managementPlane';
 import { sleep, waitUntil } from '../helpers/poll';
 
-const CONTOSO_SEED = join(__dirname, '..', '..', 'examples', 'contoso', 'arm-seed.json');
-const SUBSCRIPTION = '00000000-0000-0000-0000-00000000c0de';
-const HSM = `/subscriptions/${SUBSCRIPTION}/resourceGroups/contoso-security-rg/providers/Microsoft.KeyVault/managedHSMs/ContosoMHSM`;
+const SUBSCRIPTION = CONTOSO_SUBSCRIPTION_ID;
 const READER = 'acdd72a7-3385-48ef-bd42-f606fba81ae7';
 const CONTRIBUTOR = 'b24988ac-6180-42a0-ab88-20f7382dd24c';
 /** PIM's shortest grant, five minutes, runs in one second of wall-clock time. */
@@ -35,7 +35,7 @@ function holds(emulator: ArmEmulator, principalId: string, roleGuid: string): bo
 
 beforeAll(async () => {
   idp = await startIdentityProvider();
-  arm = await startArmEmulator({ issuer: idp.issuer, jwk: idp.publicJwk, tenantId: idp.tenantId, subscriptionId: SUBSCRIPTION, seed: CONTOSO_SEED, timeScale: TIME_SCALE });
+  arm = await startArmEmulator({ issuer: idp.issuer, jwk: idp.publicJwk, tenantId: idp.tenantId, subscriptionId: SUBSCRIPTION, seed: ARM_SEED, timeScale: TIME_SCALE });
 });
 
 afterAll(async () => {
@@ -138,7 +138,7 @@ describe('PIM role assignment schedule requests (2020-10-01)', () => {
   it('ends a grant whose time ran out while the emulator was down, at its next start', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'arm-pim-'));
     try {
-      const first = await startArmEmulator({ issuer: idp.issuer, jwk: idp.publicJwk, tenantId: idp.tenantId, subscriptionId: SUBSCRIPTION, seed: CONTOSO_SEED, dataDir, timeScale: TIME_SCALE });
+      const first = await startArmEmulator({ issuer: idp.issuer, jwk: idp.publicJwk, tenantId: idp.tenantId, subscriptionId: SUBSCRIPTION, seed: ARM_SEED, dataDir, timeScale: TIME_SCALE });
       const grant = { name: randomUUID(), scope: HSM, roleId: READER, principalId: PERSONAS.dana.oid, durationIso: 'PT5M' };
       await pimPort(clientFor('hsm-governor', first)).create(grant);
       expect(holds(first, grant.principalId, READER)).toBe(true);

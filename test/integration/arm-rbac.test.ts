@@ -8,6 +8,7 @@ import { startArmEmulator, type ArmEmulator, type ArmSeed } from '../../dev/arm-
 import { DevPersonaCredential } from '../../dev/idp/credential';
 import { startIdentityProvider, type IdentityProvider } from '../../dev/idp/server';
 import { PERSONAS } from '../../dev/personas';
+import { ARM_SEED, CONTOSO_SUBSCRIPTION_ID } from '../../dev/stack';
 import {
   ArmAssignmentPort,
   createArmAuthorizationClient,
@@ -17,8 +18,7 @@ import {
   roleDefinitionIdFor,
 } from '../../shared/adapters/arm-rbac';
 
-const CONTOSO_SEED = join(__dirname, '..', '..', 'examples', 'contoso', 'arm-seed.json');
-const SUBSCRIPTION = '00000000-0000-0000-0000-00000000c0de';
+const SUBSCRIPTION = CONTOSO_SUBSCRIPTION_ID;
 const SUBSCRIPTION_SCOPE = `/subscriptions/${SUBSCRIPTION}`;
 const RESOURCE_GROUP = `${SUBSCRIPTION_SCOPE}/resourceGroups/contoso-security-rg`;
 const HSM = `${RESOURCE_GROUP}/providers/Microsoft.KeyVault/managedHSMs/ContosoMHSM`;
@@ -33,7 +33,7 @@ const FAST_RETRIES = { maxRetries: 4, retryDelayInMs: 10, maxRetryDelayInMs: 50 
 
 /** The Contoso seed plus two parents: break-glass owns the subscription, auditors read the resource group. */
 function testSeed(): ArmSeed {
-  const contoso = JSON.parse(readFileSync(CONTOSO_SEED, 'utf8')) as ArmSeed;
+  const contoso = JSON.parse(readFileSync(ARM_SEED, 'utf8')) as ArmSeed;
   return {
     ...contoso,
     roleAssignments: [
@@ -296,7 +296,7 @@ describe('ARM emulator state', () => {
   it('keeps assignments and its CA across a restart with the same data folder, and seeds only the first time', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'arm-state-'));
     try {
-      const first = await startArmEmulator({ issuer: idp.issuer, jwk: idp.publicJwk, tenantId: idp.tenantId, subscriptionId: SUBSCRIPTION, seed: CONTOSO_SEED, dataDir });
+      const first = await startArmEmulator({ issuer: idp.issuer, jwk: idp.publicJwk, tenantId: idp.tenantId, subscriptionId: SUBSCRIPTION, seed: ARM_SEED, dataDir });
       const name = randomUUID();
       const client = createArmAuthorizationClient({ endpoint: first.url, subscriptionId: SUBSCRIPTION, credential: new DevPersonaCredential(idp.url, 'hsm-governor'), caPem: first.caPem });
       await client.roleAssignments.create(HSM, name, { roleDefinitionId: roleDefinitionIdFor(SUBSCRIPTION, ROLES.reader), principalId: PERSONAS.alice.oid });
@@ -317,6 +317,6 @@ describe('ARM emulator state', () => {
   });
 
   it('refuses a seed for another subscription', async () => {
-    await expect(startArmEmulator({ issuer: idp.issuer, jwk: idp.publicJwk, tenantId: idp.tenantId, subscriptionId: randomUUID(), seed: CONTOSO_SEED })).rejects.toThrow(/describes subscription/);
+    await expect(startArmEmulator({ issuer: idp.issuer, jwk: idp.publicJwk, tenantId: idp.tenantId, subscriptionId: randomUUID(), seed: ARM_SEED })).rejects.toThrow(/describes subscription/);
   });
 });
