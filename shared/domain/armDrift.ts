@@ -5,8 +5,9 @@
  */
 import { assignmentNameFor, sameAccess, type AccessKey } from './assignmentName';
 import { AZURE_BUILT_IN_ROLES, AZURE_RBAC_PLANE, armScopeWithin, sameArmScope } from './azureRbac';
-import { driftId, REMOVABLE_KINDS, running, standingAssignmentNameFor, type DriftAction, type DriftItem, type DriftKind } from './drift';
+import { applyRefusal, driftActionFor, driftId, grantFinding, REMOVABLE_KINDS, running, standingAssignmentNameFor, type ApplyRefusal, type DriftItem, type DriftKind } from './drift';
 import type { AccessRequest } from './lifecycle';
+import { principalByObjectId } from './policy/parse';
 import type { AzureProtectedAssignment, Policy } from './policy/types';
 
 /** A role assignment as ARM lists it: `scope` in ARM's spelling, `roleId` the role definition GUID. */
@@ -38,18 +39,18 @@ function keyOf(assignment: { scope: string; principalId: string; roleId: string 
 }
 
 /** Whether an assignment is on a governed scope: inherited ones from above a governed scope are someone else's. */
-export function isGoverned(assignment: Pick<ObservedArmAssignment, 'scope'>, policy: Policy): boolean {
+function isGoverned(assignment: Pick<ObservedArmAssignment, 'scope'>, policy: Policy): boolean {
   return (policy.azureRbac?.scopes ?? []).some((governed) => armScopeWithin(assignment.scope, governed));
 }
 
-function protects(entry: AzureProtectedAssignment | { principalId: string; role?: undefined; scope?: undefined }, assignment: ObservedArmAssignment): boolean {
+function protects(entry: AzureProtectedAssignment, assignment: ObservedArmAssignment): boolean {
   return entry.principalId === assignment.principalId.toLowerCase()
     && (entry.role === undefined || entry.role.id === assignment.roleId.toLowerCase())
     && (entry.scope === undefined || sameArmScope(entry.scope, assignment.scope));
 }
 
 /** The service's own assignments, the management plane's protected ones and principal-wide protected entries are never touched. */
-export function isArmUntouchable(assignment: ObservedArmAssignment, context: Pick<ArmDriftContext, 'policy' | 'serviceObjectId'>): boolean {
+function isArmUntouchable(assignment: ObservedArmAssignment, context: Pick<ArmDriftContext, 'policy' | 'serviceObjectId'>): boolean {
   const principalId = assignment.principalId.toLowerCase();
   if (context.serviceObjectId && principalId === context.serviceObjectId.toLowerCase()) return true;
   const principalWide = context.policy.protected.filter((entry) => entry.role === undefined && entry.scope === undefined && entry.hsm === undefined);
@@ -61,8 +62,8 @@ function roleName(roleId: string): string {
 }
 
 function item(kind: DriftKind, assignment: ObservedArmAssignment, policy: Policy, reason: string, extra: Partial<DriftItem> = {}): ArmDriftItem {
-  const action: DriftAction = kind === 'missing' ? 'create' : REMOVABLE_KINDS.includes(kind) ? 'remove' : 'none';
-  const principal = Object.values(policy.principals).find((p) => p.objectId === assignment.principalId.toLowerCase())?.alias;
+  const action = driftActionFor(kind);
+  const principal = principalByObjectId(policy, assignment.principalId)?.alias;
   return {
     id: driftId(kind, assignment.scope.toLowerCase(), assignment.principalId, assignment.roleId, assignment.name),
     kind,
@@ -100,16 +101,8 @@ export function computeArmDrift(observed: readonly ObservedArmAssignment[], cont
     if (standing.some((s) => sameAccess(keyOf({ scope: s.scope, principalId: s.principalId, roleId: s.role.id }), access))) continue;
     const grant = byName.get(assignment.name.toLowerCase());
     if (grant) {
-      const matches = sameAccess(keyOf(grant), access);
-      if (matches && running(grant, now)) continue;
-      if (!matches) {
-        items.push(item('orphan', assignment, policy, `named for request ${grant.id}, which is for ${grant.role} on ${grant.scope} to ${grant.principalId}, not this assignment`, { requestId: grant.id }));
-      } else if (grant.grantedAt) {
-        const ended = grant.status === 'Active' ? `expired at ${grant.expiresAt}` : `ended (${grant.status}${grant.endedAt ? ` at ${grant.endedAt}` : ''})`;
-        items.push(item('expired-grant', assignment, policy, `the grant of request ${grant.id} ${ended}, but its Azure role assignment is still there`, { requestId: grant.id }));
-      } else {
-        items.push(item('orphan', assignment, policy, `made for request ${grant.id}, which was never granted (${grant.status})`, { requestId: grant.id }));
-      }
+      const finding = grantFinding(grant, sameAccess(keyOf(grant), access), now, 'Azure role assignment');
+      if (finding) items.push(item(finding.kind, assignment, policy, finding.reason, { requestId: grant.id }));
       continue;
     }
     // Another name (PIM names the assignments it makes itself), but a running grant gives exactly this access.
@@ -153,18 +146,13 @@ export function isArmDriftItem(item: DriftItem): item is ArmDriftItem {
 
 export interface ArmApplyPlan {
   readonly actions: readonly ArmDriftItem[];
-  readonly refused?: { readonly code: 'report-mode' | 'too-many-removals'; readonly detail: string };
+  readonly refused?: ApplyRefusal;
 }
 
-/** The data plane's guard rails: only in `enforce` mode, and nothing at all when removals exceed `maxRemovalsPerRun`. */
+/** The guard rails every plane's apply keeps (applyRefusal); creations first. */
 export function planArmApply(items: readonly ArmDriftItem[], policy: Policy): ArmApplyPlan {
-  if (policy.reconcile.mode !== 'enforce') {
-    return { actions: [], refused: { code: 'report-mode', detail: "the policy's reconcile mode is 'report': drift is reported, never repaired" } };
-  }
   const creates = items.filter((i) => i.action === 'create');
   const removals = items.filter((i) => i.action === 'remove');
-  if (removals.length > policy.reconcile.maxRemovalsPerRun) {
-    return { actions: [], refused: { code: 'too-many-removals', detail: `${removals.length} Azure role assignment removals exceed maxRemovalsPerRun (${policy.reconcile.maxRemovalsPerRun}): nothing was changed` } };
-  }
-  return { actions: [...creates, ...removals] };
+  const refused = applyRefusal(policy, removals.length, 'Azure role assignment removals');
+  return refused ? { actions: [], refused } : { actions: [...creates, ...removals] };
 }

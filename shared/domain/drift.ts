@@ -5,17 +5,17 @@
 import { v5 as uuidv5 } from 'uuid';
 import { ASSIGNMENT_NAMESPACE, assignmentNameFor, sameAccess, type AccessKey } from './assignmentName';
 import type { RequestPlane } from './azureRbac';
+import { forbiddenReason } from './eligibility';
 import type { AccessRequest } from './lifecycle';
+import { principalByObjectId } from './policy/parse';
 import type { Policy, ProtectedAssignment } from './policy/types';
-import { BUILT_IN_ROLES, resolveRole } from './roles';
+import { ADMINISTRATOR_ROLE_ID, BUILT_IN_ROLES, resolveRole } from './roles';
 
 export const DRIFT_KINDS = ['missing', 'unexpected', 'expired-grant', 'orphan', 'forbidden-principal', 'unknown-role'] as const;
 export type DriftKind = (typeof DRIFT_KINDS)[number];
 
 /** Kinds an enforcing apply removes; `missing` is created; `unknown-role` is only reported. */
 export const REMOVABLE_KINDS: readonly DriftKind[] = ['unexpected', 'expired-grant', 'orphan', 'forbidden-principal'];
-
-export const ADMINISTRATOR_ROLE_ID = 'a290e904-7015-4bba-90c8-60543313cdb4';
 
 /** A role assignment as read from the HSM. */
 export interface ObservedAssignment {
@@ -31,7 +31,13 @@ export interface ObservedRoleDefinition {
   readonly custom: boolean;
 }
 
-export type DriftAction = 'create' | 'remove' | 'none';
+export const DRIFT_ACTIONS = ['create', 'remove', 'none'] as const;
+export type DriftAction = (typeof DRIFT_ACTIONS)[number];
+
+/** What an enforcing apply does about an item of a kind (a `missing` one the policy does not repair is set to 'none' by its maker). */
+export function driftActionFor(kind: DriftKind): DriftAction {
+  return kind === 'missing' ? 'create' : REMOVABLE_KINDS.includes(kind) ? 'remove' : 'none';
+}
 
 export interface DriftItem {
   /** Stable across runs for the same finding, so reports can be compared and events de-duplicated. */
@@ -100,11 +106,6 @@ function roleNameOf(roleId: string, context: DriftContext): string {
   return context.roleDefinitions?.find((d) => d.id.toLowerCase() === roleId.toLowerCase())?.roleName ?? roleId;
 }
 
-function aliasOf(principalId: string, policy: Policy): string | undefined {
-  const id = principalId.toLowerCase();
-  return Object.values(policy.principals).find((p) => p.objectId === id)?.alias;
-}
-
 function isDeclaredRole(roleId: string, policy: Policy): boolean {
   const id = roleId.toLowerCase();
   return BUILT_IN_ROLES.some((r) => r.id === id) || policy.customRoles.some((r) => r.id === id);
@@ -134,17 +135,23 @@ function indexGrants(context: DriftContext): GrantIndex {
   return { byName, running: forHsm.filter((r) => running(r, context.now)) };
 }
 
-function forbiddenReason(principalId: string, policy: Policy): string | undefined {
-  const id = principalId.toLowerCase();
-  const rule = policy.forbidden.find((f) => f.principalId === id || f.memberObjectIds.includes(id));
-  if (!rule) return undefined;
-  const via = rule.principalId === id ? `'${rule.principal}'` : `a member of '${rule.principal}'`;
-  return `${via} must never hold a data-plane role${rule.reason ? `: ${rule.reason}` : ''}`;
+/**
+ * The finding about an assignment named for `grant` (on either plane), or undefined when the grant
+ * is running and gives exactly this access. `assignment` names what the plane calls an assignment.
+ */
+export function grantFinding(grant: AccessRequest, matches: boolean, now: Date, assignment: string): { readonly kind: 'orphan' | 'expired-grant'; readonly reason: string } | undefined {
+  if (!matches) return { kind: 'orphan', reason: `named for request ${grant.id}, which is for ${grant.role} on ${grant.scope} to ${grant.principalId}, not this assignment` };
+  if (running(grant, now)) return undefined;
+  if (grant.grantedAt) {
+    const ended = grant.status === 'Active' ? `expired at ${grant.expiresAt}` : `ended (${grant.status}${grant.endedAt ? ` at ${grant.endedAt}` : ''})`;
+    return { kind: 'expired-grant', reason: `the grant of request ${grant.id} ${ended}, but its ${assignment} is still there` };
+  }
+  return { kind: 'orphan', reason: `made for request ${grant.id}, which was never granted (${grant.status})` };
 }
 
 function item(kind: DriftKind, assignment: ObservedAssignment, context: DriftContext, reason: string, extra: Partial<DriftItem> = {}): DriftItem {
-  const action: DriftAction = kind === 'missing' ? 'create' : REMOVABLE_KINDS.includes(kind) ? 'remove' : 'none';
-  const principal = aliasOf(assignment.principalId, context.policy);
+  const action = driftActionFor(kind);
+  const principal = principalByObjectId(context.policy, assignment.principalId)?.alias;
   return {
     id: driftId(kind, assignment.scope, assignment.principalId, assignment.roleId, assignment.name),
     kind,
@@ -168,7 +175,7 @@ export function classifyAssignment(assignment: ObservedAssignment, context: Drif
   if (isUntouchable(assignment, context)) return undefined;
   const { policy, hsm, now } = context;
   const access = keyOf(assignment, hsm);
-  const forbidden = forbiddenReason(assignment.principalId, policy);
+  const forbidden = forbiddenReason(policy, assignment.principalId);
   if (forbidden) return item('forbidden-principal', assignment, context, forbidden);
 
   const standing = policy.standing.some((s) => sameHsm(s.hsm, hsm) && sameAccess({ hsm, principalId: s.principalId, roleId: s.role.id, scope: s.scope }, access));
@@ -176,16 +183,8 @@ export function classifyAssignment(assignment: ObservedAssignment, context: Drif
 
   const grant = grants.byName.get(assignment.name.toLowerCase());
   if (grant) {
-    const matches = sameAccess(grant, access);
-    if (matches && running(grant, now)) return undefined;
-    if (!matches) {
-      return item('orphan', assignment, context, `named for request ${grant.id}, which is for ${grant.role} on ${grant.scope} to ${grant.principalId}, not this assignment`, { requestId: grant.id });
-    }
-    if (grant.grantedAt) {
-      const ended = grant.status === 'Active' ? `expired at ${grant.expiresAt}` : `ended (${grant.status}${grant.endedAt ? ` at ${grant.endedAt}` : ''})`;
-      return item('expired-grant', assignment, context, `the grant of request ${grant.id} ${ended}, but its assignment is still there`, { requestId: grant.id });
-    }
-    return item('orphan', assignment, context, `made for request ${grant.id}, which was never granted (${grant.status})`, { requestId: grant.id });
+    const finding = grantFinding(grant, sameAccess(grant, access), now, 'assignment');
+    return finding && item(finding.kind, assignment, context, finding.reason, { requestId: grant.id });
   }
   // Another name, but a running grant gives exactly this access (the HSM refused a duplicate, or it was made by hand meanwhile).
   if (grants.running.some((r) => sameAccess(r, access))) return undefined;
@@ -237,6 +236,17 @@ export function summarizeDrift(items: readonly DriftItem[]): DriftSummary {
 
 export type ApplyRefusal = { readonly code: 'report-mode' | 'too-many-removals'; readonly detail: string };
 
+/**
+ * The guard rails of every plane's apply: only in `enforce` mode, and nothing at all when the
+ * removals exceed `maxRemovalsPerRun` (`what` names the removals in the detail).
+ */
+export function applyRefusal(policy: Policy, removalCount: number, what = 'removals'): ApplyRefusal | undefined {
+  const { mode, maxRemovalsPerRun } = policy.reconcile;
+  if (mode !== 'enforce') return { code: 'report-mode', detail: "the policy's reconcile mode is 'report': drift is reported, never repaired" };
+  if (removalCount > maxRemovalsPerRun) return { code: 'too-many-removals', detail: `${removalCount} ${what} exceed maxRemovalsPerRun (${maxRemovalsPerRun}): nothing was changed` };
+  return undefined;
+}
+
 export interface ApplyPlan {
   /** Items to act on, creations first. */
   readonly actions: readonly DriftItem[];
@@ -253,16 +263,8 @@ export interface ApplyPlan {
 export function planApply(items: readonly DriftItem[], observed: readonly ObservedAssignment[], policy: Policy): ApplyPlan {
   const creates = items.filter((i) => i.action === 'create');
   let removals = items.filter((i) => i.action === 'remove');
-  if (policy.reconcile.mode !== 'enforce') {
-    return { actions: [], held: [], refused: { code: 'report-mode', detail: "the policy's reconcile mode is 'report': drift is reported, never repaired" } };
-  }
-  if (removals.length > policy.reconcile.maxRemovalsPerRun) {
-    return {
-      actions: [],
-      held: [],
-      refused: { code: 'too-many-removals', detail: `${removals.length} removals exceed maxRemovalsPerRun (${policy.reconcile.maxRemovalsPerRun}): nothing was changed` },
-    };
-  }
+  const refused = applyRefusal(policy, removals.length);
+  if (refused) return { actions: [], held: [], refused };
   const held: Array<{ item: DriftItem; reason: string }> = [];
   const administrators = observed.filter((a) => a.scope === '/' && a.roleId.toLowerCase() === ADMINISTRATOR_ROLE_ID);
   const adminsCreated = creates.filter((i) => i.scope === '/' && i.roleId === ADMINISTRATOR_ROLE_ID).length;

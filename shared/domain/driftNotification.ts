@@ -3,7 +3,7 @@
  * notification service sends it on the channels the policy names for the HSM's administrators.
  */
 import type { DriftItem, DriftKind } from './drift';
-import { displayName, type Fact, type NotificationContent, type Recipients } from './notifications';
+import { displayName, recipientsOf, type Fact, type NotificationContent, type Recipients } from './notifications';
 import type { Policy } from './policy/types';
 
 /** Items named one by one in a drift message; the report behind the link has all of them. */
@@ -33,24 +33,11 @@ export function securityAdminAliases(policy: Policy): string[] {
  * `notifications.approvers` entry names, else its principal's email (a group's declared members').
  */
 export function securityAdminRecipients(policy: Policy): Recipients {
-  const teams = new Set<string>();
-  const email = new Set<string>();
-  for (const alias of securityAdminAliases(policy)) {
-    const configured = policy.notifications?.approvers[alias];
-    if (configured) {
-      if (configured.teams) teams.add(configured.teams);
-      for (const address of configured.email) email.add(address);
-      continue;
-    }
-    const principal = policy.principals[alias];
-    const people = principal?.type === 'Group' ? principal.members.map((member) => policy.principals[member]) : [principal];
-    for (const person of people) if (person?.email && person.type !== 'Group') email.add(person.email);
-  }
-  return { teams: [...teams], email: [...email] };
+  return recipientsOf(policy, securityAdminAliases(policy));
 }
 
 /** One line per item: `missing: Crypto User for app-vm on /keys/app-signing-key`. */
-export function describeDriftItem(policy: Policy, item: DriftItem): string {
+function describeDriftItem(policy: Policy, item: DriftItem): string {
   return `${item.kind}: ${item.role} for ${displayName(policy, item.principalId)} on ${item.scope}`;
 }
 

@@ -71,7 +71,7 @@ export interface EligibleRequest {
 
 export type EvaluationResult = EligibleRequest | Refusal;
 
-export const MAX_TICKET_LENGTH = 200;
+const MAX_TICKET_LENGTH = 200;
 
 function refuse(status: Refusal['status'], code: RefusalCode, detail: string): Refusal {
   return { ok: false, status, code, detail };
@@ -119,7 +119,7 @@ function ruleAllowsTarget(rule: EligibilityRule, caller: Caller, principalId: st
 }
 
 /** What a management-plane request is "on": no HSM, the Azure RBAC plane of the policy. */
-export const AZURE_RBAC_TARGET: HsmDefinition = Object.freeze({ name: AZURE_RBAC_PLANE, url: 'https://management.azure.com', default: false });
+const AZURE_RBAC_TARGET: HsmDefinition = Object.freeze({ name: AZURE_RBAC_PLANE, url: 'https://management.azure.com', default: false });
 
 /** The plane a request is for, from its scope: ARM resource ids are the management plane. */
 interface PlaneTarget {

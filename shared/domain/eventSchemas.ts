@@ -3,8 +3,9 @@
  * accepts. docs/events/{type}.schema.json are generated from these (`eventSchemaJson(type)`); a unit
  * test keeps them identical, and tests validate built and received events against them.
  */
-import { DRIFT_KINDS } from './drift';
-import { RECONCILIATION_EVENT_TYPES, REJECTED_EVENT_TYPE, REQUEST_EVENT_TYPES, SUBMIT_EVENT_TYPE, type OutboundEventType } from './events';
+import { AZURE_RBAC_PLANE } from './azureRbac';
+import { DRIFT_ACTIONS, DRIFT_KINDS } from './drift';
+import { HSM_PLANE, RECONCILIATION_EVENT_TYPES, REJECTED_EVENT_TYPE, REQUEST_EVENT_TYPES, SUBMIT_EVENT_TYPE, type OutboundEventType } from './events';
 import type { RequestStatus } from './lifecycle';
 
 const GUID_PATTERN = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
@@ -42,6 +43,12 @@ function envelope(type: string, description: string, subject: Schema, data: Sche
 const requestSubject = { type: 'string', pattern: REQUEST_SUBJECT_PATTERN, description: '/hsms/{hsm}/requests/{requestId}' };
 const hsmSubject = { type: 'string', pattern: HSM_SUBJECT_PATTERN, description: '/hsms/{hsm}' };
 
+/** Fields more than one event's data carries. */
+const HSM_SCOPE = text("'/', '/keys' or '/keys/{name}'.");
+const ROLE_ID = text('Role definition id.');
+const RUN_ID = text('The reconciliation run (GET /api/reconcile/reports/{runId}).');
+const RUN_MODE: Schema = { enum: ['plan', 'apply'] };
+
 const LIFECYCLE: Record<keyof typeof REQUEST_EVENT_TYPES, { status: RequestStatus; from: (RequestStatus | null)[]; description: string; requires?: string[] }> = {
   Submitted: { status: 'Pending', from: [null], description: 'A request was submitted (over HTTP or as an event) and waits for approval, or is approved at once by a rule that needs none (an Approved event follows).' },
   Approved: { status: 'Approved', from: ['Pending'], description: 'The request has all the approvals it needs; the grant is being put in place.' },
@@ -68,8 +75,8 @@ function lifecycleData(status: RequestStatus, from: (RequestStatus | null)[], re
       actor: text("Who made the change: an object id, or 'system'."),
       reason: text('Why, as recorded in the audit trail.'),
       role: text('Role name, e.g. Managed HSM Crypto User.'),
-      roleId: text('Role definition id.'),
-      scope: text("'/', '/keys' or '/keys/{name}'."),
+      roleId: ROLE_ID,
+      scope: HSM_SCOPE,
       principalId: guid('The grantee.'),
       requestedBy: guid('Who asked.'),
       ruleId: text('The eligibility rule the request matched.'),
@@ -89,19 +96,19 @@ const DRIFT_DATA: Schema = {
   additionalProperties: false,
   required: ['runId', 'hsm', 'mode', 'plane', 'driftId', 'kind', 'principalId', 'role', 'roleId', 'scope', 'assignmentName', 'reason', 'action'],
   properties: {
-    runId: text('The reconciliation run (GET /api/reconcile/reports/{runId}).'),
+    runId: RUN_ID,
     hsm: text("The HSM's name in the policy (the run's HSM, for the management plane's items too)."),
-    mode: { enum: ['plan', 'apply'] },
-    plane: { enum: ['hsm', 'azure-rbac'], description: "'hsm': the HSM's local RBAC; 'azure-rbac': Azure role assignments on the governed ARM scopes." },
+    mode: RUN_MODE,
+    plane: { enum: [HSM_PLANE, AZURE_RBAC_PLANE], description: "'hsm': the HSM's local RBAC; 'azure-rbac': Azure role assignments on the governed ARM scopes." },
     driftId: text('The drift item, stable across runs for the same finding.'),
     kind: { enum: [...DRIFT_KINDS] },
     principalId: text('Object id of the assignment\'s principal.'),
     role: text('Role name, or the role definition id when the role is unknown.'),
-    roleId: text('Role definition id.'),
+    roleId: ROLE_ID,
     scope: text("'/', '/keys' or '/keys/{name}' on the HSM; an ARM resource id for the management plane."),
     assignmentName: text('The role assignment (empty for a missing one not created yet).'),
     reason: text('Why it is drift.'),
-    action: { enum: ['create', 'remove', 'none'], description: 'What an enforcing apply does (Detected) or did (Repaired).' },
+    action: { enum: [...DRIFT_ACTIONS], description: 'What an enforcing apply does (Detected) or did (Repaired).' },
   },
 };
 
@@ -132,9 +139,9 @@ const SCHEMAS: Record<OutboundEventType | typeof SUBMIT_EVENT_TYPE, Schema> = {
     additionalProperties: false,
     required: ['runId', 'hsm', 'mode', 'counts', 'actions'],
     properties: {
-      runId: text('The reconciliation run (GET /api/reconcile/reports/{runId}).'),
+      runId: RUN_ID,
       hsm: text("The HSM's name in the policy."),
-      mode: { enum: ['plan', 'apply'] },
+      mode: RUN_MODE,
       counts: { type: 'object', additionalProperties: { type: 'integer', minimum: 0 }, description: 'Findings by drift kind over both planes, and what an apply did (created, removed, skipped, failed, held).' },
       actions: { type: 'integer', minimum: 0, description: 'Actions an apply took, on both planes.' },
     },
@@ -150,7 +157,7 @@ const SCHEMAS: Record<OutboundEventType | typeof SUBMIT_EVENT_TYPE, Schema> = {
         requester: { type: 'string', minLength: 1, description: "Who asks: an object id, a principal alias of the policy, or a principal's email/UPN. Must be eligible exactly as over HTTP." },
         principalId: text('The grantee (object id); default the requester.'),
         role: text("Role name, short alias or id, e.g. 'Crypto User'."),
-        scope: text("'/', '/keys' or '/keys/{name}'."),
+        scope: HSM_SCOPE,
         duration: text("ISO 8601 duration; default the rule's."),
         justification: text('Why.'),
         ticket: text('Change or incident ticket.'),

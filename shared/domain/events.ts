@@ -3,8 +3,7 @@
  * history entries, a refused inbound submission, a reconciliation run. Pure: ids are derived from
  * what the event stands for, never random, so building the same event twice gives the same id.
  */
-import type { DriftAction, DriftKind } from './drift';
-import type { RequestPlane } from './azureRbac';
+import type { DriftItem } from './drift';
 import type { AccessRequest, HistoryEntry } from './lifecycle';
 
 export const REQUEST_EVENT_TYPES = {
@@ -63,7 +62,7 @@ function cloudEvent(source: string, type: OutboundEventType, id: string, subject
  * an extension asked for or denied). An extension entry says 'extended by ...' exactly when the
  * grant's end moved.
  */
-export function eventTypeFor(entry: HistoryEntry): LifecycleEventType | undefined {
+function eventTypeFor(entry: HistoryEntry): LifecycleEventType | undefined {
   if (entry.from === null) return REQUEST_EVENT_TYPES.Submitted;
   if (entry.from === entry.to) return entry.to === 'Active' && entry.reason.startsWith('extended by ') ? REQUEST_EVENT_TYPES.Extended : undefined;
   switch (entry.to) {
@@ -80,10 +79,10 @@ export function eventTypeFor(entry: HistoryEntry): LifecycleEventType | undefine
 }
 
 /** `{requestId}.{historyIndex}`: one history entry is at most one event, and a redo rebuilds the same id. */
-export const requestEventId = (requestId: string, historyIndex: number): string => `${requestId}.${historyIndex}`;
+const requestEventId = (requestId: string, historyIndex: number): string => `${requestId}.${historyIndex}`;
 
 /** The event of one history entry; request-level fields (expiresAt, ...) are those after the change that stored it. */
-export function requestEventFor(request: AccessRequest, historyIndex: number, source: string): OutboundEvent | undefined {
+function requestEventFor(request: AccessRequest, historyIndex: number, source: string): OutboundEvent | undefined {
   const entry = request.history[historyIndex];
   if (!entry) return undefined;
   const type = eventTypeFor(entry);
@@ -159,20 +158,11 @@ export interface ReconciliationRunSummary {
   readonly actions: number;
 }
 
-export interface DriftEventItem {
-  /** The drift item's stable id. */
-  readonly id: string;
-  readonly kind: DriftKind;
-  readonly principalId: string;
-  readonly role: string;
-  readonly roleId: string;
-  readonly scope: string;
-  readonly assignmentName: string;
-  readonly reason: string;
-  readonly action: DriftAction;
-  /** Absent for the HSM's local RBAC. */
-  readonly plane?: RequestPlane;
-}
+/** What a drift event tells of its item (`id` becomes the event's `driftId`; no `plane` means the HSM's local RBAC). */
+export type DriftEventItem = Pick<DriftItem, 'id' | 'kind' | 'principalId' | 'role' | 'roleId' | 'scope' | 'assignmentName' | 'reason' | 'action' | 'plane'>;
+
+/** The run a drift event belongs to. */
+export type DriftEventRun = Pick<ReconciliationRunSummary, 'runId' | 'hsm' | 'mode'>;
 
 /** The HSM's own RBAC in an event's `plane`, beside the management plane's `azure-rbac`. */
 export const HSM_PLANE = 'hsm';
@@ -183,18 +173,18 @@ export function reconciliationCompletedEvent(run: ReconciliationRunSummary, sour
   });
 }
 
-function driftData(run: Pick<ReconciliationRunSummary, 'runId' | 'hsm' | 'mode'>, item: DriftEventItem): Record<string, unknown> {
+function driftData(run: DriftEventRun, item: DriftEventItem): Record<string, unknown> {
   return {
     runId: run.runId, hsm: run.hsm, mode: run.mode, plane: item.plane ?? HSM_PLANE, driftId: item.id, kind: item.kind, principalId: item.principalId, role: item.role,
     roleId: item.roleId, scope: item.scope, assignmentName: item.assignmentName, reason: item.reason, action: item.action,
   };
 }
 
-export function driftDetectedEvent(run: Pick<ReconciliationRunSummary, 'runId' | 'hsm' | 'mode'>, item: DriftEventItem, at: string, source: string): OutboundEvent {
+export function driftDetectedEvent(run: DriftEventRun, item: DriftEventItem, at: string, source: string): OutboundEvent {
   return cloudEvent(source, RECONCILIATION_EVENT_TYPES.DriftDetected, `${run.runId}.detected.${item.id}`, hsmSubject(run.hsm), at, driftData(run, item));
 }
 
-export function driftRepairedEvent(run: Pick<ReconciliationRunSummary, 'runId' | 'hsm' | 'mode'>, item: DriftEventItem, at: string, source: string): OutboundEvent {
+export function driftRepairedEvent(run: DriftEventRun, item: DriftEventItem, at: string, source: string): OutboundEvent {
   return cloudEvent(source, RECONCILIATION_EVENT_TYPES.DriftRepaired, `${run.runId}.repaired.${item.id}`, hsmSubject(run.hsm), at, driftData(run, item));
 }
 

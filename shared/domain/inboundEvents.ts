@@ -7,6 +7,7 @@ import addFormats from 'ajv-formats';
 import type { Caller, RequestInput } from './eligibility';
 import { eventSchema } from './eventSchemas';
 import { SUBMIT_EVENT_TYPE, type SubmissionOrigin } from './events';
+import { principalByObjectId } from './policy/parse';
 import type { Policy } from './policy/types';
 import { isGuid } from './roles';
 
@@ -67,7 +68,7 @@ export function requesterAsCaller(policy: Policy, requester: string): Caller | S
   const wanted = requester.trim().toLowerCase();
   const principals = Object.values(policy.principals);
   const principal = isGuid(wanted)
-    ? principals.find((p) => p.objectId === wanted)
+    ? principalByObjectId(policy, wanted)
     : principals.find((p) => p.alias.toLowerCase() === wanted || p.email?.toLowerCase() === wanted);
   if (!principal) {
     return isGuid(wanted) ? { objectId: wanted, groups: [] } : refuse(403, 'unknown-requester', `The policy names no principal '${requester}' (use an object id, an alias or an email)`);

@@ -98,8 +98,6 @@ export type RequestEvent =
   | { readonly type: 'requestExtension'; readonly by: string; readonly durationMs: number; readonly justification?: string }
   | { readonly type: 'decideExtension'; readonly by: string; readonly decision: Decision; readonly comment?: string };
 
-export type RequestEventType = RequestEvent['type'];
-
 export interface TransitionRefusal {
   readonly ok: false;
   readonly code: 'invalid-transition';

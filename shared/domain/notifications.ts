@@ -5,10 +5,11 @@
 import { approvalsNeeded } from './approval';
 import type { AccessRequest, HistoryEntry, RequestStatus } from './lifecycle';
 import { SYSTEM_ACTOR } from './lifecycle';
+import { principalByObjectId } from './policy/parse';
 import type { Policy, PrincipalDefinition } from './policy/types';
 
-export const DEFAULT_EXPIRY_WARNING_MS = 15 * 60_000;
-export const DEFAULT_LONG_DURATION_MS = 4 * 3_600_000;
+const DEFAULT_EXPIRY_WARNING_MS = 15 * 60_000;
+const DEFAULT_LONG_DURATION_MS = 4 * 3_600_000;
 
 export type NotificationAudience = 'approvers' | 'requester';
 /** Besides the requests' audiences: the HSM's administrators, told about drift. */
@@ -187,16 +188,10 @@ export function dueNotifications(policy: Policy, requests: readonly AccessReques
   return due;
 }
 
-/** The principal declared for an object id, if the policy knows it. */
-function principalFor(policy: Policy, objectId: string): PrincipalDefinition | undefined {
-  const oid = objectId.toLowerCase();
-  return Object.values(policy.principals).find((p) => p.objectId === oid);
-}
-
 /** A display name for an object id: the policy's display name or alias, else the id itself. */
 export function displayName(policy: Policy, objectId: string): string {
   if (objectId === SYSTEM_ACTOR) return 'the service';
-  const principal = principalFor(policy, objectId);
+  const principal = principalByObjectId(policy, objectId);
   return principal ? (principal.displayName ?? principal.alias) : objectId;
 }
 
@@ -210,30 +205,22 @@ export function riskFlags(policy: Policy, request: AccessRequest): string[] {
   return flags;
 }
 
+/** A principal's own address, or for a group its declared members' (people only, not nested groups), leaving out `exclude`. */
 function addresses(principal: PrincipalDefinition | undefined, policy: Policy, exclude: ReadonlySet<string>): string[] {
   if (!principal) return [];
-  if (principal.type === 'Group') {
-    return principal.members.map((alias) => policy.principals[alias]).filter((m): m is PrincipalDefinition => m !== undefined && !exclude.has(m.objectId) && m.email !== undefined).map((m) => m.email as string);
-  }
-  return principal.email && !exclude.has(principal.objectId) ? [principal.email] : [];
+  const people = principal.type === 'Group' ? principal.members.map((alias) => policy.principals[alias]).filter((m) => m?.type !== 'Group') : [principal];
+  return people.flatMap((p) => (p?.email && !exclude.has(p.objectId) ? [p.email] : []));
 }
 
 /**
- * Where an audience is told. Approvers: for each approver alias of the request's rule, the channels
- * its `notifications.approvers` entry names, else its principal's email (a group's members',
- * leaving out the requester and the grantee). Requester: the email of the requester's principal.
+ * Where the principals named by `aliases` are told: for each, the channels its
+ * `notifications.approvers` entry names, else its principal's email (a group's declared members'),
+ * leaving out the object ids in `exclude`.
  */
-export function recipientsFor(policy: Policy, request: AccessRequest, audience: NotificationAudience): Recipients {
+export function recipientsOf(policy: Policy, aliases: readonly string[], exclude: ReadonlySet<string> = new Set()): Recipients {
   const teams = new Set<string>();
   const email = new Set<string>();
-  if (audience === 'requester') {
-    const requester = principalFor(policy, request.requestedBy);
-    if (requester?.email && requester.type !== 'Group') email.add(requester.email);
-    return { teams: [], email: [...email] };
-  }
-  const rule = policy.eligibility.find((r) => r.id === request.ruleId);
-  const exclude = new Set([request.requestedBy.toLowerCase(), request.principalId.toLowerCase()]);
-  for (const alias of rule?.approval.approvers ?? []) {
+  for (const alias of aliases) {
     const configured = policy.notifications?.approvers[alias];
     if (configured) {
       if (configured.teams) teams.add(configured.teams);
@@ -243,6 +230,19 @@ export function recipientsFor(policy: Policy, request: AccessRequest, audience: 
     }
   }
   return { teams: [...teams], email: [...email] };
+}
+
+/**
+ * Where an audience is told. Approvers: the approver aliases of the request's rule (recipientsOf),
+ * leaving out the requester and the grantee. Requester: the email of the requester's principal.
+ */
+export function recipientsFor(policy: Policy, request: AccessRequest, audience: NotificationAudience): Recipients {
+  if (audience === 'requester') {
+    const requester = principalByObjectId(policy, request.requestedBy);
+    return { teams: [], email: requester?.email && requester.type !== 'Group' ? [requester.email] : [] };
+  }
+  const rule = policy.eligibility.find((r) => r.id === request.ruleId);
+  return recipientsOf(policy, rule?.approval.approvers ?? [], new Set([request.requestedBy.toLowerCase(), request.principalId.toLowerCase()]));
 }
 
 function describeTarget(request: AccessRequest): string {

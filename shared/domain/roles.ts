@@ -16,8 +16,11 @@ function builtIn(id: string, name: string, canWriteRoleAssignments: boolean): Ro
   return { id, name, alias: name.replace(/^Managed HSM /, ''), canWriteRoleAssignments, builtIn: true };
 }
 
+/** Managed HSM Administrator: reconciliation never removes its last assignment at `/`. */
+export const ADMINISTRATOR_ROLE_ID = 'a290e904-7015-4bba-90c8-60543313cdb4';
+
 export const BUILT_IN_ROLES: readonly RoleInfo[] = Object.freeze([
-  builtIn('a290e904-7015-4bba-90c8-60543313cdb4', 'Managed HSM Administrator', true),
+  builtIn(ADMINISTRATOR_ROLE_ID, 'Managed HSM Administrator', true),
   builtIn('515eb02d-2335-4d2d-92f2-b1cbdf9c3778', 'Managed HSM Crypto Officer', true),
   builtIn('21dbd100-6940-42c2-9190-5d6cb909625b', 'Managed HSM Crypto User', false),
   builtIn('4bd23610-cdcf-4971-bdee-bdc562cc28e4', 'Managed HSM Policy Administrator', true),

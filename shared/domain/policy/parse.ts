@@ -36,7 +36,7 @@ addFormats(ajv);
 const validate = ajv.compile(POLICY_SCHEMA);
 
 /** `eligibility[0].maxDuration` from ['eligibility', 0, 'maxDuration']. */
-export function formatPath(segments: readonly Segment[]): string {
+function formatPath(segments: readonly Segment[]): string {
   let out = '';
   for (const s of segments) {
     if (typeof s === 'number') out += `[${s}]`;

@@ -7,8 +7,42 @@
 
 const DURATION_PATTERN = '^P(?!$)(\\d+D)?(T(?=\\d)(\\d+H)?(\\d+M)?(\\d+([.,]\\d+)?S)?)?$';
 const GUID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
-const ALIAS_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
+/** Principal aliases and rule ids. */
+const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
 const SETTING_PATTERN = '^[A-Za-z_][A-Za-z0-9_]{0,127}$';
+
+/*
+ * The list entries that name a principal are written once and filled in per plane: the data plane's
+ * (HSM roles and scopes, an optional `hsm`) and the management plane's (`azureRbac`: Azure roles, ARM scopes).
+ */
+
+type Properties = Readonly<Record<string, object>>;
+
+/** A closed object naming a principal (an alias, required) and then `properties`. */
+function principalEntry(properties: Properties, required: readonly string[] = []) {
+  return {
+    type: 'object',
+    additionalProperties: false,
+    required: ['principal', ...required],
+    properties: { principal: { $ref: '#/$defs/alias' }, ...properties },
+  } as const;
+}
+
+/** A standing (permanent) assignment; `hsm` holds the data plane's HSM property, none on the management plane. */
+function standingEntry(roleRef: string, scopeRef: string, hsm: Properties) {
+  const repair = { type: 'boolean', default: true, description: 'Whether reconciliation re-creates it when missing.' };
+  return principalEntry({ role: { $ref: roleRef }, scope: { $ref: scopeRef }, ...hsm, repair, description: { type: 'string' } }, ['role', 'scope']);
+}
+
+/** An assignment never touched: role and scope narrow it when given. */
+function protectedEntry(roleRef: string, scopeRef: string, scopeOmitted: string, hsm: Properties) {
+  return principalEntry({
+    role: { $ref: roleRef, description: 'Omit to protect every role of the principal.' },
+    scope: { $ref: scopeRef, description: scopeOmitted },
+    ...hsm,
+    reason: { type: 'string' },
+  });
+}
 
 export const POLICY_SCHEMA = {
   $schema: 'https://json-schema.org/draft/2020-12/schema',
@@ -42,7 +76,7 @@ export const POLICY_SCHEMA = {
       title: 'Principals',
       description: 'Aliases for Entra ID identities, used everywhere else in the policy.',
       type: 'object',
-      propertyNames: { pattern: ALIAS_PATTERN, not: { const: 'self' } },
+      propertyNames: { pattern: NAME_PATTERN, not: { const: 'self' } },
       additionalProperties: { $ref: '#/$defs/principal' },
     },
     customRoles: {
@@ -71,50 +105,19 @@ export const POLICY_SCHEMA = {
       title: 'Standing assignments',
       description: 'Permanent assignments: the desired state that reconciliation keeps.',
       type: 'array',
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['principal', 'role', 'scope'],
-        properties: {
-          principal: { $ref: '#/$defs/alias' },
-          role: { $ref: '#/$defs/role' },
-          scope: { $ref: '#/$defs/scope' },
-          hsm: { type: 'string', description: 'Defaults to the default HSM.' },
-          repair: { type: 'boolean', default: true, description: 'Whether reconciliation re-creates it when missing.' },
-          description: { type: 'string' },
-        },
-      },
+      items: standingEntry('#/$defs/role', '#/$defs/scope', { hsm: { type: 'string', description: 'Defaults to the default HSM.' } }),
     },
     protected: {
       title: 'Protected assignments',
       description: 'Assignments the service never creates, changes or removes (break-glass, the service identity).',
       type: 'array',
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['principal'],
-        properties: {
-          principal: { $ref: '#/$defs/alias' },
-          role: { $ref: '#/$defs/role', description: 'Omit to protect every role of the principal.' },
-          scope: { $ref: '#/$defs/scope', description: 'Omit to protect every scope.' },
-          hsm: { type: 'string', description: 'Omit for every HSM.' },
-          reason: { type: 'string' },
-        },
-      },
+      items: protectedEntry('#/$defs/role', '#/$defs/scope', 'Omit to protect every scope.', { hsm: { type: 'string', description: 'Omit for every HSM.' } }),
     },
     forbidden: {
       title: 'Forbidden principals',
       description: 'Principals that must never hold any data-plane role (for a group: nor its declared members). They may still request access for others when a rule allows it.',
       type: 'array',
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['principal'],
-        properties: {
-          principal: { $ref: '#/$defs/alias' },
-          reason: { type: 'string' },
-        },
-      },
+      items: principalEntry({ reason: { type: 'string' } }),
     },
     defaults: {
       title: 'Defaults',
@@ -152,7 +155,7 @@ export const POLICY_SCHEMA = {
         approvers: {
           type: 'object',
           description: "Per approver alias (a user or group named in a rule's approval): the channels it is told on. An approver without an entry is told by email at its principal's address (for a group: its members').",
-          propertyNames: { pattern: ALIAS_PATTERN },
+          propertyNames: { pattern: NAME_PATTERN },
           additionalProperties: {
             type: 'object',
             additionalProperties: false,
@@ -188,33 +191,12 @@ export const POLICY_SCHEMA = {
         },
         standing: {
           type: 'array',
-          items: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['principal', 'role', 'scope'],
-            properties: {
-              principal: { $ref: '#/$defs/alias' },
-              role: { $ref: '#/$defs/azureRole' },
-              scope: { $ref: '#/$defs/armScope' },
-              repair: { type: 'boolean', default: true, description: 'Whether reconciliation re-creates it when missing.' },
-              description: { type: 'string' },
-            },
-          },
+          items: standingEntry('#/$defs/azureRole', '#/$defs/armScope', {}),
         },
         protected: {
           type: 'array',
           description: 'Azure role assignments the service never touches (besides the principal-wide entries of the top-level protected list).',
-          items: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['principal'],
-            properties: {
-              principal: { $ref: '#/$defs/alias' },
-              role: { $ref: '#/$defs/azureRole', description: 'Omit to protect every role of the principal.' },
-              scope: { $ref: '#/$defs/armScope', description: 'Omit for every governed scope.' },
-              reason: { type: 'string' },
-            },
-          },
+          items: protectedEntry('#/$defs/azureRole', '#/$defs/armScope', 'Omit for every governed scope.', {}),
         },
         eligibility: {
           type: 'array',
@@ -239,7 +221,7 @@ export const POLICY_SCHEMA = {
     },
   },
   $defs: {
-    alias: { type: 'string', pattern: ALIAS_PATTERN, description: 'A key of `principals`.' },
+    alias: { type: 'string', pattern: NAME_PATTERN, description: 'A key of `principals`.' },
     aliasList: { type: 'array', minItems: 1, items: { $ref: '#/$defs/alias' }, uniqueItems: true },
     duration: { type: 'string', pattern: DURATION_PATTERN, description: 'ISO 8601 duration in days, hours, minutes and seconds, e.g. PT1H, PT30M, P1D.' },
     role: { type: 'string', minLength: 1, description: "Role name ('Managed HSM Crypto User'), short alias ('Crypto User') or role definition GUID." },
@@ -264,7 +246,7 @@ export const POLICY_SCHEMA = {
       additionalProperties: false,
       required: ['id', 'requesters', 'for', 'roles', 'scopes', 'maxDuration', 'approval'],
       properties: {
-        id: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$', description: 'Stable rule identifier, recorded on every request.' },
+        id: { type: 'string', pattern: NAME_PATTERN, description: 'Stable rule identifier, recorded on every request.' },
         description: { type: 'string' },
         requesters: { $ref: '#/$defs/aliasList', description: 'Users or groups who may ask.' },
         for: {

@@ -60,31 +60,39 @@ export interface EligibilityRule {
   readonly plane?: RequestPlane;
 }
 
-export interface StandingAssignment {
+/** A policy entry that names a principal: its alias and its (lower-case) object id. */
+export interface PrincipalEntry {
   readonly principal: string;
   readonly principalId: string;
+}
+
+/** A standing assignment of either plane. */
+interface Standing extends PrincipalEntry {
   readonly role: RoleInfo;
   readonly scope: string;
-  readonly hsm: string;
   /** Whether reconciliation may re-create it when missing (default true). */
   readonly repair: boolean;
 }
 
-export interface ProtectedAssignment {
-  readonly principal: string;
-  readonly principalId: string;
+/** A protected assignment of either plane: every assignment of the principal that its role and scope (when given) match. */
+interface Protected extends PrincipalEntry {
   /** Undefined: any role. */
   readonly role?: RoleInfo;
-  /** Undefined: any scope. */
+  /** Undefined: any scope (on the management plane: every governed scope). */
   readonly scope?: string;
-  /** Undefined: every HSM. */
-  readonly hsm?: string;
   readonly reason?: string;
 }
 
-export interface ForbiddenPrincipal {
-  readonly principal: string;
-  readonly principalId: string;
+export interface StandingAssignment extends Standing {
+  readonly hsm: string;
+}
+
+export interface ProtectedAssignment extends Protected {
+  /** Undefined: every HSM. */
+  readonly hsm?: string;
+}
+
+export interface ForbiddenPrincipal extends PrincipalEntry {
   readonly type: PrincipalType;
   /** Object ids of members declared in the policy (for a group). */
   readonly memberObjectIds: readonly string[];
@@ -110,25 +118,12 @@ export interface ReconcileSettings {
 }
 
 /** A standing Azure role assignment on an ARM scope. */
-export interface AzureStandingAssignment {
-  readonly principal: string;
-  readonly principalId: string;
+export interface AzureStandingAssignment extends Standing {
   readonly principalType: PrincipalType;
-  readonly role: RoleInfo;
-  readonly scope: string;
-  /** Whether reconciliation may re-create it when missing (default true). */
-  readonly repair: boolean;
 }
 
-export interface AzureProtectedAssignment {
-  readonly principal: string;
-  readonly principalId: string;
-  /** Undefined: any role. */
-  readonly role?: RoleInfo;
-  /** Undefined: every governed scope. */
-  readonly scope?: string;
-  readonly reason?: string;
-}
+/** A protected Azure role assignment; a data-plane protected entry that names only a principal is one too. */
+export type AzureProtectedAssignment = Protected;
 
 /** The management plane: Azure RBAC on the governed ARM scopes. */
 export interface AzureRbacPolicy {

@@ -169,7 +169,9 @@ describe('computeArmDrift', () => {
     const ended = grant('g2', 'Expired', '2030-01-01T09:30:00.000Z');
     const left: ObservedArmAssignment = { name: grantedName('g2'), scope: HSM, roleId: CONTRIBUTOR, principalId: OID.dave };
     const stolen: ObservedArmAssignment = { ...left, principalId: OID.dana };
-    expect(computeArmDrift([standing, left], context([ended])).map((i) => [i.kind, i.requestId])).toEqual([['expired-grant', 'g2']]);
+    expect(computeArmDrift([standing, left], context([ended])).map((i) => [i.kind, i.requestId, i.reason])).toEqual([
+      ['expired-grant', 'g2', 'the grant of request g2 ended (Expired), but its Azure role assignment is still there'],
+    ]);
     expect(computeArmDrift([standing, stolen], context([ended])).map((i) => [i.kind, i.requestId])).toEqual([['orphan', 'g2']]);
   });
 
@@ -183,7 +185,9 @@ describe('computeArmDrift', () => {
     const items = computeArmDrift([standing, direct(1), direct(2)], context());
     expect(planArmApply(items, policy).refused?.code).toBe('report-mode');
     const enforce: Policy = { ...policy, reconcile: { ...policy.reconcile, mode: 'enforce', maxRemovalsPerRun: 1 } };
-    expect(planArmApply(items, enforce)).toMatchObject({ actions: [], refused: { code: 'too-many-removals' } });
+    expect(planArmApply(items, enforce)).toEqual({
+      actions: [], refused: { code: 'too-many-removals', detail: '2 Azure role assignment removals exceed maxRemovalsPerRun (1): nothing was changed' },
+    });
     const roomy: Policy = { ...enforce, reconcile: { ...enforce.reconcile, maxRemovalsPerRun: 5 } };
     expect(planArmApply(items, roomy).actions.map((i) => i.kind)).toEqual(['unexpected', 'unexpected']);
   });

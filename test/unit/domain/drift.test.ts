@@ -2,7 +2,6 @@ import { applyEvent, createRequest, type AccessRequest } from '../../../shared/d
 import { evaluateRequest, type EligibleRequest } from '../../../shared/domain/eligibility';
 import { assignmentNameFor } from '../../../shared/domain/assignmentName';
 import {
-  ADMINISTRATOR_ROLE_ID,
   computeDrift,
   planApply,
   standingAssignmentNameFor,
@@ -12,6 +11,7 @@ import {
 } from '../../../shared/domain/drift';
 import { parsePolicy } from '../../../shared/domain/policy/parse';
 import type { Policy } from '../../../shared/domain/policy/types';
+import { ADMINISTRATOR_ROLE_ID } from '../../../shared/domain/roles';
 import { CALLERS, G, NOW, OID, contosoPolicy, contosoPolicyText } from './fixtures';
 
 const HSM = 'contoso-hsm';
@@ -117,6 +117,10 @@ describe('computeDrift', () => {
     const overdue = releaseGrant('r-overdue', 'Active', -60_000);
     const items = computeDrift([...CONTOSO, grantAssignment(expired), grantAssignment(overdue)], context({ requests: [expired, overdue] }));
     expect(items.map((i) => [i.kind, i.requestId, i.action])).toEqual([['expired-grant', 'r-expired', 'remove'], ['expired-grant', 'r-overdue', 'remove']]);
+    expect(items.map((i) => i.reason)).toEqual([
+      `the grant of request r-expired ended (Expired at ${expired.endedAt}), but its assignment is still there`,
+      `the grant of request r-overdue expired at ${overdue.expiresAt}, but its assignment is still there`,
+    ]);
   });
 
   it('reports orphan for a name derived from a request that was never granted, or that does not match its request', () => {
@@ -125,6 +129,10 @@ describe('computeDrift', () => {
     const mismatched: ObservedAssignment = { ...grantAssignment(active), roleId: ROLE.cryptoAuditor };
     const items = computeDrift([...CONTOSO, grantAssignment(denied), mismatched], context({ requests: [denied, active] }));
     expect(items.map((i) => [i.kind, i.requestId])).toEqual([['orphan', 'r-denied'], ['orphan', 'r-active']]);
+    expect(items.map((i) => i.reason)).toEqual([
+      'made for request r-denied, which was never granted (Denied)',
+      `named for request r-active, which is for Managed HSM Crypto User on /keys/release-signing-key to ${OID.appVm}, not this assignment`,
+    ]);
   });
 
   it('reports forbidden-principal for the forbidden group itself and for its members, even with a role nobody declared', () => {

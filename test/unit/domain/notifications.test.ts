@@ -5,7 +5,7 @@ import { evaluateRequest, type EligibleRequest } from '../../../shared/domain/el
 import {
   APPROVAL_CATCH_UP_MS, APPROVAL_CATCH_UP_UNTIL_MS, dueNotifications, maskAddress, notificationContent, notificationsForTransition, recipientsFor, riskFlags,
 } from '../../../shared/domain/notifications';
-import { CALLERS, NOW, OID, MINIMAL_POLICY, contosoPolicy, contosoPolicyText } from './fixtures';
+import { CALLERS, G, NOW, OID, MINIMAL_POLICY, contosoPolicy, contosoPolicyText } from './fixtures';
 
 const policy = contosoPolicy();
 const HOUR = 3_600_000;
@@ -88,6 +88,16 @@ describe('recipients come from the policy', () => {
     const request = createRequest(small, evaluation, { id: 'r', requestedBy: OID.alice }, NOW);
     expect(recipientsFor(small, request, 'approvers')).toEqual({ teams: [], email: ['sam@example.com', 'sara@example.com'] });
     expect(recipientsFor(small, request, 'requester')).toEqual({ teams: [], email: ['alice@example.com'] });
+  });
+
+  it("a group's address, even as a member of an approver group, is never used: only people are told by email", () => {
+    const text = MINIMAL_POLICY
+      .replace(`sam: { objectId: ${OID.sam}, type: User }`, `sam: { objectId: ${OID.sam}, type: User, email: sam@example.com }\n  ops: { objectId: ${G.appDevOps}, type: Group, email: ops@example.com }`)
+      .replace('members: [sam]', 'members: [sam, ops]');
+    const small = parsePolicy(text, 'minimal.yaml');
+    const evaluation = evaluateRequest(small, { objectId: OID.alice, groups: [] }, { role: 'Crypto User', scope: '/keys/k1', justification: 'x' }, NOW) as EligibleRequest;
+    const request = createRequest(small, evaluation, { id: 'r', requestedBy: OID.alice }, NOW);
+    expect(recipientsFor(small, request, 'approvers')).toEqual({ teams: [], email: ['sam@example.com'] });
   });
 
   it('the notifications section is checked: known aliases that approve, settings names, emails', () => {
