@@ -10,7 +10,7 @@ import { loadPolicyFile } from './adapters/policyFile';
 import { TableLedger } from './adapters/storage/ledger';
 import { QueueRevocationScheduler, REVOCATION_QUEUE } from './adapters/storage/revocationQueue';
 import { createQueueClient, createTableClient, pingStorage } from './adapters/storage/tables';
-import type { Policy } from './domain';
+import { defaultHsmName, type Policy } from './domain';
 import { AccessRequestService } from './services/accessRequests';
 import { ReconciliationService } from './services/reconciliation';
 import { HsmInventory } from './adapters/hsm-rbac/inventory';
@@ -107,7 +107,7 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
     return inventory;
   };
   const continuation = new QueueRunContinuation(createQueueClient(config.storage, RECONCILE_QUEUE, credential));
-  const eventGrid = loadEventGridConfig(env, `/hsm-access-governor/${policy.defaultHsm ?? policy.hsms[0]!.name}`);
+  const eventGrid = loadEventGridConfig(env, `/hsm-access-governor/${defaultHsmName(policy)}`);
   let drainer: OutboxDrainer | undefined;
   const outbox = (): OutboxDrainer | undefined => {
     if (!eventGrid) return undefined;

@@ -85,6 +85,11 @@ export function callerMatches(caller: Caller, objectIds: readonly string[]): boo
 }
 
 /** Resolves the HSM a request is for: the named one, or the policy's default. */
+/** The HSM a request or run without one is about: the policy's default, else its first. */
+export function defaultHsmName(policy: Policy): string {
+  return policy.defaultHsm ?? policy.hsms[0]?.name ?? '';
+}
+
 export function resolveHsm(policy: Policy, name: string | undefined): HsmDefinition | undefined {
   const wanted = name ?? policy.defaultHsm;
   if (wanted === undefined) return undefined;

@@ -1,6 +1,7 @@
 /** Reconciliation of the management plane: Azure role assignments on the policy's governed ARM scopes. */
 import {
   armRepairObstacle, AZURE_RBAC_PLANE, computeArmDrift, isArmDriftItem, planArmApply, type AccessRequest, type ArmDriftContext, type DriftItem, type ObservedArmAssignment, type Policy, type RequestPlane,
+  type ApplyRefusal,
 } from '../domain';
 import { listAll, type Clock, type LedgerPort, type ServiceLog } from './ports';
 import type { PlaneReconciler, RepairRecord, RunAction } from './reconciliationPorts';
@@ -37,7 +38,7 @@ export class ArmReconciliationService implements PlaneReconciler {
     return { scopes, items: computeArmDrift(observed, await this.context()) };
   }
 
-  planApply(items: readonly DriftItem[]): { actions: readonly DriftItem[]; refused?: { code: string; detail: string } } {
+  planApply(items: readonly DriftItem[]): { actions: readonly DriftItem[]; refused?: ApplyRefusal } {
     return planArmApply(items.filter(isArmDriftItem), this.deps.policy);
   }
 

@@ -6,6 +6,8 @@ import {
   submittedFields,
   type Policy,
   type SubmissionOrigin,
+  defaultHsmName,
+  resolveHsm,
 } from '../domain';
 import { requestIdForSubmission, type AccessRequestService, type Problem } from './accessRequests';
 import type { Clock, LedgerPort, ServiceLog } from './ports';
@@ -58,7 +60,7 @@ export class EventSubmissionService {
   private async reject(origin: SubmissionOrigin, requestId: string, event: unknown, refusal: Pick<Problem, 'status' | 'code' | 'detail'>, requester?: string): Promise<SubmissionOutcome> {
     const submitted = submittedFields(event);
     const policy = this.deps.policy;
-    const hsm = policy.hsms.find((h) => h.name === submitted.hsm)?.name ?? policy.defaultHsm ?? policy.hsms[0]!.name;
+    const hsm = resolveHsm(policy, submitted.hsm)?.name ?? defaultHsmName(policy);
     const at = this.deps.clock.now().toISOString();
     const { status, code, detail } = refusal;
     const audit = {

@@ -16,6 +16,7 @@ import {
   type ObservedAssignment,
   type OutboundEvent,
   type Policy,
+  defaultHsmName,
 } from '../domain';
 import { listAll, type AuditEntry, type Clock, type LedgerPort, type ServiceLog } from './ports';
 import type { HsmInventoryPort, KeyInfo, PlaneReconciler, PlaneResult, ReconcileRun, ReconcileStorePort, RepairRecord, RunAction, RunMode, StoredRun } from './reconciliationPorts';
@@ -72,7 +73,7 @@ export class ReconciliationService {
 
   /** The HSM a run is about when none is named: the policy's default. */
   private get defaultHsm(): string {
-    return this.deps.policy.defaultHsm ?? this.deps.policy.hsms[0]?.name ?? '';
+    return defaultHsmName(this.deps.policy);
   }
 
   /** Starts a run; refused while another run of the same HSM is in progress. */

@@ -1,5 +1,5 @@
 /** What reconciliation and the auditors' reports need from an HSM and from storage. */
-import type { DriftItem, DriftKind, ObservedAssignment, ObservedRoleDefinition, RequestPlane } from '../domain';
+import type { ApplyRefusal, DriftItem, DriftKind, ObservedAssignment, ObservedRoleDefinition, RequestPlane } from '../domain';
 
 export interface KeyInfo {
   readonly name: string;
@@ -81,7 +81,7 @@ export interface PlaneReconciler {
   /** Lists the plane and classifies what it holds; changes nothing. Every item carries `plane`. */
   inspect(): Promise<{ scopes: readonly string[]; items: DriftItem[] }>;
   /** The guard rails: the items an enforcing apply acts on, or why it acts on none. */
-  planApply(items: readonly DriftItem[]): { actions: readonly DriftItem[]; refused?: { code: string; detail: string } };
+  planApply(items: readonly DriftItem[]): { actions: readonly DriftItem[]; refused?: ApplyRefusal };
   /** Re-checks the item as the plane is now and repairs it if it still needs it; audits every change. */
   repair(item: DriftItem, record: RepairRecord): Promise<RunAction>;
 }
