@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { createAppContext } from '../../shared/app';
 import { waitUntil } from '../helpers/poll';
 import { startTestStack, type TestStack } from '../helpers/stack';
+import { SILENT_LOG } from '../helpers/workflow';
 import { davesAssignments, policyFile, requestAndApprove } from '../helpers/managementPlane';
 
 describe('the management plane in PIM mode, on the local stack', () => {
@@ -37,7 +38,7 @@ describe('the management plane in PIM mode, on the local stack', () => {
     const before = stack.stack.arm.requests().length;
     // The service as it stands when the grant's revocation message becomes visible, five minutes on.
     const atExpiry = createAppContext({ ...stack.stack.appSettings }, { now: () => new Date(Date.parse(active.expiresAt) + 1_000) });
-    const expired = await atExpiry.requests().expireIfDue(active.id);
+    const expired = await atExpiry.requests(SILENT_LOG).expireIfDue(active.id);
     expect(expired).toMatchObject({ status: 'Expired' });
     const calls = stack.stack.arm.requests().slice(before);
     expect(calls.length).toBeGreaterThan(0);

@@ -9,6 +9,7 @@ import { verifyAuditChain, type DriftItem } from '../../shared/domain';
 import { sleep } from '../helpers/poll';
 import { useEnforcingDriftedStack } from '../helpers/reconcile';
 import type { TestStack } from '../helpers/stack';
+import { SILENT_LOG } from '../helpers/workflow';
 
 /**
  * The seed's acceptance on the `npm start` stack started with `--seed drifted` and the Contoso
@@ -146,7 +147,7 @@ describe('drift reconciliation over HTTP', () => {
     expect(await marks.claim(key, 0)).toBe(false);
     // The process that closed the run first claimed its message, then died before sending it.
     expect(await marks.claim(driftNoticeKey(run.id))).toBe(true);
-    const notify = driftNotifier({ policy: context.policy, notifications: context.notifications(), reportLink: () => undefined });
+    const notify = driftNotifier({ policy: context.policy, notifications: context.notifications(SILENT_LOG), reportLink: () => undefined });
     const cardsBefore = driftMessages().cards.length;
     const sent = () => ({ mails: driftMessages().mails.filter((m) => m.run === run.id).length, cards: driftMessages().cards.length - cardsBefore });
     await notify(run, items);
