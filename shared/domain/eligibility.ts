@@ -216,7 +216,12 @@ export function evaluateRequest(policy: Policy, caller: Caller, input: RequestIn
 
   // 2. Forbidden principals are refused whatever the rules say (they hold no data-plane role; the management plane is not data access).
   const forbidden = target.plane ? undefined : forbiddenReason(policy, principalId, caller);
-  if (forbidden) return refuse(403, 'forbidden-principal', forbidden);
+  if (forbidden) {
+    if (!defaulted) return refuse(403, 'forbidden-principal', forbidden);
+    const matching = target.rules(caller).filter((r) => r.roles.some((x) => x.id === role.id) && r.scopes.some((p) => target.scopeAllowed(p, scope)));
+    const allowed = granteesAllowed(policy, matching).filter((g) => g !== 'yourself');
+    return refuse(403, 'forbidden-principal', `no principalId was given, so the request was for you, and ${forbidden}.${allowed.length > 0 ? ` Set principalId to one of: ${allowed.join(', ')}` : ''}`);
+  }
   const group = groupPrincipalRefusal(policy, caller.objectId, principalId);
   if (group) return group;
 

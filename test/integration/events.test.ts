@@ -11,6 +11,7 @@ import { CONTOSO_ITSM_SOURCE } from '../../dev/stack';
 import { PERSONAS } from '../../dev/personas';
 import { schemaErrors } from '../helpers/eventSchemas';
 import { eventually } from '../helpers/poll';
+import { closeOpenRequests } from '../helpers/openRequests';
 import { useStack } from '../helpers/stack';
 import { caller, SILENT_LOG, workflowThatDiesAfterCommit } from '../helpers/workflow';
 
@@ -30,6 +31,8 @@ beforeAll(() => {
 });
 
 afterEach(async () => {
+  // One open request per access: each test asks for the same release access afresh.
+  await closeOpenRequests(stack());
   await context.outbox()?.idle();
 });
 
