@@ -59,5 +59,6 @@ export function duplicateDetail(open: AccessRequest): string {
   if (open.status === 'Active') {
     return `request ${open.id} already grants ${what} until ${open.expiresAt ?? 'its expiry'}: ask for more time with POST /api/requests/${open.id}/extend instead`;
   }
-  return `request ${open.id} (${open.status}) already asks for ${what}: wait for its decision, or cancel it first`;
+  if (open.status === 'Approved') return `request ${open.id} (Approved, being granted) already gives ${what}: once it is Active, ask for more time with POST /api/requests/${open.id}/extend`;
+  return `request ${open.id} (Pending) already asks for ${what}: wait for its decision, or have its requester cancel it first`;
 }
