@@ -116,7 +116,6 @@ function historyAudit(before: AccessRequest | undefined, after: AccessRequest, h
   }));
 }
 
-
 /**
  * The access request workflow: who may ask and decide (the policy), what happens (the lifecycle),
  * and the grant and its removal on the HSM. Every change is saved with its audit records in one
