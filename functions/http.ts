@@ -1,5 +1,6 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
-import { principalFromHeaders } from '../shared/adapters/easyAuth';
+import { identify, WRONG_TENANT_DETAIL } from '../shared/adapters/easyAuth';
+import { appContext } from '../shared/app';
 import type { AccessRequest, Caller } from '../shared/domain';
 import type { Outcome, Problem } from '../shared/services/accessRequests';
 import type { ServiceLog } from '../shared/services/ports';
@@ -18,13 +19,17 @@ export function problemResponse(status: number, code: string, detail: string): H
 
 export const fromProblem = (problem: Problem): HttpResponseInit => problemResponse(problem.status, problem.code, problem.detail);
 
-/** The caller as App Service Authentication vouches for it; nobody else's headers are believed. */
+/** The caller as App Service Authentication vouches for it, of the service's own tenant; nobody else's headers are believed. */
 export function callerOf(request: HttpRequest): Caller | undefined {
-  const principal = principalFromHeaders(request.headers);
-  return principal ? { objectId: principal.principalId, groups: principal.groups } : undefined;
+  const who = identify(request.headers, appContext().config.tenantId);
+  return who.kind === 'caller' ? { objectId: who.principal.principalId, groups: who.principal.groups } : undefined;
 }
 
-export const unauthenticated = (): HttpResponseInit => problemResponse(401, 'unauthenticated', 'Sign in (App Service Authentication) to call this API');
+/** The answer to a request without a caller: 403 for a principal of another tenant, 401 for nobody. */
+export function unauthenticated(request?: HttpRequest): HttpResponseInit {
+  if (request && identify(request.headers, appContext().config.tenantId).kind === 'wrong-tenant') return problemResponse(403, 'wrong-tenant', WRONG_TENANT_DETAIL);
+  return problemResponse(401, 'unauthenticated', 'Sign in (App Service Authentication) to call this API');
+}
 
 export function isGuid(value: string | undefined): value is string {
   return value !== undefined && GUID.test(value);

@@ -21,7 +21,7 @@ const noInventory = (): HttpResponseInit => problemResponse(404, 'no-inventory',
 
 function overseerOnly(request: HttpRequest): { caller: Caller } | { refused: HttpResponseInit } {
   const caller = callerOf(request);
-  if (!caller) return { refused: unauthenticated() };
+  if (!caller) return { refused: unauthenticated(request) };
   if (!appContext().requests().isOverseer(caller)) return { refused: problemResponse(403, 'not-an-auditor', 'Reports are for HSM administrators and auditors') };
   return { caller };
 }
@@ -29,7 +29,7 @@ function overseerOnly(request: HttpRequest): { caller: Caller } | { refused: Htt
 /** `POST /api/reconcile?mode=plan|apply`: administrators only. Answers with the report, or 202 while it goes on. */
 export async function reconcileNow(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   const caller = callerOf(request);
-  if (!caller) return unauthenticated();
+  if (!caller) return unauthenticated(request);
   const mode = request.query.get('mode') ?? 'plan';
   if (mode !== 'plan' && mode !== 'apply') return problemResponse(400, 'invalid-query', "mode must be 'plan' or 'apply'");
   const { requests, reconciliation, reconcileSettings } = appContext();
