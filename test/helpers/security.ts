@@ -167,3 +167,27 @@ export async function tokenForge(stack: TestStack): Promise<TokenForge> {
     sign: (payload, header = {}) => new SignJWT(payload).setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: stored.publicJwk.kid as string, ...header }).sign(privateKey),
   };
 }
+
+/** What a reader's browser holds after opening a review page: the CSRF cookie it was given (or kept) and the form's hidden fields. */
+export interface OpenedReviewPage {
+  html: string;
+  csrfCookie: string;
+  csrf: string;
+  version: string;
+}
+
+/** Opens a review link as a browser with these cookies (`name=value; ...`) would. */
+export async function openReviewPage(link: string, cookies: string): Promise<OpenedReviewPage> {
+  const response = await fetch(link, { headers: { cookie: cookies } });
+  if (response.status !== 200) throw new Error(`The review page answered ${response.status}`);
+  const html = await response.text();
+  const field = (name: string): string => {
+    const match = new RegExp(`name="${name}" value="([^"]+)"`).exec(html);
+    if (!match) throw new Error(`The review page has no ${name} field`);
+    return match[1] as string;
+  };
+  const issued = response.headers.getSetCookie().map((c) => c.split(';')[0] as string).find((c) => !c.startsWith('AppServiceAuthSession='));
+  const kept = issued ?? cookies.split(';').map((c) => c.trim()).find((c) => c !== '' && !c.startsWith('AppServiceAuthSession='));
+  if (!kept) throw new Error('The review page set no CSRF cookie');
+  return { html, csrfCookie: kept, csrf: field('csrf'), version: field('version') };
+}

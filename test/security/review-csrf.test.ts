@@ -1,32 +1,19 @@
 // Keeps out cross-site request forgery on the review page: a decision posted without this session's own form (token, cookie, origin, method, content type) decides nothing.
 import { signReviewToken } from '../../shared/domain';
-import { reviewLink, sessionCookie, settledState, submitted, type StackState } from '../helpers/security';
+import { openReviewPage, reviewLink, sessionCookie, settledState, submitted, type OpenedReviewPage, type StackState } from '../helpers/security';
 import { useStack } from '../helpers/stack';
 
 const stack = useStack();
 const FORM = 'application/x-www-form-urlencoded';
 
-/** What a reader's browser holds after opening the review page: its cookies and the form's hidden fields. */
-interface OpenedPage {
+/** The page as sam's browser holds it, with the cookies it sends back. */
+interface OpenedPage extends OpenedReviewPage {
   cookies: string;
-  csrfCookie: string;
-  csrf: string;
-  version: string;
 }
 
 async function open(link: string, session: string, csrfCookie?: string): Promise<OpenedPage> {
-  const response = await fetch(link, { headers: { cookie: csrfCookie ? `${session}; ${csrfCookie}` : session } });
-  expect(response.status).toBe(200);
-  const html = await response.text();
-  const field = (name: string): string => {
-    const match = new RegExp(`name="${name}" value="([^"]+)"`).exec(html);
-    if (!match) throw new Error(`The review page has no ${name} field`);
-    return match[1] as string;
-  };
-  const issued = response.headers.getSetCookie().map((c) => c.split(';')[0] as string).find((c) => !c.startsWith('AppServiceAuthSession='));
-  const kept = issued ?? csrfCookie;
-  if (!kept) throw new Error('The review page set no CSRF cookie');
-  return { cookies: `${session}; ${kept}`, csrfCookie: kept, csrf: field('csrf'), version: field('version') };
+  const opened = await openReviewPage(link, csrfCookie ? `${session}; ${csrfCookie}` : session);
+  return { ...opened, cookies: `${session}; ${opened.csrfCookie}` };
 }
 
 interface Attempt {

@@ -1,6 +1,6 @@
 // Keeps out state changes by GET and HEAD: mail link scanners (and anyone else) following every route and review link, signed in or not, change nothing.
 import { randomUUID } from 'node:crypto';
-import { reviewLink, sessionCookie, settledState, submitted, SELF_KEY_REQUEST, type StackState } from '../helpers/security';
+import { openReviewPage, reviewLink, sessionCookie, settledState, submitted, SELF_KEY_REQUEST, type StackState } from '../helpers/security';
 import { useStack } from '../helpers/stack';
 
 const stack = useStack();
@@ -76,11 +76,8 @@ describe('GET and HEAD change nothing', () => {
 
   it('review links, with a valid token, a signed-in approver and the decision in the query', async () => {
     const sam = await sessionCookie(stack(), 'sam');
-    const opened = await fetch(link, { headers: { cookie: sam } });
-    const html = await opened.text();
-    const csrfCookie = opened.headers.getSetCookie().map((c) => c.split(';')[0] as string).find((c) => !c.startsWith('AppServiceAuthSession=')) as string;
-    const field = (name: string): string => (new RegExp(`name="${name}" value="([^"]+)"`).exec(html) as RegExpExecArray)[1] as string;
-    const decision = new URLSearchParams({ action: 'approve', csrf: field('csrf'), version: field('version'), comment: 'scanner' }).toString();
+    const { html, csrfCookie, csrf, version } = await openReviewPage(link, sam);
+    const decision = new URLSearchParams({ action: 'approve', csrf, version, comment: 'scanner' }).toString();
     const seen: Array<[string, number]> = [];
     for (const headers of [{}, { cookie: sam }, { cookie: `${sam}; ${csrfCookie}` }, { authorization: `Bearer ${await stack().tokenFor('sam')}` }] as Array<Record<string, string>>) {
       for (const url of [link, `${link}&${decision}`, `${link}&done=approve`, `${link}&${decision}&_method=POST`]) await scan(url, headers, seen);
