@@ -7,6 +7,7 @@ import { importJWK, SignJWT, type JWK, type JWTPayload, type KeyLike } from 'jos
 import { PERSONAS, TENANT_ID } from '../../dev/personas';
 import { ISSUER } from '../../dev/idp/server';
 import { sleep } from './poll';
+import { HSM as HSM_RESOURCE } from './managementPlane';
 import { AUDIENCES, type TestStack } from './stack';
 
 export const APP_VM = PERSONAS['app-vm'].oid;
@@ -14,6 +15,11 @@ export const APP_VM = PERSONAS['app-vm'].oid;
 export const RELEASE_REQUEST = { role: 'Crypto User', scope: '/keys/release-signing-key', principalId: APP_VM, duration: 'PT1H', justification: 'release window' } as const;
 /** A submission sam, sara and sean may make for themselves (security-crypto-user: any one key). */
 export const SELF_KEY_REQUEST = { role: 'Crypto User', scope: '/keys/app-signing-key', duration: 'PT1H', justification: 'maintenance' } as const;
+/**
+ * A submission dave and dana may make for themselves (devops-hsm-contributor, on the management plane): a
+ * second open request beside RELEASE_REQUEST, since one access is held by one open request at a time.
+ */
+export const CHANGE_REQUEST = { role: 'Managed HSM Contributor', scope: HSM_RESOURCE, duration: 'PT1H', ticket: 'CHG-1001', justification: 'change window' } as const;
 
 /**
  * Everything an attack could change: every entity of every table of the app's storage (by its

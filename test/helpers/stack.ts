@@ -112,7 +112,7 @@ export function useStack(options: TestStackOptions = {}): () => TestStack {
   let current: TestStack | undefined;
   beforeAll(async () => {
     current = await startTestStack(options);
-  }, 30_000);
+  }, 180_000); // generous: a stack starts in seconds, but a loaded machine may take much longer
   afterAll(async () => {
     await current?.close();
     current = undefined;

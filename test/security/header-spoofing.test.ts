@@ -1,6 +1,6 @@
 // Keeps out header spoofing: headers a client sends itself (x-ms-client-principal*, x-ms-token-*, X-Forwarded-*, Host, ...) never identify a caller or change who one is.
 import { GROUPS, PERSONAS, TENANT_ID } from '../../dev/personas';
-import { problemOf, rawRequest, sessionCookie, settledState, submitted, reviewLink, type StackState } from '../helpers/security';
+import { CHANGE_REQUEST, problemOf, rawRequest, sessionCookie, settledState, submitted, reviewLink, type StackState } from '../helpers/security';
 import { useStack } from '../helpers/stack';
 
 const stack = useStack();
@@ -120,7 +120,8 @@ describe('headers a client sends never make it someone', () => {
     const response = await rawRequest(`${api}/api/requests`, {
       method: 'POST',
       headers: { authorization: `Bearer ${await stack().tokenFor('dana')}`, 'content-type': 'application/json', host: 'evil.example', 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'https' },
-      body: JSON.stringify({ role: 'Crypto User', scope: '/keys/release-signing-key', principalId: PERSONAS['app-vm'].oid, duration: 'PT1H', justification: 'host header check' }),
+      // dave's release request is open already (one open request per access): dana asks for a change window.
+      body: JSON.stringify({ ...CHANGE_REQUEST, justification: 'host header check' }),
     });
     expect(response.status).toBe(201);
     const id = (JSON.parse(response.body) as { id: string }).id;

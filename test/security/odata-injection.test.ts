@@ -1,6 +1,6 @@
 // Keeps out OData (Table Storage filter) injection: quotes, `or`, `eq`, `%27` and the like in query parameters, ids, continuation tokens and body fields never widen a query or reveal another caller's data.
 import { PERSONAS } from '../../dev/personas';
-import { APP_VM, problemOf, RELEASE_REQUEST, settledState, submitted, SELF_KEY_REQUEST, type StackState } from '../helpers/security';
+import { APP_VM, CHANGE_REQUEST, problemOf, RELEASE_REQUEST, settledState, submitted, SELF_KEY_REQUEST, type StackState } from '../helpers/security';
 import { useStack } from '../helpers/stack';
 
 const stack = useStack();
@@ -29,7 +29,7 @@ async function listed(persona: string, query: string): Promise<{ status: number;
 beforeAll(async () => {
   ofDave = await submitted(stack(), 'dave');
   ofSam = await submitted(stack(), 'sam', SELF_KEY_REQUEST);
-  ofDana = await submitted(stack(), 'dana', { ...RELEASE_REQUEST, justification: 'dana only' });
+  ofDana = await submitted(stack(), 'dana', { ...CHANGE_REQUEST, justification: 'dana only' });
   const run = await stack().api('/api/reconcile?mode=plan', { persona: 'sam', method: 'POST', headers: { 'content-type': 'application/json' } });
   expect([200, 202]).toContain(run.status);
   before = await settledState(stack());

@@ -1,6 +1,6 @@
 // Keeps out cross-site request forgery on the review page: a decision posted without this session's own form (token, cookie, origin, method, content type) decides nothing.
 import { signReviewToken } from '../../shared/domain';
-import { openReviewPage, reviewLink, sessionCookie, settledState, submitted, type OpenedReviewPage, type StackState } from '../helpers/security';
+import { CHANGE_REQUEST, openReviewPage, reviewLink, sessionCookie, settledState, submitted, type OpenedReviewPage, type StackState } from '../helpers/security';
 import { useStack } from '../helpers/stack';
 
 const stack = useStack();
@@ -34,7 +34,7 @@ let before: StackState;
 
 beforeAll(async () => {
   target = await submitted(stack(), 'dave');
-  const other = await submitted(stack(), 'dana');
+  const other = await submitted(stack(), 'dana', CHANGE_REQUEST);
   [link, otherLink] = [await reviewLink(stack(), target), await reviewLink(stack(), other)];
   sam = await sessionCookie(stack(), 'sam');
   page = await open(link, sam);
