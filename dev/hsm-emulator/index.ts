@@ -91,11 +91,11 @@ export async function startHsmEmulator(options: HsmEmulatorOptions): Promise<Hsm
   let baseUrl = '';
 
   /**
-   * The HSM's headers. Its 401 challenges name no region and no network; every other answer says
-   * how the caller reached it (`x-ms-keyvault-network-info`).
+   * The HSM's headers. As the recordings show, its successful answers name its region and how the
+   * caller reached it (`x-ms-keyvault-network-info`); challenges and errors name neither.
    */
   function send(req: IncomingMessage, res: ServerResponse, response: EmulatorResponse, started: number): void {
-    const challenged = response.status === 401;
+    const succeeded = response.status >= 200 && response.status < 300;
     const family = req.socket.remoteFamily === 'IPv6' ? 'Ipv6' : 'Ipv4';
     writeResponse(res, response, () => ({
       'Cache-Control': 'no-cache',
@@ -105,7 +105,7 @@ export async function startHsmEmulator(options: HsmEmulatorOptions): Promise<Hsm
       'X-Content-Type-Options': 'nosniff',
       'X-Frame-Options': 'SAMEORIGIN',
       'x-ms-build-version': 'hsm-access-governor-emulator',
-      ...(challenged ? {} : {
+      ...(!succeeded ? {} : {
         'x-ms-keyvault-region': 'local',
         'x-ms-keyvault-network-info': `conn_type=${family};addr=${req.socket.remoteAddress ?? '127.0.0.1'};act_addr_fam=${family};`,
       }),

@@ -57,7 +57,7 @@ function requestedShape(request: { kty?: unknown; key_size?: unknown; crv?: unkn
     return { kty, curve };
   }
   const size = request.key_size ?? (kty === 'RSA' ? 2048 : 256);
-  if (typeof size !== 'number' || !SIZES[kty].includes(size)) return badParameter(`Invalid key size for ${kty}: ${String(size)} (${SIZES[kty].join(', ')})`);
+  if (typeof size !== 'number' || !SIZES[kty].includes(size)) return badParameter(`Invalid key size: '${String(size)}' (${kty} keys are ${SIZES[kty].join(', ')} bits)`);
   return { kty, keySize: size };
 }
 
@@ -90,10 +90,11 @@ export class KeyOperations {
   bundle(baseUrl: string, key: StoredKey, version: StoredKeyVersion): unknown {
     const kind = kindOf(version);
     const common = { kid: `${baseUrl}/keys/${key.name}/${version.version}`, kty: WIRE_KTY[kind], key_ops: version.keyOps };
-    if (kind === 'oct') return { key: common, attributes: this.attributes(version) };
+    const tags = key.tags ? { tags: key.tags } : {};
+    if (kind === 'oct') return { key: common, attributes: this.attributes(version), ...tags };
     const jwk = createPublicKey(createPrivateKey(materialOf(version))).export({ format: 'jwk' });
     const material = kind === 'EC' ? { crv: version.curve ?? 'P-256', x: jwk.x, y: jwk.y } : { n: jwk.n, e: jwk.e };
-    return { key: { ...common, ...material }, attributes: this.attributes(version) };
+    return { key: { ...common, ...material }, attributes: this.attributes(version), ...tags };
   }
 
   /** What a key list shows of a key: no key material, so listing thousands of keys stays cheap. */
@@ -103,6 +104,7 @@ export class KeyOperations {
       created: version.created,
       updated: version.updated,
       ...(version.expires !== undefined ? { exp: version.expires } : {}),
+      ...(version.notBefore !== undefined ? { nbf: version.notBefore } : {}),
       recoveryLevel: 'CustomizedRecoverable+Purgeable',
       recoverableDays: 7,
       exportable: false,
@@ -113,7 +115,11 @@ export class KeyOperations {
     if (!isKeyName(name)) return badParameter(`Invalid key name: ${name}`);
     const refused = this.guard(caller, 'keys/create', `/keys/${name}`);
     if (refused) return refused;
-    const request = (body ?? {}) as { kty?: unknown; key_size?: unknown; crv?: unknown; key_ops?: unknown; attributes?: { exp?: unknown } };
+    const request = (body ?? {}) as { kty?: unknown; key_size?: unknown; crv?: unknown; key_ops?: unknown; attributes?: { exp?: unknown; nbf?: unknown }; tags?: unknown };
+    const tags = request.tags;
+    if (tags !== undefined && (typeof tags !== 'object' || tags === null || Array.isArray(tags) || !Object.values(tags).every((value) => typeof value === 'string'))) {
+      return badParameter('tags must be an object of strings');
+    }
     const shape = requestedShape(request);
     if ('status' in shape) return shape;
     const allowedOps = KEY_OPS_OF[shape.kty];
@@ -123,12 +129,14 @@ export class KeyOperations {
     const keyOps = Array.isArray(request.key_ops) ? (request.key_ops as string[]) : undefined;
     const expires = typeof request.attributes?.exp === 'number' ? new Date(request.attributes.exp * 1000) : undefined;
     const version = newKeyVersion(keyOps, expires, { shape });
+    if (typeof request.attributes?.nbf === 'number') version.notBefore = request.attributes.nbf;
     let key = this.find(name);
     if (key) key.versions.push(version);
     else {
       key = { name, versions: [version] };
       this.store.data.keys.push(key);
     }
+    if (tags !== undefined) key.tags = tags as Record<string, string>;
     this.store.save();
     return ok(this.bundle(baseUrl, key, version));
   }

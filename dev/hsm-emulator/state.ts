@@ -37,12 +37,15 @@ export interface StoredKeyVersion {
   created: number;
   updated: number;
   expires?: number;
+  /** `nbf`: not usable before (seconds). */
+  notBefore?: number;
   enabled: boolean;
 }
 
 export interface StoredKey {
   name: string;
   versions: StoredKeyVersion[];
+  tags?: Record<string, string>;
 }
 
 export interface HsmStateData {
@@ -66,7 +69,8 @@ export interface HsmSeed {
 export const KEY_OPS_OF: Record<KeyKind, readonly string[]> = {
   RSA: ['sign', 'verify', 'encrypt', 'decrypt', 'wrapKey', 'unwrapKey'],
   EC: ['sign', 'verify'],
-  oct: ['encrypt', 'decrypt', 'wrapKey', 'unwrapKey'],
+  // What a real HSM gives an oct-HSM key when the create names none (the recorded answer's order).
+  oct: ['deriveKey', 'wrapKey', 'verify', 'sign', 'unwrapKey', 'encrypt', 'decrypt'],
 };
 export const DEFAULT_KEY_OPS = [...KEY_OPS_OF.RSA];
 const RSA_2048: KeyShape = { kty: 'RSA', keySize: 2048 };
