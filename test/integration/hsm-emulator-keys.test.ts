@@ -43,7 +43,7 @@ describe('key types', () => {
     for (const keySize of [128, 192, 256] as const) {
       const key = await keys('sara').createOctKey(`aes-${keySize}`, { keySize });
       expect(key.keyType).toBe('oct-HSM');
-      expect(key.keyOperations?.sort()).toEqual(['decrypt', 'encrypt', 'unwrapKey', 'wrapKey']);
+      expect(key.keyOperations).toEqual(expect.arrayContaining(['decrypt', 'encrypt', 'unwrapKey', 'wrapKey']));
       const client = crypto(key.id as string, 'sara');
       const plaintext = Buffer.from(`secret for ${keySize}`);
       const gcm = `A${keySize}GCM` as const;
