@@ -139,11 +139,11 @@ function loadReceived(file: string | undefined): ReceivedEvent[] {
   return events;
 }
 
-/** What every answer of a real topic carries besides its own headers. */
-function setServiceHeaders(res: ServerResponse): void {
+/** What every answer of a real topic carries besides its own headers; the topic endpoint's also name its api-version. */
+function setServiceHeaders(res: ServerResponse, topicEndpoint: boolean): void {
   res.setHeader('x-ms-request-id', randomUUID());
-  res.setHeader('api-supported-versions', '2018-01-01');
   res.setHeader('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
+  if (topicEndpoint) res.setHeader('api-supported-versions', '2018-01-01');
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -152,9 +152,17 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   res.end(text);
 }
 
-/** Event Grid's error body: `{ error: { code, message, details: [{ code, message }] } }`. */
-function sendError(res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
-  sendJson(res, status, { error: { code, message, details: [{ code, message }] } }, headers);
+/**
+ * Event Grid's error body: `{ error: { code, message, details: [{ code, message }] } }`; the detail
+ * may name a finer code (a real 404 is `NotFound` with the detail `ResourceNotFound`).
+ */
+function sendError(res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}, detailCode = code): void {
+  sendJson(res, status, { error: { code, message, details: [{ code: detailCode, message }] } }, headers);
+}
+
+/** A path the topic does not serve, answered as a real topic answers it. */
+function sendNotFound(req: IncomingMessage, res: ServerResponse): void {
+  sendError(res, 404, 'NotFound', `No HTTP resource was found that matches the request URI '${req.url ?? '/'}'. The topic endpoint is ${TOPIC_PATH}.`, {}, 'ResourceNotFound');
 }
 
 function sendEmpty(res: ServerResponse, status: number): void {
@@ -297,19 +305,19 @@ export async function startEventGridEmulator(options: EventGridEmulatorOptions =
           const allow = path === '/_emulator/events' ? 'GET, DELETE' : path === '/_emulator/subscriptions' ? 'GET, POST' : 'GET';
           return sendError(res, 405, 'MethodNotAllowed', `${method} is not supported on ${path}`, { allow });
         }
-        return sendError(res, 404, 'ResourceNotFound', `No emulator endpoint ${method} ${path}`);
+        return sendNotFound(req, res);
     }
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'https://127.0.0.1');
     const path = url.pathname.replace(/\/+$/, '').toLowerCase() || '/';
-    setServiceHeaders(res);
+    setServiceHeaders(res, path === TOPIC_PATH);
     try {
       if (path === TOPIC_PATH) return await publish(req, res, url);
       if (path.startsWith('/_emulator/')) return await admin(req, res, path);
       req.resume();
-      sendError(res, 404, 'ResourceNotFound', `No such endpoint: ${req.method} ${url.pathname}. The topic endpoint is ${TOPIC_PATH}`);
+      sendNotFound(req, res);
     } catch (error) {
       log(`Request ${req.method} ${url.pathname} failed: ${(error as Error).message}`);
       if (!res.headersSent) sendError(res, 500, 'InternalServerError', 'The emulator failed to handle the request');

@@ -95,14 +95,14 @@ describe('Microsoft Entra tokens', () => {
 });
 
 describe('answers as a real topic gives them', () => {
-  it('carries x-ms-request-id, api-supported-versions and Strict-Transport-Security, and a 404 is ResourceNotFound', async () => {
+  it('carries x-ms-request-id, api-supported-versions and Strict-Transport-Security, and a 404 is NotFound with the detail ResourceNotFound', async () => {
     const topic = await topicWith();
     const published = await raw(topic, 'POST', '/api/events?api-version=2018-01-01', { 'aeg-sas-key': topic.accessKey, 'content-type': 'application/cloudevents-batch+json; charset=utf-8' }, JSON.stringify([{ specversion: '1.0', ...event('h-1') }]));
     expect(published.status).toBe(200);
     expect(published.headers).toMatchObject({ 'x-ms-request-id': expect.stringMatching(/^[0-9a-f-]{36}$/), 'api-supported-versions': '2018-01-01', 'strict-transport-security': 'max-age=31536000; includeSubDomains' });
     const missing = await raw(topic, 'GET', '/api/elsewhere', {});
     expect(missing.status).toBe(404);
-    expect(JSON.parse(missing.body).error.code).toBe('ResourceNotFound');
+    expect(JSON.parse(missing.body).error).toMatchObject({ code: 'NotFound', message: expect.stringMatching(/^No HTTP resource was found that matches the request URI/), details: [{ code: 'ResourceNotFound' }] });
     expect(missing.headers['x-ms-request-id']).toBeDefined();
   });
 
