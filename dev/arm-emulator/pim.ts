@@ -332,7 +332,7 @@ export class Pim {
     return { status: 200 };
   }
 
-  /** Reads need `roleAssignments/read` at the scope, except a caller's own (`asTarget()`, `asRequestor()`). */
+  /** Reads need `roleAssignments/read` at the scope, except a caller's own (`asTarget()`, `asRequestor()`, `assignedTo('{own id}')`). */
   private guardRead(caller: Caller, scope: string, path: string, ownOnly: boolean): EmulatorResponse | undefined {
     return ownOnly ? undefined : this.rbac.guard(caller, ACTIONS.readAssignments, scope, path);
   }
@@ -348,7 +348,7 @@ export class Pim {
   listRequests(plane: Plane, caller: Caller, scope: string, filterText: string | undefined, path: string): EmulatorResponse | unknown[] {
     const filter = parseListFilter(filterText, PIM_CLAUSES);
     if (!filter) return badFilter(filterText, PIM_CLAUSES);
-    const refused = this.guardRead(caller, scope, path, filter.asTarget || filter.asRequestor);
+    const refused = this.guardRead(caller, scope, path, filter.asTarget || filter.asRequestor || sameText(filter.assignedTo ?? '', caller.objectId));
     if (refused) return refused;
     return this.requests(plane)
       .filter((request) => listedAt(request.scope, scope, filter) && passesPrincipalClauses(filter, caller, request.principalId, request.requestorId))
@@ -366,7 +366,7 @@ export class Pim {
   listSchedules(plane: Plane, caller: Caller, scope: string, filterText: string | undefined, path: string): EmulatorResponse | unknown[] {
     const filter = parseListFilter(filterText, PIM_CLAUSES);
     if (!filter) return badFilter(filterText, PIM_CLAUSES);
-    const refused = this.guardRead(caller, scope, path, filter.asTarget);
+    const refused = this.guardRead(caller, scope, path, filter.asTarget || sameText(filter.assignedTo ?? '', caller.objectId));
     if (refused) return refused;
     return this.openSchedules(plane)
       .filter((schedule) => listedAt(schedule.scope, scope, filter) && passesPrincipalClauses(filter, caller, schedule.principalId))
