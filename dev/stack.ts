@@ -7,7 +7,7 @@ import { startHsmEmulator } from './hsm-emulator';
 import { startArmEmulator, type ArmEmulator } from './arm-emulator';
 import { ISSUER, startIdentityProvider, type IdentityProvider } from './idp/server';
 import { createTokenVerifier } from './idp/verify';
-import { TENANT_ID } from './personas';
+import { PERSONAS, SERVICE_PERSONA, TENANT_ID } from './personas';
 import { freePort, notificationSettings, startNotificationSinks } from './notifications';
 import type { MailSink } from './mail-sink';
 import type { TeamsSink } from './teams-sink';
@@ -156,7 +156,13 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       })),
     ]);
     const sinks = await started(startNotificationSinks({ random }));
-    const eventGrid = await started(startEventGridEmulator({ port: port('eventGrid'), dataDir: join(dataDir, 'eventgrid') }));
+    // The app publishes as in Azure, with its managed identity ("EventGrid Data Sender" on the topic);
+    // the topic key stays for other publishers (an ITSM), as a topic that allows local auth keeps it.
+    const eventGrid = await started(startEventGridEmulator({
+      port: port('eventGrid'),
+      dataDir: join(dataDir, 'eventgrid'),
+      entra: { issuer: ISSUER, jwk: idp.publicJwk, dataSenders: [PERSONAS[SERVICE_PERSONA].oid] },
+    }));
     // Review links name the app's public URL, so its port is chosen before the host starts.
     const apiPort = random ? await freePort() : DEFAULT_PORTS.api;
 
@@ -177,7 +183,6 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       HSM_REQUESTS_PER_SECOND: '200',
       ...notificationSettings(sinks, `http://127.0.0.1:${apiPort}`, dataDir),
       EVENTGRID_TOPIC_ENDPOINT: eventGrid.endpoint,
-      EVENTGRID_TOPIC_KEY: eventGrid.accessKey,
       EVENTGRID_CA_FILE: eventGrid.caFile,
       ...options.env,
     };

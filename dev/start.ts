@@ -45,9 +45,10 @@ export function parseArguments(argv: readonly string[]): StartArguments {
   return parsed;
 }
 
+/** Probes until `deadline`, and at least once: a stack that took longer to start on a loaded machine is still asked. */
 async function waitForHealth(apiUrl: string, deadline: number): Promise<{ ok: boolean; body: unknown }> {
   let last: unknown = 'no answer';
-  while (Date.now() < deadline) {
+  for (let attempt = 0; attempt === 0 || Date.now() < deadline; attempt++) {
     try {
       const response = await fetch(`${apiUrl}/api/health`, { signal: AbortSignal.timeout(5000) });
       last = await response.json().catch(() => response.status);

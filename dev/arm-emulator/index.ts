@@ -24,6 +24,14 @@ export type { ArmSeed } from './state';
 export const ARM_AUDIENCES = ['https://management.core.windows.net/', 'https://management.core.windows.net', 'https://management.azure.com/', 'https://management.azure.com'];
 export const ROLE_API_VERSION = '2022-04-01';
 export const PIM_API_VERSION = '2020-10-01';
+/** The api-versions in use per resource type (all answer in the newest shape). */
+export const API_VERSIONS: Record<'roleassignments' | 'roledefinitions' | 'pim', readonly string[]> = {
+  roleassignments: ['2015-07-01', '2018-01-01-preview', '2018-09-01-preview', '2020-03-01-preview', '2020-04-01-preview', '2020-08-01-preview', '2020-10-01-preview', '2022-01-01-preview', '2022-04-01'],
+  roledefinitions: ['2015-07-01', '2018-01-01-preview', '2022-04-01', '2022-05-01-preview'],
+  pim: ['2020-10-01', '2020-10-01-preview', '2022-04-01-preview', '2024-02-01-preview', '2024-09-01-preview'],
+};
+/** ARM's request budget per subscription and hour, which its x-ms-ratelimit-remaining-subscription-* headers count down. */
+const HOURLY_BUDGET = { reads: 12000, writes: 1200, deletes: 15000 } as const;
 export const DEFAULT_PAGE_SIZE = 20;
 const SWEEP_INTERVAL_MS = 100;
 
@@ -69,7 +77,7 @@ export interface ArmEmulator {
   close(): Promise<void>;
 }
 
-const AUTHORIZATION_PATH = /^(.*?)\/providers\/Microsoft\.Authorization\/(roleAssignments|roleDefinitions|roleAssignmentScheduleRequests|roleAssignmentSchedules)(?:\/([^/]+))?\/?$/i;
+const AUTHORIZATION_PATH = /^(.*?)\/providers\/Microsoft\.Authorization\/(roleAssignments|roleDefinitions|roleAssignmentScheduleRequests|roleAssignmentSchedules|roleEligibilityScheduleRequests|roleEligibilitySchedules)(?:\/([^/]+)(?:\/(cancel))?)?\/?$/i;
 
 type Authentication = { caller: Caller } | { refusal: EmulatorResponse };
 
@@ -132,9 +140,22 @@ export async function startArmEmulator(options: ArmEmulatorOptions): Promise<Arm
     }
   }
 
+  const budget = { hour: -1, used: { reads: 0, writes: 0, deletes: 0 } };
+
+  /** `x-ms-ratelimit-remaining-subscription-{reads|writes|deletes}`, counted down within the hour. */
+  function rateLimitHeaders(method: string | undefined): Record<string, string> {
+    const hour = Math.floor(Date.now() / 3_600_000);
+    if (hour !== budget.hour) Object.assign(budget, { hour, used: { reads: 0, writes: 0, deletes: 0 } });
+    const kind = method === 'GET' || method === 'HEAD' ? 'reads' : method === 'DELETE' ? 'deletes' : 'writes';
+    budget.used[kind] += 1;
+    return { [`x-ms-ratelimit-remaining-subscription-${kind}`]: String(Math.max(0, HOURLY_BUDGET[kind] - budget.used[kind])) };
+  }
+
   function send(req: IncomingMessage, res: ServerResponse, response: EmulatorResponse, requestId: string): void {
     const correlation = req.headers['x-ms-correlation-request-id'];
+    const counted = response.status !== 401 && !req.url?.startsWith('/_emulator/') ? rateLimitHeaders(req.method) : {};
     writeResponse(res, response, (body) => ({
+      ...counted,
       'Cache-Control': 'no-cache',
       Pragma: 'no-cache',
       Expires: '-1',
@@ -177,12 +198,14 @@ export async function startArmEmulator(options: ArmEmulatorOptions): Promise<Arm
     } catch {
       return armError(400, 'BadRequest', `The resource name in ${path} is not correctly encoded.`);
     }
-    const wanted = kind.startsWith('roleassignmentschedule') ? PIM_API_VERSION : ROLE_API_VERSION;
+    const accepted = API_VERSIONS[kind === 'roleassignments' || kind === 'roledefinitions' ? kind : 'pim'];
     const apiVersion = query.get('api-version');
     if (!apiVersion) return armError(400, 'MissingApiVersionParameter', "The api-version query parameter (?api-version=) is required for all requests.");
-    if (apiVersion !== wanted) {
-      return armError(400, 'InvalidApiVersionParameter', `The api-version '${apiVersion}' is invalid. The supported versions are '${wanted}'.`);
+    if (!accepted.includes(apiVersion)) {
+      return armError(400, 'InvalidApiVersionParameter', `The api-version '${apiVersion}' is invalid. The supported versions are '${accepted.join(',')}'.`);
     }
+    const action = match[4]?.toLowerCase();
+    if (action && (kind !== 'roleassignmentschedulerequests' && kind !== 'roleeligibilityschedulerequests')) return armError(404, 'NotFound', `No action ${action} on ${kind}.`);
     const scoped = parseScope(match[1]);
     if (!scoped) return armError(400, 'InvalidScope', `The scope '${normalizeScope(match[1])}' is not a valid scope for Microsoft.Authorization.`);
     if (scoped.subscriptionId && !sameText(scoped.subscriptionId, subscriptionId)) {
@@ -200,17 +223,24 @@ export async function startArmEmulator(options: ArmEmulatorOptions): Promise<Arm
       return refuse();
     }
     if (kind === 'roledefinitions') {
-      if (method !== 'GET') return armError(501, 'NotSupportedByEmulator', 'The emulator serves the built-in and seeded role definitions read-only.');
-      return name ? rbac.getRoleDefinition(caller, scope, name, resourcePath) : listed(rbac.listRoleDefinitions(caller, scope, query.get('$filter') ?? undefined, resourcePath), path, query);
+      if (!name) return method === 'GET' ? listed(rbac.listRoleDefinitions(caller, scope, query.get('$filter') ?? undefined, resourcePath), path, query) : refuse();
+      if (method === 'GET') return rbac.getRoleDefinition(caller, scope, name, resourcePath);
+      if (method === 'PUT') return rbac.setRoleDefinition(caller, scope, name, body, resourcePath);
+      if (method === 'DELETE') return rbac.deleteRoleDefinition(caller, scope, name, resourcePath);
+      return refuse();
     }
-    if (kind === 'roleassignmentschedulerequests') {
-      if (!name) return method === 'GET' ? listed(pim.listRequests(caller, scope, query.get('$filter') ?? undefined, resourcePath), path, query) : refuse();
-      if (method === 'GET') return pim.getRequest(caller, scope, name, resourcePath);
-      if (method === 'PUT') return pim.createRequest(caller, scope, name, body, resourcePath);
+    const filter = query.get('$filter') ?? undefined;
+    if (kind === 'roleassignmentschedulerequests' || kind === 'roleeligibilityschedulerequests') {
+      const plane = kind === 'roleassignmentschedulerequests' ? 'assignment' : 'eligibility';
+      if (!name) return method === 'GET' ? listed(pim.listRequests(plane, caller, scope, filter, resourcePath), path, query) : refuse();
+      if (action === 'cancel') return method === 'POST' ? pim.cancelRequest(plane, caller, scope, name, resourcePath) : refuse();
+      if (method === 'GET') return pim.getRequest(plane, caller, scope, name, resourcePath);
+      if (method === 'PUT') return plane === 'assignment' ? pim.createRequest(caller, scope, name, body, resourcePath) : pim.createEligibilityRequest(caller, scope, name, body, resourcePath);
       return refuse();
     }
     if (method !== 'GET') return refuse();
-    return name ? pim.getSchedule(caller, scope, name, resourcePath) : listed(pim.listSchedules(caller, scope, query.get('$filter') ?? undefined, resourcePath), path, query);
+    const plane = kind === 'roleassignmentschedules' ? 'assignment' : 'eligibility';
+    return name ? pim.getSchedule(plane, caller, scope, name, resourcePath) : listed(pim.listSchedules(plane, caller, scope, filter, resourcePath), path, query);
   }
 
   const handlers: EmulatorRequestHandlers<Caller> = {

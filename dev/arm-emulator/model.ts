@@ -5,7 +5,12 @@ export { isGuid } from '../emulator-common/model';
 export type { Permission } from '../emulator-common/model';
 
 /** Wire shapes of Microsoft.Authorization (role assignments and definitions 2022-04-01, PIM 2020-10-01). */
-export type RoleDefinition = RoleDefinitionOf<'BuiltInRole' | 'CustomRole'>;
+export type RoleDefinition = RoleDefinitionOf<'BuiltInRole' | 'CustomRole'> & {
+  properties: { createdOn?: string; updatedOn?: string; createdBy?: string | null; updatedBy?: string | null };
+};
+
+/** Built-in roles carry the service's own stamps and no author. */
+const BUILT_IN_STAMP = '2015-02-02T21:55:09.8806423Z';
 
 export type PrincipalType = 'User' | 'Group' | 'ServicePrincipal' | 'ForeignGroup' | 'Device';
 export const PRINCIPAL_TYPES: readonly PrincipalType[] = ['User', 'Group', 'ServicePrincipal', 'ForeignGroup', 'Device'];
@@ -38,9 +43,12 @@ export function sameText(a: string, b: string): boolean {
   return a.toLowerCase() === b.toLowerCase();
 }
 
-/** ARM resource ids compare case-insensitively and without a trailing slash. */
+/**
+ * ARM resource ids compare case-insensitively and without a trailing slash. PIM also takes a
+ * subscription as `/providers/Microsoft.Subscription/subscriptions/{id}`, the same scope.
+ */
 export function normalizeScope(raw: string): string {
-  const trimmed = raw.replace(/^\/+/, '').replace(/\/+$/, '');
+  const trimmed = raw.replace(/^\/+/, '').replace(/\/+$/, '').replace(/^providers\/Microsoft\.Subscription\/(?=subscriptions\/)/i, '');
   return `/${trimmed}`;
 }
 
@@ -134,5 +142,16 @@ export function toWireAssignment(stored: StoredAssignment, subscriptionId: strin
 
 /** Role definitions read within the subscription carry its id; read at the tenant root, they do not. */
 export function toWireDefinition(definition: RoleDefinition, subscriptionId: string | undefined): RoleDefinition {
-  return { ...definition, id: subscriptionId ? roleDefinitionIdFor(subscriptionId, definition.name) : `${ROLE_DEFINITIONS_SEGMENT}${definition.name}` };
+  const { properties } = definition;
+  return {
+    ...definition,
+    id: subscriptionId ? roleDefinitionIdFor(subscriptionId, definition.name) : `${ROLE_DEFINITIONS_SEGMENT}${definition.name}`,
+    properties: {
+      ...properties,
+      createdOn: properties.createdOn ?? BUILT_IN_STAMP,
+      updatedOn: properties.updatedOn ?? properties.createdOn ?? BUILT_IN_STAMP,
+      createdBy: properties.createdBy ?? null,
+      updatedBy: properties.updatedBy ?? null,
+    },
+  };
 }

@@ -6,7 +6,9 @@ import {
   isGuid,
   isRoleDefinitionId,
   normalizeScope,
+  parseScope,
   roleAllows,
+  ROLE_DEFINITIONS_SEGMENT,
   roleGuidFromId,
   sameText,
   toWireAssignment,
@@ -15,6 +17,7 @@ import {
   type RoleDefinition,
   type StoredAssignment,
 } from './model';
+import { ASSIGNMENT_CLAUSES, badFilter, parseListFilter, passesPrincipalClauses, type ListFilter } from './filters';
 import { armError, invalidContent, ok, type Caller, type EmulatorResponse } from './responses';
 import type { ArmStateStore } from './state';
 
@@ -23,51 +26,21 @@ export const ACTIONS = {
   writeAssignments: 'Microsoft.Authorization/roleAssignments/write',
   deleteAssignments: 'Microsoft.Authorization/roleAssignments/delete',
   readDefinitions: 'Microsoft.Authorization/roleDefinitions/read',
+  writeDefinitions: 'Microsoft.Authorization/roleDefinitions/write',
+  deleteDefinitions: 'Microsoft.Authorization/roleDefinitions/delete',
 } as const;
 
 /** The documented limit of role assignments per subscription. */
 export const ASSIGNMENTS_PER_SUBSCRIPTION = 4000;
 
-export interface AssignmentFilter {
-  atScope: boolean;
-  principalId?: string;
-}
-
-/**
- * `atScope()` and `principalId eq '{id}'`, alone or joined by `and`: the filters the service's
- * list operations take for role assignments and PIM schedules.
- */
-export function parseAssignmentFilter(filter: string | undefined): AssignmentFilter | undefined {
-  if (filter === undefined || filter.trim() === '') return { atScope: false };
-  const result: AssignmentFilter = { atScope: false };
-  for (const clause of filter.split(/\s+and\s+/i)) {
-    const trimmed = clause.trim();
-    if (/^atScope\(\)$/i.test(trimmed)) {
-      result.atScope = true;
-      continue;
-    }
-    const principal = /^principalId\s+eq\s+'?([0-9a-f-]{36})'?$/i.exec(trimmed);
-    if (principal && isGuid(principal[1])) {
-      result.principalId = principal[1].toLowerCase();
-      continue;
-    }
-    return undefined;
-  }
-  return result;
-}
-
 /**
  * What a list at `scope` returns, as the service documents it: without a filter, assignments that
- * apply there (at or above) and those made below it; `atScope()` only those at or above;
- * `principalId eq` one principal's, at, above or below.
+ * apply there (at or above) and those made below it; `atScope()` only those at or above; a
+ * principal's (`principalId eq`, `assignedTo()`, `asTarget()`) at, above or below.
  */
-export function listedAt(assignmentScope: string, scope: string, filter: AssignmentFilter): boolean {
+export function listedAt(assignmentScope: string, scope: string, filter: ListFilter): boolean {
   const atOrAbove = isAtOrAbove(assignmentScope, scope);
   return filter.atScope ? atOrAbove : atOrAbove || isAtOrAbove(scope, assignmentScope);
-}
-
-export function badFilter(filter: string | undefined): EmulatorResponse {
-  return armError(400, 'BadRequest', `The $filter '${filter}' is not supported. Use atScope() and/or principalId eq '{objectId}'.`);
 }
 
 /** Azure RBAC on the management plane, enforced on every caller, the service's own identity included. */
@@ -230,10 +203,10 @@ export class ArmRbac {
   listAssignments(caller: Caller, scope: string, filterText: string | undefined, path: string): EmulatorResponse | unknown[] {
     const refused = this.guard(caller, ACTIONS.readAssignments, scope, path);
     if (refused) return refused;
-    const filter = parseAssignmentFilter(filterText);
-    if (!filter) return badFilter(filterText);
+    const filter = parseListFilter(filterText, ASSIGNMENT_CLAUSES);
+    if (!filter) return badFilter(filterText, ASSIGNMENT_CLAUSES);
     return this.store.data.roleAssignments
-      .filter((assignment) => listedAt(assignment.scope, scope, filter) && (!filter.principalId || assignment.principalId === filter.principalId))
+      .filter((assignment) => listedAt(assignment.scope, scope, filter) && passesPrincipalClauses(filter, caller, assignment.principalId))
       .map((assignment) => this.wire(assignment));
   }
 
@@ -249,10 +222,77 @@ export class ArmRbac {
   getRoleDefinition(caller: Caller, scope: string, guid: string, path: string): EmulatorResponse {
     const refused = this.guardDefinitions(caller, scope, path);
     if (refused) return refused;
+    if (!isGuid(guid)) return invalidRoleDefinitionId(guid);
     const found = this.definitionsAt(scope).find((definition) => sameText(definition.name, guid));
     return found
       ? ok(toWireDefinition(found, scope === '/' ? undefined : this.subscriptionId))
       : armError(404, 'RoleDefinitionDoesNotExist', `The specified role definition with ID '${guid}' does not exist.`);
+  }
+
+  /**
+   * A custom role, written by a caller who may write role definitions at the request's scope and
+   * at every scope the role is assignable at (checked before anything else, as ARM does).
+   */
+  setRoleDefinition(caller: Caller, scope: string, name: string, body: unknown, path: string): EmulatorResponse {
+    const refused = this.guard(caller, ACTIONS.writeDefinitions, scope, path);
+    if (refused) return refused;
+    if (!isGuid(name)) return invalidRoleDefinitionId(name);
+    if (BUILT_IN_ROLES.some((role) => sameText(role.name, name))) return builtInRoleRefused(name);
+    const properties = (body as { properties?: Partial<RoleDefinition['properties']> } | null | undefined)?.properties;
+    const problem = customRoleProblem(properties);
+    if (problem || !properties) return invalidContent(`The request content was invalid and could not be deserialized: ${problem ?? 'properties are required'}.`);
+    const assignableScopes = (properties.assignableScopes as string[]).map(normalizeScope);
+    for (const assignable of assignableScopes) {
+      const outside = this.guard(caller, ACTIONS.writeDefinitions, assignable, `${assignable}/providers/Microsoft.Authorization/roleDefinitions/${name}`);
+      if (outside) return outside;
+    }
+    const customs = this.store.data.customRoles;
+    const existing = customs.find((definition) => sameText(definition.name, name));
+    const sameRoleName = customs.find((definition) => !sameText(definition.name, name) && sameText(definition.properties.roleName, properties.roleName as string));
+    if (sameRoleName) return armError(409, 'RoleDefinitionWithSameNameExists', `A custom role with the same name '${properties.roleName}' already exists in this directory. Use a different name.`);
+    const now = new Date().toISOString();
+    const definition: RoleDefinition = {
+      id: `${ROLE_DEFINITIONS_SEGMENT}${name.toLowerCase()}`,
+      name: name.toLowerCase(),
+      type: 'Microsoft.Authorization/roleDefinitions',
+      properties: {
+        roleName: properties.roleName as string,
+        type: 'CustomRole',
+        description: typeof properties.description === 'string' ? properties.description : '',
+        assignableScopes,
+        permissions: (properties.permissions as Array<Partial<RoleDefinition['properties']['permissions'][number]>>).map((permission) => ({
+          actions: permission.actions ?? [],
+          notActions: permission.notActions ?? [],
+          dataActions: permission.dataActions ?? [],
+          notDataActions: permission.notDataActions ?? [],
+        })),
+        createdOn: existing?.properties.createdOn ?? now,
+        updatedOn: now,
+        createdBy: existing?.properties.createdBy ?? caller.objectId,
+        updatedBy: caller.objectId,
+      },
+    };
+    if (existing) customs.splice(customs.indexOf(existing), 1, definition);
+    else customs.push(definition);
+    this.store.save();
+    return ok(toWireDefinition(definition, scope === '/' ? undefined : this.subscriptionId), 201);
+  }
+
+  /** A custom role no assignment uses; a role that is not there is already deleted (204). */
+  deleteRoleDefinition(caller: Caller, scope: string, name: string, path: string): EmulatorResponse {
+    const refused = this.guard(caller, ACTIONS.deleteDefinitions, scope, path);
+    if (refused) return refused;
+    if (!isGuid(name)) return invalidRoleDefinitionId(name);
+    if (BUILT_IN_ROLES.some((role) => sameText(role.name, name))) return builtInRoleRefused(name);
+    const customs = this.store.data.customRoles;
+    const found = customs.find((definition) => sameText(definition.name, name));
+    if (!found) return { status: 204 };
+    if (this.store.data.roleAssignments.some((assignment) => sameText(assignment.roleGuid, found.name))) {
+      return armError(409, 'RoleDefinitionHasAssignments', `There are existing role assignments referencing role '${found.name}'. Remove them before deleting the role.`);
+    }
+    customs.splice(customs.indexOf(found), 1);
+    this.store.save();
+    return ok(toWireDefinition(found, scope === '/' ? undefined : this.subscriptionId));
   }
 
   /** `roleName eq '{name}'` (case-insensitive) and `type eq 'BuiltInRole'|'CustomRole'`, joined by `and`. */
@@ -273,4 +313,24 @@ export class ArmRbac {
     }
     return definitions.map((definition) => toWireDefinition(definition, scope === '/' ? undefined : this.subscriptionId));
   }
+}
+
+function invalidRoleDefinitionId(name: string): EmulatorResponse {
+  return armError(400, 'InvalidRoleDefinitionId', `The role definition ID '${name}' is not valid.`);
+}
+
+function builtInRoleRefused(name: string): EmulatorResponse {
+  return armError(400, 'RoleDefinitionIsBuiltIn', `The role definition '${name}' is a built-in role and cannot be changed or deleted.`);
+}
+
+/** What a custom role's body must hold; undefined when it holds it. */
+function customRoleProblem(properties: Partial<RoleDefinition['properties']> | undefined): string | undefined {
+  if (!properties || typeof properties !== 'object') return 'properties are required';
+  if (typeof properties.roleName !== 'string' || properties.roleName.trim() === '') return 'properties.roleName is required';
+  if (properties.type !== undefined && properties.type !== 'CustomRole') return "properties.type must be 'CustomRole'";
+  if (!Array.isArray(properties.permissions) || properties.permissions.length === 0) return 'properties.permissions must list at least one permission';
+  if (!Array.isArray(properties.assignableScopes) || properties.assignableScopes.length === 0 || !properties.assignableScopes.every((scope) => typeof scope === 'string' && parseScope(scope) !== undefined)) {
+    return 'properties.assignableScopes must list at least one valid scope';
+  }
+  return undefined;
 }

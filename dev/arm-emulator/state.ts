@@ -17,7 +17,7 @@ import {
 export interface StoredScheduleRequest {
   name: string;
   scope: string;
-  requestType: 'AdminAssign' | 'AdminRemove';
+  requestType: 'AdminAssign' | 'AdminRemove' | 'SelfActivate' | 'SelfDeactivate';
   roleGuid: string;
   principalId: string;
   principalType: PrincipalType;
@@ -27,6 +27,8 @@ export interface StoredScheduleRequest {
   /** As the caller sent it; echoed, never rewritten. */
   scheduleInfo?: unknown;
   justification?: string;
+  condition?: string;
+  conditionVersion?: string;
   requestorId: string;
   createdOn: string;
 }
@@ -48,6 +50,8 @@ export interface StoredSchedule {
   assignmentName?: string;
   state: 'Pending' | 'Active' | 'Ended';
   createdOn: string;
+  /** An activation: the eligibility it was made from. */
+  linkedEligibilityName?: string;
 }
 
 export interface ArmStateData {
@@ -55,6 +59,9 @@ export interface ArmStateData {
   customRoles: RoleDefinition[];
   scheduleRequests: StoredScheduleRequest[];
   schedules: StoredSchedule[];
+  /** PIM eligibility: the requests that made or ended eligible assignments, and the eligible assignments (their schedules). */
+  eligibilityRequests: StoredScheduleRequest[];
+  eligibilities: StoredSchedule[];
   /** Principal object id (lower case) → type: the directory that fills in and checks principalType. */
   principals: Record<string, PrincipalType>;
 }
@@ -69,6 +76,8 @@ export interface ArmSeed {
   principals?: Array<{ objectId: string; type: PrincipalType; displayName?: string }>;
   roleDefinitions?: Array<{ name: string; roleName: string; description?: string; actions: string[]; notActions?: string[]; assignableScopes: string[] }>;
   roleAssignments?: Array<{ name: string; scope: string; role: string; principalId: string; principalType?: PrincipalType; description?: string }>;
+  /** PIM eligible assignments: who may activate which role where (SelfActivate), until `endDateTime` when given. */
+  roleEligibilities?: Array<{ name: string; scope: string; role: string; principalId: string; principalType?: PrincipalType; endDateTime?: string }>;
 }
 
 export function resolveRoleGuid(role: string, customRoles: readonly RoleDefinition[]): string | undefined {
@@ -127,7 +136,29 @@ export function stateFromSeed(seed: ArmSeed, subscriptionId: string, now: Date =
       updatedOn: stamp,
     };
   });
-  return { roleAssignments, customRoles, scheduleRequests: [], schedules: [], principals };
+  const eligibilities = (seed.roleEligibilities ?? []).map((eligibility): StoredSchedule => {
+    const roleGuid = resolveRoleGuid(eligibility.role, customRoles);
+    if (!roleGuid) throw new Error(`Seed eligibility ${eligibility.name}: unknown role '${eligibility.role}'`);
+    if (!isGuid(eligibility.name) || !isGuid(eligibility.principalId)) throw new Error(`Seed eligibility ${eligibility.name}: name and principalId must be GUIDs`);
+    const parsed = parseScope(eligibility.scope);
+    if (!parsed || !inSubscription(parsed.scope, subscriptionId)) throw new Error(`Seed eligibility ${eligibility.name}: scope '${eligibility.scope}' is not a scope of subscription ${subscriptionId}`);
+    const end = eligibility.endDateTime ? Date.parse(eligibility.endDateTime) : undefined;
+    if (end !== undefined && Number.isNaN(end)) throw new Error(`Seed eligibility ${eligibility.name}: endDateTime '${eligibility.endDateTime}' is not a date`);
+    return {
+      name: eligibility.name.toLowerCase(),
+      scope: parsed.scope,
+      roleGuid,
+      principalId: eligibility.principalId.toLowerCase(),
+      principalType: eligibility.principalType ?? principals[eligibility.principalId.toLowerCase()] ?? 'User',
+      requestName: '',
+      startDateTime: stamp,
+      ...(end !== undefined ? { endDateTime: new Date(end).toISOString(), expireAtMs: end } : {}),
+      activateAtMs: now.getTime(),
+      state: 'Active',
+      createdOn: stamp,
+    };
+  });
+  return { roleAssignments, customRoles, scheduleRequests: [], schedules: [], eligibilityRequests: [], eligibilities, principals };
 }
 
 /** State kept in one JSON file, replaced atomically after every change so a crash never leaves half a write. */
@@ -136,7 +167,8 @@ export class ArmStateStore {
 
   static open(options: { file?: string; seed?: ArmSeed; subscriptionId: string }): ArmStateStore {
     const kept = readJsonState<ArmStateData>(options.file);
-    if (kept) return new ArmStateStore(kept, options.file);
+    // State written before eligibility existed has none.
+    if (kept) return new ArmStateStore({ ...kept, eligibilityRequests: kept.eligibilityRequests ?? [], eligibilities: kept.eligibilities ?? [] }, options.file);
     const store = new ArmStateStore(stateFromSeed(options.seed ?? {}, options.subscriptionId), options.file);
     store.save();
     return store;

@@ -1,18 +1,22 @@
 /**
  * Faults a real Azure service shows under load, injected by the emulators at a rate per kind:
  * `throttle` (429), `unavailable` (503), `drop` (the connection closes without an answer),
- * `forbidden` (403, as when the caller's role is taken away), and
+ * `actThenDrop` (the request is carried out, then the connection closes before the answer, as when
+ * a reply is lost on its way back), `forbidden` (403, as when the caller's role is taken away), and
  * `latencyMs` on a share (`latencyRate`) of the answers. `next` lists the faults the next
  * authenticated requests meet, one each, in order, for tests that need an exact sequence.
  */
-export type FaultKind = 'throttle' | 'unavailable' | 'drop' | 'forbidden';
-export const FAULT_KINDS: readonly FaultKind[] = ['throttle', 'unavailable', 'drop', 'forbidden'];
+export type FaultKind = 'throttle' | 'unavailable' | 'drop' | 'forbidden' | 'actThenDrop';
+export const FAULT_KINDS: readonly FaultKind[] = ['throttle', 'unavailable', 'drop', 'forbidden', 'actThenDrop'];
+/** The faults that end in an answer of the service's own (the rest close the connection). */
+export type AnsweredFault = Exclude<FaultKind, 'drop' | 'actThenDrop'>;
 
 export interface FaultSettings {
   throttle?: number;
   unavailable?: number;
   drop?: number;
   forbidden?: number;
+  actThenDrop?: number;
   latencyMs?: number;
   latencyRate?: number;
   /** A throttle like the service's own: above this many requests per second (one second of burst), 429. */
@@ -24,7 +28,7 @@ export interface FaultSettings {
 
 export type FaultSettingName = keyof FaultSettings;
 
-const RATE_KEYS = ['throttle', 'unavailable', 'drop', 'forbidden', 'latencyRate'] as const;
+const RATE_KEYS = ['throttle', 'unavailable', 'drop', 'forbidden', 'actThenDrop', 'latencyRate'] as const;
 const AMOUNT_KEYS = ['latencyMs', 'requestsPerSecond', 'retryAfterSeconds'] as const;
 const MAX_AMOUNT = 60_000;
 
@@ -45,7 +49,7 @@ export function validateFaultSettings(input: unknown, known: readonly FaultSetti
       result.next = [...(value as FaultKind[])];
     }
   }
-  if ((result.throttle ?? 0) + (result.unavailable ?? 0) + (result.drop ?? 0) + (result.forbidden ?? 0) > 1) throw new Error('The fault rates add up to more than 1');
+  if (FAULT_KINDS.reduce((sum, kind) => sum + (result[kind] ?? 0), 0) > 1) throw new Error('The fault rates add up to more than 1');
   return result;
 }
 

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Server as NetServer } from 'node:net';
 import type { TlsMaterial } from '../tls/certificate';
-import type { FaultInjector, FaultKind } from './faults';
+import type { AnsweredFault, FaultInjector } from './faults';
 import { readJsonBody, type BodyRefusals, type ParsedRequest } from './http';
 import type { EmulatorResponse } from './responses';
 
@@ -13,6 +13,8 @@ export interface RequestRecord {
   status: number;
   principalId?: string;
   fault?: string;
+  /** For `actThenDrop`: the status of the answer that was carried out but never sent. */
+  actedStatus?: number;
 }
 
 const MAX_REQUEST_RECORDS = 10_000;
@@ -40,13 +42,14 @@ export interface EmulatorRequestHandlers<C extends { objectId: string }> {
   admin(req: IncomingMessage, path: string, body: unknown): EmulatorResponse;
   authenticate(req: IncomingMessage): Promise<{ caller: C } | { refusal: EmulatorResponse }>;
   /** The service's own answer to a fault injected into an authenticated request. */
-  faultAnswer(fault: Exclude<FaultKind, 'drop'>, req: IncomingMessage, path: string, caller: C): EmulatorResponse;
+  faultAnswer(fault: AnsweredFault, req: IncomingMessage, path: string, caller: C): EmulatorResponse;
   route(req: IncomingMessage, caller: C, parsed: ParsedRequest, body: unknown): EmulatorResponse;
 }
 
 /**
  * One request through an emulator: body, admin endpoints, authentication, injected faults (a
- * dropped connection answers nothing), then the service's route. The body is read before anything
+ * dropped connection answers nothing; `actThenDrop` carries the request out and then answers
+ * nothing, its outcome kept in `actedStatus`), then the service's route. The body is read before anything
  * is answered, so that no answer leaves an upload half-read on a kept-alive connection; a body that
  * cannot be read is refused only after authentication and faults, so an anonymous client still
  * meets the challenge first.
@@ -76,9 +79,15 @@ export async function serveEmulatorRequest<C extends { objectId: string }>(
     req.socket.destroy();
     return;
   }
-  if (fault) return finish(handlers.faultAnswer(fault, req, parsed.path, caller));
-  if (!read.ok) return finish(read.response);
-  finish(handlers.route(req, caller, parsed, read.body));
+  if (fault && fault !== 'actThenDrop') return finish(handlers.faultAnswer(fault, req, parsed.path, caller));
+  const response = read.ok ? handlers.route(req, caller, parsed, read.body) : read.response;
+  if (fault === 'actThenDrop') {
+    record.actedStatus = response.status;
+    record.status = -1;
+    req.socket.destroy();
+    return;
+  }
+  finish(response);
 }
 
 /** GET and PUT of `/_emulator/faults`; undefined for any other admin request. */

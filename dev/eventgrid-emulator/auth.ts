@@ -1,9 +1,12 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import { tokenPrincipal } from '../emulator-common/auth';
+import type { TokenVerifier } from '../idp/verify';
 
 /**
- * Publisher authentication as an Event Grid topic does it: the access key in `aeg-sas-key` (header
- * or query parameter), or a shared access signature `r=...&e=...&s=...` in `aeg-sas-token` or
+ * Publisher authentication as an Event Grid topic does it: a Microsoft Entra bearer token, or, where
+ * the topic allows local authentication, the access key in `aeg-sas-key` (header or query
+ * parameter) or a shared access signature `r=...&e=...&s=...` in `aeg-sas-token` or
  * `Authorization: SharedAccessSignature ...`, signed with HMAC-SHA256 under the base64-decoded key.
  */
 
@@ -67,7 +70,7 @@ export function verifySharedAccessSignature(token: string, accessKey: string, to
   return { ok: true };
 }
 
-/** Decides whether a publish request carries this topic's key or a valid signature made with it. */
+/** Decides whether a publish request carries this topic's key or a valid signature made with it (bearer tokens are checked by authenticateBearer). */
 export function authenticatePublisher(headers: IncomingHttpHeaders, query: URLSearchParams, accessKey: string, topicPath: string, now: Date = new Date()): AuthOutcome {
   const key = header(headers, 'aeg-sas-key') ?? query.get('aeg-sas-key') ?? undefined;
   if (key !== undefined) {
@@ -78,8 +81,36 @@ export function authenticatePublisher(headers: IncomingHttpHeaders, query: URLSe
   const token = header(headers, 'aeg-sas-token')
     ?? (authorization?.toLowerCase().startsWith(sasPrefix) ? authorization.slice(sasPrefix.length).trim() : undefined);
   if (token !== undefined) return verifySharedAccessSignature(token, accessKey, topicPath, now);
-  if (authorization?.toLowerCase().startsWith('bearer ')) {
-    return { ok: false, message: 'Microsoft Entra tokens are not accepted by the local topic; use the access key (aeg-sas-key) or a shared access signature (aeg-sas-token)' };
+  return { ok: false, message: 'The request carries no credentials: send a Microsoft Entra token (Authorization: Bearer), the access key in aeg-sas-key or a shared access signature in aeg-sas-token' };
+}
+
+/** The resource Event Grid tokens are issued for (`https://eventgrid.azure.net/.default`). */
+export const EVENTGRID_AUDIENCES = ['https://eventgrid.azure.net', 'https://eventgrid.azure.net/'];
+
+/** How a topic takes Microsoft Entra tokens: whose tokens, and who holds "EventGrid Data Sender" on it. */
+export interface EntraPublishing {
+  verify: TokenVerifier;
+  /** Object ids (users, service principals, groups) that may send; none given means any valid token. */
+  dataSenders?: readonly string[];
+}
+
+/**
+ * A bearer token as Event Grid checks it: signed by the tenant's issuer for the Event Grid audience
+ * and not expired (as the HSM emulator checks its tokens), and its principal, or one of its groups,
+ * a data sender of the topic.
+ */
+export async function authenticateBearer(token: string, entra: EntraPublishing | undefined): Promise<AuthOutcome> {
+  if (!entra) return { ok: false, message: 'This topic takes no Microsoft Entra tokens; use the access key (aeg-sas-key) or a shared access signature (aeg-sas-token)' };
+  let principal: ReturnType<typeof tokenPrincipal>;
+  try {
+    principal = tokenPrincipal(await entra.verify(token));
+  } catch (error) {
+    return { ok: false, message: `The bearer token is not valid for ${EVENTGRID_AUDIENCES[0]}: ${(error as Error).message}` };
   }
-  return { ok: false, message: 'The request carries no credentials: send the access key in aeg-sas-key or a shared access signature in aeg-sas-token' };
+  if (!principal) return { ok: false, message: 'The bearer token names no principal (oid)' };
+  const senders = entra.dataSenders?.map((id) => id.toLowerCase());
+  if (senders && !principal.principalIds.some((id) => senders.includes(id.toLowerCase()))) {
+    return { ok: false, message: `The principal '${principal.objectId}' has no "EventGrid Data Sender" role on this topic` };
+  }
+  return { ok: true };
 }

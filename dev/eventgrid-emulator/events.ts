@@ -1,12 +1,19 @@
 /**
- * What an Event Grid custom topic accepts on `POST /api/events` and how it hands events on: the
- * Event Grid schema (always an array) and CloudEvents 1.0 in structured JSON mode (one event as
- * `application/cloudevents+json`, or a batch as `application/cloudevents-batch+json`).
+ * What an Event Grid custom topic accepts on `POST /api/events` and how it hands events on: in the
+ * topic's one input schema, either the Event Grid schema (always an array) or CloudEvents 1.0 in
+ * structured JSON mode (one event as `application/cloudevents+json`, or a batch as
+ * `application/cloudevents-batch+json`).
  */
 
 export type EventSchema = 'CloudEventSchemaV1_0' | 'EventGridSchema';
 export type JsonObject = Record<string, unknown>;
 
+/**
+ * The most a publish request may carry: "When posting events to an Event Grid topic, the array can
+ * have a total size of up to 1 MB ... If an event or the array is greater than the size limits, you
+ * receive the response 413 Payload Too Large" (https://learn.microsoft.com/azure/event-grid/event-schema;
+ * "Event size 1 MB" in https://learn.microsoft.com/azure/event-grid/quotas-limits). 1 MB is 1,048,576 bytes.
+ */
 export const MAX_PUBLISH_BYTES = 1024 * 1024;
 export const VALIDATION_EVENT_TYPE = 'Microsoft.EventGrid.SubscriptionValidationEvent';
 
@@ -88,10 +95,25 @@ function parseJson(raw: Buffer): unknown {
   }
 }
 
-function schemaOf(contentType: string, body: unknown): EventSchema {
-  if (contentType === 'application/cloudevents+json' || contentType === 'application/cloudevents-batch+json') return 'CloudEventSchemaV1_0';
+const CLOUD_EVENT_MEDIA_TYPES = ['application/cloudevents+json', 'application/cloudevents-batch+json'];
+
+/** Azure's names for the two input schemas in its refusals. */
+const SCHEMA_WIRE_NAMES: Record<EventSchema, string> = { CloudEventSchemaV1_0: 'CloudEventV10', EventGridSchema: 'EventGridEvent' };
+
+/**
+ * A topic reads every post in its one input schema: a CloudEvents topic takes the CloudEvents media
+ * types only, an Event Grid schema topic a JSON array of Event Grid events (and no CloudEvents).
+ */
+function checkInputSchema(contentType: string, body: unknown, inputSchema: EventSchema): void {
+  const isCloudEventType = CLOUD_EVENT_MEDIA_TYPES.includes(contentType);
   const first = Array.isArray(body) ? body[0] : body;
-  return isObject(first) && 'specversion' in first ? 'CloudEventSchemaV1_0' : 'EventGridSchema';
+  const looksLikeCloudEvent = isObject(first) && 'specversion' in first;
+  const fits = inputSchema === 'CloudEventSchemaV1_0' ? isCloudEventType : !isCloudEventType && !looksLikeCloudEvent;
+  if (fits) return;
+  const expected = inputSchema === 'CloudEventSchemaV1_0'
+    ? 'post CloudEvents as application/cloudevents-batch+json (or one as application/cloudevents+json)'
+    : 'post a JSON array of Event Grid schema events as application/json';
+  throw badRequest(`This resource is configured to receive event in '${SCHEMA_WIRE_NAMES[inputSchema]}' schema. The JSON received does not conform to the expected schema: ${expected}.`);
 }
 
 function asEventList(contentType: string, schema: EventSchema, body: unknown): unknown[] {
@@ -100,7 +122,6 @@ function asEventList(contentType: string, schema: EventSchema, body: unknown): u
     return [body];
   }
   if (Array.isArray(body)) return body;
-  if (schema === 'CloudEventSchemaV1_0' && contentType !== 'application/cloudevents-batch+json') return [body];
   throw badRequest(schema === 'EventGridSchema'
     ? 'Event Grid schema events are published as a JSON array, even for one event'
     : 'An application/cloudevents-batch+json body must be a JSON array of CloudEvents');
@@ -110,13 +131,14 @@ function asEventList(contentType: string, schema: EventSchema, body: unknown): u
  * Reads and validates a publish body. The whole batch is refused if any event is invalid, as Event
  * Grid accepts a batch entirely or not at all.
  */
-export function parsePublishBody(contentTypeHeader: string | undefined, raw: Buffer): { schema: EventSchema; events: JsonObject[] } {
+export function parsePublishBody(contentTypeHeader: string | undefined, raw: Buffer, inputSchema: EventSchema): { schema: EventSchema; events: JsonObject[] } {
   if (raw.length > MAX_PUBLISH_BYTES) {
     throw new PublishError(413, 'RequestEntityTooLarge', `The batch is ${raw.length} bytes; a publish request may carry at most ${MAX_PUBLISH_BYTES} bytes (1 MB)`);
   }
   const contentType = mediaType(contentTypeHeader);
   const body = parseJson(raw);
-  const schema = schemaOf(contentType, body);
+  checkInputSchema(contentType, body, inputSchema);
+  const schema = inputSchema;
   const list = asEventList(contentType, schema, body);
   if (list.length === 0) throw badRequest('The batch holds no events');
   const events: JsonObject[] = [];

@@ -1,22 +1,24 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
+import { bearerToken, emulatorTokenVerifier, type TokenIssuerOptions } from '../emulator-common/auth';
 import { listenOnLoopback } from '../emulator-common/server';
 import { emulatorTlsMaterial } from '../emulator-common/tls';
-import { authenticatePublisher } from './auth';
+import { authenticateBearer, authenticatePublisher, EVENTGRID_AUDIENCES, type AuthOutcome, type EntraPublishing } from './auth';
 import { Dispatcher, type DeliveryRecord } from './delivery';
 import {
   eventTypeOf, MAX_PUBLISH_BYTES, parsePublishBody, PublishError, stampEventGridEvent, subjectOf, topicResourceId,
   type EventSchema, type JsonObject,
 } from './events';
-import { matches, readSubscription, SubscriptionError, validateEndpoint, type ActiveSubscription, type EventGridSubscription } from './subscriptions';
+import { matches, readSubscription, redactedUrl, SubscriptionError, validateEndpoint, type ActiveSubscription, type EventGridSubscription } from './subscriptions';
 
 /**
  * A local Event Grid custom topic: `POST /api/events` as the service's `EventGridPublisherClient`
- * uses it (HTTPS, access key or SAS, Event Grid schema or CloudEvents 1.0), and push delivery to
- * webhook subscriptions with Event Grid's handshakes, headers, filters and retries.
+ * uses it (HTTPS; a Microsoft Entra token, or the access key or SAS where local auth is allowed;
+ * one input schema, CloudEvents 1.0 or the Event Grid schema), and push delivery to webhook
+ * subscriptions with Event Grid's handshakes, headers, filters and retries.
  */
 
 export type { DeliveryRecord } from './delivery';
@@ -38,6 +40,12 @@ export interface EventGridEmulatorOptions {
   dataDir?: string;
   /** Where delivery outcomes and handshakes are reported (default: nowhere). */
   log?: (message: string) => void;
+  /** The topic's input schema (default `CloudEventSchemaV1_0`); posts in the other schema are refused, as in Azure. */
+  inputSchema?: EventSchema;
+  /** Microsoft Entra tokens of this issuer are accepted (audience `https://eventgrid.azure.net`); `dataSenders` narrows who may send. */
+  entra?: TokenIssuerOptions & { dataSenders?: string[] };
+  /** false refuses the access key and SAS tokens, as a topic with `disableLocalAuth` does (default true). */
+  localAuth?: boolean;
 }
 
 export interface ReceivedEvent {
@@ -51,6 +59,7 @@ export interface EventGridEmulator {
   readonly endpoint: string;
   readonly accessKey: string;
   readonly topicName: string;
+  readonly inputSchema: EventSchema;
   /** The `topic` stamped into Event Grid schema events (and `source` of converted CloudEvents). */
   readonly topicResourceId: string;
   /** The CA that signed the server certificate: pass it as `tlsOptions: { ca: caPem }` to the SDK client. */
@@ -59,6 +68,7 @@ export interface EventGridEmulator {
   readonly caFile: string;
   received(): ReceivedEvent[];
   deliveries(): DeliveryRecord[];
+  /** The subscriptions, their endpoints with query values (webhook codes, keys) redacted, as Azure shows only an endpoint's base URL. */
   subscriptions(): EventGridSubscription[];
   /** Runs the validation handshake, then adds (or replaces) the subscription; rejects if the endpoint fails it. */
   addSubscription(subscription: EventGridSubscription): Promise<void>;
@@ -100,6 +110,11 @@ function checkRetryDelays(delays: number[] | undefined): readonly number[] {
   return [...delays];
 }
 
+/** A subscription as the admin API and `subscriptions()` show it: never with the secrets its endpoint URL carries. */
+function redactedDefinition(subscription: ActiveSubscription): EventGridSubscription {
+  return { ...structuredClone(subscription.definition), endpoint: redactedUrl(subscription.endpoint) };
+}
+
 function isReceivedEvent(value: unknown): value is ReceivedEvent {
   if (typeof value !== 'object' || value === null) return false;
   const candidate = value as Partial<ReceivedEvent>;
@@ -124,15 +139,30 @@ function loadReceived(file: string | undefined): ReceivedEvent[] {
   return events;
 }
 
+/** What every answer of a real topic carries besides its own headers; the topic endpoint's also name its api-version. */
+function setServiceHeaders(res: ServerResponse, topicEndpoint: boolean): void {
+  res.setHeader('x-ms-request-id', randomUUID());
+  res.setHeader('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
+  if (topicEndpoint) res.setHeader('api-supported-versions', '2018-01-01');
+}
+
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(text)), ...headers });
   res.end(text);
 }
 
-/** Event Grid's error body: `{ error: { code, message, details: [{ code, message }] } }`. */
-function sendError(res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
-  sendJson(res, status, { error: { code, message, details: [{ code, message }] } }, headers);
+/**
+ * Event Grid's error body: `{ error: { code, message, details: [{ code, message }] } }`; the detail
+ * may name a finer code (a real 404 is `NotFound` with the detail `ResourceNotFound`).
+ */
+function sendError(res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}, detailCode = code): void {
+  sendJson(res, status, { error: { code, message, details: [{ code: detailCode, message }] } }, headers);
+}
+
+/** A path the topic does not serve, answered as a real topic answers it. */
+function sendNotFound(req: IncomingMessage, res: ServerResponse): void {
+  sendError(res, 404, 'NotFound', `No HTTP resource was found that matches the request URI '${req.url ?? '/'}'. The topic endpoint is ${TOPIC_PATH}.`, {}, 'ResourceNotFound');
 }
 
 function sendEmpty(res: ServerResponse, status: number): void {
@@ -170,6 +200,12 @@ export async function startEventGridEmulator(options: EventGridEmulatorOptions =
   // Tests start many topics without a dataDir: one certificate set per process spares a key generation each.
   const { material: tls, temporaryDir } = await emulatorTlsMaterial(options.dataDir, 'Event Grid', 'eventgrid-emulator-', { reuseWithinProcess: true });
   const topic = topicResourceId(topicName);
+  const inputSchema = options.inputSchema ?? 'CloudEventSchemaV1_0';
+  if (inputSchema !== 'CloudEventSchemaV1_0' && inputSchema !== 'EventGridSchema') throw new Error(`inputSchema must be CloudEventSchemaV1_0 or EventGridSchema, not '${String(inputSchema)}'`);
+  const localAuth = options.localAuth ?? true;
+  const entra: EntraPublishing | undefined = options.entra
+    ? { verify: emulatorTokenVerifier(options.entra, EVENTGRID_AUDIENCES), ...(options.entra.dataSenders ? { dataSenders: options.entra.dataSenders } : {}) }
+    : undefined;
 
   const received: ReceivedEvent[] = loadReceived(eventsFile);
   const subscriptions = new Map<string, ActiveSubscription>();
@@ -195,7 +231,7 @@ export async function startEventGridEmulator(options: EventGridEmulatorOptions =
       req.resume();
       return sendError(res, 405, 'MethodNotAllowed', `${req.method} is not supported on ${TOPIC_PATH}; publish with POST`, { allow: 'POST' });
     }
-    const auth = authenticatePublisher(req.headers, url.searchParams, accessKey, TOPIC_PATH);
+    const auth = await authorize(req, url);
     if (!auth.ok) {
       req.resume();
       return sendError(res, 401, 'Unauthorized', `The request is not authorized for topic '${topicName}': ${auth.message}`);
@@ -212,13 +248,21 @@ export async function startEventGridEmulator(options: EventGridEmulatorOptions =
     const { body, tooLarge } = await readBody(req, MAX_PUBLISH_BYTES);
     if (tooLarge) return sendError(res, 413, 'RequestEntityTooLarge', `The batch exceeds ${MAX_PUBLISH_BYTES} bytes (1 MB), the most a publish request may carry`);
     try {
-      const { schema, events } = parsePublishBody(header(req, 'content-type'), body);
+      const { schema, events } = parsePublishBody(header(req, 'content-type'), body, inputSchema);
       store(schema, events);
       sendEmpty(res, 200);
     } catch (error) {
       if (error instanceof PublishError) return sendError(res, error.status, error.code, error.message);
       throw error;
     }
+  }
+
+  /** A bearer token where the topic takes Entra tokens; the key or a SAS only where it allows local auth. */
+  async function authorize(req: IncomingMessage, url: URL): Promise<AuthOutcome> {
+    const token = bearerToken(header(req, 'authorization'));
+    if (token) return authenticateBearer(token, entra);
+    if (!localAuth) return { ok: false, message: 'Local authentication (access key or SAS) is disabled for this topic; publish with a Microsoft Entra token' };
+    return authenticatePublisher(req.headers, url.searchParams, accessKey, TOPIC_PATH);
   }
 
   async function addSubscriptionFromAdmin(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -241,7 +285,7 @@ export async function startEventGridEmulator(options: EventGridEmulatorOptions =
       throw error;
     }
     const added = subscriptions.get(String((definition as JsonObject).name).toLowerCase());
-    sendJson(res, replacing ? 200 : 201, added?.definition);
+    sendJson(res, replacing ? 200 : 201, added ? redactedDefinition(added) : undefined);
   }
 
   async function admin(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
@@ -261,18 +305,19 @@ export async function startEventGridEmulator(options: EventGridEmulatorOptions =
           const allow = path === '/_emulator/events' ? 'GET, DELETE' : path === '/_emulator/subscriptions' ? 'GET, POST' : 'GET';
           return sendError(res, 405, 'MethodNotAllowed', `${method} is not supported on ${path}`, { allow });
         }
-        return sendError(res, 404, 'NotFound', `No emulator endpoint ${method} ${path}`);
+        return sendNotFound(req, res);
     }
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'https://127.0.0.1');
     const path = url.pathname.replace(/\/+$/, '').toLowerCase() || '/';
+    setServiceHeaders(res, path === TOPIC_PATH);
     try {
       if (path === TOPIC_PATH) return await publish(req, res, url);
       if (path.startsWith('/_emulator/')) return await admin(req, res, path);
       req.resume();
-      sendError(res, 404, 'NotFound', `No such endpoint: ${req.method} ${url.pathname}. The topic endpoint is ${TOPIC_PATH}`);
+      sendNotFound(req, res);
     } catch (error) {
       log(`Request ${req.method} ${url.pathname} failed: ${(error as Error).message}`);
       if (!res.headersSent) sendError(res, 500, 'InternalServerError', 'The emulator failed to handle the request');
@@ -293,18 +338,19 @@ export async function startEventGridEmulator(options: EventGridEmulatorOptions =
     endpoint: `https://127.0.0.1:${port}${TOPIC_PATH}`,
     accessKey,
     topicName,
+    inputSchema,
     topicResourceId: topic,
     caPem: tls.caPem,
     caFile: tls.caFile,
     received: () => received.map((entry) => structuredClone(entry)),
     deliveries: () => dispatcher.deliveries(),
-    subscriptions: () => [...subscriptions.values()].map((s) => structuredClone(s.definition)),
+    subscriptions: () => [...subscriptions.values()].map(redactedDefinition),
     async addSubscription(subscription) {
       if (closed) throw new Error('The Event Grid emulator is closed');
       const active = readSubscription(subscription);
       await validateEndpoint(active, topic, dispatcher.signal);
       subscriptions.set(active.definition.name.toLowerCase(), active);
-      log(`Subscription '${active.definition.name}' validated (${active.deliverySchema}) -> ${active.endpoint.toString()}`);
+      log(`Subscription '${active.definition.name}' validated (${active.deliverySchema}) -> ${redactedUrl(active.endpoint)}`);
     },
     waitForDeliveries(predicate = (deliveries) => deliveries.every((d) => d.status !== 'pending'), timeoutMs = DEFAULT_WAIT_MS) {
       return new Promise<void>((resolve, reject) => {

@@ -191,3 +191,17 @@ export async function validateEndpoint(subscription: ActiveSubscription, topic: 
   if (subscription.deliverySchema === 'EventGridSchema') await validateEventGridEndpoint(subscription, topic, signal);
   else await validateCloudEventsEndpoint(subscription, signal);
 }
+
+/** Query parameters that only say where a webhook delivers; every other value may be a secret (`code`, `sig`, ...). */
+const PLAIN_QUERY_PARAMETERS = new Set(['functionname', 'api-version']);
+
+/** The endpoint with every query value but the plain ones replaced by `***`, for listings and logs. */
+export function redactedUrl(endpoint: URL): string {
+  if (!endpoint.search && !endpoint.password) return endpoint.toString();
+  const query = [...endpoint.searchParams].map(([name, value]) => `${encodeURIComponent(name)}=${PLAIN_QUERY_PARAMETERS.has(name.toLowerCase()) ? encodeURIComponent(value) : '***'}`);
+  const withoutQuery = new URL(endpoint.toString());
+  withoutQuery.search = '';
+  withoutQuery.hash = '';
+  if (withoutQuery.password) withoutQuery.password = '***';
+  return query.length > 0 ? `${withoutQuery.toString()}?${query.join('&')}` : withoutQuery.toString();
+}

@@ -4,11 +4,12 @@ export type { FaultSettings } from '../emulator-common/faults';
 
 /**
  * The HSM's faults: `throttle` answers 429 `Throttled` without Retry-After (as the HSM does),
- * `unavailable` 503, `drop` closes the connection, `forbidden` 403 `AccessDenied`, `requestsPerSecond` throttles like the HSM's own limit.
+ * `unavailable` 503, `drop` closes the connection, `actThenDrop` carries the request out and then
+ * closes the connection, `forbidden` 403 `AccessDenied`, `requestsPerSecond` throttles like the HSM's own limit.
  */
 export type Fault = FaultKind | undefined;
 
-const HSM_FAULT_SETTINGS: readonly FaultSettingName[] = ['throttle', 'unavailable', 'drop', 'forbidden', 'latencyMs', 'latencyRate', 'requestsPerSecond'];
+const HSM_FAULT_SETTINGS: readonly FaultSettingName[] = ['throttle', 'unavailable', 'drop', 'actThenDrop', 'forbidden', 'latencyMs', 'latencyRate', 'requestsPerSecond', 'next'];
 
 export function validateFaults(input: unknown): FaultSettings {
   return validateFaultSettings(input, HSM_FAULT_SETTINGS);

@@ -11,7 +11,7 @@ import { closeServer, faultsEndpoint, RequestLog, serveEmulatorRequest, startEmu
 import { loadSeed } from '../emulator-common/state';
 import { emulatorTlsMaterial } from '../emulator-common/tls';
 import { faultsFromEnvironment, validateFaults, type FaultSettings } from './faults';
-import { KeyOperations } from './keys';
+import { KeyOperations, type KeyOperation } from './keys';
 import { isValidScope, toWireAssignment, type RoleAssignment } from './model';
 import { LocalRbac } from './rbac';
 import { badParameter, hsmError, type Caller, type EmulatorResponse } from './responses';
@@ -62,6 +62,9 @@ function scopeFromPrefix(prefix: string): string {
   return scope;
 }
 
+/** `/keys/{name}/{version}/{operation}`; the SDK sends `//` for the latest version, older clients leave it out. */
+const KEY_OPERATION_PATH = /^\/keys\/([^/]+)(?:\/([^/]*))?\/(sign|verify|encrypt|decrypt|wrapkey|unwrapkey)$/i;
+
 const RBAC_PATH = /^(.*?)\/providers\/Microsoft\.Authorization\/(roleAssignments|roleDefinitions)(?:\/([^/]*))?\/?$/i;
 
 const BODY_REFUSALS: BodyRefusals = {
@@ -72,7 +75,8 @@ const BODY_REFUSALS: BodyRefusals = {
 /**
  * A Managed HSM data plane on 127.0.0.1 over HTTPS: the 401 challenge, bearer tokens of the dev
  * identity provider, local RBAC enforced on every caller, role definitions and assignments with the
- * service's list semantics, paging and limits, and RSA keys that can sign and verify.
+ * service's list semantics, paging and limits, and RSA, EC and AES keys with the operations each
+ * type allows (sign, verify, encrypt, decrypt, wrap, unwrap), each gated by its data action.
  */
 export async function startHsmEmulator(options: HsmEmulatorOptions): Promise<HsmEmulator> {
   const store = HsmStateStore.open({ ...(options.dataDir ? { file: join(options.dataDir, 'state.json') } : {}), seed: loadSeed<HsmSeed>(options.seed) });
@@ -86,7 +90,13 @@ export async function startHsmEmulator(options: HsmEmulatorOptions): Promise<Hsm
   const { material, temporaryDir } = await emulatorTlsMaterial(options.dataDir, 'Managed HSM', 'hsm-emulator-');
   let baseUrl = '';
 
-  function send(res: ServerResponse, response: EmulatorResponse, started: number): void {
+  /**
+   * The HSM's headers. As the recordings show, its successful answers name its region and how the
+   * caller reached it (`x-ms-keyvault-network-info`); challenges and errors name neither.
+   */
+  function send(req: IncomingMessage, res: ServerResponse, response: EmulatorResponse, started: number): void {
+    const succeeded = response.status >= 200 && response.status < 300;
+    const family = req.socket.remoteFamily === 'IPv6' ? 'Ipv6' : 'Ipv4';
     writeResponse(res, response, () => ({
       'Cache-Control': 'no-cache',
       'Content-Type': 'application/json; charset=utf-8',
@@ -95,7 +105,10 @@ export async function startHsmEmulator(options: HsmEmulatorOptions): Promise<Hsm
       'X-Content-Type-Options': 'nosniff',
       'X-Frame-Options': 'SAMEORIGIN',
       'x-ms-build-version': 'hsm-access-governor-emulator',
-      'x-ms-keyvault-region': 'local',
+      ...(!succeeded ? {} : {
+        'x-ms-keyvault-region': 'local',
+        'x-ms-keyvault-network-info': `conn_type=${family};addr=${req.socket.remoteAddress ?? '127.0.0.1'};act_addr_fam=${family};`,
+      }),
       'x-ms-request-id': randomUUID(),
       'x-ms-server-latency': String(Date.now() - started),
     }));
@@ -143,7 +156,7 @@ export async function startHsmEmulator(options: HsmEmulatorOptions): Promise<Hsm
           return Array.isArray(listed) ? page(listed, path, query, toWireAssignment) : listed;
         }
         if (method === 'GET') return rbac.getAssignment(caller, scope, name);
-        if (method === 'PUT') return rbac.createAssignment(caller, scope, name, body);
+        if (method === 'PUT') return rbac.createAssignment(caller, scope, name, body, (keyName) => keys.find(keyName) !== undefined);
         if (method === 'DELETE') return rbac.deleteAssignment(caller, scope, name);
         return hsmError(405, 'MethodNotAllowed', `${method} is not allowed here`);
       }
@@ -163,12 +176,10 @@ export async function startHsmEmulator(options: HsmEmulatorOptions): Promise<Hsm
     }
     const create = /^\/keys\/([^/]+)\/create$/.exec(path);
     if (create && method === 'POST') return keys.create(caller, baseUrl, decodeURIComponent(create[1]), body);
-    const operation = /^\/keys\/([^/]+)\/([^/]*)\/(sign|verify)$/.exec(path);
+    const operation = KEY_OPERATION_PATH.exec(path);
     if (operation && method === 'POST') {
       const [, name, version, action] = operation;
-      return action === 'sign'
-        ? keys.sign(caller, baseUrl, decodeURIComponent(name), version || undefined, body)
-        : keys.verify(caller, decodeURIComponent(name), version || undefined, body);
+      return keys.operate(caller, baseUrl, action.toLowerCase() as KeyOperation, decodeURIComponent(name), version || undefined, body);
     }
     const get = /^\/keys\/([^/]+)(?:\/([^/]*))?\/?$/.exec(path);
     if (get && method === 'GET') return keys.get(caller, baseUrl, decodeURIComponent(get[1]), get[2] || undefined);
@@ -191,10 +202,10 @@ export async function startHsmEmulator(options: HsmEmulatorOptions): Promise<Hsm
     const started = Date.now();
     const parsed = splitUrl(req.url ?? '/');
     const record = log.add({ method: req.method ?? 'GET', path: parsed.path, status: 0 });
-    await serveEmulatorRequest(req, parsed, record, (response) => send(res, response, started), faults, handlers);
+    await serveEmulatorRequest(req, parsed, record, (response) => send(req, res, response, started), faults, handlers);
   }
 
-  const served = await startEmulatorServer(material, options.port, handle, (_req, res, error) => send(res, hsmError(500, 'InternalError', error.message), Date.now()));
+  const served = await startEmulatorServer(material, options.port, handle, (req, res, error) => send(req, res, hsmError(500, 'InternalError', error.message), Date.now()));
   const { server, port } = served;
   baseUrl = served.baseUrl;
 

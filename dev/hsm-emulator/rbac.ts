@@ -61,7 +61,8 @@ export class LocalRbac {
     return found ? ok(toWireAssignment(found)) : assignmentNotFound();
   }
 
-  createAssignment(caller: Caller, scope: string, name: string, body: unknown): EmulatorResponse {
+  /** `keyExists` tells whether the key a `/keys/{name}` scope names is there: an assignment to a missing key is refused. */
+  createAssignment(caller: Caller, scope: string, name: string, body: unknown, keyExists: (keyName: string) => boolean): EmulatorResponse {
     const refused = this.guard(caller, 'roleAssignments/write/action', scope);
     if (refused) return refused;
     if (!isGuid(name)) return badParameter('Role assignment name must be a GUID');
@@ -72,6 +73,10 @@ export class LocalRbac {
     if (!isGuid(properties.principalId)) return badParameter('Principal id must be a GUID');
     const definition = this.findRoleDefinition(roleGuidFromId(properties.roleDefinitionId));
     if (!definition) return badParameter(`Role definition ${properties.roleDefinitionId} does not exist`);
+    const keyName = keyOfScope(scope);
+    if (keyName !== undefined && !keyExists(keyName)) {
+      return hsmError(404, 'KeyNotFound', `A key with (name/id) ${keyName} was not found in this key vault.`);
+    }
     const assignments = this.store.assignments;
     if (assignments.named(name).length > 0) {
       return hsmError(400, 'RoleAssignmentExists', 'The role assignment already exists.');
@@ -179,6 +184,11 @@ export class LocalRbac {
     this.store.save();
     return ok(found);
   }
+}
+
+/** The key a `/keys/{name}` scope names; undefined for the HSM-wide scopes. */
+function keyOfScope(scope: string): string | undefined {
+  return /^\/keys\/([^/]+)$/.exec(scope)?.[1];
 }
 
 function sameScope(a: string, b: string): boolean {

@@ -1,4 +1,5 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { CURVES } from './crypto';
 import { readJsonState, writeJsonAtomically } from '../emulator-common/state';
 import { AssignmentIndex } from './assignmentIndex';
 import {
@@ -12,20 +13,39 @@ import {
   type StoredAssignment,
 } from './model';
 
+/** The key types of a Managed HSM; all are held in the HSM (`RSA-HSM`, `EC-HSM`, `oct-HSM` on the wire). */
+export type KeyKind = 'RSA' | 'EC' | 'oct';
+
+/** What a key is: its type and its size (RSA, oct) or curve (EC). */
+export interface KeyShape {
+  kty: KeyKind;
+  keySize?: number;
+  curve?: string;
+}
+
 export interface StoredKeyVersion {
   version: string;
-  /** Made on first use: a seed of thousands of keys starts at once. */
+  /** Absent in state written before other types existed: RSA 2048. */
+  kty?: KeyKind;
+  keySize?: number;
+  curve?: string;
+  /** RSA and EC material, made on first use: a seed of thousands of keys starts at once. */
   privateKeyPem?: string;
+  /** The AES key of an oct key, base64. */
+  secret?: string;
   keyOps: string[];
   created: number;
   updated: number;
   expires?: number;
+  /** `nbf`: not usable before (seconds). */
+  notBefore?: number;
   enabled: boolean;
 }
 
 export interface StoredKey {
   name: string;
   versions: StoredKeyVersion[];
+  tags?: Record<string, string>;
 }
 
 export interface HsmStateData {
@@ -42,31 +62,58 @@ export interface HsmSeed {
   roleDefinitions?: Array<{ name: string; roleName: string; description?: string; dataActions: string[]; notDataActions?: string[] }>;
   roleAssignments?: Array<{ name: string; scope: string; role: string; principalId: string; comment?: string }>;
   /** `created` backdates the current version (for rotation reports). */
-  keys?: Array<{ name: string; expires?: string; created?: string; keyOps?: string[] }>;
+  keys?: Array<{ name: string; expires?: string; created?: string; keyOps?: string[]; kty?: KeyKind; keySize?: number; curve?: string }>;
 }
 
-export const DEFAULT_KEY_OPS = ['sign', 'verify', 'encrypt', 'decrypt', 'wrapKey', 'unwrapKey'];
+/** The operations each key type can do, which are also its default `key_ops`. */
+export const KEY_OPS_OF: Record<KeyKind, readonly string[]> = {
+  RSA: ['sign', 'verify', 'encrypt', 'decrypt', 'wrapKey', 'unwrapKey'],
+  EC: ['sign', 'verify'],
+  // What a real HSM gives an oct-HSM key when the create names none (the recorded answer's order).
+  oct: ['deriveKey', 'wrapKey', 'verify', 'sign', 'unwrapKey', 'encrypt', 'decrypt'],
+};
+export const DEFAULT_KEY_OPS = [...KEY_OPS_OF.RSA];
+const RSA_2048: KeyShape = { kty: 'RSA', keySize: 2048 };
 
-/** The version's RSA key, generated the first time it is needed. */
+export function kindOf(version: StoredKeyVersion): KeyKind {
+  return version.kty ?? 'RSA';
+}
+
+/** The version's RSA or EC private key (PEM), generated the first time it is needed. */
 export function materialOf(version: StoredKeyVersion): string {
   if (!version.privateKeyPem) {
-    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const { privateKey } = kindOf(version) === 'EC'
+      ? generateKeyPairSync('ec', { namedCurve: CURVES[version.curve ?? 'P-256'].openssl })
+      : generateKeyPairSync('rsa', { modulusLength: version.keySize ?? 2048 });
     version.privateKeyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   }
   return version.privateKeyPem;
 }
 
-export function newKeyVersion(keyOps: string[] = DEFAULT_KEY_OPS, expires?: Date, options: { lazy?: boolean; created?: Date } = {}): StoredKeyVersion {
+/** The version's AES key, generated the first time it is needed. */
+export function secretOf(version: StoredKeyVersion): Buffer {
+  version.secret ??= randomBytes((version.keySize ?? 256) / 8).toString('base64');
+  return Buffer.from(version.secret, 'base64');
+}
+
+export function newKeyVersion(keyOps?: string[], expires?: Date, options: { lazy?: boolean; created?: Date; shape?: KeyShape } = {}): StoredKeyVersion {
   const now = Math.floor(Date.now() / 1000);
+  const shape = options.shape ?? RSA_2048;
   const version: StoredKeyVersion = {
     version: randomBytes(16).toString('hex'),
-    keyOps,
+    kty: shape.kty,
+    ...(shape.keySize !== undefined ? { keySize: shape.keySize } : {}),
+    ...(shape.curve !== undefined ? { curve: shape.curve } : {}),
+    keyOps: keyOps ?? [...KEY_OPS_OF[shape.kty]],
     created: now,
     updated: now,
     ...(expires ? { expires: Math.floor(expires.getTime() / 1000) } : {}),
     enabled: true,
   };
-  if (!options.lazy) materialOf(version);
+  if (!options.lazy) {
+    if (shape.kty === 'oct') secretOf(version);
+    else materialOf(version);
+  }
   if (options.created) version.created = version.updated = Math.floor(options.created.getTime() / 1000);
   return version;
 }
@@ -106,7 +153,8 @@ export function stateFromSeed(seed: HsmSeed): HsmStateData {
   });
   const keys = (seed.keys ?? []).map((key): StoredKey => {
     if (!isKeyName(key.name)) throw new Error(`Seed key '${key.name}' has an invalid name`);
-    return { name: key.name, versions: [newKeyVersion(key.keyOps, key.expires ? new Date(key.expires) : undefined, { lazy: true, ...(key.created ? { created: new Date(key.created) } : {}) })] };
+    const shape: KeyShape = { kty: key.kty ?? 'RSA', ...(key.keySize !== undefined ? { keySize: key.keySize } : {}), ...(key.curve !== undefined ? { curve: key.curve } : {}) };
+    return { name: key.name, versions: [newKeyVersion(key.keyOps, key.expires ? new Date(key.expires) : undefined, { lazy: true, shape, ...(key.created ? { created: new Date(key.created) } : {}) })] };
   });
   return { roleDefinitions, roleAssignments, keys };
 }

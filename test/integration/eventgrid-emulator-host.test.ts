@@ -48,8 +48,9 @@ it('subscribes the host webhook with both handshakes and delivers events to the 
   const options = { tlsOptions: { ca: emulator.caPem } };
   await new EventGridPublisherClient(emulator.endpoint, 'CloudEvent', new AzureKeyCredential(emulator.accessKey), options)
     .send([{ id: 'ce-1', type: 'HsmAccess.Request.Created', source: '/hsm-access-governor', subject: '/requests/1', data: { requestId: '1' } }]);
-  await new EventGridPublisherClient(emulator.endpoint, 'EventGrid', new AzureKeyCredential(emulator.accessKey), options)
-    .send([{ id: 'eg-1', eventType: 'HsmAccess.Request.Approved', subject: '/requests/1', dataVersion: '1.0', data: { requestId: '1' } }]);
+  // The topic takes CloudEvents only; the Event Grid schema subscription gets this one converted.
+  await new EventGridPublisherClient(emulator.endpoint, 'CloudEvent', new AzureKeyCredential(emulator.accessKey), options)
+    .send([{ id: 'eg-1', type: 'HsmAccess.Request.Approved', source: '/hsm-access-governor', subject: '/requests/1', data: { requestId: '1' } }]);
   await emulator.waitForDeliveries((deliveries) => deliveries.length === 2 && deliveries.every((d) => d.status !== 'pending'));
 
   expect(emulator.deliveries()).toEqual([

@@ -179,7 +179,7 @@ describe('publishing through EventGridPublisherClient', () => {
   });
 
   it('accepts Event Grid schema events and stamps topic and metadataVersion', async () => {
-    const emulator = await emulatorWith({ topicName: 'governor-test' });
+    const emulator = await emulatorWith({ topicName: 'governor-test', inputSchema: 'EventGridSchema' });
     await eventGridClient(emulator).send([gridEvent('g-1')]);
     const [entry] = emulator.received();
     expect(entry.schema).toBe('EventGridSchema');
@@ -237,13 +237,20 @@ describe('publishing through EventGridPublisherClient', () => {
     expect(cloudBatch.statusCode).toBe(400);
     expect(cloudBatch.message).toMatch(/index 1 \(id 'bad-1'\).*'source' is required.*Nothing from this batch was accepted/);
 
-    const gridBatch = await expectRejection(eventGridClient(emulator).send([gridEvent('ok-2'), { ...gridEvent('bad-2'), eventType: '' }]));
-    expect(gridBatch.statusCode).toBe(400);
-    expect(gridBatch.message).toMatch(/'eventType' is required/);
-
     const wrongSpec = await publishRaw(emulator, JSON.stringify([{ specversion: '0.3', id: 'x', source: '/s', type: 't' }]), 'application/cloudevents-batch+json; charset=utf-8');
     expect(wrongSpec.status).toBe(400);
     expect(JSON.parse(wrongSpec.body).error.message).toMatch(/'specversion' must be "1.0"/);
+
+    const noApiVersion = await rawCall(emulator, 'POST', '/api/events', { 'content-type': 'application/cloudevents-batch+json', 'aeg-sas-key': emulator.accessKey }, '[]');
+    expect(JSON.parse(noApiVersion.body).error.message).toMatch(/api-version/);
+    expect(emulator.received()).toEqual([]);
+  });
+
+  it('refuses an Event Grid schema batch with any invalid event on a topic of that schema', async () => {
+    const emulator = await emulatorWith({ inputSchema: 'EventGridSchema' });
+    const gridBatch = await expectRejection(eventGridClient(emulator).send([gridEvent('ok-2'), { ...gridEvent('bad-2'), eventType: '' }]));
+    expect(gridBatch.statusCode).toBe(400);
+    expect(gridBatch.message).toMatch(/'eventType' is required/);
 
     const missingData = await publishRaw(emulator, JSON.stringify([{ id: 'x', subject: 's', eventType: 't', eventTime: new Date().toISOString(), dataVersion: '1' }]));
     expect(JSON.parse(missingData.body).error.message).toMatch(/'data' is required/);
@@ -255,9 +262,6 @@ describe('publishing through EventGridPublisherClient', () => {
     expect(notJson.status).toBe(400);
     const empty = await publishRaw(emulator, '[]');
     expect(JSON.parse(empty.body).error.message).toMatch(/no events/);
-    const noApiVersion = await rawCall(emulator, 'POST', '/api/events', { 'content-type': 'application/json', 'aeg-sas-key': emulator.accessKey }, '[]');
-    expect(JSON.parse(noApiVersion.body).error.message).toMatch(/api-version/);
-
     expect(emulator.received()).toEqual([]);
   });
 
@@ -294,17 +298,21 @@ describe('delivery to subscriptions', () => {
       eventType: 'Microsoft.EventGrid.SubscriptionValidationEvent', eventTime: expect.any(String), metadataVersion: '1', dataVersion: '1',
     }]);
     expect(emulator.subscriptions().map((s) => s.name)).toEqual(['cloud-sub', 'grid-sub']);
+    // A topic has one input schema: Event Grid schema events come from a topic of their own.
+    const gridTopic = await emulatorWith({ inputSchema: 'EventGridSchema' });
+    await gridTopic.addSubscription({ name: 'cloud-sub', endpoint: cloudReceiver.url });
+    await gridTopic.addSubscription({ name: 'grid-sub', endpoint: gridReceiver.url, deliverySchema: 'EventGridSchema' });
 
     await cloudEventClient(emulator).send([requestCreated('d-1'), requestCreated('d-2')]);
-    await eventGridClient(emulator).send([gridEvent('d-3')]);
-    await emulator.waitForDeliveries(settled(6));
-    expect(emulator.deliveries()).toEqual(expect.arrayContaining([
-      { subscription: 'cloud-sub', eventId: 'd-1', attempts: 1, status: 'delivered' },
-      { subscription: 'grid-sub', eventId: 'd-3', attempts: 1, status: 'delivered' },
-    ]));
+    await eventGridClient(gridTopic).send([gridEvent('d-3')]);
+    await emulator.waitForDeliveries(settled(4));
+    await gridTopic.waitForDeliveries(settled(2));
+    expect(emulator.deliveries()).toEqual(expect.arrayContaining([{ subscription: 'cloud-sub', eventId: 'd-1', attempts: 1, status: 'delivered' }]));
+    expect(gridTopic.deliveries()).toEqual(expect.arrayContaining([{ subscription: 'grid-sub', eventId: 'd-3', attempts: 1, status: 'delivered' }]));
 
     const cloudDeliveries = cloudReceiver.notifications();
     expect(cloudDeliveries).toHaveLength(3);
+    expect(gridTopic.topicResourceId).toBe(emulator.topicResourceId);
     for (const delivery of cloudDeliveries) {
       expect(delivery.headers).toMatchObject({
         'content-type': 'application/cloudevents+json; charset=utf-8', 'aeg-event-type': 'Notification', 'aeg-subscription-name': 'CLOUD-SUB',
@@ -326,7 +334,7 @@ describe('delivery to subscriptions', () => {
       'content-type': 'application/json; charset=utf-8', 'aeg-event-type': 'Notification', 'aeg-subscription-name': 'GRID-SUB',
       'aeg-delivery-count': '0', 'aeg-data-version': '2.0', 'aeg-metadata-version': '1',
     });
-    expect(JSON.parse(native?.body ?? '')).toEqual([emulator.received()[2].event]);
+    expect(JSON.parse(native?.body ?? '')).toEqual([gridTopic.received()[0].event]);
     expect(JSON.parse(byId.get('d-1')?.body ?? '')).toEqual([{
       id: 'd-1', topic: emulator.topicResourceId, subject: '/requests/d-1', data: { requestId: 'd-1', role: 'Managed HSM Crypto User' },
       eventType: 'HsmAccess.Request.Created', eventTime: expect.any(String), metadataVersion: '1', dataVersion: '',
@@ -386,7 +394,7 @@ describe('delivery to subscriptions', () => {
       { ...requestCreated('f-2'), type: 'HsmAccess.Request.Expired' },
       requestCreated('f-3', '/grants/f-3'),
     ]);
-    await eventGridClient(emulator).send([{ ...gridEvent('f-4'), eventType: 'HsmAccess.Request.Created' }]);
+    await cloudEventClient(emulator).send([requestCreated('f-4')]);
     await emulator.waitForDeliveries(settled(2));
 
     expect(emulator.received()).toHaveLength(4);
@@ -484,7 +492,7 @@ describe('persistence and the command line', () => {
     const started = JSON.parse(lines[lines.length - 1]) as Record<string, unknown>;
     expect(started).toEqual({ endpoint: emulator.endpoint, accessKey: emulator.accessKey, caFile: emulator.caFile, topic: emulator.topicResourceId, subscriptions: ['from-file'] });
     expect(lines.some((line) => /Subscription 'from-file' validated/.test(line))).toBe(true);
-    await eventGridClient(emulator).send([gridEvent('cli-1')]);
+    await cloudEventClient(emulator).send([requestCreated('cli-1')]);
     await emulator.waitForDeliveries(settled(1));
     expect(receiver.notifications()).toHaveLength(1);
 

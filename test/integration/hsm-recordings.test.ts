@@ -7,10 +7,13 @@ import { PERSONAS } from '../../dev/personas';
 
 /**
  * Conformance: every recorded session of a real Managed HSM is replayed against the emulator, which
- * must answer with the recorded status, the same challenge and bodies of the same shape.
+ * must answer with the recorded status, the same challenge, the same region and network headers and
+ * bodies of the same shape.
  */
-// A copy of the Azure SDK's public test recordings (see SOURCES.json there), so that CI needs nothing outside the repository.
-const RECORDINGS = join(__dirname, '..', 'fixtures', 'hsm-recordings', 'js');
+// Copies of the Azure SDK's public test recordings, JavaScript and Java (see SOURCES.json there), so that CI needs nothing outside the repository.
+const RECORDINGS = join(__dirname, '..', 'fixtures', 'hsm-recordings');
+// Recordings kept next to the checkout (../shared/recordings), replayed too when they are there.
+const SHARED_RECORDINGS = join(__dirname, '..', '..', '..', 'shared', 'recordings');
 
 interface Entry {
   RequestUri: string;
@@ -24,7 +27,7 @@ interface Entry {
 function recordingFiles(directory: string): string[] {
   if (!existsSync(directory)) return [];
   return readdirSync(directory, { withFileTypes: true }).flatMap((entry) =>
-    entry.isDirectory() ? recordingFiles(join(directory, entry.name)) : entry.name.endsWith('.json') ? [join(directory, entry.name)] : [],
+    entry.isDirectory() ? recordingFiles(join(directory, entry.name)) : entry.name.endsWith('.json') && entry.name !== 'SOURCES.json' ? [join(directory, entry.name)] : [],
   );
 }
 
@@ -52,8 +55,8 @@ function customRolesSeen(entries: Entry[]): NonNullable<HsmSeed['roleDefinitions
 }
 
 function send(hsm: HsmEmulator, entry: Entry, token: string | undefined): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }> {
-  const recorded = entry.RequestUri;
-  const path = recorded.slice(recorded.indexOf('.azure.net') + '.azure.net'.length);
+  // The host is sanitized differently per language (`Sanitized.managedhsm.azure.net`, `REDACTED`).
+  const path = entry.RequestUri.replace(/^https:\/\/[^/]+/, '');
   const body = entry.RequestBody === null || entry.RequestBody === undefined || entry.RequestBody === '' ? undefined : JSON.stringify(entry.RequestBody);
   return new Promise((resolve, reject) => {
     const req = request(
@@ -76,7 +79,16 @@ function send(hsm: HsmEmulator, entry: Entry, token: string | undefined): Promis
   });
 }
 
-const files = recordingFiles(RECORDINGS);
+/** Every recording once, by its path under its folder: the repository's copy wins over the one next to the checkout. */
+function allRecordings(): Array<[string, string]> {
+  const byName = new Map<string, string>();
+  for (const root of [SHARED_RECORDINGS, RECORDINGS]) {
+    for (const file of recordingFiles(root)) byName.set(relative(root, file), file);
+  }
+  return [...byName.entries()].sort(([a], [b]) => a.localeCompare(b));
+}
+
+const files = allRecordings();
 let idp: IdentityProvider;
 let token: string;
 
@@ -93,7 +105,7 @@ it('finds the recorded sessions', () => {
   expect(files.length).toBeGreaterThanOrEqual(20);
 });
 
-describe.each(files.map((file) => [relative(RECORDINGS, file), file]))('replays %s', (_name, file) => {
+describe.each(files)('replays %s', (_name, file) => {
   it('with the recorded statuses, challenge and body shapes', async () => {
     const entries = (JSON.parse(readFileSync(file, 'utf8')) as { Entries: Entry[] }).Entries;
     const hsm = await startHsmEmulator({
@@ -102,7 +114,10 @@ describe.each(files.map((file) => [relative(RECORDINGS, file), file]))('replays 
       tenantId: idp.tenantId,
       seed: {
         roleDefinitions: customRolesSeen(entries),
-        roleAssignments: [{ name: '6c3a4c0e-3b1e-4a53-9b7e-3d2f0b7c1a11', scope: '/', role: 'Managed HSM Administrator', principalId: PERSONAS.sam.oid }],
+        roleAssignments: [
+          { name: '6c3a4c0e-3b1e-4a53-9b7e-3d2f0b7c1a11', scope: '/', role: 'Managed HSM Administrator', principalId: PERSONAS.sam.oid },
+          { name: '6c3a4c0e-3b1e-4a53-9b7e-3d2f0b7c1a12', scope: '/', role: 'Managed HSM Crypto User', principalId: PERSONAS.sam.oid },
+        ],
       },
       pageSize: 100,
     });
@@ -112,6 +127,10 @@ describe.each(files.map((file) => [relative(RECORDINGS, file), file]))('replays 
         const answer = await send(hsm, entry, anonymous ? undefined : token);
         const where = `${entry.RequestMethod} ${entry.RequestUri}`;
         expect({ where, status: answer.status }).toEqual({ where, status: entry.StatusCode });
+        for (const name of ['x-ms-keyvault-region', 'x-ms-keyvault-network-info']) {
+          const recorded = Object.keys(entry.ResponseHeaders).some((header) => header.toLowerCase() === name);
+          expect({ where, [name]: answer.headers[name] !== undefined }).toEqual({ where, [name]: recorded });
+        }
         if (anonymous) {
           expect(answer.headers['www-authenticate']).toBe(
             entry.ResponseHeaders['WWW-Authenticate'].replace(/microsoftonline\.com\/[0-9a-f-]+/, `microsoftonline.com/${idp.tenantId}`),

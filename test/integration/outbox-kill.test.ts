@@ -86,4 +86,4 @@ it(`loses and invents no event when the process is killed at ${KILLS} random mom
     const { status, previousStatus, actor, reason } = event.data as Record<string, unknown>;
     expect(byId.get(id)).toMatchObject({ type: event.type, subject: event.subject, time: event.time, data: { status, previousStatus, actor, reason } });
   }
-}, 180_000);
+}, 360_000);
