@@ -1,6 +1,6 @@
 import { app, type HttpRequest, type HttpResponseInit } from '@azure/functions';
 import { appContext } from '../shared/app';
-import { callerOf, json, problemResponse, respond, unauthenticated } from './http';
+import { callerOf, endpoint, json, problemResponse, respond, unauthenticated } from './http';
 
 function instant(value: string | null): string | undefined | null {
   if (value === null) return undefined;
@@ -11,7 +11,7 @@ function instant(value: string | null): string | undefined | null {
 /** The audit trail for HSM administrators and auditors: `GET /api/audit?from=&to=` (ISO 8601, to exclusive). */
 export async function audit(request: HttpRequest): Promise<HttpResponseInit> {
   const caller = callerOf(request);
-  if (!caller) return unauthenticated();
+  if (!caller) return unauthenticated(request);
   const from = instant(request.query.get('from'));
   const to = instant(request.query.get('to'));
   if (from === null || to === null) return problemResponse(400, 'invalid-query', 'from and to must be ISO 8601 date-times');
@@ -19,4 +19,4 @@ export async function audit(request: HttpRequest): Promise<HttpResponseInit> {
   return respond(outcome, (records) => json(200, { items: records }));
 }
 
-app.http('audit', { methods: ['GET'], authLevel: 'anonymous', route: 'audit', handler: audit });
+app.http('audit', { methods: ['GET'], authLevel: 'anonymous', route: 'audit', handler: endpoint(audit) });

@@ -7,6 +7,7 @@ export * from './policy/schema';
 export * from './policy/parse';
 export * from './eligibility';
 export * from './approval';
+export * from './permissions';
 export * from './lifecycle';
 export * from './assignmentName';
 export * from './audit';

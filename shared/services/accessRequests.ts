@@ -4,10 +4,15 @@ import {
   applyEvent,
   assignmentNameFor,
   assignmentStillJustified,
-  callerMatches,
   createRequest,
   evaluateDecision,
   evaluateRequest,
+  mayCancel,
+  mayExtend,
+  mayReadAuditTrail,
+  mayRevoke,
+  maySeeAllRequests,
+  maySeeRequest,
   parseIsoDuration,
   requestEventsBetween,
   sameAccess,
@@ -124,24 +129,8 @@ export class AccessRequestService {
     return this.deps.policy;
   }
 
-  /** HSM administrators and auditors of the policy's standing assignments see every request and the audit trail. */
-  isOverseer(caller: Caller): boolean {
-    const overseers = this.deps.policy.standing
-      .filter((s) => s.scope === '/' && /administrator|auditor/i.test(s.role.name))
-      .map((s) => s.principalId);
-    return callerMatches(caller, overseers);
-  }
-
-  isSecurityAdmin(caller: Caller): boolean {
-    const admins = this.deps.policy.standing.filter((s) => s.scope === '/' && /administrator/i.test(s.role.name)).map((s) => s.principalId);
-    return callerMatches(caller, admins);
-  }
-
   private canSee(caller: Caller, request: AccessRequest): boolean {
-    const me = caller.objectId.toLowerCase();
-    if (me === request.requestedBy || me === request.principalId || this.isOverseer(caller)) return true;
-    const rule = this.deps.policy.eligibility.find((r) => r.id === request.ruleId);
-    return rule !== undefined && callerMatches(caller, rule.approval.approverObjectIds);
+    return maySeeRequest(this.deps.policy, caller, request);
   }
 
   async submit(caller: Caller, input: SubmitInput): Promise<Outcome<{ request: AccessRequest; created: boolean }>> {
@@ -176,7 +165,7 @@ export class AccessRequestService {
   }
 
   async list(caller: Caller, input: ListInput): Promise<Outcome<{ items: AccessRequest[]; continuation?: string }>> {
-    const mine = input.mine === true || !this.isOverseer(caller);
+    const mine = input.mine === true || !maySeeAllRequests(this.deps.policy, caller);
     const page = await this.deps.ledger.list({
       ...(input.status ? { statuses: [input.status] } : {}),
       ...(mine ? { requestedBy: caller.objectId.toLowerCase() } : {}),
@@ -247,7 +236,7 @@ export class AccessRequestService {
 
   async cancel(caller: Caller, id: string): Promise<Outcome<AccessRequest>> {
     const result = await this.mutate(id, (request) => {
-      if (request.requestedBy !== caller.objectId.toLowerCase()) {
+      if (!mayCancel(this.deps.policy, caller, request)) {
         return this.canSee(caller, request) ? problem(403, 'not-requester', 'Only the requester can cancel a request') : notFound(id);
       }
       return success([{ type: 'cancel', by: caller.objectId }]);
@@ -259,8 +248,7 @@ export class AccessRequestService {
     const durationMs = parseIsoDuration(duration);
     if (durationMs === undefined) return problem(400, 'invalid-duration', 'duration must be an ISO 8601 duration such as PT1H');
     const result = await this.mutate(id, (request) => {
-      const me = caller.objectId.toLowerCase();
-      if (me !== request.requestedBy && me !== request.principalId) {
+      if (!mayExtend(this.deps.policy, caller, request)) {
         return this.canSee(caller, request) ? problem(403, 'not-requester', 'Only the requester or the grantee can ask for more time') : notFound(id);
       }
       const rule = this.deps.policy.eligibility.find((r) => r.id === request.ruleId);
@@ -279,8 +267,7 @@ export class AccessRequestService {
   async revoke(caller: Caller, id: string, reason?: string): Promise<Outcome<AccessRequest>> {
     const stored = await this.deps.ledger.get(id);
     if (!stored || !this.canSee(caller, stored.request)) return notFound(id);
-    const me = caller.objectId.toLowerCase();
-    if (me !== stored.request.requestedBy && me !== stored.request.principalId && !this.isSecurityAdmin(caller)) {
+    if (!mayRevoke(this.deps.policy, caller, stored.request)) {
       return problem(403, 'not-allowed-to-revoke', 'Only the requester, the grantee or an HSM administrator can revoke');
     }
     if (stored.request.status !== 'Active' && stored.request.status !== 'Approved') {
@@ -450,7 +437,7 @@ export class AccessRequestService {
   }
 
   async audit(caller: Caller, range: { from?: string; to?: string }): Promise<Outcome<ChainedAuditRecord[]>> {
-    if (!this.isOverseer(caller)) return problem(403, 'not-an-auditor', 'The audit trail is for HSM administrators and auditors');
+    if (!mayReadAuditTrail(this.deps.policy, caller)) return problem(403, 'not-an-auditor', 'The audit trail is for HSM administrators and auditors');
     return success(await this.deps.ledger.audit(range));
   }
 
