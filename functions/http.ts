@@ -9,14 +9,16 @@ import { refusalPage } from '../shared/services/reportPages';
 import type { ServiceLog } from '../shared/services/ports';
 
 export const MAX_BODY_BYTES = 16 * 1024;
+/** `application/json` or `application/*+json`, with parameters such as a charset. */
+const JSON_MEDIA_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** RFC 9457 problem details; `code` is the stable name clients test for. */
-export function problemResponse(status: number, code: string, detail: string): HttpResponseInit {
+export function problemResponse(status: number, code: string, detail: string, extensions: Record<string, string> = {}): HttpResponseInit {
   return {
     status,
     headers: { 'content-type': 'application/problem+json', 'cache-control': 'no-store' },
-    body: JSON.stringify({ type: `https://hsm-access-governor/problems/${code}`, title: code.replace(/-/g, ' '), status, code, detail }),
+    body: JSON.stringify({ type: `https://hsm-access-governor/problems/${code}`, title: code.replace(/-/g, ' '), status, code, detail, ...extensions }),
   };
 }
 
@@ -46,8 +48,7 @@ export function isGuid(value: string | undefined): value is string {
 export async function readJsonObject(request: HttpRequest): Promise<{ ok: true; value: Record<string, unknown> } | Problem> {
   const declared = Number(request.headers.get('content-length') ?? '0');
   if (declared > MAX_BODY_BYTES) return { ok: false, status: 413, code: 'payload-too-large', detail: `The body may be at most ${MAX_BODY_BYTES} bytes` };
-  const contentType = request.headers.get('content-type') ?? '';
-  if (!/^application\/(?:[\w.+-]+\+)?json\b/i.test(contentType)) return { ok: false, status: 415, code: 'unsupported-media-type', detail: 'Send the body as application/json' };
+  if (!JSON_MEDIA_TYPE.test(request.headers.get('content-type') ?? '')) return { ok: false, status: 415, code: 'unsupported-media-type', detail: 'Send the body as application/json' };
   const bytes = Buffer.from(await request.arrayBuffer());
   if (bytes.length > MAX_BODY_BYTES) return { ok: false, status: 413, code: 'payload-too-large', detail: `The body may be at most ${MAX_BODY_BYTES} bytes` };
   let parsed: unknown;
@@ -98,7 +99,6 @@ export function invocationLog(context: InvocationContext): ServiceLog {
 export type HttpHandler = (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>;
 
 const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
-export const JSON_MEDIA_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 
 export function cookie(request: HttpRequest, name: string): string | undefined {
   for (const part of (request.headers.get('cookie') ?? '').split(';')) {
@@ -144,9 +144,8 @@ function refuseUnsafeCall(request: HttpRequest): HttpResponseInit | undefined {
 function unexpectedFailure(error: unknown, context: InvocationContext): HttpResponseInit {
   const traceParent = context.traceContext?.traceParent ?? undefined;
   context.error(`Unhandled error in ${context.functionName} (invocation ${context.invocationId}):`, error instanceof Error ? error.stack ?? error.message : String(error));
-  const response = problemResponse(500, 'internal-error', `Something failed on the service's side; nothing was wrong with the request. Quote invocation ${context.invocationId} when you report it`);
-  const body = { ...(JSON.parse(response.body as string) as Record<string, unknown>), invocationId: context.invocationId, ...(traceParent ? { traceParent } : {}) };
-  return { ...response, body: JSON.stringify(body) };
+  const detail = `Something failed on the service's side; nothing was wrong with the request. Quote invocation ${context.invocationId} when you report it`;
+  return problemResponse(500, 'internal-error', detail, { invocationId: context.invocationId, ...(traceParent ? { traceParent } : {}) });
 }
 
 /**

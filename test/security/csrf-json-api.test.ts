@@ -91,6 +91,9 @@ describe('the JSON API cannot be driven cross-site', () => {
     }
     const noType = await fetch(`${stack().stack.endpoints.api}/api/requests/${id}/revoke`, { method: 'POST', headers: { cookie } });
     expect(noType.status).toBe(415);
+    // Inbound events come through the Event Grid webhook, which only the host key opens: a session cookie is nothing there.
+    const webhook = await fetch(`${stack().stack.endpoints.api}/runtime/webhooks/eventgrid?functionName=events-submit`, { method: 'POST', headers: { cookie, 'content-type': 'application/json', 'aeg-event-type': 'Notification' }, body: '[]' });
+    expect(webhook.status).toBe(401);
     expect(await statusOf(id)).toBe('Active');
   });
 

@@ -12,7 +12,7 @@ describe('an unexpected failure at the HTTP edge', () => {
       const text = await response.text();
       expect({ path, status: response.status, type: response.headers.get('content-type') }).toEqual({ path, status: 500, type: 'application/problem+json' });
       const body = JSON.parse(text) as { code: string; invocationId: string; detail: string };
-      expect(body).toMatchObject({ status: 500, code: 'internal-error', invocationId: expect.stringMatching(/^[0-9a-f-]{36}$/) });
+      expect(body).toMatchObject({ status: 500, code: 'internal-error', invocationId: expect.stringMatching(/^[0-9a-f-]{36}$/), traceParent: expect.stringMatching(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/) });
       expect(body.detail).toContain(body.invocationId);
       expect(text).not.toMatch(/\bat .*\.(ts|js):\d+|ECONNREFUSED|AccountKey|127\.0\.0\.1/);
       expect(stack().logs.some((entry) => entry.invocationId === body.invocationId && entry.level === 'error' && /Unhandled error/.test(entry.message))).toBe(true);
