@@ -54,6 +54,8 @@ async function probeHsm(context: AppContext, abortSignal: AbortSignal): Promise<
 
 /** How long one probe's answer serves every caller: anonymous callers cannot spend the HSM's request budget. */
 export const HEALTH_CACHE_MS = 5000;
+/** A failed probe is repeated sooner, so that a recovery shows within a second (still at most one probe a second). */
+export const FAILED_HEALTH_CACHE_MS = 1000;
 
 interface HealthReport {
   healthy: boolean;
@@ -61,15 +63,15 @@ interface HealthReport {
   checkedAt: string;
 }
 
-/** One probe at a time; callers while it runs share it, and its answer is reused for HEALTH_CACHE_MS. */
+/** One probe at a time; callers while it runs share it, and its answer is reused for `ttlMs(answer)`. */
 export class SharedProbe<T> {
   private last: { value: T; at: number } | undefined;
   private running: Promise<T> | undefined;
 
-  constructor(private readonly probe: () => Promise<T>, private readonly ttlMs: number, private readonly now: () => number = Date.now) {}
+  constructor(private readonly probe: () => Promise<T>, private readonly ttlMs: (value: T) => number, private readonly now: () => number = Date.now) {}
 
   get(): Promise<T> {
-    if (this.last && this.now() - this.last.at < this.ttlMs) return Promise.resolve(this.last.value);
+    if (this.last && this.now() - this.last.at < this.ttlMs(this.last.value)) return Promise.resolve(this.last.value);
     this.running ??= this.probe()
       .then((value) => {
         this.last = { value, at: this.now() };
@@ -95,7 +97,7 @@ const probes = new WeakMap<AppContext, SharedProbe<HealthReport>>();
 function sharedProbe(context: AppContext): SharedProbe<HealthReport> {
   let probe = probes.get(context);
   if (!probe) {
-    probe = new SharedProbe(() => probeAll(context), HEALTH_CACHE_MS);
+    probe = new SharedProbe(() => probeAll(context), (report) => (report.healthy ? HEALTH_CACHE_MS : FAILED_HEALTH_CACHE_MS));
     probes.set(context, probe);
   }
   return probe;
@@ -103,7 +105,8 @@ function sharedProbe(context: AppContext): SharedProbe<HealthReport> {
 
 /**
  * `GET /api/health`: `{"status":"ok"}` or 503 `{"status":"unavailable"}` for anyone; administrators
- * also get each dependency's check. Storage and the HSM are probed at most once per HEALTH_CACHE_MS.
+ * also get each dependency's check. Storage and the HSM are probed at most once per HEALTH_CACHE_MS
+ * (once a second while they fail).
  */
 export async function health(request: HttpRequest, invocation: InvocationContext): Promise<HttpResponseInit> {
   const headers = { 'cache-control': 'no-store' };

@@ -68,7 +68,7 @@ describe('SharedProbe', () => {
     let now = 0;
     let runs = 0;
     let finish: (value: number) => void = () => undefined;
-    const probe = new SharedProbe(() => { runs++; return new Promise<number>((resolve) => { finish = resolve; }); }, 5000, () => now);
+    const probe = new SharedProbe(() => { runs++; return new Promise<number>((resolve) => { finish = resolve; }); }, (value) => (value > 0 ? 5000 : 1000), () => now);
     const waiting = [probe.get(), probe.get(), probe.get()];
     expect(runs).toBe(1);
     finish(1);
@@ -79,7 +79,12 @@ describe('SharedProbe', () => {
     now = 5000;
     const fresh = probe.get();
     expect(runs).toBe(2);
-    finish(2);
-    expect(await fresh).toBe(2);
+    finish(0);
+    expect(await fresh).toBe(0);
+    now = 5999;
+    expect(await probe.get()).toBe(0);
+    now = 6000;
+    void probe.get();
+    expect(runs).toBe(3);
   });
 });
