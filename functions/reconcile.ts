@@ -1,8 +1,8 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext, type Timer } from '@azure/functions';
 import { appContext } from '../shared/app';
 import { RECONCILE_QUEUE, type RunMessage } from '../shared/adapters/storage/runQueue';
-import { accessReport, keysReport, mayReadReports, mayRunReconciliation, type Caller } from '../shared/domain';
-import { accessPage, keysPage, runPage } from '../shared/services/reportPages';
+import { accessReport, azureRbacGrants, keysReport, mayReadReports, mayRunReconciliation, type Caller } from '../shared/domain';
+import { accessPage, accessReportBody, keysPage, runPage } from '../shared/services/reportPages';
 import { callerOf, endpoint, forBrowsers, invocationLog, json, problemResponse, unauthenticated } from './http';
 
 const SYSTEM = 'system:reconcile-timer';
@@ -87,12 +87,13 @@ export async function accessReportPage(request: HttpRequest): Promise<HttpRespon
   if (!inventory) return noInventory();
   const keys = key === undefined ? inventory.keys : inventory.keys.filter((k) => k.name === key);
   if (key !== undefined && keys.length === 0) return problemResponse(404, 'key-not-found', `No key '${key}' in the inventory`);
+  const now = new Date();
   const report = accessReport({
     policy, hsm: inventory.run.hsm, keys, assignments: inventory.assignments, roleDefinitions: inventory.run.roleDefinitions, requests: inventory.requests,
-    items: inventory.items, ...(reconcileSettings.serviceObjectId ? { serviceObjectId: reconcileSettings.serviceObjectId } : {}), now: new Date(),
+    items: inventory.items, ...(reconcileSettings.serviceObjectId ? { serviceObjectId: reconcileSettings.serviceObjectId } : {}), now,
   });
-  const asOf = inventory.run.finishedAt ?? inventory.run.startedAt;
-  return wantsHtml(request) ? html(accessPage(asOf, inventory.run.id, report)) : json(200, { hsm: inventory.run.hsm, runId: inventory.run.id, asOf, keys: report });
+  const page = accessReportBody(inventory.run, now, report, azureRbacGrants(policy, inventory.requests, now));
+  return wantsHtml(request) ? html(accessPage(page)) : json(200, page);
 }
 
 /** `GET /api/reports/keys?days=30`: keys expiring soon, without expiry, or not rotated. */

@@ -207,7 +207,7 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
         maxAttempts: reconcileSettings.maxAttempts,
         retryDelayMs: reconcileSettings.retryDelayMs,
         onCompleted: [
-          driftNotifier({ policy, notifications: notify.service(log), reportLink: (id) => (notify.config.publicBaseUrl ? `${notify.config.publicBaseUrl}/api/reconcile/reports/${encodeURIComponent(id)}` : undefined) }),
+          driftNotifier({ policy, notifications: notify.service(log), alerts: notify.driftAlerts(), clock, reportLink: (id) => (notify.config.publicBaseUrl ? `${notify.config.publicBaseUrl}/api/reconcile/reports/${encodeURIComponent(id)}` : undefined) }),
         ],
       });
     },

@@ -21,3 +21,4 @@ export * from './reports';
 export * from './notifications';
 export * from './driftNotification';
 export * from './reviewToken';
+export * from './plainText';

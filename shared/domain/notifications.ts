@@ -3,6 +3,7 @@
  * due. Pure: the notification service sends what this decides, on the channels the policy names.
  */
 import { approvalsNeeded } from './approval';
+import { durationText, grantTimeline, type GrantTimeline } from './grantTimeline';
 import type { AccessRequest, HistoryEntry, RequestStatus } from './lifecycle';
 import { SYSTEM_ACTOR } from './lifecycle';
 import { principalByObjectId } from './policy/parse';
@@ -14,8 +15,8 @@ const DEFAULT_LONG_DURATION_MS = 4 * 3_600_000;
 export type NotificationAudience = 'approvers' | 'requester';
 /** Besides the requests' audiences: the HSM's administrators, told about drift. */
 export type MessageAudience = NotificationAudience | 'security-admins';
-/** Besides the requests' kinds: a reconciliation run found drift. */
-export type MessageKind = NotificationKind | 'drift-found';
+/** Besides the requests' kinds: a reconciliation run found new or changed drift, or the daily summary of unchanged drift. */
+export type MessageKind = NotificationKind | 'drift-found' | 'drift-summary';
 
 export type NotificationKind =
   /** Approvers: a new request waits for them. */
@@ -54,6 +55,19 @@ export interface Fact {
   readonly value: string;
 }
 
+/**
+ * Which conversation a message belongs to, for mail clients: every message about one request (or one
+ * HSM's drift) refers to the thread's first message, whose id is derived from `id` alone.
+ */
+export interface MessageThread {
+  /** The thread, e.g. `request.{id}`; the first message's Message-ID is derived from it. */
+  readonly id: string;
+  /** This message is the thread's first (it carries the derived Message-ID itself). */
+  readonly first: boolean;
+  /** This message within the thread, the same for every try and every recipient of it. */
+  readonly message: string;
+}
+
 /** Everything a channel needs to render one notification (the link is added by the sender). */
 export interface NotificationContent {
   readonly kind: MessageKind;
@@ -62,7 +76,11 @@ export interface NotificationContent {
   readonly requestId: string;
   /** The request's status; absent for `drift-found`. */
   readonly status?: RequestStatus;
+  /** The heading: what happened, then what it is about (role, scope, grantee and a short request id). */
   readonly title: string;
+  /** The email subject: `[HSM access] {what it is about}: {what happened}`. */
+  readonly subject: string;
+  readonly thread: MessageThread;
   readonly summary: string;
   readonly facts: readonly Fact[];
   readonly riskFlags: readonly string[];
@@ -201,7 +219,9 @@ export function riskFlags(policy: Policy, request: AccessRequest): string[] {
   const flags: string[] = [];
   if (policy.defaults.privilegedRoleIds.includes(request.roleId.toLowerCase())) flags.push('Privileged role');
   if (request.scope === '/' || request.scope === '/keys') flags.push('HSM-wide scope');
-  if (request.durationMs >= longDurationMs) flags.push(`Long duration (${request.duration})`);
+  const timeline = grantTimeline(request);
+  const longest = Math.max(request.durationMs, timeline.grantedMs ?? 0) + (request.extension?.status === 'Pending' ? request.extension.durationMs : 0);
+  if (longest >= longDurationMs) flags.push(`Long duration (${durationText(request, timeline)})`);
   return flags;
 }
 
@@ -245,8 +265,20 @@ export function recipientsFor(policy: Policy, request: AccessRequest, audience: 
   return recipientsOf(policy, rule?.approval.approvers ?? [], new Set([request.requestedBy.toLowerCase(), request.principalId.toLowerCase()]));
 }
 
-function describeTarget(request: AccessRequest): string {
-  return `${request.role} on ${request.scope}`;
+/** The role as a subject names it: a data-plane built-in without its "Managed HSM " prefix. */
+function shortRole(request: AccessRequest): string {
+  return request.plane ? request.role : request.role.replace(/^Managed HSM /, '');
+}
+
+/** What a request is about, in every heading and subject: `Crypto User on /keys/k for app-vm (#3f2a91c0)`. */
+export function requestLabel(policy: Policy, request: AccessRequest): string {
+  const grantee = principalByObjectId(policy, request.principalId);
+  return `${shortRole(request)} on ${request.scope} for ${grantee?.alias ?? request.principalId} (#${request.id.slice(0, 8)})`;
+}
+
+/** The heading and the email subject of a message about `about`, saying `what` happened. */
+export function headingAndSubject(what: string, about: string): { title: string; subject: string } {
+  return { title: `${what}: ${about}`, subject: `[HSM access] ${about}: ${what.toLowerCase()}` };
 }
 
 function lastDecision(request: AccessRequest): { by: string; decision: string; comment?: string } | undefined {
@@ -261,52 +293,95 @@ const DECIDED_TEXT: Partial<Record<RequestStatus, string>> = {
   TimedOut: 'timed out',
 };
 
-function headline(policy: Policy, request: AccessRequest, intent: NotificationIntent): { title: string; summary: string } {
-  const target = describeTarget(request);
+const WHAT_HAPPENED: Record<NotificationKind, string> = {
+  'approval-needed': 'Approval needed',
+  'approval-progress': 'Approval recorded',
+  'extension-needed': 'Extension needed',
+  reminder: 'Reminder: approval needed',
+  decided: 'No action needed',
+  approved: 'Approved',
+  denied: 'Denied',
+  granted: 'Granted',
+  expiring: 'Ending soon',
+  expired: 'Ended',
+  revoked: 'Revoked',
+  failed: 'Failed',
+  'timed-out': 'Timed out',
+  extended: 'Extended',
+  'extension-denied': 'Extension denied',
+};
+
+function failureSummary(request: AccessRequest, timeline: GrantTimeline): string {
+  const reason = request.endReason ?? 'The request failed';
+  if (!timeline.grantedAt) return `The grant could not be made (${reason}). Nobody was given access.`;
+  if (timeline.endedAt) return `The grant ended at ${timeline.endedAt}, but its role assignment could not be removed (${reason}): access may still be in place. The security team has been alerted in the log.`;
+  return `${reason}. The security team has been alerted in the log.`;
+}
+
+function summaryOf(policy: Policy, request: AccessRequest, intent: NotificationIntent, timeline: GrantTimeline): string {
+  const target = `${request.role} on ${request.scope}`;
   const requester = displayName(policy, request.requestedBy);
   const actor = displayName(policy, intent.actor);
   const needed = approvalsNeeded(policy, request);
   const more = `${needed} more approval${needed === 1 ? '' : 's'} needed`;
   switch (intent.kind) {
     case 'approval-needed':
-      return { title: `Approval needed: ${target}`, summary: `${requester} asks for ${target} for ${request.duration}. ${more}.` };
+      return `${requester} asks for ${target} for ${displayName(policy, request.principalId)}, for ${request.duration}. ${more}.`;
     case 'approval-progress':
-      return { title: `Approval recorded: ${target}`, summary: `${actor} approved. ${more}.` };
+      return `${actor} approved. ${more}.`;
     case 'extension-needed':
-      return { title: `Extension needed: ${target}`, summary: `${actor} asks to extend the grant by ${request.extension?.duration ?? ''}. ${more}.` };
+      return `${actor} asks to extend the grant by ${request.extension?.duration ?? ''}, to ${durationText(request, timeline)} in all. ${more}.`;
     case 'reminder':
-      return { title: `Reminder: approval needed: ${target}`, summary: `${requester}'s request has waited half its time and ends unanswered at ${request.pendingUntil}. ${more}.` };
+      return `${requester}'s request has waited half its time and ends unanswered at ${request.pendingUntil}. ${more}.`;
     case 'decided': {
       const by = intent.actor === SYSTEM_ACTOR ? '' : ` by ${actor}`;
       const what = DECIDED_TEXT[request.status] ?? (request.extension ? `decided (extension ${request.extension.status.toLowerCase()})` : request.status.toLowerCase());
-      return { title: `No action needed: ${target}`, summary: `Already ${what}${by}; the request is ${request.status}.` };
+      return `Already ${what}${by}; the request is ${request.status}.`;
     }
     case 'approved':
-      return { title: `Approved: ${target}`, summary: `${actor} approved your request. The grant is being put in place.` };
+      return `${actor} approved your request. The grant is being put in place.`;
     case 'denied':
-      return { title: `Denied: ${target}`, summary: `${actor} denied your request.` };
+      return `${actor} denied your request.`;
     case 'granted':
-      return { title: `Granted: ${target}`, summary: `The grant is in place until ${request.expiresAt ?? ''}.` };
+      return `The grant is in place until ${timeline.expiresAt ?? ''}.`;
     case 'expiring':
-      return { title: `Ending soon: ${target}`, summary: `The grant ends at ${request.expiresAt ?? ''}. Ask for an extension now if you need more time.` };
+      return `The grant ends at ${timeline.expiresAt ?? ''}. Ask for an extension now if you need more time.`;
     case 'expired':
-      return { title: `Ended: ${target}`, summary: 'The grant expired and the role assignment was removed.' };
+      return `The grant expired at ${timeline.endedAt ?? request.endedAt ?? ''} and the role assignment was removed.`;
     case 'revoked':
-      return { title: `Revoked: ${target}`, summary: `${actor} revoked the grant: ${request.endReason ?? ''}.` };
+      return `${actor} revoked the grant at ${timeline.endedAt ?? request.endedAt ?? ''}: ${request.endReason ?? ''}.`;
     case 'failed':
-      return { title: `Failed: ${target}`, summary: `${request.endReason ?? 'The request failed'}. The security team has been alerted in the log.` };
+      return failureSummary(request, timeline);
     case 'timed-out':
-      return { title: `Timed out: ${target}`, summary: 'Nobody decided your request in time.' };
+      return 'Nobody decided your request in time.';
     case 'extended':
-      return { title: `Extended: ${target}`, summary: `The grant now ends at ${request.expiresAt ?? ''}.` };
+      return `The grant now ends at ${timeline.expiresAt ?? ''} (${durationText(request, timeline)}).`;
     case 'extension-denied':
-      return { title: `Extension denied: ${target}`, summary: `${actor} denied the extension; the grant still ends at ${request.expiresAt ?? ''}.` };
+      return `${actor} denied the extension; the grant still ends at ${timeline.expiresAt ?? ''}.`;
   }
+}
+
+/** When the grant started and ended (or ends), as the record says, never as it was asked for. */
+function timeFacts(request: AccessRequest, timeline: GrantTimeline): Fact[] {
+  const facts: Fact[] = [];
+  if (timeline.grantedAt) facts.push({ title: 'Granted', value: timeline.grantedAt });
+  else if (timeline.failedAt) facts.push({ title: 'Granted', value: `never (the grant failed at ${timeline.failedAt})` });
+  if (timeline.endedAt) facts.push({ title: 'Ended', value: `${timeline.endedAt} (${timeline.endedAs === 'Revoked' ? 'revoked' : 'expired'})` });
+  else if (timeline.expiresAt && (request.status === 'Active' || request.status === 'Approved')) facts.push({ title: 'Ends', value: timeline.expiresAt });
+  if (timeline.grantedAt && timeline.failedAt) facts.push({ title: 'Failed', value: `${timeline.failedAt}${timeline.endedAt ? ' (the role assignment could not be removed)' : ''}` });
+  return facts;
+}
+
+/** The first message about a request opens its thread: the approvers' request, or the requester's first news when no approval is needed. */
+function threadOf(request: AccessRequest, kind: NotificationKind): MessageThread {
+  const first = request.approvalsRequired > 0 ? kind === 'approval-needed' : kind === 'granted' || (kind === 'failed' && !request.grantedAt);
+  return { id: `request.${request.id}`, first, message: `${kind}.${request.history.length}` };
 }
 
 /** The facts, risk flags and wording of one notification about `request`. */
 export function notificationContent(policy: Policy, request: AccessRequest, intent: NotificationIntent): NotificationContent {
-  const { title, summary } = headline(policy, request, intent);
+  const timeline = grantTimeline(request);
+  const summary = summaryOf(policy, request, intent, timeline);
   const needed = approvalsNeeded(policy, request);
   const required = request.extension?.status === 'Pending' ? request.extension.approvalsRequired : request.approvalsRequired;
   const decision = lastDecision(request);
@@ -316,12 +391,12 @@ export function notificationContent(policy: Policy, request: AccessRequest, inte
     { title: 'Role', value: request.role },
     { title: 'Scope', value: request.scope },
     { title: 'HSM', value: request.hsm },
-    { title: 'Duration', value: request.extension?.status === 'Pending' ? `${request.duration} + ${request.extension.duration} (extension)` : request.duration },
+    { title: 'Duration', value: durationText(request, timeline) },
     { title: 'Justification', value: request.justification || '(none)' },
     { title: 'Ticket', value: request.ticket ?? '(none)' },
     { title: 'Approvals still needed', value: `${needed} of ${required}` },
     { title: 'Status', value: request.status },
-    ...(request.expiresAt ? [{ title: 'Ends', value: request.expiresAt }] : []),
+    ...timeFacts(request, timeline),
     ...(decision ? [{ title: 'Last decision', value: `${decision.decision} by ${displayName(policy, decision.by)}${decision.comment ? `: ${decision.comment}` : ''}` }] : []),
   ];
   const actionRequired = ['approval-needed', 'approval-progress', 'extension-needed', 'reminder'].includes(intent.kind);
@@ -330,7 +405,8 @@ export function notificationContent(policy: Policy, request: AccessRequest, inte
     audience: intent.audience,
     requestId: request.id,
     status: request.status,
-    title,
+    ...headingAndSubject(WHAT_HAPPENED[intent.kind], requestLabel(policy, request)),
+    thread: threadOf(request, intent.kind),
     summary,
     facts,
     riskFlags: riskFlags(policy, request),

@@ -23,6 +23,11 @@ export interface EffectiveAccess {
   readonly expiresAt?: string;
   readonly requestId?: string;
   readonly driftKind?: DriftItem['kind'];
+  /**
+   * Where the row comes from: the HSM's inventory as of the last reconciliation, or a grant the
+   * service's own records show running now whose assignment that inventory predates.
+   */
+  readonly source: 'inventory' | 'running-grant';
 }
 
 export interface KeyAccess {
@@ -43,6 +48,7 @@ export interface AccessReportInput {
   readonly keys: readonly KeyFacts[];
   readonly assignments: readonly ObservedAssignment[];
   readonly roleDefinitions: ReadonlyArray<{ readonly id: string; readonly roleName: string; readonly dataActions: readonly string[] }>;
+  /** The requests on record at the time of the report (both planes): its running grants are as of now. */
   readonly requests: readonly AccessRequest[];
   readonly items: readonly DriftItem[];
   readonly serviceObjectId?: string;
@@ -61,29 +67,83 @@ function basisOf(assignment: ObservedAssignment, input: AccessReportInput): Pick
   return { basis: 'drift' };
 }
 
-/** Effective access per key: the key's own assignments and those it inherits from `/` and `/keys`. */
+function roleDefinition(input: AccessReportInput, roleId: string): AccessReportInput['roleDefinitions'][number] | undefined {
+  return input.roleDefinitions.find((d) => d.id.toLowerCase() === roleId.toLowerCase());
+}
+
+/** Grants running at `now` by the service's own records; `plane` absent: the HSM's local RBAC. */
+export function runningGrants(requests: readonly AccessRequest[], now: Date, plane: 'hsm' | 'azure-rbac'): AccessRequest[] {
+  return requests.filter((r) => r.status === 'Active' && r.expiresAt !== undefined && Date.parse(r.expiresAt) > now.getTime() && (plane === 'hsm' ? !r.plane : r.plane === plane));
+}
+
+/**
+ * Effective access per key: the key's own assignments and those it inherits from `/` and `/keys`,
+ * as the last reconciliation's inventory saw them, plus the data-plane grants running now whose
+ * assignments that inventory predates.
+ */
 export function accessReport(input: AccessReportInput): KeyAccess[] {
   const aliases = new Map(Object.values(input.policy.principals).map((p) => [p.objectId, p.alias]));
+  const principal = (id: string): { principal?: string } => {
+    const alias = aliases.get(id.toLowerCase());
+    return alias ? { principal: alias } : {};
+  };
   const describe = (assignment: ObservedAssignment): EffectiveAccess => {
-    const definition = input.roleDefinitions.find((d) => d.id.toLowerCase() === assignment.roleId.toLowerCase());
-    const alias = aliases.get(assignment.principalId.toLowerCase());
+    const definition = roleDefinition(input, assignment.roleId);
     return {
       principalId: assignment.principalId,
-      ...(alias ? { principal: alias } : {}),
+      ...principal(assignment.principalId),
       role: definition?.roleName ?? resolveRole(assignment.roleId, input.policy.customRoles)?.name ?? assignment.roleId,
       roleId: assignment.roleId,
       assignedAt: assignment.scope,
       assignmentName: assignment.name,
       dataActions: definition?.dataActions ?? [],
       ...basisOf(assignment, input),
+      source: 'inventory',
     };
   };
-  const inherited = input.assignments.filter((a) => a.scope === '/' || a.scope === '/keys').map(describe);
-  const byScope = new Map<string, ObservedAssignment[]>();
-  for (const a of input.assignments) byScope.set(a.scope, [...(byScope.get(a.scope) ?? []), a]);
+  const observed = (grant: AccessRequest): boolean => input.assignments.some((a) => sameAccess({ ...a, hsm: input.hsm }, grant));
+  const unseen: EffectiveAccess[] = runningGrants(input.requests, input.now, 'hsm').filter((grant) => !observed(grant)).map((grant) => ({
+    principalId: grant.principalId,
+    ...principal(grant.principalId),
+    role: grant.role,
+    roleId: grant.roleId,
+    assignedAt: grant.scope,
+    assignmentName: grant.assignmentName ?? '',
+    dataActions: roleDefinition(input, grant.roleId)?.dataActions ?? [],
+    basis: 'just-in-time',
+    ...(grant.expiresAt ? { expiresAt: grant.expiresAt } : {}),
+    requestId: grant.id,
+    source: 'running-grant',
+  }));
+  const inherited = [...input.assignments.filter((a) => a.scope === '/' || a.scope === '/keys').map(describe), ...unseen.filter((a) => a.assignedAt === '/' || a.assignedAt === '/keys')];
+  const byScope = new Map<string, EffectiveAccess[]>();
+  for (const row of [...input.assignments.map(describe), ...unseen]) byScope.set(row.assignedAt.toLowerCase(), [...(byScope.get(row.assignedAt.toLowerCase()) ?? []), row]);
   return [...input.keys]
     .sort((a, b) => a.name.localeCompare(b.name))
-    .map((key) => ({ key: key.name, access: [...inherited, ...(byScope.get(`/keys/${key.name}`) ?? []).map(describe)] }));
+    .map((key) => ({ key: key.name, access: [...inherited, ...(byScope.get(`/keys/${key.name}`.toLowerCase()) ?? [])] }));
+}
+
+/** A management-plane grant running now: an Azure role on an ARM scope. */
+export interface AzureRbacGrant {
+  readonly principalId: string;
+  readonly principal?: string;
+  readonly role: string;
+  readonly scope: string;
+  readonly grantedAt?: string;
+  readonly expiresAt?: string;
+  readonly requestId: string;
+}
+
+/** The management plane's (Azure RBAC) grants running now, by the service's own records. */
+export function azureRbacGrants(policy: Policy, requests: readonly AccessRequest[], now: Date): AzureRbacGrant[] {
+  const aliases = new Map(Object.values(policy.principals).map((p) => [p.objectId, p.alias]));
+  return runningGrants(requests, now, 'azure-rbac').map((grant) => {
+    const alias = aliases.get(grant.principalId.toLowerCase());
+    return {
+      principalId: grant.principalId, ...(alias ? { principal: alias } : {}), role: grant.role, scope: grant.scope,
+      ...(grant.grantedAt ? { grantedAt: grant.grantedAt } : {}), ...(grant.expiresAt ? { expiresAt: grant.expiresAt } : {}), requestId: grant.id,
+    };
+  });
 }
 
 export interface KeysReport {

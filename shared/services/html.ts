@@ -1,4 +1,9 @@
-/** Text made safe for HTML element content and quoted attribute values. */
+import { visibleText } from '../domain/plainText';
+
+/**
+ * Text made safe for HTML element content and quoted attribute values: nothing in it is markup, and
+ * bidi or control characters are shown rather than obeyed.
+ */
 export function escapeHtml(text: unknown): string {
-  return String(text ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
+  return visibleText(text).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
 }

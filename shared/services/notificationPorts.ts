@@ -1,5 +1,5 @@
 /** The small interfaces the notification service drives; adapters in shared/adapters/notify implement them. */
-import type { NotificationContent } from '../domain';
+import type { DriftAlertState, NotificationContent } from '../domain';
 
 /** One notification as a channel renders it: the content, and the link to the request's review page. */
 export interface OutgoingNotification extends NotificationContent {
@@ -34,6 +34,13 @@ export interface NotificationMarks {
   claim(key: string, reclaimAfterMs?: number): Promise<boolean>;
   /** The claimed message went out (delivered, or its failure recorded): nobody sends it again. */
   confirm(key: string): Promise<void>;
+}
+
+/** What each HSM's security team was last told about its drift, so that unchanged drift is not told again. */
+export interface DriftAlertStore {
+  read(hsm: string): Promise<{ state: DriftAlertState; etag: string } | undefined>;
+  /** Stores `state` if the stored one is still `etag` (absent: if there is none yet); false when another writer got there first. */
+  write(hsm: string, state: DriftAlertState, etag: string | undefined): Promise<boolean>;
 }
 
 /** A delivery that did not go through; `retryable` when trying again later may help. */

@@ -141,16 +141,15 @@ export class NotificationService {
 
   /**
    * Sends a message that is about no request (drift found by a reconciliation run) to `recipients`,
-   * once per `onceKey` (a mark row, confirmed after sending; a claim left unconfirmed by a sender that
-   * died is taken over, so at least once). Failures are retried, logged and appended to the audit
-   * trail as `notification.failed` under the message's `requestId`; never throws.
+   * once per `onceKey` (a mark row, confirmed after sending; a claim left unconfirmed for
+   * `reclaimAfterMs` was left by a sender that died and is taken over, so at least once). Failures
+   * are retried, logged and appended to the audit trail as `notification.failed` under the message's
+   * `requestId`; never throws.
    */
-  async announce(notification: OutgoingNotification, recipients: Recipients, onceKey: string): Promise<DeliveryOutcome[]> {
+  async announce(notification: OutgoingNotification, recipients: Recipients, onceKey: string, reclaimAfterMs = RECLAIM_TIMER_CLAIM_AFTER_MS): Promise<DeliveryOutcome[]> {
     const subject = `Run ${notification.requestId}`;
     try {
-      // Callers hold their subject exclusively (a run is closed by one execution at a time), so a
-      // claim they find unconfirmed was left by a sender that died: send it again.
-      if (this.deps.marks && !(await this.deps.marks.claim(onceKey, 0))) {
+      if (this.deps.marks && !(await this.deps.marks.claim(onceKey, reclaimAfterMs))) {
         this.deps.log.info(`${subject}: '${notification.kind}' was sent already`);
         return [];
       }

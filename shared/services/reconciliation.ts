@@ -1,4 +1,5 @@
 import {
+  AZURE_RBAC_PLANE,
   classifyAssignment,
   computeDrift,
   DRIFT_KINDS,
@@ -467,7 +468,8 @@ export class ReconciliationService {
     const [assignments, keys, requests, items] = await Promise.all([
       this.deps.store.loadInventory(stored.run.id),
       this.deps.store.loadKeys(stored.run.id),
-      this.requestsFor(stored.run.hsm),
+      // Running grants as of now, both planes: the reports show grants that started after the run.
+      listAll(this.deps.ledger, { statuses: ['Active'], pageSize: 1000 }).then((all) => all.map((s) => s.request).filter((r) => r.plane === AZURE_RBAC_PLANE || sameHsm(r.hsm, stored.run.hsm))),
       this.deps.store.loadItems(stored.run.id),
     ]);
     return { run: stored.run, assignments, keys, requests, items };

@@ -1,5 +1,5 @@
 /** Plain server-rendered HTML for the reports: readable on a phone, no script, escaped throughout. */
-import type { DriftItem, KeyAccess, KeysReport } from '../domain';
+import type { AzureRbacGrant, DriftItem, KeyAccess, KeysReport } from '../domain';
 import { escapeHtml } from './html';
 import type { ReconcileRun } from './reconciliationPorts';
 
@@ -57,13 +57,41 @@ export function runPage(run: ReconcileRun, items: readonly DriftItem[]): string 
 <h2>Actions taken</h2>${table(['Action', 'Plane', 'Kind', 'Scope', 'Assignment', 'Detail', 'At'], actionRows)}`);
 }
 
-export function accessPage(asOf: string, runId: string, keys: readonly KeyAccess[]): string {
-  const sections = keys.map((k) => {
+/** The access report as JSON and HTML show it: each part says what it is as of. */
+export interface AccessReportBody {
+  readonly hsm: string;
+  readonly runId: string;
+  /** The inventory's time (the last reconciliation's end); kept under its old name too. */
+  readonly asOf: string;
+  readonly inventoryAsOf: string;
+  /** Running grants come from the service's own records at the time of the request. */
+  readonly grantsAsOf: string;
+  readonly keys: readonly KeyAccess[];
+  /** The management plane's running grants (Azure RBAC), as of `grantsAsOf`. */
+  readonly azureRbac: readonly AzureRbacGrant[];
+}
+
+export function accessReportBody(run: Pick<ReconcileRun, 'hsm' | 'id' | 'startedAt' | 'finishedAt'>, now: Date, keys: readonly KeyAccess[], azureRbac: readonly AzureRbacGrant[]): AccessReportBody {
+  const asOf = run.finishedAt ?? run.startedAt;
+  return { hsm: run.hsm, runId: run.id, asOf, inventoryAsOf: asOf, grantsAsOf: now.toISOString(), keys, azureRbac };
+}
+
+function basisText(a: KeyAccess['access'][number], grantsAsOf: string): string {
+  const basis = a.basis + (a.driftKind ? ` (${a.driftKind})` : '') + (a.expiresAt ? ` until ${a.expiresAt}` : '');
+  return a.source === 'running-grant' ? `${basis}; granted after the inventory (service records as of ${grantsAsOf})` : basis;
+}
+
+export function accessPage(report: AccessReportBody): string {
+  const sections = report.keys.map((k) => {
     const rows = k.access.map((a) => [escapeHtml(a.principal ?? a.principalId), escapeHtml(a.role), `<code>${escapeHtml(a.assignedAt)}</code>`,
-      escapeHtml(a.basis + (a.driftKind ? ` (${a.driftKind})` : '') + (a.expiresAt ? ` until ${a.expiresAt}` : '')), escapeHtml(a.dataActions.map((d) => d.replace(/^Microsoft\.KeyVault\/managedHsm\//, '')).join(', '))]);
+      escapeHtml(basisText(a, report.grantsAsOf)), escapeHtml(a.dataActions.map((d) => d.replace(/^Microsoft\.KeyVault\/managedHsm\//, '')).join(', '))]);
     return `<h2>Key <code>${escapeHtml(k.key)}</code></h2>${table(['Principal', 'Role', 'Assigned at', 'Basis', 'Data actions'], rows, (i) => (k.access[i]?.basis === 'drift' ? 'drift' : ''))}`;
   }).join('\n');
-  return page('Who can do what on each key', `<h1>Who can do what on each key</h1><p>Inventory of run <code>${escapeHtml(runId)}</code> as of ${escapeHtml(asOf)}; grants as of now.</p>${sections}`);
+  const arm = report.azureRbac.map((g) => [escapeHtml(g.principal ?? g.principalId), escapeHtml(g.role), `<code>${escapeHtml(g.scope)}</code>`, escapeHtml(g.expiresAt ?? ''), `<code>${escapeHtml(g.requestId)}</code>`]);
+  return page('Who can do what on each key', `<h1>Who can do what on each key</h1>
+<p>Role assignments on the HSM as of <strong>${escapeHtml(report.inventoryAsOf)}</strong> (the inventory of reconciliation run <code>${escapeHtml(report.runId)}</code>).
+Grants as of <strong>${escapeHtml(report.grantsAsOf)}</strong> (the service's own records when this page was made): a grant that started after the inventory is listed as such.</p>${sections}
+<h2>Azure RBAC grants (management plane)</h2><p>Running as of ${escapeHtml(report.grantsAsOf)}.</p>${table(['Principal', 'Role', 'Scope', 'Until', 'Request'], arm)}`);
 }
 
 export function keysPage(asOf: string, report: KeysReport): string {

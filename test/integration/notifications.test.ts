@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { PERSONAS } from '../../dev/personas';
 import type { ReceivedCard } from '../../dev/teams-sink';
 import { verifyAuditChain } from '../../shared/domain';
+import { readCard } from '../helpers/cards';
 import { sleep, waitFor } from '../helpers/poll';
 import { useStack } from '../helpers/stack';
 
@@ -35,13 +36,12 @@ function cardContent(card: ReceivedCard): { body: Array<Record<string, unknown>>
 function cardFor(id: string, titleStart: string): ReceivedCard | undefined {
   return stack().stack.teamsSink.cards().find((card) => {
     const content = cardContent(card);
-    return String(content.body[0]?.text).startsWith(titleStart) && (content.actions ?? []).some((a) => a.url?.includes(`/api/review/${id}?t=`));
+    return readCard(content).title.startsWith(titleStart) && (content.actions ?? []).some((a) => a.url?.includes(`/api/review/${id}?t=`));
   });
 }
 
 function factsOf(card: ReceivedCard): Record<string, string> {
-  const factSet = cardContent(card).body.find((element) => element.type === 'FactSet') as { facts: Array<{ title: string; value: string }> };
-  return Object.fromEntries(factSet.facts.map((f) => [f.title, f.value]));
+  return readCard(cardContent(card)).facts;
 }
 
 const mails = (id: string, to: string): Array<{ subject: string; text: string; html: string }> =>
@@ -66,7 +66,7 @@ describe('notifications on the local stack', () => {
     expect(action!.url).toMatch(new RegExp(`^${stack().stack.endpoints.api}/api/review/${id}\\?t=[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$`));
 
     const [mail] = await waitFor('the approvers\' email', () => (mails(id, 'security-team@contoso.example').length > 0 ? mails(id, 'security-team@contoso.example') : undefined));
-    expect(mail!.subject).toBe('Approval needed: Managed HSM Crypto Officer on /');
+    expect(mail!.subject).toBe(`[HSM access] Crypto Officer on / for sam (#${id.slice(0, 8)}): approval needed`);
     for (const fact of ['Requester:', 'Sam Security', 'Managed HSM Crypto Officer', 'PT2H', 'Recover the ${escrow} key <now>', 'CHG-42', 'Approvals still needed: 2 of 2', 'Risk: Privileged role · HSM-wide scope']) {
       expect(mail!.text).toContain(fact);
     }
@@ -81,14 +81,14 @@ describe('notifications on the local stack', () => {
     const approved = await stack().api(`/api/requests/${id}/decisions`, { persona: 'sean', body: { decision: 'approve' } });
     expect(((await approved.json()) as { status: string }).status).toBe('Active');
     const followUp = await waitFor('the follow-up card', () => cardFor(id, 'No action needed'));
-    expect(cardContent(followUp).body[1]!.text).toBe('Already approved by Sean Security; the request is Approved.');
+    expect(readCard(cardContent(followUp)).summary).toBe('Already approved by Sean Security; the request is Approved.');
     expect((await stack().api(`/api/requests/${id}/revoke`, { persona: 'sam', method: 'POST' })).status).toBe(200);
 
     const subjects = await waitFor('the requester\'s emails', () => {
-      const list = mails(id, 'sam@contoso.example').map((m) => m.subject.split(':')[0]);
+      const list = mails(id, 'sam@contoso.example').map((m) => m.subject.split(': ').pop());
       return list.length >= 3 ? list : undefined;
     });
-    expect(subjects).toEqual(['Approved', 'Granted', 'Revoked']);
+    expect(subjects).toEqual(['approved', 'granted', 'revoked']);
   });
 
   it('retries a 429 from Teams after its Retry-After', async () => {
@@ -145,24 +145,20 @@ describe('notifications on the local stack', () => {
     const grant = await submit('alice', { role: 'Crypto Auditor', scope: '/keys/app-signing-key', duration: 'PT6S', justification: 'quick look' });
     expect(grant.status).toBe('Active');
     await stack().stack.host.run('notify-due');
-    expect(mails(pending.id, 'security-team@contoso.example').map((m) => m.subject)).toEqual(['Approval needed: Managed HSM Crypto User on /keys/release-signing-key']);
-    expect(mails(grant.id, 'alice@contoso.example').map((m) => m.subject)).toEqual(['Granted: Managed HSM Crypto Auditor on /keys/app-signing-key']);
+    const releaseFor = (id: string, what: string): string => `[HSM access] Crypto User on /keys/release-signing-key for app-vm (#${id.slice(0, 8)}): ${what}`;
+    const auditFor = (id: string, what: string): string => `[HSM access] Crypto Auditor on /keys/app-signing-key for alice (#${id.slice(0, 8)}): ${what}`;
+    expect(mails(pending.id, 'security-team@contoso.example').map((m) => m.subject)).toEqual([releaseFor(pending.id, 'approval needed')]);
+    expect(mails(grant.id, 'alice@contoso.example').map((m) => m.subject)).toEqual([auditFor(grant.id, 'granted')]);
 
     const halfway = Date.parse(pending.createdAt) + 4_000;
     const warnAt = Date.parse(grant.expiresAt as string) - 3_000;
     await sleep(Math.max(halfway, warnAt) - Date.now() + 200);
     await stack().stack.host.run('notify-due');
     await stack().stack.host.run('notify-due');
-    expect(mails(pending.id, 'security-team@contoso.example').map((m) => m.subject)).toEqual([
-      'Approval needed: Managed HSM Crypto User on /keys/release-signing-key',
-      'Reminder: approval needed: Managed HSM Crypto User on /keys/release-signing-key',
-    ]);
+    expect(mails(pending.id, 'security-team@contoso.example').map((m) => m.subject)).toEqual([releaseFor(pending.id, 'approval needed'), releaseFor(pending.id, 'reminder: approval needed')]);
     expect(cardFor(pending.id, 'Reminder: approval needed')).toBeDefined();
-    expect(mails(grant.id, 'alice@contoso.example').map((m) => m.subject)).toEqual([
-      'Granted: Managed HSM Crypto Auditor on /keys/app-signing-key',
-      'Ending soon: Managed HSM Crypto Auditor on /keys/app-signing-key',
-    ]);
+    expect(mails(grant.id, 'alice@contoso.example').map((m) => m.subject)).toEqual([auditFor(grant.id, 'granted'), auditFor(grant.id, 'ending soon')]);
     // The grant ends on time and its requester is told.
-    await waitFor('the expiry email', () => mails(grant.id, 'alice@contoso.example').find((m) => m.subject.startsWith('Ended:')));
+    await waitFor('the expiry email', () => mails(grant.id, 'alice@contoso.example').find((m) => m.subject.endsWith(': ended')));
   }, 30_000);
 });

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { createAppContext } from '../../shared/app';
 import { NOTIFICATION_MARKS_TABLE } from '../../shared/adapters/notify';
-import { TableNotificationMarks } from '../../shared/adapters/notify/marks';
-import { driftNoticeKey, driftNotifier } from '../../shared/services/reconciliationNotices';
+import { TableDriftAlerts, TableNotificationMarks } from '../../shared/adapters/notify/marks';
+import { driftNotifier } from '../../shared/services/reconciliationNotices';
 import type { ReconcileRun } from '../../shared/services/reconciliationPorts';
 import { PERSONAS } from '../../dev/personas';
-import { verifyAuditChain, type DriftItem } from '../../shared/domain';
+import { nextDriftAlert, verifyAuditChain, type DriftItem } from '../../shared/domain';
+import { readCard } from '../helpers/cards';
 import { sleep } from '../helpers/poll';
 import { useEnforcingDriftedStack } from '../helpers/reconcile';
 import type { TestStack } from '../helpers/stack';
@@ -34,13 +35,9 @@ interface Report {
 
 /** The drift messages so far: Teams cards (title, facts, link) and emails (subject, text), oldest first. */
 function driftMessages(): { cards: Array<{ title: string; facts: Record<string, string>; url?: string }>; mails: Array<{ to: string[]; subject: string; text: string; run: string }> } {
-  const cards = stack.stack.teamsSink.cards().map((card) => card.payload.attachments[0]!.content as { body: Array<{ type: string; text?: string; facts?: Array<{ title: string; value: string }> }>; actions?: Array<{ url: string }> })
-    .filter((content) => String(content.body[0]?.text).startsWith('Drift found'))
-    .map((content) => ({
-      title: String(content.body[0]?.text),
-      facts: Object.fromEntries((content.body.find((e) => e.type === 'FactSet')?.facts ?? []).map((f) => [f.title, f.value])),
-      ...(content.actions?.[0] ? { url: content.actions[0].url } : {}),
-    }));
+  const cards = stack.stack.teamsSink.cards().map((card) => readCard(card.payload.attachments[0]!.content))
+    .filter((card) => card.title.startsWith('Drift found'))
+    .map((card) => ({ title: card.title, facts: card.facts, ...(card.actions[0] ? { url: card.actions[0].url } : {}) }));
   const mails = stack.stack.mailSink.messages().filter((m) => m.headers['x-hsm-governor-kind'] === 'drift-found')
     .map((m) => ({ to: m.to, subject: m.subject, text: m.text, run: m.headers['x-hsm-governor-request'] ?? '' }));
   return { cards, mails };
@@ -92,12 +89,12 @@ describe('drift reconciliation over HTTP', () => {
     expect(told.cards).toHaveLength(1);
     expect(told.mails).toHaveLength(1);
     const [card] = told.cards;
-    expect(card.title).toBe('Drift found on contoso-hsm: 3 items');
+    expect(card.title).toBe('Drift found: 3 items on contoso-hsm');
     expect(Object.entries(card.facts).filter(([title]) => title.startsWith('Item ')).map(([, line]) => line).sort()).toEqual(DRIFT_LINES);
     expect(card.facts).toMatchObject({ 'forbidden-principal': '1', missing: '1', unexpected: '1', HSM: 'contoso-hsm' });
     expect(card.url).toBe(`${stack.stack.appSettings.PUBLIC_BASE_URL}/api/reconcile/reports/${planned.run.id}`);
     const [mail] = told.mails;
-    expect(mail).toMatchObject({ to: ['security-team@contoso.example'], subject: 'Drift found on contoso-hsm: 3 items', run: planned.run.id });
+    expect(mail).toMatchObject({ to: ['security-team@contoso.example'], subject: '[HSM access] 3 items on contoso-hsm: drift found', run: planned.run.id });
     for (const line of DRIFT_LINES) expect(mail.text).toContain(line);
     expect(mail.text).toContain(`Open report: ${card.url}`);
     const report = await fetch(card.url!, { headers: { accept: 'text/html', authorization: `Bearer ${await stack.tokenFor('sam')}` } });
@@ -135,9 +132,10 @@ describe('drift reconciliation over HTTP', () => {
     for (const record of repairs) expect(record.hsmRequestId).toMatch(/^[0-9a-f-]{36}$/);
   }, 60_000);
 
-  it('a drift message whose sender died between claiming and sending is sent by the close that follows, once', async () => {
+  it('a drift alert whose sender died after storing what it would tell is sent by the close that follows, once', async () => {
     const context = createAppContext({ ...stack.stack.appSettings });
-    const run = { id: `crashed-${randomUUID()}`, hsm: 'contoso-hsm', mode: 'plan', status: 'completed', actions: [], finishedAt: new Date().toISOString() } as unknown as ReconcileRun;
+    // An HSM name of its own: what this test stores is nobody else's state.
+    const run = { id: `crashed-${randomUUID()}`, hsm: `crash-${randomUUID().slice(0, 8)}`, mode: 'plan', status: 'completed', actions: [], startedAt: new Date().toISOString(), finishedAt: new Date().toISOString() } as unknown as ReconcileRun;
     const items: DriftItem[] = [{ id: 'd1', kind: 'unexpected', principalId: APP_VM, role: 'Managed HSM Crypto Auditor', roleId: CRYPTO_AUDITOR, scope: '/', assignmentName: 'a1', reason: 'test', action: 'remove' } as DriftItem];
     const marks = new TableNotificationMarks(context.tableClient(NOTIFICATION_MARKS_TABLE));
     // A claim is taken over only when unconfirmed and old enough, and never once confirmed.
@@ -145,14 +143,18 @@ describe('drift reconciliation over HTTP', () => {
     expect([await marks.claim(key), await marks.claim(key), await marks.claim(key, 60_000), await marks.claim(key, 0)]).toEqual([true, false, false, true]);
     await marks.confirm(key);
     expect(await marks.claim(key, 0)).toBe(false);
-    // The process that closed the run first claimed its message, then died before sending it.
-    expect(await marks.claim(driftNoticeKey(run.id))).toBe(true);
-    const notify = driftNotifier({ policy: context.policy, notifications: context.notifications(SILENT_LOG), reportLink: () => undefined });
+    // The process that closed the run stored the new fingerprint, then died before sending.
+    const alerts = new TableDriftAlerts(context.tableClient(NOTIFICATION_MARKS_TABLE));
+    const { record } = nextDriftAlert(undefined, run, items, new Date());
+    expect(await alerts.write(run.hsm, record!, undefined)).toBe(true);
+    expect(await alerts.write(run.hsm, record!, undefined)).toBe(false);
+    const notify = driftNotifier({ policy: context.policy, notifications: context.notifications(SILENT_LOG), alerts, clock: { now: () => new Date() }, reportLink: () => undefined });
     const cardsBefore = driftMessages().cards.length;
     const sent = () => ({ mails: driftMessages().mails.filter((m) => m.run === run.id).length, cards: driftMessages().cards.length - cardsBefore });
     await notify(run, items);
     expect(sent()).toEqual({ mails: 1, cards: 1 });
     await notify(run, items);
+    await notify({ ...run, id: `${run.id}-again` } as ReconcileRun, [...items]);
     expect(sent()).toEqual({ mails: 1, cards: 1 });
   });
 

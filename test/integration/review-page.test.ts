@@ -72,7 +72,7 @@ describe('the review page in a browser', () => {
   it('sam opens the link in the mail sink, signs in and approves: the grant is Active', async () => {
     const id = await submit('dave', 'Release 2.1 <signing> window');
     const mail = await waitFor('the approvers\' email', () => stack().stack.mailSink.messages().find((m) => m.headers['x-hsm-governor-request'] === id && m.to.includes('security-team@contoso.example')));
-    expect(mail.subject).toBe('Approval needed: Managed HSM Crypto User on /keys/release-signing-key');
+    expect(mail.subject).toBe(`[HSM access] Crypto User on /keys/release-signing-key for app-vm (#${id.slice(0, 8)}): approval needed`);
 
     const page = await context.newPage();
     await page.goto(stack().stack.mailSink.url);
@@ -108,7 +108,7 @@ describe('the review page in a browser', () => {
     await page.goto(stack().stack.teamsSink.url);
     await page.waitForSelector('body[data-rendered="1"]');
     const card = page.locator('section.post .card').first();
-    await expect(card.getByText('Approval needed: Managed HSM Crypto User on /keys/release-signing-key').count()).resolves.toBe(1);
+    await expect(card.getByText(`Approval needed: Crypto User on /keys/release-signing-key for app-vm (#${id.slice(0, 8)})`).count()).resolves.toBe(1);
     await expect(card.getByText('Dana DevOps', { exact: true }).count()).resolves.toBe(1);
     await card.screenshot({ path: join(ARTIFACTS, 'teams-card.png') });
 

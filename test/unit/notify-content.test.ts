@@ -1,5 +1,6 @@
 import { ConfigurationError, loadNotificationConfig } from '../../shared/adapters/config';
-import { emailContentFor } from '../../shared/adapters/notify/email';
+import { emailContentFor, senderDomain, threadHeaders } from '../../shared/adapters/notify/email';
+import { readCard } from '../helpers/cards';
 import { MAX_CARD_PAYLOAD_BYTES, teamsMessageFor } from '../../shared/adapters/notify/teamsCard';
 import { retryAfterMs } from '../../shared/adapters/hsm-rbac/retryPolicy';
 import type { OutgoingNotification } from '../../shared/services/notificationPorts';
@@ -9,7 +10,9 @@ const base: OutgoingNotification = {
   audience: 'approvers',
   requestId: '6f1c2d3e-4a5b-4c6d-8e7f-9a0b1c2d3e4f',
   status: 'Pending',
-  title: 'Approval needed: Managed HSM Crypto Officer on /',
+  title: 'Approval needed: Crypto Officer on / for sam (#6f1c2d3e)',
+  subject: '[HSM access] Crypto Officer on / for sam (#6f1c2d3e): approval needed',
+  thread: { id: 'request.6f1c2d3e-4a5b-4c6d-8e7f-9a0b1c2d3e4f', first: true, message: 'approval-needed.1' },
   summary: 'Sam Security asks for Managed HSM Crypto Officer on / for PT2H. 2 more approvals needed.',
   facts: [
     { title: 'Requester', value: 'Sam Security' },
@@ -36,6 +39,15 @@ describe('the Teams card', () => {
     expect(card.actions).toEqual([{ type: 'Action.OpenUrl', title: 'Review', url: base.link, style: 'positive' }]);
   });
 
+  it('puts no data where Teams renders markdown: every value is a TextRun', () => {
+    const nasty = '[Approve here](https://evil.example) ![x](https://evil.example/p.png) <https://evil.example> **now** _x_';
+    const card = readCard(teamsMessageFor({ ...base, summary: nasty, facts: [{ title: 'Justification', value: nasty }] }).attachments[0]!.content);
+    expect(card.markdownTexts.join('\n')).not.toMatch(/evil|Justification|Approval needed/);
+    expect(card.facts.Justification).toBe(nasty);
+    expect(card.summary).toBe(nasty);
+    expect(card.title).toBe(base.title);
+  });
+
   it('has no Review button without a link and no risk block without flags', () => {
     const card = teamsMessageFor({ ...base, link: undefined, riskFlags: [] }).attachments[0]!.content as { body: unknown[]; actions?: unknown[] };
     expect(card.actions ?? []).toEqual([]);
@@ -52,13 +64,26 @@ describe('the Teams card', () => {
 
 describe('the email', () => {
   it('carries the same facts and link as text and escaped HTML; the subject is one line', () => {
-    const mail = emailContentFor({ ...base, title: 'Approval needed:\r\nBcc: evil@example.com' });
-    expect(mail.subject).toBe('Approval needed: Bcc: evil@example.com');
+    const mail = emailContentFor({ ...base, subject: 'Approval needed:\r\nBcc: evil@example.com' });
+    expect(mail.subject).toBe('Approval needed: ↵ Bcc: evil@example.com');
     expect(mail.text).toContain('Justification: Recover ${escrow} <b>now</b>');
     expect(mail.text).toContain(`Review: ${base.link}`);
     expect(mail.html).toContain('Recover ${escrow} &lt;b&gt;now&lt;/b&gt;');
     expect(mail.html).toContain(`<a href="${base.link}"`);
     expect(mail.html).toContain('Risk: Privileged role · HSM-wide scope');
+  });
+});
+
+describe('email threads', () => {
+  it('the first message has an id derived from the request and the sender domain; follow-ups refer to it', () => {
+    expect(senderDomain('Governor <governor@Contoso.example>')).toBe('contoso.example');
+    expect(threadHeaders(base.thread, 'contoso.example')).toEqual({ messageId: '<hsm-access.request.6f1c2d3e-4a5b-4c6d-8e7f-9a0b1c2d3e4f@contoso.example>' });
+    expect(threadHeaders({ ...base.thread, first: false, message: 'granted.3' }, 'contoso.example')).toEqual({
+      messageId: '<hsm-access.request.6f1c2d3e-4a5b-4c6d-8e7f-9a0b1c2d3e4f.granted.3@contoso.example>',
+      inReplyTo: '<hsm-access.request.6f1c2d3e-4a5b-4c6d-8e7f-9a0b1c2d3e4f@contoso.example>',
+      references: '<hsm-access.request.6f1c2d3e-4a5b-4c6d-8e7f-9a0b1c2d3e4f@contoso.example>',
+    });
+    expect(threadHeaders({ id: 'drift.a>b c', first: false, message: 'x' }, 'd.example').messageId).toBe('<hsm-access.drift.a_b_c.x@d.example>');
   });
 });
 

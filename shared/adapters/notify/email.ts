@@ -1,4 +1,5 @@
 import nodemailer, { type Transporter } from 'nodemailer';
+import { oneLineText, type MessageThread } from '../../domain';
 import { DeliveryFailure, type MailPort, type OutgoingNotification } from '../../services/notificationPorts';
 import type { SmtpConfig } from '../config';
 import { escapeHtml } from '../../services/html';
@@ -9,21 +10,46 @@ export interface EmailContent {
   html: string;
 }
 
+export interface ThreadHeaders {
+  messageId: string;
+  inReplyTo?: string;
+  references?: string;
+}
+
+/** The sender's domain: what follows the last `@` of SMTP_FROM (`name@domain` or `Name <name@domain>`). */
+export function senderDomain(from: string): string {
+  return from.slice(from.lastIndexOf('@') + 1).replace(/>\s*$/, '').trim().toLowerCase();
+}
+
+/** RFC 5322 id-left characters only: a request id or HSM name cannot break the header. */
+const idPart = (text: string): string => text.replace(/[^A-Za-z0-9._-]/g, '_');
+
+/**
+ * Message-ID, In-Reply-To and References of one email. The thread's first message has an id derived
+ * from the thread (the request id) and the sender's domain alone, so every later message can refer
+ * to it without any stored state; each message has its own id, the same on every try.
+ */
+export function threadHeaders(thread: MessageThread, domain: string): ThreadHeaders {
+  const root = `<hsm-access.${idPart(thread.id)}@${domain}>`;
+  if (thread.first) return { messageId: root };
+  return { messageId: `<hsm-access.${idPart(thread.id)}.${idPart(thread.message)}@${domain}>`, inReplyTo: root, references: root };
+}
 
 /** One line per header field at most: no CR/LF from request data reaches the subject. */
 function oneLine(text: string): string {
-  return text.replace(/[\r\n\t]+/g, ' ').slice(0, 200);
+  return oneLineText(text).slice(0, 250);
 }
 
 /** The same facts, flags and review link as the Teams card, as plain text and as simple, accessible HTML. */
 export function emailContentFor(notification: OutgoingNotification): EmailContent {
-  const flags = notification.riskFlags.length > 0 ? `Risk: ${notification.riskFlags.join(' · ')}` : '';
+  const flags = notification.riskFlags.length > 0 ? `Risk: ${oneLineText(notification.riskFlags.join(' · '))}` : '';
   const width = Math.max(...notification.facts.map((fact) => fact.title.length));
   const text = [
-    notification.summary,
+    oneLineText(notification.summary),
     '',
     ...(flags ? [flags, ''] : []),
-    ...notification.facts.map((fact) => `${`${fact.title}:`.padEnd(width + 2)}${fact.value}`),
+    // One line per fact: a line break in what someone wrote cannot pose as a fact or a link of ours.
+    ...notification.facts.map((fact) => `${`${fact.title}:`.padEnd(width + 2)}${oneLineText(fact.value)}`),
     '',
     notification.link ? `${notification.linkLabel}: ${notification.link}` : 'Open the request in the HSM access governor.',
     '',
@@ -48,7 +74,7 @@ ${rows}
 ${button}
 <p style="font-size:12px;color:#555">${escapeHtml(notification.footer ?? `Request ${notification.requestId}. The link only identifies the request: you sign in before you can see or decide it.`)}</p>
 </body></html>`;
-  return { subject: oneLine(notification.title), text, html };
+  return { subject: oneLine(notification.subject), text, html };
 }
 
 /** SMTP reply codes 4xx and dropped connections may pass later; 5xx will not. */
@@ -63,8 +89,10 @@ function failureOf(error: unknown): DeliveryFailure {
 /** MailPort over SMTP with nodemailer, configured by the SMTP_* app settings. */
 export class SmtpMailer implements MailPort {
   private readonly transporter: Transporter;
+  private readonly domain: string;
 
   constructor(private readonly config: SmtpConfig) {
+    this.domain = senderDomain(config.from);
     this.transporter = nodemailer.createTransport({
       host: config.host,
       port: config.port,
@@ -80,6 +108,7 @@ export class SmtpMailer implements MailPort {
 
   async send(address: string, notification: OutgoingNotification): Promise<void> {
     const content = emailContentFor(notification);
+    const thread = threadHeaders(notification.thread, this.domain);
     try {
       await this.transporter.sendMail({
         from: this.config.from,
@@ -87,6 +116,8 @@ export class SmtpMailer implements MailPort {
         subject: content.subject,
         text: content.text,
         html: content.html,
+        messageId: thread.messageId,
+        ...(thread.inReplyTo ? { inReplyTo: thread.inReplyTo, references: thread.references } : {}),
         headers: { 'X-HSM-Governor-Request': notification.requestId, 'X-HSM-Governor-Kind': notification.kind },
       });
     } catch (error) {

@@ -4,7 +4,7 @@ import { NotificationService } from '../../services/notifications';
 import type { Clock, LedgerPort, ServiceLog } from '../../services/ports';
 import { loadNotificationConfig, type NotificationConfig } from '../config';
 import { SmtpMailer } from './email';
-import { TableNotificationMarks } from './marks';
+import { TableDriftAlerts, TableNotificationMarks } from './marks';
 import { SignedReviewLinks } from './reviewLinks';
 import { TeamsChannel } from './teamsWebhook';
 
@@ -17,6 +17,8 @@ export interface NotificationSetup {
   readonly links: SignedReviewLinks;
   /** The notification service, logging through `log`. */
   service(log: ServiceLog): NotificationService;
+  /** What each HSM's security team was last told about drift (in the marks table). */
+  driftAlerts(): TableDriftAlerts;
 }
 
 /**
@@ -36,9 +38,11 @@ export function createNotificationSetup(options: {
   const teams = new TeamsChannel(config.teamsWebhooks);
   const mail = config.smtp ? new SmtpMailer(config.smtp) : undefined;
   let marks: TableNotificationMarks | undefined;
+  let driftAlerts: TableDriftAlerts | undefined;
   return {
     config,
     links,
+    driftAlerts: () => (driftAlerts ??= new TableDriftAlerts(options.tableClient(NOTIFICATION_MARKS_TABLE))),
     service: (log) => {
       marks ??= new TableNotificationMarks(options.tableClient(NOTIFICATION_MARKS_TABLE));
       return new NotificationService({

@@ -1,5 +1,6 @@
 import type { TableClient } from '@azure/data-tables';
-import type { NotificationMarks } from '../../services/notificationPorts';
+import type { DriftAlertState } from '../../domain';
+import type { DriftAlertStore, NotificationMarks } from '../../services/notificationPorts';
 import { ensureTable, statusOf } from '../storage/setup';
 
 const PARTITION = 'mark';
@@ -67,5 +68,36 @@ export class TableNotificationMarks implements NotificationMarks {
   async confirm(key: string): Promise<void> {
     await this.ensureTable();
     await this.table.updateEntity<Partial<MarkEntity> & { partitionKey: string; rowKey: string }>({ partitionKey: PARTITION, rowKey: rowKeyOf(key), sentAt: new Date().toISOString() }, 'Merge');
+  }
+}
+
+const DRIFT_PARTITION = 'drift-alert';
+
+/** One row per HSM in the marks table: what its security team was last told about drift. Writes are conditional (If-Match, or insert). */
+export class TableDriftAlerts implements DriftAlertStore {
+  constructor(private readonly table: TableClient) {}
+
+  async read(hsm: string): Promise<{ state: DriftAlertState; etag: string } | undefined> {
+    await ensureTable(this.table);
+    try {
+      const entity = await this.table.getEntity<{ state: string }>(DRIFT_PARTITION, rowKeyOf(hsm.toLowerCase()));
+      return { state: JSON.parse(entity.state) as DriftAlertState, etag: entity.etag };
+    } catch (error) {
+      if (statusOf(error) === 404) return undefined;
+      throw error;
+    }
+  }
+
+  async write(hsm: string, state: DriftAlertState, etag: string | undefined): Promise<boolean> {
+    await ensureTable(this.table);
+    const entity = { partitionKey: DRIFT_PARTITION, rowKey: rowKeyOf(hsm.toLowerCase()), state: JSON.stringify(state) };
+    try {
+      if (etag === undefined) await this.table.createEntity(entity);
+      else await this.table.updateEntity(entity, 'Replace', { etag });
+      return true;
+    } catch (error) {
+      if (statusOf(error) === 409 || statusOf(error) === 412) return false;
+      throw error;
+    }
   }
 }

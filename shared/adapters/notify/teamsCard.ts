@@ -1,10 +1,17 @@
 import { Template } from 'adaptivecards-templating';
+import { oneLineText } from '../../domain';
 import type { OutgoingNotification } from '../../services/notificationPorts';
+
+/** A RichTextBlock of one TextRun: the Adaptive Cards schema renders no markdown in a TextRun. */
+const plainRun = (text: string, run: Record<string, unknown> = {}): Record<string, unknown> => ({ type: 'RichTextBlock', inlines: [{ type: 'TextRun', text, ...run }] });
 
 /**
  * The approvers' and requesters' Adaptive Card (schema 1.5), expanded from a template with
  * adaptivecards-templating: the data never becomes template text, so `${...}` in a justification
- * stays literal.
+ * stays literal. Teams renders markdown in a TextBlock's text and in a FactSet's titles and values,
+ * so no data goes there: every piece of it is a TextRun in a RichTextBlock, which renders no
+ * markdown (a `[link](url)`, `**bold**` or `<https://...>` is shown as typed), and the facts are
+ * rows of two columns instead of a FactSet. TextBlocks carry only the card's own fixed words.
  */
 export const CARD_TEMPLATE = {
   type: 'AdaptiveCard',
@@ -12,15 +19,27 @@ export const CARD_TEMPLATE = {
   version: '1.5',
   msteams: { width: 'Full' },
   body: [
-    { type: 'TextBlock', text: '${title}', style: 'heading', size: 'Medium', weight: 'Bolder', wrap: true },
-    { type: 'TextBlock', text: '${summary}', wrap: true },
+    plainRun('${title}', { size: 'Medium', weight: 'Bolder' }),
+    plainRun('${summary}'),
     {
       type: 'Container',
       $when: '${count(riskFlags) > 0}',
       style: 'attention',
-      items: [{ type: 'TextBlock', text: "Risk: ${join(riskFlags, ' · ')}", weight: 'Bolder', color: 'Attention', wrap: true }],
+      items: [plainRun("Risk: ${join(riskFlags, ' · ')}", { weight: 'Bolder', color: 'Attention' })],
     },
-    { type: 'FactSet', facts: [{ $data: '${facts}', title: '${title}', value: '${value}' }] },
+    {
+      type: 'Container',
+      id: 'facts',
+      items: [{
+        type: 'ColumnSet',
+        $data: '${facts}',
+        spacing: 'Small',
+        columns: [
+          { type: 'Column', width: 2, items: [plainRun('${title}', { weight: 'Bolder' })] },
+          { type: 'Column', width: 5, items: [plainRun('${value}')] },
+        ],
+      }],
+    },
     { type: 'TextBlock', $when: '${link == \'\'}', text: 'Open the request in the HSM access governor (no review link is configured).', isSubtle: true, wrap: true },
   ],
   actions: [{ type: 'Action.OpenUrl', $when: "${link != ''}", title: '${linkLabel}', url: '${link}', style: '${if(actionRequired, \'positive\', \'default\')}' }],
@@ -39,10 +58,10 @@ export interface TeamsMessage {
 function expand(notification: OutgoingNotification, limit: number | undefined): TeamsMessage {
   const clip = (text: string): string => (limit !== undefined && text.length > limit ? `${text.slice(0, limit)}… (shortened)` : text);
   const data = {
-    title: clip(notification.title),
-    summary: clip(notification.summary),
-    riskFlags: [...notification.riskFlags],
-    facts: notification.facts.map((fact) => ({ title: fact.title, value: TRUNCATABLE.has(fact.title) ? clip(fact.value) : fact.value })),
+    title: clip(oneLineText(notification.title)),
+    summary: clip(oneLineText(notification.summary)),
+    riskFlags: notification.riskFlags.map(oneLineText),
+    facts: notification.facts.map((fact) => ({ title: oneLineText(fact.title), value: oneLineText(TRUNCATABLE.has(fact.title) ? clip(fact.value) : fact.value) })),
     link: notification.link ?? '',
     linkLabel: notification.linkLabel,
     actionRequired: notification.actionRequired,

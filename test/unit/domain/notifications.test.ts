@@ -123,7 +123,7 @@ describe('content', () => {
   it('names requester, grantee, role, scope, duration, justification, ticket and approvals still needed', () => {
     const request = release();
     const content = notificationContent(policy, request, notificationsForTransition(undefined, request)[0]!);
-    expect(content).toMatchObject({ kind: 'approval-needed', title: 'Approval needed: Managed HSM Crypto User on /keys/release-signing-key', linkLabel: 'Review', actionRequired: true, approvalsNeeded: 1, riskFlags: [] });
+    expect(content).toMatchObject({ kind: 'approval-needed', title: 'Approval needed: Crypto User on /keys/release-signing-key for app-vm (#req-1)', subject: '[HSM access] Crypto User on /keys/release-signing-key for app-vm (#req-1): approval needed', linkLabel: 'Review', actionRequired: true, approvalsNeeded: 1, riskFlags: [] });
     expect(Object.fromEntries(content.facts.map((f) => [f.title, f.value]))).toMatchObject({
       Requester: 'Dave DevOps', Grantee: 'app-vm (managed identity)', Role: 'Managed HSM Crypto User', Scope: '/keys/release-signing-key',
       Duration: 'PT1H', Justification: 'Release 1.4.0', Ticket: '(none)', 'Approvals still needed': '1 of 1', Status: 'Pending',
