@@ -171,6 +171,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       IDENTITY_ENDPOINT: idp.managedIdentityEndpoint,
       IDENTITY_HEADER: idp.identityHeader,
       API_AUDIENCE,
+      AZURE_TENANT_ID: TENANT_ID,
       RECONCILE_SCHEDULE: '0 0 2 * * *',
       // The emulator does not throttle unless told to: reconcile at a brisk pace locally.
       HSM_REQUESTS_PER_SECOND: '200',

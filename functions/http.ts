@@ -1,6 +1,6 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { bearerChallenge } from '../shared/adapters/bearerChallenge';
-import { principalFromHeaders } from '../shared/adapters/easyAuth';
+import { identify, WRONG_TENANT_DETAIL } from '../shared/adapters/easyAuth';
 import { appContext } from '../shared/app';
 import type { AccessRequest, Caller } from '../shared/domain';
 import type { Outcome, Problem } from '../shared/services/accessRequests';
@@ -24,17 +24,19 @@ export function problemResponse(status: number, code: string, detail: string, ex
 
 export const fromProblem = (problem: Problem): HttpResponseInit => problemResponse(problem.status, problem.code, problem.detail);
 
-/** The caller as App Service Authentication vouches for it; nobody else's headers are believed. */
+/** The caller as App Service Authentication vouches for it, of the service's own tenant; nobody else's headers are believed. */
 export function callerOf(request: HttpRequest): Caller | undefined {
-  const principal = principalFromHeaders(request.headers);
-  return principal ? { objectId: principal.principalId, groups: principal.groups } : undefined;
+  const who = identify(request.headers, appContext().config.tenantId);
+  return who.kind === 'caller' ? { objectId: who.principal.principalId, groups: who.principal.groups } : undefined;
 }
 
 /**
- * 401 for a request without a caller, saying why when it carried a bearer token that App Service
- * Authentication did not accept, and how to get one that it does (`WWW-Authenticate`).
+ * The answer to a request without a caller: 403 for a principal of another tenant; otherwise 401,
+ * saying why when it carried a bearer token that App Service Authentication did not accept, and
+ * how to get one that it does (`WWW-Authenticate`).
  */
 export function unauthenticated(request: HttpRequest): HttpResponseInit {
+  if (identify(request.headers, appContext().config.tenantId).kind === 'wrong-tenant') return problemResponse(403, 'wrong-tenant', WRONG_TENANT_DETAIL);
   const challenge = bearerChallenge(request.headers.get('authorization'), appContext().config.apiAudience, new Date());
   const response = problemResponse(401, challenge.code, challenge.detail);
   return { ...response, headers: { ...(response.headers as Record<string, string>), 'www-authenticate': challenge.header } };

@@ -33,8 +33,8 @@ const submit: Handler = async (service, caller, request) => {
   if (idempotencyKey !== undefined && !/^[\x21-\x7e]{1,200}$/.test(idempotencyKey)) return problemResponse(400, 'invalid-idempotency-key', 'Idempotency-Key must be 1-200 visible ASCII characters');
   const { role, scope, ...rest } = fields.value;
   const outcome = await service.submit(caller, { role: role as string, scope: scope as string, ...rest, ...(idempotencyKey ? { idempotencyKey } : {}) });
-  return respond(outcome, ({ request: created, created: isNew }) =>
-    json(isNew ? 201 : 200, requestView(created), { location: `/api/requests/${created.id}` }),
+  return respond(outcome, ({ request: created, created: isNew, notes }) =>
+    json(isNew ? 201 : 200, { ...requestView(created), ...(notes.length > 0 ? { notes } : {}) }, { location: `/api/requests/${created.id}` }),
   );
 };
 

@@ -1,5 +1,5 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
-import { principalFromHeaders } from '../shared/adapters/easyAuth';
+import { identify, WRONG_TENANT_DETAIL } from '../shared/adapters/easyAuth';
 import { appContext } from '../shared/app';
 import { CSRF_COOKIE, CSRF_COOKIE_MAX_AGE_SECONDS, CSRF_COOKIE_PATH } from '../shared/services/csrf';
 import { errorPage, type PageResult, type ReviewCaller, type ReviewInput } from '../shared/services/reviewPage';
@@ -18,8 +18,15 @@ const PAGE_HEADERS = {
   'x-robots-tag': 'noindex, nofollow',
 };
 
+/** A principal of another tenant gets a refusal page, never a sign-in loop or the request. */
+function wrongTenant(request: HttpRequest): HttpResponseInit | undefined {
+  if (identify(request.headers, appContext().config.tenantId).kind !== 'wrong-tenant') return undefined;
+  return { status: 403, body: errorPage('Wrong account', `Nothing was shown or changed. ${WRONG_TENANT_DETAIL}`), headers: PAGE_HEADERS };
+}
+
 function input(request: HttpRequest): ReviewInput {
-  const principal = principalFromHeaders(request.headers);
+  const who = identify(request.headers, appContext().config.tenantId);
+  const principal = who.kind === 'caller' ? who.principal : undefined;
   const caller: ReviewCaller | undefined = principal ? { objectId: principal.principalId, groups: principal.groups, name: principal.name } : undefined;
   const csrfCookie = cookie(request, CSRF_COOKIE);
   return {
@@ -44,6 +51,8 @@ function toResponse(request: HttpRequest, page: PageResult): HttpResponseInit {
 
 /** GET and HEAD: read only. */
 export async function reviewPage(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  const refused = wrongTenant(request);
+  if (refused) return refused;
   const page = await appContext().reviewPage(invocationLog(context)).view({ ...input(request), done: request.query.get('done') });
   return toResponse(request, page);
 }
@@ -53,6 +62,8 @@ export async function reviewDecision(request: HttpRequest, context: InvocationCo
   if (!/^application\/x-www-form-urlencoded\b/i.test(request.headers.get('content-type') ?? '')) {
     return { status: 415, body: errorPage('Form not accepted', 'Nothing was changed: the form must be sent as application/x-www-form-urlencoded.'), headers: PAGE_HEADERS };
   }
+  const refused = wrongTenant(request);
+  if (refused) return refused;
   const bytes = Buffer.from(await request.arrayBuffer());
   if (bytes.length > MAX_FORM_BYTES) return { status: 413, body: errorPage('Form too large', 'Nothing was changed: the form is too large.'), headers: PAGE_HEADERS };
   const page = await appContext().reviewPage(invocationLog(context)).act({

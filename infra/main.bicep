@@ -192,6 +192,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'AzureWebJobsStorage__credential', value: 'managedidentity' }
         { name: 'AzureWebJobsStorage__clientId', value: identity.properties.clientId }
         { name: 'AZURE_CLIENT_ID', value: identity.properties.clientId }
+        { name: 'AZURE_TENANT_ID', value: tenant().tenantId }
         { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'ClientId=${identity.properties.clientId};Authorization=AAD' }
         { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: insights.properties.ConnectionString }
         { name: 'POLICY_FILE', value: 'policy/policy.yaml' }

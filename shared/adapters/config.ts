@@ -35,6 +35,8 @@ export interface AppConfig {
   managedIdentity: ManagedIdentityConfig;
   /** The audience callers' tokens carry. */
   apiAudience: string;
+  /** The service's own Entra tenant (lower case): a caller of any other tenant is refused. */
+  tenantId: string;
 }
 
 export class ConfigurationError extends Error {
@@ -191,6 +193,14 @@ function readAudience(env: NodeJS.ProcessEnv, problems: string[]): string {
   return audience;
 }
 
+function readTenant(env: NodeJS.ProcessEnv, problems: string[]): string | undefined {
+  const tenant = env.AZURE_TENANT_ID?.trim();
+  if (!tenant) problems.push("AZURE_TENANT_ID is not set (the service's own Entra tenant id: callers of other tenants are refused)");
+  else if (!isGuid(tenant)) problems.push('AZURE_TENANT_ID must be the Entra tenant id (a GUID)');
+  else return tenant.toLowerCase();
+  return undefined;
+}
+
 /** Reads and checks every setting, reporting all problems at once. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const problems: string[] = [];
@@ -200,14 +210,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const hsmCaPem = readCaFile(env, 'HSM_CA_FILE', problems);
   const managedIdentity = readManagedIdentity(env, problems);
   const apiAudience = readAudience(env, problems);
-  if (problems.length > 0 || !storage || !policyFile || !hsmUrl) throw new ConfigurationError(problems);
-  return { storage, policyFile, hsmUrl, ...(hsmCaPem ? { hsmCaPem } : {}), managedIdentity, apiAudience };
+  const tenantId = readTenant(env, problems);
+  if (problems.length > 0 || !storage || !policyFile || !hsmUrl || !tenantId) throw new ConfigurationError(problems);
+  return { storage, policyFile, hsmUrl, ...(hsmCaPem ? { hsmCaPem } : {}), managedIdentity, apiAudience, tenantId };
 }
 
 /** The settings that shape the app, to tell whether a cached context still matches them. */
 export const CONFIG_SETTING_NAMES = [
   'AzureWebJobsStorage', 'AzureWebJobsStorage__accountName', 'AzureWebJobsStorage__tableServiceUri', 'POLICY_FILE', 'HSM_URL',
-  'HSM_CA_FILE', 'IDENTITY_ENDPOINT', 'IDENTITY_HEADER', 'AZURE_CLIENT_ID', 'API_AUDIENCE',
+  'HSM_CA_FILE', 'IDENTITY_ENDPOINT', 'IDENTITY_HEADER', 'AZURE_CLIENT_ID', 'API_AUDIENCE', 'AZURE_TENANT_ID',
   'ARM_SUBSCRIPTION_ID', 'ARM_ENDPOINT', 'ARM_CA_FILE',
   // Notifications and review links (loadNotificationConfig).
   'PUBLIC_BASE_URL', 'REVIEW_LINK_KEYS', 'REVIEW_LINK_TTL', 'SMTP_HOST', 'SMTP_PORT', 'SMTP_SECURE', 'SMTP_USER', 'SMTP_PASSWORD', 'SMTP_FROM',

@@ -88,3 +88,22 @@ export function principalFromHeaders(headers: HeaderSource): Principal | undefin
   const groups = [...new Set(claims.filter((c) => c.typ === 'groups').map((c) => c.val.toLowerCase()))];
   return { principalId: oid.toLowerCase(), name, upn, groups, tenantId: tenantId.toLowerCase() };
 }
+
+/** Who is calling, as far as this service is concerned: someone of its own tenant, nobody, or someone of another tenant. */
+export type Identification =
+  | { readonly kind: 'caller'; readonly principal: Principal }
+  | { readonly kind: 'anonymous' }
+  | { readonly kind: 'wrong-tenant'; readonly tenantId: string };
+
+/**
+ * The one place a caller's tenant is compared with the service's own: every route that identifies
+ * callers (API, reports, review page) goes through it, and a principal of another tenant is never a caller.
+ */
+export function identify(headers: HeaderSource, serviceTenantId: string): Identification {
+  const principal = principalFromHeaders(headers);
+  if (!principal) return { kind: 'anonymous' };
+  if (principal.tenantId !== serviceTenantId.toLowerCase()) return { kind: 'wrong-tenant', tenantId: principal.tenantId };
+  return { kind: 'caller', principal };
+}
+
+export const WRONG_TENANT_DETAIL = 'You signed in with an account of another Entra tenant: this service accepts only accounts of its own tenant. Sign in with your organisation account.';

@@ -53,3 +53,8 @@ export function formatIsoDuration(ms: number): string {
   if (time) out += `T${time}`;
   return out === 'P' ? 'PT0S' : out;
 }
+
+/** The one way every part of the service says a duration is not one it accepts. */
+export function invalidDurationDetail(text: unknown): string {
+  return `'${String(text)}' is not an ISO 8601 duration: use e.g. PT1H (days, hours, minutes and seconds: P1D, PT30M, PT1H30M)`;
+}

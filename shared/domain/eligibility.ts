@@ -2,10 +2,11 @@
  * evaluateRequest: may this caller ask for this role, on this scope, for this principal, for this
  * long? Returns the matching rule and the normalized request, or the most specific refusal.
  */
-import { AZURE_RBAC_PLANE, isArmScope, normalizeArmScope, resolveAzureRole, sameArmScope, type RequestPlane } from './azureRbac';
-import { formatIsoDuration, parseIsoDuration } from './duration';
-import type { EligibilityRule, HsmDefinition, Policy } from './policy/types';
-import { isGuid, resolveRole, type RoleInfo } from './roles';
+import { AZURE_BUILT_IN_ROLES, AZURE_RBAC_PLANE, isArmScope, normalizeArmScope, resolveAzureRole, sameArmScope, type RequestPlane } from './azureRbac';
+import { formatIsoDuration, invalidDurationDetail, parseIsoDuration } from './duration';
+import { principalByObjectId } from './policy/parse';
+import type { EligibilityRule, HsmDefinition, Policy, PrincipalDefinition } from './policy/types';
+import { BUILT_IN_ROLES, closestRole, isGuid, resolveRole, type RoleInfo } from './roles';
 import { normalizeScope, scopeMatchesPattern } from './scope';
 
 export interface Caller {
@@ -33,6 +34,7 @@ export type RefusalCode =
   | 'unknown-role'
   | 'unknown-hsm'
   | 'forbidden-principal'
+  | 'group-principal'
   | 'not-eligible'
   | 'scope-not-allowed'
   | 'role-not-allowed'
@@ -67,6 +69,8 @@ export interface EligibleRequest {
   readonly approvalsRequired: number;
   /** Set for the management plane: `scope` is an ARM scope, `role` an Azure role. */
   readonly plane?: RequestPlane;
+  /** What the service assumed for the caller (e.g. no principalId: the grant is for the caller). */
+  readonly notes: readonly string[];
 }
 
 export type EvaluationResult = EligibleRequest | Refusal;
@@ -123,6 +127,43 @@ function ruleAllowsTarget(rule: EligibilityRule, caller: Caller, principalId: st
   return rule.targetObjectIds.includes(principalId);
 }
 
+/** The principal the policy declares as a group under this object id, if any. */
+export function declaredGroup(policy: Policy, objectId: string): PrincipalDefinition | undefined {
+  const principal = principalByObjectId(policy, objectId);
+  return principal?.type === 'Group' ? principal : undefined;
+}
+
+/**
+ * A group never asks for access and is never granted it, on either plane: its members would then
+ * approve a grant to themselves. Requesters and grantees are users and service principals.
+ */
+export function groupPrincipalRefusal(policy: Policy, requesterId: string, granteeId: string): Refusal | undefined {
+  const requester = declaredGroup(policy, requesterId);
+  if (requester) return refuse(403, 'group-principal', `'${requester.alias}' is a group: access is asked for by a user or a service principal, never by a group`);
+  const grantee = declaredGroup(policy, granteeId);
+  if (grantee) return refuse(403, 'group-principal', `'${grantee.alias}' is a group: access is granted to users and service principals only; ask for the member who needs it`);
+  return undefined;
+}
+
+/** Whom these rules let the caller ask for: 'yourself' and the named targets, with their object ids. */
+export function granteesAllowed(policy: Policy, rules: readonly EligibilityRule[]): string[] {
+  const names = new Set<string>();
+  for (const rule of rules) {
+    if (rule.allowSelf) names.add('yourself');
+    for (const alias of rule.targets) names.add(`${alias} (${policy.principals[alias]?.objectId ?? 'unknown'})`);
+  }
+  return [...names];
+}
+
+/** An unknown role name, with the likeliest meant role and the roles the caller's rules allow. */
+function unknownRole(text: unknown, known: readonly RoleInfo[], mine: readonly EligibilityRule[], what: string): Refusal {
+  const allowed = [...new Map(mine.flatMap((r) => r.roles).map((r) => [r.id, r])).values()];
+  const guess = typeof text === 'string' ? (closestRole(text, allowed) ?? closestRole(text, known)) : undefined;
+  const hint = guess ? `: did you mean '${guess.alias ?? guess.name}'?` : '';
+  const list = allowed.length > 0 ? ` Roles your rules let you request: ${allowed.map((r) => r.alias ?? r.name).join(', ')}.` : ' No rule lets you request any role here.';
+  return refuse(422, 'unknown-role', `'${String(text)}' is not a known ${what}${hint}${list}`);
+}
+
 /** What a management-plane request is "on": no HSM, the Azure RBAC plane of the policy. */
 const AZURE_RBAC_TARGET: HsmDefinition = Object.freeze({ name: AZURE_RBAC_PLANE, url: 'https://management.azure.com', default: false });
 
@@ -136,51 +177,53 @@ interface PlaneTarget {
   readonly plane?: RequestPlane;
 }
 
-function azureTarget(policy: Policy, input: RequestInput): PlaneTarget | Refusal {
+function azureTarget(policy: Policy, input: RequestInput, caller: Caller): PlaneTarget | Refusal {
   if (!policy.azureRbac) return refuse(422, 'scope-not-allowed', 'this policy governs no Azure RBAC (management-plane) scopes');
   const scopeResult = normalizeArmScope(input.scope);
   if (!scopeResult.ok) return refuse(400, 'malformed-scope', scopeResult.detail);
+  const rules = (who: Caller): EligibilityRule[] => policy.eligibility.filter((r) => r.plane === AZURE_RBAC_PLANE && callerMatches(who, r.requesterObjectIds));
   const role = resolveAzureRole(input.role);
-  if (!role) return refuse(422, 'unknown-role', `'${String(input.role)}' is not a known Azure role name or id`);
+  if (!role) return unknownRole(input.role, AZURE_BUILT_IN_ROLES, rules(caller), 'Azure role name or id');
   if (input.hsm !== undefined) return refuse(422, 'unknown-hsm', 'a management-plane request names no HSM');
-  return {
-    scope: scopeResult.scope, role, hsm: AZURE_RBAC_TARGET, plane: AZURE_RBAC_PLANE,
-    rules: (caller) => policy.eligibility.filter((r) => r.plane === AZURE_RBAC_PLANE && callerMatches(caller, r.requesterObjectIds)),
-    scopeAllowed: sameArmScope,
-  };
+  return { scope: scopeResult.scope, role, hsm: AZURE_RBAC_TARGET, plane: AZURE_RBAC_PLANE, rules, scopeAllowed: sameArmScope };
 }
 
-function hsmTarget(policy: Policy, input: RequestInput): PlaneTarget | Refusal {
+function hsmTarget(policy: Policy, input: RequestInput, caller: Caller): PlaneTarget | Refusal {
   const scopeResult = normalizeScope(input.scope);
   if (!scopeResult.ok) return refuse(400, 'malformed-scope', scopeResult.detail);
-  const role = typeof input.role === 'string' ? resolveRole(input.role, policy.customRoles) : undefined;
-  if (!role) return refuse(422, 'unknown-role', `'${String(input.role)}' is not a known role name, alias or id`);
   const hsm = resolveHsm(policy, input.hsm);
+  const rules = (who: Caller): EligibilityRule[] => rulesForCaller(policy, who, hsm?.name).filter((r) => r.plane === undefined);
+  const role = typeof input.role === 'string' ? resolveRole(input.role, policy.customRoles) : undefined;
+  if (!role) return unknownRole(input.role, [...BUILT_IN_ROLES, ...policy.customRoles], rules(caller), 'role name, alias or id');
   if (!hsm) return refuse(422, 'unknown-hsm', input.hsm === undefined ? 'no HSM named and the policy has no default HSM' : `unknown HSM '${input.hsm}'`);
-  return {
-    scope: scopeResult.scope, role, hsm,
-    rules: (caller) => rulesForCaller(policy, caller, hsm.name).filter((r) => r.plane === undefined),
-    scopeAllowed: scopeMatchesPattern,
-  };
+  return { scope: scopeResult.scope, role, hsm, rules, scopeAllowed: scopeMatchesPattern };
 }
 
 export function evaluateRequest(policy: Policy, caller: Caller, input: RequestInput, now: Date): EvaluationResult {
   void now; // Reserved for time-dependent rules (e.g. release windows); the evaluation is otherwise timeless.
   // 1. Well-formedness.
-  const target = isArmScope(input.scope) ? azureTarget(policy, input) : hsmTarget(policy, input);
+  const target = isArmScope(input.scope) ? azureTarget(policy, input, caller) : hsmTarget(policy, input, caller);
   if ('ok' in target) return target;
   const { scope, role, hsm } = target;
   let requestedMs: number | undefined;
   if (input.duration !== undefined) {
     requestedMs = parseIsoDuration(input.duration);
-    if (requestedMs === undefined) return refuse(400, 'invalid-duration', `'${String(input.duration)}' is not an ISO 8601 duration in days, hours, minutes and seconds (e.g. PT1H)`);
+    if (requestedMs === undefined) return refuse(400, 'invalid-duration', invalidDurationDetail(input.duration));
   }
   if (input.principalId !== undefined && !isGuid(input.principalId)) return refuse(400, 'invalid-principal', 'principalId must be an Entra object id (GUID)');
+  const defaulted = input.principalId === undefined;
   const principalId = (input.principalId ?? caller.objectId).toLowerCase();
 
   // 2. Forbidden principals are refused whatever the rules say (they hold no data-plane role; the management plane is not data access).
   const forbidden = target.plane ? undefined : forbiddenReason(policy, principalId, caller);
-  if (forbidden) return refuse(403, 'forbidden-principal', forbidden);
+  if (forbidden) {
+    if (!defaulted) return refuse(403, 'forbidden-principal', forbidden);
+    const matching = target.rules(caller).filter((r) => r.roles.some((x) => x.id === role.id) && r.scopes.some((p) => target.scopeAllowed(p, scope)));
+    const allowed = granteesAllowed(policy, matching).filter((g) => g !== 'yourself');
+    return refuse(403, 'forbidden-principal', `no principalId was given, so the request was for you, and ${forbidden}.${allowed.length > 0 ? ` Set principalId to one of: ${allowed.join(', ')}` : ''}`);
+  }
+  const group = groupPrincipalRefusal(policy, caller.objectId, principalId);
+  if (group) return group;
 
   // 3. Narrow the rules step by step, reporting the step that empties the set.
   const mine = target.rules(caller);
@@ -193,11 +236,16 @@ export function evaluateRequest(policy: Policy, caller: Caller, input: RequestIn
     return refuse(403, 'scope-not-allowed', `'${role.name}' may not be requested on '${scope}' (allowed: ${allowed})`);
   }
   const forTarget = forScope.filter((r) => ruleAllowsTarget(r, caller, principalId));
+  const allowedGrantees = granteesAllowed(policy, forScope).join(', ');
   if (forTarget.length === 0) {
+    if (defaulted) {
+      return refuse(403, 'principal-not-allowed', `no principalId was given, so the request was for you; '${role.name}' on '${scope}' may not be requested for yourself. Set principalId to one of: ${allowedGrantees}`);
+    }
     return refuse(403, 'principal-not-allowed', principalId === caller.objectId.toLowerCase()
-      ? `'${role.name}' on '${scope}' may not be requested for yourself`
-      : `'${role.name}' on '${scope}' may not be requested for principal ${principalId}`);
+      ? `'${role.name}' on '${scope}' may not be requested for yourself (allowed: ${allowedGrantees})`
+      : `'${role.name}' on '${scope}' may not be requested for principal ${principalId} (allowed: ${allowedGrantees})`);
   }
+  const notes = defaulted ? [`No principalId was given: the grant is for you (${principalId}). The matching rules allow: ${allowedGrantees}.`] : [];
 
   // 4. Per-rule conditions; the first rule that accepts wins, else the first rule's refusal.
   let firstRefusal: Refusal | undefined;
@@ -215,6 +263,7 @@ export function evaluateRequest(policy: Policy, caller: Caller, input: RequestIn
         justification: (input.justification ?? '').trim(),
         ...(ticket ? { ticket } : {}),
         approvalsRequired: rule.approval.count,
+        notes,
       };
     }
     firstRefusal ??= result;

@@ -124,7 +124,7 @@ const SCHEMAS: Record<OutboundEventType | typeof SUBMIT_EVENT_TYPE, Schema> = {
     additionalProperties: false,
     required: ['requestId', 'hsm', 'code', 'status', 'detail', 'submissionSource', 'submissionId', 'submitted'],
     properties: {
-      requestId: guid('The id the request would have had (derived from submissionSource and submissionId).'),
+      requestId: guid('A random id naming this rejection; no request was made (a redelivery of the same event is not rejected again).'),
       hsm: text('The HSM the submission named, or the default HSM.'),
       code: text('Stable problem code, e.g. not-eligible, untrusted-source, unknown-requester, invalid-body.'),
       status: { type: 'integer', minimum: 400, maximum: 499, description: 'The HTTP status the API would have answered.' },

@@ -129,7 +129,7 @@ export interface SubmissionOrigin {
 
 export interface RejectedSubmission {
   readonly origin: SubmissionOrigin;
-  /** The id the request would have had (derived from the origin). */
+  /** A random id naming the rejection (no request exists). */
   readonly requestId: string;
   readonly hsm: string;
   readonly status: number;

@@ -15,7 +15,7 @@ export interface GrantTimeline {
   readonly grantedMs?: number;
   /** What the extensions added to the duration asked for. */
   readonly extendedMs: number;
-  /** Extensions granted, from the history. */
+  /** Extensions granted (from `extensions`; from the history for a record stored without it). */
   readonly extensions: number;
   /** When access ended (expired or revoked), from the history. */
   readonly endedAt?: string;
@@ -31,7 +31,9 @@ const ENDINGS: readonly RequestStatus[] = ['Expired', 'Revoked'];
 export function grantTimeline(request: AccessRequest): GrantTimeline {
   const ending = request.history.find((entry) => entry.from !== entry.to && ENDINGS.includes(entry.to));
   const failure = request.history.find((entry) => entry.to === 'Failed' && entry.from !== 'Failed');
-  const extensions = request.history.filter((entry) => entry.from === 'Active' && entry.to === 'Active' && entry.reason.startsWith('extended by')).length;
+  const extensions = request.extensions
+    ? request.extensions.filter((entry) => entry.decision === 'Approved').length
+    : request.history.filter((entry) => entry.from === 'Active' && entry.to === 'Active' && entry.reason.startsWith('extended by')).length;
   const grantedMs = request.grantedAt && request.expiresAt ? Date.parse(request.expiresAt) - Date.parse(request.grantedAt) : undefined;
   return {
     ...(request.grantedAt ? { grantedAt: request.grantedAt } : {}),

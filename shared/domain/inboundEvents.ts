@@ -14,7 +14,7 @@ import { isGuid } from './roles';
 export interface SubmissionRefusal {
   readonly ok: false;
   readonly status: 400 | 403;
-  readonly code: 'invalid-body' | 'unsupported-event-type' | 'untrusted-source' | 'unknown-requester';
+  readonly code: 'invalid-body' | 'unsupported-event-type' | 'untrusted-source' | 'unknown-requester' | 'group-principal';
   readonly detail: string;
 }
 
@@ -62,7 +62,9 @@ export function readSubmission(policy: Policy, event: { type?: unknown; source: 
 
 /**
  * The requester as a caller: an object id, a policy alias, or a principal's email (UPN). With no
- * token to read groups from, the groups are those the policy lists the principal as a member of.
+ * token to vouch for it, the requester must be a user or service principal the policy declares
+ * (fail closed): an undeclared object id or a group is refused. Its groups are those the policy
+ * lists it as a member of.
  */
 export function requesterAsCaller(policy: Policy, requester: string): Caller | SubmissionRefusal {
   const wanted = requester.trim().toLowerCase();
@@ -71,7 +73,10 @@ export function requesterAsCaller(policy: Policy, requester: string): Caller | S
     ? principalByObjectId(policy, wanted)
     : principals.find((p) => p.alias.toLowerCase() === wanted || p.email?.toLowerCase() === wanted);
   if (!principal) {
-    return isGuid(wanted) ? { objectId: wanted, groups: [] } : refuse(403, 'unknown-requester', `The policy names no principal '${requester}' (use an object id, an alias or an email)`);
+    return refuse(403, 'unknown-requester', `The policy declares no user or service principal '${requester}': an event's requester must be one declared under principals (by object id, alias or email)`);
+  }
+  if (principal.type === 'Group') {
+    return refuse(403, 'group-principal', `'${principal.alias}' is a group: an event's requester is a user or a service principal, never a group (its members would approve a grant to themselves)`);
   }
   const groups = principals.filter((p) => p.type === 'Group' && p.members.includes(principal.alias)).map((p) => p.objectId);
   return { objectId: principal.objectId, groups };

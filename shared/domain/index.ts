@@ -6,6 +6,7 @@ export * from './policy/types';
 export * from './policy/schema';
 export * from './policy/parse';
 export * from './eligibility';
+export * from './submissions';
 export * from './approval';
 export * from './permissions';
 export * from './lifecycle';

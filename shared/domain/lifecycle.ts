@@ -46,6 +46,21 @@ export interface ExtensionRecord {
   readonly decidedAt?: string;
 }
 
+/** One extension as asked for and decided: the request's `extensions` lists them all, oldest first. */
+export interface ExtensionEntry {
+  /** When it was asked for. */
+  readonly at: string;
+  readonly by: string;
+  readonly duration: string;
+  readonly durationMs: number;
+  readonly justification?: string;
+  /** Approved at once when the rule needs no approval. */
+  readonly decision: ExtensionStatus;
+  readonly decidedAt?: string;
+  /** Who approved or denied it (empty when no approval was needed). */
+  readonly decisions: readonly DecisionRecord[];
+}
+
 export interface HistoryEntry {
   readonly at: string;
   /** null for the creation entry. */
@@ -83,7 +98,14 @@ export interface AccessRequest {
   readonly assignmentName?: string;
   readonly endedAt?: string;
   readonly endReason?: string;
+  /** The extension asked for last (kept for its pending decision); every one is in `extensions`. */
   readonly extension?: ExtensionRecord;
+  /** Every extension asked for, in order. */
+  readonly extensions: readonly ExtensionEntry[];
+  /** How long the grant lasts in all: `duration` plus every approved extension (grant to expiry once Active). */
+  readonly totalDurationMs: number;
+  /** ISO 8601 text of totalDurationMs. */
+  readonly totalDuration: string;
   readonly history: readonly HistoryEntry[];
 }
 
@@ -137,6 +159,9 @@ export function createRequest(policy: Policy, evaluation: EligibleRequest, field
     createdAt: at,
     pendingUntil: new Date(now.getTime() + policy.defaults.pendingLifetimeMs).toISOString(),
     decisions: [],
+    extensions: [],
+    totalDurationMs: evaluation.durationMs,
+    totalDuration: evaluation.duration,
     history: [{ at, from: null, to: 'Pending', by: requestedBy, reason: 'requested' }],
   };
   if (evaluation.approvalsRequired > 0) return base;
@@ -230,9 +255,15 @@ export function applyEvent(request: AccessRequest, event: RequestEvent, now: Dat
         approvalsRequired: request.approvalsRequired, decisions: [],
         ...(request.approvalsRequired > 0 ? {} : { decidedAt: at }),
       };
-      if (request.approvalsRequired > 0) return move(request, 'Active', by, `extension by ${extension.duration} requested`, now, { extension });
+      const entry: ExtensionEntry = {
+        at, by, duration: extension.duration, durationMs: extension.durationMs,
+        ...(event.justification !== undefined ? { justification: event.justification } : {}),
+        decision: extension.status, ...(extension.decidedAt ? { decidedAt: extension.decidedAt } : {}), decisions: [],
+      };
+      const extensions = [...(request.extensions ?? []), entry];
+      if (request.approvalsRequired > 0) return move(request, 'Active', by, `extension by ${extension.duration} requested`, now, { extension, extensions });
       const expiresAt = new Date(Date.parse(request.expiresAt as string) + event.durationMs).toISOString();
-      return move(request, 'Active', by, `extended by ${extension.duration} until ${expiresAt} (no approval needed)`, now, { extension, expiresAt });
+      return move(request, 'Active', by, `extended by ${extension.duration} until ${expiresAt} (no approval needed)`, now, { extension, extensions, expiresAt, ...totalsAfter(request, event.durationMs) });
     }
     case 'decideExtension': {
       const ext = request.extension;
@@ -242,18 +273,57 @@ export function applyEvent(request: AccessRequest, event: RequestEvent, now: Dat
       if (ext.decisions.some((d) => d.by === by)) return invalid(request, event, `${by} has already decided`);
       const decisions = [...ext.decisions, decisionRecord(event, now)];
       if (event.decision === 'deny') {
-        return move(request, 'Active', by, 'extension denied', now, { extension: { ...ext, decisions, status: 'Denied', decidedAt: at } });
+        return move(request, 'Active', by, 'extension denied', now, {
+          extension: { ...ext, decisions, status: 'Denied', decidedAt: at }, extensions: withLastExtension(request, { decisions, decision: 'Denied', decidedAt: at }),
+        });
       }
       const approvals = approvalCount(decisions);
       if (approvals < ext.approvalsRequired) {
-        return move(request, 'Active', by, `extension approval recorded (${approvals}/${ext.approvalsRequired})`, now, { extension: { ...ext, decisions } });
+        return move(request, 'Active', by, `extension approval recorded (${approvals}/${ext.approvalsRequired})`, now, {
+          extension: { ...ext, decisions }, extensions: withLastExtension(request, { decisions }),
+        });
       }
       const expiresAt = new Date(Date.parse(request.expiresAt as string) + ext.durationMs).toISOString();
       return move(request, 'Active', by, `extended by ${ext.duration} until ${expiresAt}`, now, {
         extension: { ...ext, decisions, status: 'Approved', decidedAt: at }, expiresAt,
+        extensions: withLastExtension(request, { decisions, decision: 'Approved', decidedAt: at }), ...totalsAfter(request, ext.durationMs),
       });
     }
   }
+}
+
+/**
+ * How long the grant lasts in all: from the grant to its expiry once Active, else the duration plus
+ * the approved extensions. Records stored before totals were kept have no `totalDurationMs`.
+ */
+export function grantedTotalMs(request: AccessRequest): number {
+  if (request.grantedAt && request.expiresAt) return Date.parse(request.expiresAt) - Date.parse(request.grantedAt);
+  return request.totalDurationMs ?? request.durationMs;
+}
+
+function totalsAfter(request: AccessRequest, extraMs: number): Pick<AccessRequest, 'totalDurationMs' | 'totalDuration'> {
+  const totalDurationMs = grantedTotalMs(request) + extraMs;
+  return { totalDurationMs, totalDuration: formatIsoDuration(totalDurationMs) };
+}
+
+/** The extensions with the last one (the one being decided) changed. */
+function withLastExtension(request: AccessRequest, change: Partial<ExtensionEntry>): ExtensionEntry[] {
+  const extensions = [...(request.extensions ?? [])];
+  const last = extensions[extensions.length - 1];
+  if (last) extensions[extensions.length - 1] = { ...last, ...change };
+  return extensions;
+}
+
+/** A stored record as this version keeps it: totals and the extension list filled in for records stored before them. */
+export function withExtensionTotals(request: AccessRequest): AccessRequest {
+  if (request.extensions !== undefined && request.totalDurationMs !== undefined) return request;
+  const totalDurationMs = grantedTotalMs(request);
+  const extensions: readonly ExtensionEntry[] = request.extensions ?? (request.extension ? [{
+    at: request.extension.requestedAt, by: request.extension.requestedBy, duration: request.extension.duration, durationMs: request.extension.durationMs,
+    ...(request.extension.justification !== undefined ? { justification: request.extension.justification } : {}),
+    decision: request.extension.status, ...(request.extension.decidedAt ? { decidedAt: request.extension.decidedAt } : {}), decisions: request.extension.decisions,
+  }] : []);
+  return { ...request, extensions, totalDurationMs, totalDuration: formatIsoDuration(totalDurationMs) };
 }
 
 export function isTerminal(status: RequestStatus): boolean {

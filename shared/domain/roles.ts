@@ -70,3 +70,35 @@ export function resolveRole(nameOrId: string, customRoles: readonly RoleInfo[] =
   const lower = text.toLowerCase();
   return all.find((r) => r.name.toLowerCase() === lower || (r.alias !== undefined && r.alias.toLowerCase() === lower));
 }
+
+/** Edit distance between two short texts (case-insensitive), for "did you mean" hints. */
+function editDistance(a: string, b: string): number {
+  const x = a.toLowerCase();
+  const y = b.toLowerCase();
+  let previous = Array.from({ length: y.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= x.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= y.length; j++) current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (x[i - 1] === y[j - 1] ? 0 : 1));
+    previous = current;
+  }
+  return previous[y.length]!;
+}
+
+/**
+ * The role a mistyped name most likely meant: the closest full name or alias, when it is close
+ * enough to be a typo (or the text is part of exactly one name), else undefined.
+ */
+export function closestRole(text: string, roles: readonly RoleInfo[]): RoleInfo | undefined {
+  const wanted = text.trim().toLowerCase().replace(/^managed hsm /, '');
+  if (!wanted) return undefined;
+  const containing = roles.filter((r) => r.name.toLowerCase().includes(wanted));
+  if (containing.length === 1) return containing[0];
+  let best: { role: RoleInfo; distance: number } | undefined;
+  for (const role of roles) {
+    for (const name of [role.name, role.alias].filter((n): n is string => n !== undefined)) {
+      const distance = editDistance(wanted, name.toLowerCase().replace(/^managed hsm /, ''));
+      if (!best || distance < best.distance) best = { role, distance };
+    }
+  }
+  return best && best.distance <= Math.max(2, Math.floor(wanted.length / 3)) ? best.role : undefined;
+}

@@ -26,7 +26,7 @@ export function normalizeScope(raw: unknown): ScopeResult {
   if (/[\u0000-\u0020\u007f-\uffff]/.test(raw)) return { ok: false, detail: 'scope contains whitespace, control or non-ASCII characters' };
   if (raw.includes('%')) return { ok: false, detail: 'scope contains percent-encoded characters' };
   if (raw.includes('\\')) return { ok: false, detail: 'scope contains a backslash' };
-  if (!raw.startsWith('/')) return { ok: false, detail: "scope must start with '/'" };
+  if (!raw.startsWith('/')) return { ok: false, detail: `scope must start with '/'${scopeSuggestion(raw)}` };
   if (raw === '/') return { ok: true, scope: '/' };
   if (raw.includes('//')) return { ok: false, detail: "scope contains an empty segment ('//')" };
   if (raw.endsWith('/')) return { ok: false, detail: 'scope has a trailing slash' };
@@ -38,6 +38,13 @@ export function normalizeScope(raw: unknown): ScopeResult {
   const name = segments[1] as string;
   if (!KEY_NAME.test(name)) return { ok: false, detail: `'${name}' is not a valid key name (1-127 letters, digits and dashes)` };
   return { ok: true, scope: `/keys/${name.toLowerCase()}` };
+}
+
+/** What a scope written without its leading '/' (or without `/keys/`) probably meant. */
+function scopeSuggestion(raw: string): string {
+  if (raw === 'keys' || (raw.startsWith('keys/') && KEY_NAME.test(raw.slice('keys/'.length)))) return `: did you mean '/${raw}'?`;
+  if (KEY_NAME.test(raw)) return `: did you mean '/keys/${raw}' (the key '${raw}')?`;
+  return " ('/', '/keys' or '/keys/{key-name}')";
 }
 
 /** A pattern is an exact (valid) scope or `/keys/*`. Returns the canonical pattern. */

@@ -1,19 +1,25 @@
-import { v5 as uuidv5 } from 'uuid';
 import {
   AZURE_RBAC_PLANE,
   applyEvent,
   assignmentNameFor,
   assignmentStillJustified,
   createRequest,
+  duplicateDetail,
   evaluateDecision,
+  evaluateExtension,
   evaluateRequest,
+  eventSubmissionKeyOf,
+  idempotencyKeyOf,
+  invalidDurationDetail,
   mayCancel,
   mayExtend,
   mayReadAuditTrail,
   mayRevoke,
   maySeeAllRequests,
   maySeeRequest,
+  openAccessKeyOf,
   parseIsoDuration,
+  sameSubmission,
   requestEventsBetween,
   sameAccess,
   verifyAuditChain,
@@ -48,7 +54,6 @@ export const problem = (status: number, code: string, detail: string): Problem =
 const success = <T>(value: T): Outcome<T> => ({ ok: true, value });
 const notFound = (id: string): Problem => problem(404, 'request-not-found', `No request ${id} that you can see`);
 
-const IDEMPOTENCY_NAMESPACE = '9b2f6c1e-4d3a-5b7c-8e9f-0a1b2c3d4e5f';
 const MAX_CONFLICT_RETRIES = 30;
 /** An Approved request whose grant has not completed after this long is picked up by the sweep. */
 const STALLED_PROVISIONING_MS = 15_000;
@@ -81,9 +86,17 @@ export interface SubmitInput extends RequestInput {
   readonly origin?: SubmissionOrigin;
 }
 
-/** The id of the request an inbound event asks for, derived like an Idempotency-Key's. */
-export function requestIdForSubmission(origin: SubmissionOrigin): string {
-  return uuidv5(`event\n${origin.source}\n${origin.id}`, IDEMPOTENCY_NAMESPACE);
+/** A submission's outcome: the request, whether this call made it, and what was assumed (e.g. the grantee). */
+export interface Submitted {
+  readonly request: AccessRequest;
+  readonly created: boolean;
+  readonly notes: readonly string[];
+}
+
+/** The key that names a submission, so that a retry finds the request it made; none without an Idempotency-Key or event. */
+function submissionKeyOf(caller: Caller, input: SubmitInput): string | undefined {
+  if (input.origin) return eventSubmissionKeyOf(input.origin);
+  return input.idempotencyKey ? idempotencyKeyOf(caller.objectId, input.idempotencyKey) : undefined;
 }
 
 export interface ListInput {
@@ -108,11 +121,6 @@ function historyAudit(before: AccessRequest | undefined, after: AccessRequest, h
   }));
 }
 
-function sameSubmission(request: AccessRequest, input: RequestInput, caller: Caller): boolean {
-  const wantedPrincipal = (input.principalId ?? caller.objectId).toLowerCase();
-  return request.principalId === wantedPrincipal && request.scope === input.scope && (input.justification ?? '') === request.justification;
-}
-
 /**
  * The access request workflow: who may ask and decide (the policy), what happens (the lifecycle),
  * and the grant and its removal on the HSM. Every change is saved with its audit records in one
@@ -133,28 +141,41 @@ export class AccessRequestService {
     return maySeeRequest(this.deps.policy, caller, request);
   }
 
-  async submit(caller: Caller, input: SubmitInput): Promise<Outcome<{ request: AccessRequest; created: boolean }>> {
+  /**
+   * A new request, or the one an earlier try of the same submission made. Its id is random; a
+   * replay is found through the submission's index row. A request for access that an open request
+   * already holds is refused (409 duplicate-request), however many instances try at once.
+   */
+  async submit(caller: Caller, input: SubmitInput): Promise<Outcome<Submitted>> {
+    const submissionKey = submissionKeyOf(caller, input);
+    const earlier = submissionKey ? await this.deps.ledger.requestIdForSubmission(submissionKey) : undefined;
+    if (earlier) return this.replay(earlier, caller, input);
     const now = this.deps.clock.now();
     const evaluation = evaluateRequest(this.deps.policy, caller, input, now);
     if (!evaluation.ok) return evaluation;
-    const id = input.origin
-      ? requestIdForSubmission(input.origin)
-      : input.idempotencyKey ? uuidv5(`${caller.objectId.toLowerCase()}\n${input.idempotencyKey}`, IDEMPOTENCY_NAMESPACE) : this.deps.newId();
-    const request = createRequest(this.deps.policy, evaluation, { id, requestedBy: caller.objectId }, now);
-    const stored = await this.deps.ledger.create(request, historyAudit(undefined, request), this.eventsBetween(undefined, request));
-    if (stored === 'exists') {
-      const existing = await this.deps.ledger.get(id);
-      if (!existing || !sameSubmission(existing.request, input, caller)) {
-        return input.origin
-          ? problem(422, 'idempotency-key-reused', 'This event source and id were already used for a different request')
-          : problem(422, 'idempotency-key-reused', 'This Idempotency-Key was already used for a different request');
-      }
-      return success({ request: existing.request, created: false });
-    }
+    const request = createRequest(this.deps.policy, evaluation, { id: this.deps.newId(), requestedBy: caller.objectId }, now);
+    const stored = await this.deps.ledger.create(request, historyAudit(undefined, request), this.eventsBetween(undefined, request), {
+      ...(submissionKey ? { submissionKey } : {}), openAccessKey: openAccessKeyOf(request),
+    });
+    if (stored.outcome === 'replayed') return this.replay(stored.requestId, caller, input);
+    if (stored.outcome === 'duplicate') return problem(409, 'duplicate-request', duplicateDetail(stored.open));
+    const id = request.id;
     this.deps.log.info(`Request ${id}: ${request.role} on ${request.scope} for ${request.principalId}, ${request.status}`);
     await this.transitioned(undefined, request);
-    if (request.status === 'Approved') return success({ request: await this.provision(id), created: true });
-    return success({ request, created: true });
+    const notes = evaluation.notes;
+    if (request.status === 'Approved') return success({ request: await this.provision(id), created: true, notes });
+    return success({ request, created: true, notes });
+  }
+
+  /** The request an earlier try of this submission made, if the submission is the same; 422 otherwise. */
+  private async replay(id: string, caller: Caller, input: SubmitInput): Promise<Outcome<Submitted>> {
+    const existing = await this.deps.ledger.get(id);
+    if (!existing || !sameSubmission(this.deps.policy, existing.request, caller, input)) {
+      return input.origin
+        ? problem(422, 'idempotency-key-reused', `This event source and id were already used for request ${id}, which asks for something else`)
+        : problem(422, 'idempotency-key-reused', `This Idempotency-Key was already used for request ${id}, which asks for something else: use a new key for a new request`);
+    }
+    return success({ request: existing.request, created: false, notes: [] });
   }
 
   async get(caller: Caller, id: string): Promise<Outcome<AccessRequest>> {
@@ -246,16 +267,13 @@ export class AccessRequestService {
 
   async extend(caller: Caller, id: string, duration: unknown, justification?: string): Promise<Outcome<AccessRequest>> {
     const durationMs = parseIsoDuration(duration);
-    if (durationMs === undefined) return problem(400, 'invalid-duration', 'duration must be an ISO 8601 duration such as PT1H');
+    if (durationMs === undefined) return problem(400, 'invalid-duration', invalidDurationDetail(duration));
     const result = await this.mutate(id, (request) => {
       if (!mayExtend(this.deps.policy, caller, request)) {
         return this.canSee(caller, request) ? problem(403, 'not-requester', 'Only the requester or the grantee can ask for more time') : notFound(id);
       }
-      const rule = this.deps.policy.eligibility.find((r) => r.id === request.ruleId);
-      if (!rule) return problem(403, 'not-eligible', `Rule '${request.ruleId}' is no longer in the policy`);
-      if (request.durationMs + durationMs > rule.maxDurationMs) {
-        return problem(422, 'duration-too-long', `The grant would last longer than the rule's maximum of ${rule.maxDuration}`);
-      }
+      const allowed = evaluateExtension(this.deps.policy, request, caller, durationMs);
+      if (!allowed.ok) return allowed;
       return success([{ type: 'requestExtension', by: caller.objectId, durationMs, ...(justification ? { justification } : {}) }]);
     });
     if (!result.ok) return result;

@@ -1,4 +1,6 @@
+import { createHash, randomUUID } from 'node:crypto';
 import {
+  eventSubmissionKeyOf,
   readSubmission,
   rejectedSubmissionEvent,
   requesterAsCaller,
@@ -9,7 +11,7 @@ import {
   defaultHsmName,
   resolveHsm,
 } from '../domain';
-import { requestIdForSubmission, type AccessRequestService, type Problem } from './accessRequests';
+import type { AccessRequestService, Problem } from './accessRequests';
 import type { Clock, LedgerPort, ServiceLog } from './ports';
 
 export interface EventSubmissionDependencies {
@@ -22,6 +24,8 @@ export interface EventSubmissionDependencies {
   eventSource?: string;
   /** Called after a rejection is stored (to drain the outbox). */
   afterCommit?(): void;
+  /** Names a rejection (random, like request ids); tests may pass their own. */
+  newId?(): string;
 }
 
 export type SubmissionOutcome =
@@ -32,9 +36,10 @@ export type SubmissionOutcome =
 /**
  * Access requests raised as events. A trusted source's submission goes through the same
  * `AccessRequestService.submit` as an HTTP one, so it is refused with the same codes; a refusal is
- * recorded in the audit trail with a Rejected event instead of an answer. The request id is derived
- * from the event's source and id, so a redelivery finds the request it already made. Bad input never
- * throws (Event Grid would redeliver it forever); storage failures do, so that it redelivers.
+ * recorded in the audit trail with a Rejected event instead of an answer. The event's source and id
+ * name the submission (an index row committed with the request), so a redelivery finds the request
+ * it already made, and a rejection is recorded once. Bad input never throws (Event Grid would
+ * redeliver it forever); storage failures do, so that it redelivers.
  */
 export class EventSubmissionService {
   constructor(private readonly deps: EventSubmissionDependencies) {}
@@ -45,7 +50,7 @@ export class EventSubmissionService {
       this.deps.log.warn('Inbound event without a source and id: not a CloudEvent, dropped');
       return { outcome: 'ignored', detail: 'not a CloudEvent (no source and id)' };
     }
-    const requestId = requestIdForSubmission(origin);
+    const requestId = (this.deps.newId ?? randomUUID)();
     const submission = readSubmission(this.deps.policy, { ...(event as { type?: unknown; data?: unknown }), source: origin.source });
     if (!submission.ok) return this.reject(origin, requestId, event, submission);
     const caller = requesterAsCaller(this.deps.policy, submission.requester);
@@ -73,7 +78,8 @@ export class EventSubmissionService {
     };
     const events = this.deps.eventSource ? [rejectedSubmissionEvent({ origin, requestId, hsm, status, code, detail, at, submitted }, this.deps.eventSource)] : [];
     // Once per submission: Event Grid may deliver the same event again.
-    const written = await this.deps.ledger.appendAuditOnce(`rejected|${requestId}`, [audit], events);
+    const once = createHash('sha256').update(eventSubmissionKeyOf(origin), 'utf8').digest('hex');
+    const written = await this.deps.ledger.appendAuditOnce(`rejected|${once}`, [audit], events);
     if (written === 'appended' && events.length > 0) this.deps.afterCommit?.();
     this.deps.log.warn(`Event ${origin.source} ${origin.id}: rejected (${code}): ${detail}`);
     return { outcome: 'rejected', requestId, code, detail };

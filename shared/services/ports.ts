@@ -29,8 +29,29 @@ export interface RequestPage {
  * same transaction (published later by the outbox drainer); they need at least one audit entry,
  * whose place in the chain orders them.
  */
+/** Index rows a new request claims in its own transaction (see `shared/domain/submissions.ts`). */
+export interface RequestClaims {
+  /** Names the submission (requester and Idempotency-Key, or event source and id): a replay finds the request. */
+  readonly submissionKey?: string;
+  /** The access the request opens: refused while another open request holds it. */
+  readonly openAccessKey?: string;
+}
+
+export type CreateOutcome =
+  | { readonly outcome: 'created' }
+  /** The submission key already names a request: this one. */
+  | { readonly outcome: 'replayed'; readonly requestId: string }
+  /** An open request (Pending, Approved or Active) already holds the access. */
+  | { readonly outcome: 'duplicate'; readonly open: AccessRequest };
+
 export interface LedgerPort {
-  create(request: AccessRequest, audit: readonly AuditEntry[], events?: readonly OutboundEvent[]): Promise<'created' | 'exists'>;
+  /**
+   * Stores a new request with its audit records, events and index rows, all or nothing. Two
+   * instances claiming the same key at once: exactly one stores its request.
+   */
+  create(request: AccessRequest, audit: readonly AuditEntry[], events?: readonly OutboundEvent[], claims?: RequestClaims): Promise<CreateOutcome>;
+  /** The id of the request a submission key names, if any. */
+  requestIdForSubmission(submissionKey: string): Promise<string | undefined>;
   get(id: string): Promise<StoredRequest | undefined>;
   /** 'conflict' when the request changed since `etag` was read: re-read and decide again. */
   update(request: AccessRequest, etag: string, audit: readonly AuditEntry[], events?: readonly OutboundEvent[]): Promise<'updated' | 'conflict'>;

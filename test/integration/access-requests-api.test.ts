@@ -100,8 +100,10 @@ describe('access requests over HTTP on the local stack', () => {
   });
 
   it('lists requests page by page with a continuation token', async () => {
+    // One open request per access: each is cancelled before the next is made.
     for (const n of [1, 2, 3]) {
-      await stack().api('/api/requests', { persona: 'dana', body: { role: 'Crypto User', scope: '/keys/release-signing-key', principalId: APP_VM, duration: 'PT1H', justification: `paging ${n}` } });
+      const made = (await (await stack().api('/api/requests', { persona: 'dana', body: { role: 'Crypto User', scope: '/keys/release-signing-key', principalId: APP_VM, duration: 'PT1H', justification: `paging ${n}` } })).json()) as { id: string };
+      await stack().api(`/api/requests/${made.id}/cancel`, { persona: 'dana', method: 'POST' });
     }
     const seen: string[] = [];
     let continuation: string | null = null;
@@ -125,9 +127,11 @@ describe('access requests over HTTP on the local stack', () => {
     const second = await stack().api('/api/requests', { persona: 'dana', body, headers });
     expect(first.status).toBe(201);
     expect(second.status).toBe(200);
-    expect(((await second.json()) as { id: string }).id).toBe(((await first.json()) as { id: string }).id);
+    const firstId = ((await first.json()) as { id: string }).id;
+    expect(((await second.json()) as { id: string }).id).toBe(firstId);
     const reused = await stack().api('/api/requests', { persona: 'dana', body: { ...body, justification: 'something else' }, headers });
     expect(await problemOf(reused)).toMatchObject({ status: 422, code: 'idempotency-key-reused' });
+    await stack().api(`/api/requests/${firstId}/cancel`, { persona: 'dana', method: 'POST' });
   });
 
   it('makes exactly one assignment and one Active transition from 20 concurrent approvals', async () => {

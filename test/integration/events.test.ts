@@ -4,13 +4,14 @@ import { createAppContext, LEDGER_TABLE, type AppContext } from '../../shared/ap
 import { EventGridPublisher } from '../../shared/adapters/eventgrid';
 import { TableLedger } from '../../shared/adapters/storage/ledger';
 import { DEAD_LETTER_PREFIX, TableOutbox } from '../../shared/adapters/storage/outbox';
-import { driftDetectedEvent, REQUEST_EVENT_TYPES, SUBMIT_EVENT_TYPE, type OutboundEvent } from '../../shared/domain';
-import { requestIdForSubmission, type AccessRequestService } from '../../shared/services/accessRequests';
+import { driftDetectedEvent, eventSubmissionKeyOf, REQUEST_EVENT_TYPES, SUBMIT_EVENT_TYPE, type OutboundEvent } from '../../shared/domain';
+import type { AccessRequestService } from '../../shared/services/accessRequests';
 import { OutboxDrainer } from '../../shared/services/outbox';
 import { CONTOSO_ITSM_SOURCE } from '../../dev/stack';
 import { PERSONAS } from '../../dev/personas';
 import { schemaErrors } from '../helpers/eventSchemas';
 import { eventually } from '../helpers/poll';
+import { closeOpenRequests } from '../helpers/openRequests';
 import { useStack } from '../helpers/stack';
 import { caller, SILENT_LOG, workflowThatDiesAfterCommit } from '../helpers/workflow';
 
@@ -30,6 +31,8 @@ beforeAll(() => {
 });
 
 afterEach(async () => {
+  // One open request per access: each test asks for the same release access afresh.
+  await closeOpenRequests(stack());
   await context.outbox()?.idle();
 });
 
@@ -174,7 +177,8 @@ async function publishAndDeliver(event: { id: string; source: string; data: unkn
 it('an access request published by the ITSM tool becomes a request visible over HTTP, once however often it is delivered', async () => {
   const event = { id: `CHG-${randomUUID()}`, source: CONTOSO_ITSM_SOURCE, data: { requester: 'dave@contoso.example', ...RELEASE, ticket: 'CHG-1001' } };
   await publishAndDeliver(event);
-  const id = requestIdForSubmission(event);
+  const id = (await stack().ledger().requestIdForSubmission(eventSubmissionKeyOf(event)))!;
+  expect(id).toBeDefined();
   const shown = await api(`/api/requests/${id}`, 'dave');
   expect(shown.status).toBe(200);
   expect(shown.body).toMatchObject({ id, status: 'Pending', requestedBy: PERSONAS.dave.oid, principalId: APP_VM, ticket: 'CHG-1001' });
@@ -195,11 +199,12 @@ it.each([
   const event = { id: `evt-${randomUUID()}`, source, data };
   await publishAndDeliver(event);
   await publishAndDeliver(event);
-  const id = requestIdForSubmission(event);
-  expect((await api(`/api/requests/${id}`, 'sam')).status).toBe(404);
+  expect(await stack().ledger().requestIdForSubmission(eventSubmissionKeyOf(event))).toBeUndefined();
   const audit = await api('/api/audit', 'alice');
-  const records = (audit.body.items as Array<{ requestId: string; action: string; reason: string; details: Record<string, unknown> }>).filter((r) => r.requestId === id);
+  const records = (audit.body.items as Array<{ requestId: string; action: string; reason: string; details: Record<string, unknown> }>).filter((r) => r.details?.submissionId === event.id);
   expect(records).toEqual([expect.objectContaining({ action: 'request.rejected', reason: expect.stringMatching(new RegExp(`^${code}: `)), details: expect.objectContaining({ submissionSource: source, submissionId: event.id, code }) })]);
+  const id = records[0]!.requestId;
+  expect((await api(`/api/requests/${id}`, 'sam')).status).toBe(404);
   const [rejected] = await eventually('its Rejected event', () => eventsFor(id), (list) => list.length >= 1, { timeoutMs: 15_000 });
   expect(rejected).toMatchObject({ type: 'HsmAccess.Request.Rejected.v1', data: { code, requestId: id, submissionId: event.id } });
   expect(schemaErrors(rejected!)).toEqual([]);
@@ -208,7 +213,7 @@ it.each([
 it('an ineligible requester gets the same code and detail as over HTTP', async () => {
   const event = { id: `evt-${randomUUID()}`, source: CONTOSO_ITSM_SOURCE, data: { requester: 'alice', ...RELEASE } };
   await publishAndDeliver(event);
-  const [rejected] = await eventually('its Rejected event', () => eventsFor(requestIdForSubmission(event)), (list) => list.length >= 1, { timeoutMs: 15_000 });
+  const [rejected] = await eventually('its Rejected event', () => received().filter((e) => (e.data as { submissionId?: string }).submissionId === event.id), (list) => list.length >= 1, { timeoutMs: 15_000 });
   const overHttp = await api('/api/requests', 'alice', RELEASE);
   expect(rejected!.data).toMatchObject({ code: overHttp.body.code, detail: overHttp.body.detail, status: overHttp.status });
 });

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { PERSONAS } from '../../dev/personas';
+import { CONTOSO_SUBSCRIPTION_ID } from '../../dev/stack';
 import { createAppContext } from '../../shared/app';
 import { APPROVAL_CATCH_UP_MS } from '../../shared/domain';
 import { waitUntil } from '../helpers/poll';
@@ -27,7 +28,9 @@ it('asks the approvers of a request whose process died before asking them, once;
   if (!orphan.ok) throw new Error(orphan.detail);
   const lost = orphan.value.request.id;
 
-  const announced = await stack().api('/api/requests', { persona: 'dave', body: { ...RELEASE, justification: `notified ${randomUUID()}` } });
+  // Another access with the same approvers (one open request per access): Dana's own change of the HSM resource.
+  const hsmResource = `/subscriptions/${CONTOSO_SUBSCRIPTION_ID}/resourceGroups/contoso-security-rg/providers/Microsoft.KeyVault/managedHSMs/ContosoMHSM`;
+  const announced = await stack().api('/api/requests', { persona: 'dana', body: { role: 'Managed HSM Contributor', scope: hsmResource, duration: 'PT1H', ticket: 'CHG-9', justification: `notified ${randomUUID()}` } });
   const kept = ((await announced.json()) as { id: string }).id;
   await waitUntil('the approvers\' email for the stored request', () => approvalMails(kept).length > 0);
   const keptBefore = approvalMails(kept).length;

@@ -6,6 +6,7 @@ import type { ReceivedCard } from '../../dev/teams-sink';
 import { verifyAuditChain } from '../../shared/domain';
 import { readCard } from '../helpers/cards';
 import { sleep, waitFor } from '../helpers/poll';
+import { closeOpenRequests } from '../helpers/openRequests';
 import { useStack } from '../helpers/stack';
 
 /**
@@ -21,6 +22,8 @@ writeFileSync(policyFile, readFileSync(join(__dirname, '..', '..', 'examples', '
   .replace('expiryWarning: PT15M', 'expiryWarning: PT3S'));
 
 const stack = useStack({ policyFile });
+// One open request per access: each test asks for the same access afresh.
+afterEach(() => closeOpenRequests(stack()));
 const APP_VM = PERSONAS['app-vm'].oid;
 
 async function submit(persona: string, body: Record<string, unknown>): Promise<{ id: string; status: string; createdAt: string; expiresAt: string | null }> {

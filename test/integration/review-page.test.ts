@@ -5,6 +5,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { PERSONAS } from '../../dev/personas';
 import { signReviewToken } from '../../shared/domain';
 import { waitFor, waitUntil } from '../helpers/poll';
+import { closeOpenRequests } from '../helpers/openRequests';
 import { useStack } from '../helpers/stack';
 
 /**
@@ -17,6 +18,8 @@ const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(__dirname, '..', '..', 'test-artifacts');
 const APP_VM = PERSONAS['app-vm'].oid;
 const stack = useStack();
+// One open request per access: each test asks for the same release access afresh.
+afterEach(() => closeOpenRequests(stack()));
 let context: BrowserContext;
 let profile: string;
 
@@ -157,7 +160,10 @@ describe('the review link on its own changes nothing', () => {
     const expired = `${stack().stack.endpoints.api}/api/review/${id}?t=${signReviewToken(id, new Date(Date.now() - 1000), keys)}`;
     expect((await fetch(expired, { headers: { cookie: sam } })).status).toBe(410);
     expect((await fetch(link.replace(/(t=[^.]+\.)(.)/, (_, head: string, c: string) => `${head}${c === 'A' ? 'B' : 'A'}`), { headers: { cookie: sam } })).status).toBe(404);
-    const otherId = await submit('dana', 'another');
+    // Another access (one open request per access): Sara's own use of another key.
+    const other = await stack().api('/api/requests', { persona: 'sara', body: { role: 'Crypto User', scope: '/keys/another-key', duration: 'PT1H', justification: 'another' } });
+    expect(other.status).toBe(201);
+    const otherId = ((await other.json()) as { id: string }).id;
     expect((await fetch(link.replace(`/review/${id}`, `/review/${otherId}`), { headers: { cookie: sam } })).status).toBe(404);
 
     expect(await statusOf(id)).toBe('Pending');

@@ -1,4 +1,5 @@
-import { principalFromHeaders } from '../../shared/adapters/easyAuth';
+import { identify, principalFromHeaders } from '../../shared/adapters/easyAuth';
+import { ConfigurationError, loadConfig } from '../../shared/adapters/config';
 
 const OID = '5424e0a9-6ba3-45e2-9d82-85a9cc74171d';
 const TENANT = 'a7f8a5ce-8fe6-4690-942d-d7a0682c5867';
@@ -93,5 +94,29 @@ describe('principalFromHeaders', () => {
   it('drops duplicate groups', () => {
     const claims = [...samClaims, { typ: 'groups', val: GROUP_A }];
     expect(principalFromHeaders(headersFor(principal(claims)))?.groups).toEqual([GROUP_A, GROUP_B]);
+  });
+});
+
+describe('identify: the service tenant only', () => {
+  it('is a caller of the service tenant (compared case-insensitively), wrong-tenant for another, anonymous without headers', () => {
+    expect(identify(headersFor(principal(samClaims)), TENANT.toUpperCase())).toMatchObject({ kind: 'caller', principal: { principalId: OID, tenantId: TENANT } });
+    const foreign = samClaims.map((c) => (c.typ === TENANT_ID ? { ...c, val: '0b2d7f3e-5c1a-4e8b-9f60-3d2c1b0a9e8f' } : c));
+    expect(identify(headersFor(principal(foreign)), TENANT)).toEqual({ kind: 'wrong-tenant', tenantId: '0b2d7f3e-5c1a-4e8b-9f60-3d2c1b0a9e8f' });
+    expect(identify({}, TENANT)).toEqual({ kind: 'anonymous' });
+  });
+
+  it('the app refuses to start without a valid AZURE_TENANT_ID, and names it', () => {
+    const env = { AzureWebJobsStorage: 'UseDevelopmentStorage=true', HSM_URL: 'https://contoso.managedhsm.azure.net' };
+    const problems = (settings: Record<string, string>): string[] => {
+      try {
+        loadConfig(settings);
+      } catch (error) {
+        return (error as ConfigurationError).problems;
+      }
+      return [];
+    };
+    expect(problems(env)).toEqual([expect.stringMatching(/^AZURE_TENANT_ID is not set/)]);
+    expect(problems({ ...env, AZURE_TENANT_ID: 'contoso.onmicrosoft.com' })).toEqual(['AZURE_TENANT_ID must be the Entra tenant id (a GUID)']);
+    expect(loadConfig({ ...env, AZURE_TENANT_ID: TENANT.toUpperCase() }).tenantId).toBe(TENANT);
   });
 });

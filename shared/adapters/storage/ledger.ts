@@ -1,6 +1,7 @@
+import { createHash } from 'node:crypto';
 import { odata, type TableClient, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
-import { chainAuditRecord, type AccessRequest, type ChainedAuditRecord, type OutboundEvent, type RequestStatus } from '../../domain';
-import type { AuditEntry, LedgerPort, RequestPage, RequestQuery, StoredRequest } from '../../services/ports';
+import { chainAuditRecord, isTerminal, withExtensionTotals, type AccessRequest, type ChainedAuditRecord, type OutboundEvent, type RequestStatus } from '../../domain';
+import type { AuditEntry, CreateOutcome, LedgerPort, RequestClaims, RequestPage, RequestQuery, StoredRequest } from '../../services/ports';
 import { ensureTable, isContended, rowKeyOf, statusOf } from './setup';
 
 /**
@@ -19,6 +20,10 @@ const ONCE_PREFIX = 'once|';
 /** Outbox rows: `outbox|{seq of the transaction's last audit record}|{index}`, so RowKey order is commit order. */
 export const OUTBOX_PREFIX = 'outbox|';
 export const OUTBOX_END = 'outbox}';
+/** `submission|{sha256 of the submission key}` → the request it made (an Idempotency-Key, an event's source and id). */
+const SUBMISSION_PREFIX = 'submission|';
+/** `open|{sha256 of the access key}` → the request that holds the access; ignored once that request is closed. */
+const OPEN_ACCESS_PREFIX = 'open|';
 const MAX_ATTEMPTS = 40;
 
 type RequestEntity = {
@@ -41,6 +46,15 @@ interface AuditHeadEntity {
   data: string;
 }
 
+/** Keys are hashed: they hold text from callers (an Idempotency-Key) and scopes with '/', and row keys are short. */
+const indexRowKey = (prefix: string, key: string): string => `${prefix}${createHash('sha256').update(key, 'utf8').digest('hex')}`;
+
+interface IndexEntity {
+  partitionKey: string;
+  rowKey: string;
+  requestId: string;
+}
+
 const auditRowKey = (seq: number): string => `${AUDIT_PREFIX}${String(seq).padStart(12, '0')}`;
 const outboxRowKey = (seq: number, index: number): string => `${OUTBOX_PREFIX}${String(seq).padStart(12, '0')}|${String(index).padStart(4, '0')}`;
 
@@ -60,7 +74,7 @@ function toEntity(request: AccessRequest): RequestEntity {
 }
 
 function fromEntity(entity: TableEntityResult<Record<string, unknown>>): StoredRequest {
-  return { request: JSON.parse(entity.data as string) as AccessRequest, etag: entity.etag };
+  return { request: withExtensionTotals(JSON.parse(entity.data as string) as AccessRequest), etag: entity.etag };
 }
 
 const pause = (attempt: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.min(200, 5 * attempt) + Math.random() * 10 * attempt));
@@ -165,12 +179,44 @@ export class TableLedger implements LedgerPort {
     }
   }
 
-  async create(request: AccessRequest, audit: readonly AuditEntry[], events: readonly OutboundEvent[] = []): Promise<'created' | 'exists'> {
+  async create(request: AccessRequest, audit: readonly AuditEntry[], events: readonly OutboundEvent[] = [], claims: RequestClaims = {}): Promise<CreateOutcome> {
     const entity = toEntity(request);
     return this.untilSettled(`store request ${request.id}`, async () => {
-      if (await this.exists(entity.rowKey)) return 'exists';
-      return (await this.submitChained([['create', entity]], audit, events)) ? 'created' : undefined;
+      // Request ids are random: the row exists only when an earlier try of this very call committed.
+      if (await this.exists(entity.rowKey)) return { outcome: 'created' };
+      const actions: TransactionAction[] = [['create', entity]];
+      if (claims.submissionKey) {
+        const row = indexRowKey(SUBMISSION_PREFIX, claims.submissionKey);
+        const named = await this.indexRow(row);
+        if (named) return { outcome: 'replayed', requestId: named.requestId };
+        actions.push(['create', { partitionKey: LEDGER_PARTITION, rowKey: row, requestId: request.id }]);
+      }
+      if (claims.openAccessKey) {
+        const row = indexRowKey(OPEN_ACCESS_PREFIX, claims.openAccessKey);
+        const held = await this.indexRow(row);
+        const holder = held ? await this.get(held.requestId) : undefined;
+        if (holder && !isTerminal(holder.request.status)) return { outcome: 'duplicate', open: holder.request };
+        const claim = { partitionKey: LEDGER_PARTITION, rowKey: row, requestId: request.id };
+        // Taking over from a closed request with If-Match: of two instances doing so at once, one wins.
+        actions.push(held ? ['update', claim, 'Replace', { etag: held.etag }] : ['create', claim]);
+      }
+      return (await this.submitChained(actions, audit, events)) ? { outcome: 'created' } : undefined;
     });
+  }
+
+  async requestIdForSubmission(submissionKey: string): Promise<string | undefined> {
+    await this.ensureTable();
+    return (await this.indexRow(indexRowKey(SUBMISSION_PREFIX, submissionKey)))?.requestId;
+  }
+
+  private async indexRow(rowKey: string): Promise<{ requestId: string; etag: string } | undefined> {
+    try {
+      const entity = await this.table.getEntity<IndexEntity>(LEDGER_PARTITION, rowKey);
+      return { requestId: entity.requestId, etag: entity.etag };
+    } catch (error) {
+      if (statusOf(error) === 404) return undefined;
+      throw error;
+    }
   }
 
   async get(id: string): Promise<StoredRequest | undefined> {

@@ -6,8 +6,8 @@ import Ajv2020, { type ErrorObject } from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, type Document, type Node } from 'yaml';
 import { AZURE_RBAC_PLANE, armScopeWithin, normalizeArmScope, resolveAzureRole } from '../azureRbac';
-import { parseIsoDuration } from '../duration';
-import { BUILT_IN_ROLES, resolveRole, type RoleInfo } from '../roles';
+import { invalidDurationDetail, parseIsoDuration } from '../duration';
+import { BUILT_IN_ROLES, closestRole, resolveRole, type RoleInfo } from '../roles';
 import { normalizeScope, normalizeScopePattern } from '../scope';
 import { POLICY_SCHEMA } from './schema';
 import {
@@ -31,7 +31,7 @@ import {
 
 type Segment = string | number;
 
-const ajv = new Ajv2020({ allErrors: true, strict: true, strictTypes: false, strictRequired: false });
+const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true, strictTypes: false, strictRequired: false });
 addFormats(ajv);
 const validate = ajv.compile(POLICY_SCHEMA);
 
@@ -83,17 +83,38 @@ function offsetOf(doc: Document, segments: readonly Segment[], atKey: boolean): 
   return best;
 }
 
+/** The id of the eligibility rule a path is inside (either plane's), as the document spells it. */
+function ruleIdAt(data: unknown, segments: readonly Segment[]): string | undefined {
+  const [first, second, third] = segments;
+  const rules = first === 'eligibility' ? { list: (data as { eligibility?: unknown })?.eligibility, index: second }
+    : first === 'azureRbac' && second === 'eligibility' ? { list: (data as { azureRbac?: { eligibility?: unknown } })?.azureRbac?.eligibility, index: third }
+      : undefined;
+  if (!rules || typeof rules.index !== 'number' || !Array.isArray(rules.list)) return undefined;
+  const id = (rules.list[rules.index] as { id?: unknown } | undefined)?.id;
+  return typeof id === 'string' ? id : undefined;
+}
+
 class IssueCollector {
   readonly issues: PolicyIssue[] = [];
+  /** The document as data, once read: issues inside a rule name the rule by its id. */
+  data: unknown;
   constructor(
     private readonly doc: Document,
     private readonly lineCounter: LineCounter,
   ) {}
 
+  /** A collector of the same document that starts with no issues. */
+  fork(): IssueCollector {
+    const copy = new IssueCollector(this.doc, this.lineCounter);
+    copy.data = this.data;
+    return copy;
+  }
+
   add(segments: readonly Segment[], message: string, atKey = false): void {
     const offset = offsetOf(this.doc, segments, atKey);
     const pos = offset !== undefined ? this.lineCounter.linePos(offset) : undefined;
-    this.issues.push({ path: formatPath(segments), ...(pos ? { line: pos.line, column: pos.col } : {}), message });
+    const rule = ruleIdAt(this.data, segments);
+    this.issues.push({ path: formatPath(segments), ...(pos ? { line: pos.line, column: pos.col } : {}), ...(rule !== undefined ? { rule } : {}), message });
   }
 }
 
@@ -113,8 +134,8 @@ function describeAjvError(error: ErrorObject): { segments: Segment[]; message: s
       return { segments, message: `must be ${JSON.stringify(params.allowedValue)}`, atKey: false };
     case 'pattern': {
       const where = segments[segments.length - 1];
-      if (typeof where === 'string' && /duration/i.test(where)) {
-        return { segments, message: 'must be an ISO 8601 duration in days/hours/minutes/seconds, e.g. PT1H', atKey: false };
+      if (typeof where === 'string' && /duration|period|warning|lifetime/i.test(where)) {
+        return { segments, message: invalidDurationDetail(error.data), atKey: false };
       }
       return { segments, message: `must match ${String(params.pattern)}`, atKey: false };
     }
@@ -191,17 +212,40 @@ export function parsePolicy(yamlText: string, sourceName: string): Policy {
   } catch (err) {
     throw new PolicyError(sourceName, [{ path: '', message: `YAML: ${(err as Error).message}` }]);
   }
+  collector.data = data;
   if (!validate(data)) {
     for (const error of reduceAjvErrors(validate.errors ?? [])) {
       const described = describeAjvError(error);
       const message = error.keyword === 'oneOf' || error.keyword === 'anyOf' ? (combinatorMessage(described.segments) ?? described.message) : described.message;
       collector.add(described.segments, message, described.atKey);
     }
-    throw new PolicyError(sourceName, byLine(collector.issues));
+    throw new PolicyError(sourceName, byLine([...collector.issues, ...semanticIssuesDespite(collector, data, sourceName)]));
   }
   const policy = resolvePolicy(data as unknown as RawPolicy, sourceName, collector);
   if (collector.issues.length > 0) throw new PolicyError(sourceName, byLine(collector.issues));
   return policy;
+}
+
+/** Whether one path is the other or inside it (`a.b` holds `a.b.c` and `a.b[0]`). */
+function overlaps(a: string, b: string): boolean {
+  const within = (inner: string, outer: string): boolean => outer === '' || inner === outer || inner.startsWith(`${outer}.`) || inner.startsWith(`${outer}[`);
+  return within(a, b) || within(b, a);
+}
+
+/**
+ * The semantic problems of a document that also breaks the schema, so that one run reports them
+ * all: those about a part the schema already faults are left out, and a shape too broken to read
+ * further yields none.
+ */
+function semanticIssuesDespite(schemaIssues: IssueCollector, data: unknown, sourceName: string): PolicyIssue[] {
+  const faulted = schemaIssues.issues.map((i) => i.path);
+  const semantic = schemaIssues.fork();
+  try {
+    resolvePolicy(data as RawPolicy, sourceName, semantic);
+  } catch {
+    // The schema errors say what to fix first.
+  }
+  return semantic.issues.filter((issue) => !faulted.some((path) => overlaps(issue.path, path)));
 }
 
 function resolvePolicy(raw: RawPolicy, sourceName: string, issues: IssueCollector): Policy {
@@ -251,7 +295,10 @@ function resolvePolicy(raw: RawPolicy, sourceName: string, issues: IssueCollecto
   });
   const role = (ref: string, path: Segment[]): RoleInfo | undefined => {
     const found = resolveRole(ref, customRoles);
-    if (!found) issues.add(path, `unknown role '${ref}'`);
+    if (!found) {
+      const guess = closestRole(ref, [...BUILT_IN_ROLES, ...customRoles]);
+      issues.add(path, `unknown role '${ref}'${guess ? `: did you mean '${guess.alias ?? guess.name}'?` : ''}`);
+    }
     return found;
   };
 
@@ -280,7 +327,9 @@ function resolvePolicy(raw: RawPolicy, sourceName: string, issues: IssueCollecto
       if (a === 'self') return;
       const p = known(a, r.for === 'self' ? at('for') : at('for', j));
       if (!p) return;
-      if (p.type === 'Group') issues.add(at('for', j), `'${a}' is a group: grants target users or service principals`);
+      if (p.type === 'Group') {
+        issues.add(at('for', j), `'${a}' is a group: a rule grants access to users or service principals only, never to a group (its members would approve a grant to themselves); name the members instead${p.members.length > 0 ? ` (${p.members.join(', ')})` : ''}`);
+      }
       targets.push(p);
     });
     const roles = r.roles.map((x, j) => (azure ? azureRoleOrIssue(x, at('roles', j), issues) : role(x, at('roles', j)))).filter((x): x is RoleInfo => !!x);
@@ -522,7 +571,7 @@ function byLine(issues: readonly PolicyIssue[]): PolicyIssue[] {
 function durationOrIssue(text: string, path: Segment[], issues: IssueCollector): number {
   const ms = parseIsoDuration(text);
   if (ms === undefined) {
-    issues.add(path, `'${text}' is not a supported ISO 8601 duration (days, hours, minutes, seconds)`);
+    issues.add(path, invalidDurationDetail(text));
     return 0;
   }
   return ms;

@@ -185,6 +185,8 @@ export interface PolicyIssue {
   readonly path: string;
   readonly line?: number;
   readonly column?: number;
+  /** The id of the eligibility rule the problem is in, when it is in one. */
+  readonly rule?: string;
   readonly message: string;
 }
 
@@ -195,7 +197,7 @@ export class PolicyError extends Error {
   constructor(sourceName: string, issues: readonly PolicyIssue[]) {
     const lines = issues.map((i) => {
       const where = i.line !== undefined ? `${sourceName}:${i.line}:${i.column ?? 1}` : sourceName;
-      return `  ${where} ${i.path || '(document)'} ${i.message}`;
+      return `  ${where} ${i.path || '(document)'}${i.rule !== undefined ? ` (rule '${i.rule}')` : ''} ${i.message}`;
     });
     super(`Invalid policy ${sourceName} (${issues.length} problem${issues.length === 1 ? '' : 's'}):\n${lines.join('\n')}`);
     this.name = 'PolicyError';

@@ -158,7 +158,10 @@ describe('inbound submissions', () => {
     expect(requesterAsCaller(policy, 'dave')).toEqual({ objectId: OID.dave, groups: [G.appDevOps] });
     expect(requesterAsCaller(policy, 'Dave@Contoso.example')).toEqual({ objectId: OID.dave, groups: [G.appDevOps] });
     expect(requesterAsCaller(policy, OID.sam.toUpperCase())).toEqual({ objectId: OID.sam, groups: [G.securityTeam] });
-    expect(requesterAsCaller(policy, '00000000-0000-4000-8000-000000000000')).toEqual({ objectId: '00000000-0000-4000-8000-000000000000', groups: [] });
+    // Fail closed: an object id the policy does not declare, and a group, are no requester.
+    expect(requesterAsCaller(policy, '00000000-0000-4000-8000-000000000000')).toMatchObject({ ok: false, code: 'unknown-requester' });
+    expect(requesterAsCaller(policy, 'security-team')).toMatchObject({ ok: false, code: 'group-principal' });
+    expect(requesterAsCaller(policy, G.appDevOps)).toMatchObject({ ok: false, code: 'group-principal' });
     expect(requesterAsCaller(policy, 'mallory@contoso.example')).toMatchObject({ ok: false, code: 'unknown-requester' });
   });
 

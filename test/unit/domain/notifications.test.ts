@@ -115,7 +115,7 @@ describe('recipients come from the policy', () => {
     expect(issues('  approvers:\n    app-devops: { teams: X }')).toEqual(["notifications.approvers[\"app-devops\"] 'app-devops' is not an approver of any rule"]);
     expect(issues('  approvers:\n    security-team: { teams: "https://prod.logic.azure.com/x" }')).toEqual([expect.stringMatching(/teams must match/)]);
     expect(issues('  approvers:\n    security-team: { email: [not-an-address] }')).toEqual([expect.stringMatching(/email\[0\] must match format "email"/)]);
-    expect(issues('  expiryWarning: soon')).toEqual([expect.stringMatching(/^notifications\.expiryWarning must match/)]);
+    expect(issues('  expiryWarning: soon')).toEqual([expect.stringMatching(/^notifications\.expiryWarning 'soon' is not an ISO 8601 duration: use e\.g\. PT1H/)]);
   });
 });
 

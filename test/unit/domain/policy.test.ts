@@ -66,7 +66,7 @@ describe('parsePolicy', () => {
     expect(byPath['eligibility[0].maxDuration']).toMatchObject({ line: 18, column: 18, message: expect.stringMatching(/ISO 8601/) });
     expect(byPath['eligibility[0].colour']).toMatchObject({ line: 14, column: 5, message: 'is not a known property' });
     expect(byPath['eligibility[0].for']).toMatchObject({ line: 13, column: 10, message: "must be 'self' or a list of principal aliases" });
-    expect(err.message).toContain("p.yaml:18:18 eligibility[0].maxDuration must be an ISO 8601 duration");
+    expect(err.message).toContain("p.yaml:18:18 eligibility[0].maxDuration (rule 'r1') '2 hours' is not an ISO 8601 duration: use e.g. PT1H");
   });
 
   it('reports a missing required property at the parent', () => {

@@ -29,6 +29,7 @@ describe('accessReport', () => {
     id: 'g1', hsm: 'contoso-hsm', status: 'Active', role: 'Managed HSM Crypto User', roleId: CRYPTO_USER, scope: '/keys/release-signing-key', principalId: OID.appVm,
     requestedBy: OID.dave, duration: 'PT1H', durationMs: 3_600_000, justification: 'r', ruleId: 'x', approvalsRequired: 1, createdAt: at(0), pendingUntil: at(1),
     decisions: [], grantedAt: at(0), expiresAt: new Date(NOW.getTime() + 3_600_000).toISOString(), assignmentName: 'a-new', history: [],
+    extensions: [], totalDurationMs: 3_600_000, totalDuration: 'PT1H',
   } as AccessRequest;
   const input = {
     policy, hsm: 'contoso-hsm', keys: [{ name: 'release-signing-key' }, { name: 'app-signing-key' }], assignments: [],
