@@ -1,6 +1,6 @@
 import { app, type HttpRequest, type HttpResponseInit } from '@azure/functions';
 import { appContext } from '../shared/app';
-import { callerOf, json, problemResponse, respond, unauthenticated } from './http';
+import { callerOf, endpoint, json, problemResponse, respond, unauthenticated } from './http';
 
 function instant(value: string | null): string | undefined | null {
   if (value === null) return undefined;
@@ -19,4 +19,4 @@ export async function audit(request: HttpRequest): Promise<HttpResponseInit> {
   return respond(outcome, (records) => json(200, { items: records }));
 }
 
-app.http('audit', { methods: ['GET'], authLevel: 'anonymous', route: 'audit', handler: audit });
+app.http('audit', { methods: ['GET'], authLevel: 'anonymous', route: 'audit', handler: endpoint(audit) });

@@ -1,6 +1,8 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import { appContext, type AppContext } from '../shared/app';
 import { ConfigurationError } from '../shared/adapters/config';
+import { maySeeHealthDetails } from '../shared/domain';
+import { callerOf, endpoint } from './http';
 
 /** Each dependency gets this long to answer before it counts as down. */
 export const CHECK_TIMEOUT_MS = 3000;
@@ -50,23 +52,77 @@ async function probeHsm(context: AppContext, abortSignal: AbortSignal): Promise<
   await assignments.byPage().next();
 }
 
-export async function health(_request: HttpRequest, invocation: InvocationContext): Promise<HttpResponseInit> {
+/** How long one probe's answer serves every caller: anonymous callers cannot spend the HSM's request budget. */
+export const HEALTH_CACHE_MS = 5000;
+/** A failed probe is repeated sooner, so that a recovery shows within a second (still at most one probe a second). */
+export const FAILED_HEALTH_CACHE_MS = 1000;
+
+interface HealthReport {
+  healthy: boolean;
+  checks: Record<string, CheckResult>;
+  checkedAt: string;
+}
+
+/** One probe at a time; callers while it runs share it, and its answer is reused for `ttlMs(answer)`. */
+export class SharedProbe<T> {
+  private last: { value: T; at: number } | undefined;
+  private running: Promise<T> | undefined;
+
+  constructor(private readonly probe: () => Promise<T>, private readonly ttlMs: (value: T) => number, private readonly now: () => number = Date.now) {}
+
+  get(): Promise<T> {
+    if (this.last && this.now() - this.last.at < this.ttlMs(this.last.value)) return Promise.resolve(this.last.value);
+    this.running ??= this.probe()
+      .then((value) => {
+        this.last = { value, at: this.now() };
+        return value;
+      })
+      .finally(() => {
+        this.running = undefined;
+      });
+    return this.running;
+  }
+}
+
+async function probeAll(context: AppContext): Promise<HealthReport> {
+  const [storage, hsm] = await Promise.all([
+    timedCheck((signal) => context.pingStorage(signal)),
+    timedCheck((signal) => probeHsm(context, signal)),
+  ]);
+  return { healthy: storage.ok && hsm.ok, checks: { storage, hsm }, checkedAt: new Date().toISOString() };
+}
+
+const probes = new WeakMap<AppContext, SharedProbe<HealthReport>>();
+
+function sharedProbe(context: AppContext): SharedProbe<HealthReport> {
+  let probe = probes.get(context);
+  if (!probe) {
+    probe = new SharedProbe(() => probeAll(context), (report) => (report.healthy ? HEALTH_CACHE_MS : FAILED_HEALTH_CACHE_MS));
+    probes.set(context, probe);
+  }
+  return probe;
+}
+
+/**
+ * `GET /api/health`: `{"status":"ok"}` or 503 `{"status":"unavailable"}` for anyone; administrators
+ * also get each dependency's check. Storage and the HSM are probed at most once per HEALTH_CACHE_MS
+ * (once a second while they fail).
+ */
+export async function health(request: HttpRequest, invocation: InvocationContext): Promise<HttpResponseInit> {
   const headers = { 'cache-control': 'no-store' };
   let context: AppContext;
   try {
     context = appContext();
   } catch (error) {
-    const reason = error instanceof ConfigurationError ? error.problems : ['the app could not start'];
-    invocation.error('Health check: configuration invalid', error instanceof Error ? error.message : String(error));
-    return { status: 503, headers, jsonBody: { status: 'unhealthy', checks: { configuration: { ok: false, error: reason.join('; ') } } } };
+    invocation.error('Health check: configuration invalid', error instanceof ConfigurationError ? error.problems.join('; ') : error instanceof Error ? error.message : String(error));
+    return { status: 503, headers, jsonBody: { status: 'unavailable' } };
   }
-  const [storage, hsm] = await Promise.all([
-    timedCheck((signal) => context.pingStorage(signal)),
-    timedCheck((signal) => probeHsm(context, signal)),
-  ]);
-  const healthy = storage.ok && hsm.ok;
-  if (!healthy) invocation.warn(`Health check failed: storage ${storage.ok ? 'ok' : storage.error}, hsm ${hsm.ok ? 'ok' : hsm.error}`);
-  return { status: healthy ? 200 : 503, headers, jsonBody: { status: healthy ? 'healthy' : 'unhealthy', checks: { storage, hsm } } };
+  const report = await sharedProbe(context).get();
+  const { storage, hsm } = report.checks;
+  if (!report.healthy) invocation.warn(`Health check failed (as of ${report.checkedAt}): storage ${storage.ok ? 'ok' : storage.error}, hsm ${hsm.ok ? 'ok' : hsm.error}`);
+  const status = report.healthy ? 'ok' : 'unavailable';
+  const details = maySeeHealthDetails(context.policy, callerOf(request)) ? { checks: report.checks, checkedAt: report.checkedAt } : {};
+  return { status: report.healthy ? 200 : 503, headers, jsonBody: { status, ...details } };
 }
 
-app.http('health', { methods: ['GET'], authLevel: 'anonymous', route: 'health', handler: health });
+app.http('health', { methods: ['GET'], authLevel: 'anonymous', route: 'health', handler: endpoint(health) });

@@ -12,5 +12,6 @@ import './audit';
 import './revocation';
 import './reconcile';
 import './review';
+import './csrf';
 import './notifications';
 import './events';

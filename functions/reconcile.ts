@@ -1,9 +1,9 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext, type Timer } from '@azure/functions';
 import { appContext } from '../shared/app';
 import { RECONCILE_QUEUE, type RunMessage } from '../shared/adapters/storage/runQueue';
-import { accessReport, azureRbacGrants, keysReport, type Caller } from '../shared/domain';
+import { accessReport, azureRbacGrants, keysReport, mayReadReports, mayRunReconciliation, type Caller } from '../shared/domain';
 import { accessPage, accessReportBody, keysPage, runPage } from '../shared/services/reportPages';
-import { callerOf, invocationLog, json, problemResponse, unauthenticated } from './http';
+import { callerOf, endpoint, forBrowsers, invocationLog, json, problemResponse, unauthenticated } from './http';
 
 const SYSTEM = 'system:reconcile-timer';
 
@@ -22,7 +22,7 @@ const noInventory = (): HttpResponseInit => problemResponse(404, 'no-inventory',
 function overseerOnly(request: HttpRequest): { caller: Caller } | { refused: HttpResponseInit } {
   const caller = callerOf(request);
   if (!caller) return { refused: unauthenticated(request) };
-  if (!appContext().requests().isOverseer(caller)) return { refused: problemResponse(403, 'not-an-auditor', 'Reports are for HSM administrators and auditors') };
+  if (!mayReadReports(appContext().policy, caller)) return { refused: problemResponse(403, 'not-an-auditor', 'Reports are for HSM administrators and auditors') };
   return { caller };
 }
 
@@ -32,8 +32,8 @@ export async function reconcileNow(request: HttpRequest, context: InvocationCont
   if (!caller) return unauthenticated(request);
   const mode = request.query.get('mode') ?? 'plan';
   if (mode !== 'plan' && mode !== 'apply') return problemResponse(400, 'invalid-query', "mode must be 'plan' or 'apply'");
-  const { requests, reconciliation, reconcileSettings } = appContext();
-  if (!requests().isSecurityAdmin(caller)) return problemResponse(403, 'not-an-administrator', 'Only HSM administrators run reconciliation');
+  const { policy, reconciliation, reconcileSettings } = appContext();
+  if (!mayRunReconciliation(policy, caller)) return problemResponse(403, 'not-an-administrator', 'Only HSM administrators run reconciliation');
   const service = reconciliation(invocationLog(context));
   const started = await service.start(mode, caller.objectId);
   if (!started.ok) return problemResponse(409, started.code, `Run ${started.runningRunId} of this HSM is still in progress; see /api/reconcile/reports/${started.runningRunId}`);
@@ -111,10 +111,10 @@ export async function keysReportPage(request: HttpRequest): Promise<HttpResponse
   return wantsHtml(request) ? html(keysPage(asOf, report)) : json(200, { hsm: inventory.run.hsm, runId: inventory.run.id, asOf, ...report });
 }
 
-app.http('reconcile', { methods: ['POST'], authLevel: 'anonymous', route: 'reconcile', handler: reconcileNow });
-app.http('reconcileLatestReport', { methods: ['GET'], authLevel: 'anonymous', route: 'reconcile/reports/latest', handler: latestReport });
-app.http('reconcileReport', { methods: ['GET'], authLevel: 'anonymous', route: 'reconcile/reports/{id}', handler: runReport });
-app.http('accessReport', { methods: ['GET'], authLevel: 'anonymous', route: 'reports/access', handler: accessReportPage });
-app.http('keysReport', { methods: ['GET'], authLevel: 'anonymous', route: 'reports/keys', handler: keysReportPage });
+app.http('reconcile', { methods: ['POST'], authLevel: 'anonymous', route: 'reconcile', handler: endpoint(reconcileNow) });
+app.http('reconcileLatestReport', { methods: ['GET'], authLevel: 'anonymous', route: 'reconcile/reports/latest', handler: endpoint(forBrowsers(latestReport)) });
+app.http('reconcileReport', { methods: ['GET'], authLevel: 'anonymous', route: 'reconcile/reports/{id}', handler: endpoint(forBrowsers(runReport)) });
+app.http('accessReport', { methods: ['GET'], authLevel: 'anonymous', route: 'reports/access', handler: endpoint(forBrowsers(accessReportPage)) });
+app.http('keysReport', { methods: ['GET'], authLevel: 'anonymous', route: 'reports/keys', handler: endpoint(forBrowsers(keysReportPage)) });
 app.storageQueue('reconcile-continue', { queueName: RECONCILE_QUEUE, connection: 'AzureWebJobsStorage', handler: continueRun });
 app.timer('reconcile-nightly', { schedule: '%RECONCILE_SCHEDULE%', runOnStartup: false, handler: reconcileNightly });

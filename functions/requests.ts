@@ -3,17 +3,17 @@ import { appContext } from '../shared/app';
 import type { Caller, RequestStatus } from '../shared/domain';
 import { REQUEST_STATUSES } from '../shared/domain';
 import type { AccessRequestService } from '../shared/services/accessRequests';
-import { callerOf, invocationLog, isGuid, json, problemResponse, readJsonObject, requestView, respond, stringFields, unauthenticated, fromProblem } from './http';
+import { callerOf, endpoint, invocationLog, isGuid, json, problemResponse, readJsonObject, requestView, respond, stringFields, unauthenticated, fromProblem } from './http';
 
 type Handler = (service: AccessRequestService, caller: Caller, request: HttpRequest) => Promise<HttpResponseInit>;
 
 /** Every request handler: an authenticated caller, the workflow service, and problems for what fails. */
 function handler(body: Handler) {
-  return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
+  return endpoint(async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
     const caller = callerOf(request);
     if (!caller) return unauthenticated(request);
     return body(appContext().requests(invocationLog(context)), caller, request);
-  };
+  });
 }
 
 function withRequestId(body: (service: AccessRequestService, caller: Caller, id: string, request: HttpRequest) => Promise<HttpResponseInit>): Handler {

@@ -1,8 +1,9 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import { identify, WRONG_TENANT_DETAIL } from '../shared/adapters/easyAuth';
 import { appContext } from '../shared/app';
-import { CSRF_COOKIE, CSRF_COOKIE_MAX_AGE_SECONDS, CSRF_COOKIE_PATH, errorPage, type PageResult, type ReviewCaller, type ReviewInput } from '../shared/services/reviewPage';
-import { invocationLog } from './http';
+import { CSRF_COOKIE, CSRF_COOKIE_MAX_AGE_SECONDS, CSRF_COOKIE_PATH } from '../shared/services/csrf';
+import { errorPage, type PageResult, type ReviewCaller, type ReviewInput } from '../shared/services/reviewPage';
+import { cookie, endpoint, invocationLog, originOf } from './http';
 
 const MAX_FORM_BYTES = 8 * 1024;
 
@@ -16,14 +17,6 @@ const PAGE_HEADERS = {
   'x-frame-options': 'DENY',
   'x-robots-tag': 'noindex, nofollow',
 };
-
-function cookie(request: HttpRequest, name: string): string | undefined {
-  for (const part of (request.headers.get('cookie') ?? '').split(';')) {
-    const index = part.indexOf('=');
-    if (index > 0 && part.slice(0, index).trim() === name) return part.slice(index + 1).trim();
-  }
-  return undefined;
-}
 
 /** A principal of another tenant gets a refusal page, never a sign-in loop or the request. */
 function wrongTenant(request: HttpRequest): HttpResponseInit | undefined {
@@ -76,12 +69,10 @@ export async function reviewDecision(request: HttpRequest, context: InvocationCo
   const page = await appContext().reviewPage(invocationLog(context)).act({
     ...input(request),
     form: new URLSearchParams(bytes.toString('utf8')),
-    origin: request.headers.get('origin'),
-    fetchSite: request.headers.get('sec-fetch-site'),
-    ownOrigin: new URL(request.url).origin,
+    ...originOf(request),
   });
   return toResponse(request, page);
 }
 
-app.http('review-page', { methods: ['GET', 'HEAD'], authLevel: 'anonymous', route: 'review/{id}', handler: reviewPage });
-app.http('review-decision', { methods: ['POST'], authLevel: 'anonymous', route: 'review/{id}', handler: reviewDecision });
+app.http('review-page', { methods: ['GET', 'HEAD'], authLevel: 'anonymous', route: 'review/{id}', handler: endpoint(reviewPage) });
+app.http('review-decision', { methods: ['POST'], authLevel: 'anonymous', route: 'review/{id}', handler: endpoint(reviewDecision, { ownForm: true }) });

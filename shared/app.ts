@@ -21,6 +21,7 @@ import type { Clock, ServiceLog } from './services/ports';
 import { createNotificationSetup } from './adapters/notify';
 import type { NotificationService } from './services/notifications';
 import { ReviewPageService } from './services/reviewPage';
+import { CsrfProtection } from './services/csrf';
 import { createAzureRbacAdapters } from './adapters/arm-rbac/setup';
 import { ArmReconciliationService } from './services/armReconciliation';
 import { hostname } from 'node:os';
@@ -53,6 +54,8 @@ export interface AppContext {
   notifications(log?: ServiceLog): NotificationService;
   /** The review page behind the notifications' links. */
   reviewPage(log?: ServiceLog): ReviewPageService;
+  /** Cross-site request checks and CSRF tokens, for the API and the review page alike. */
+  readonly csrf: CsrfProtection;
   /** The Event Grid topic events go to; undefined when none is configured (then no event is written). */
   readonly eventGrid?: EventGridConfig;
   /** Publishes the outbox (one per process, so kicks after commits coalesce); undefined without a topic. */
@@ -173,9 +176,13 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
         keys: notify.config.reviewLinkKeys,
         clock,
         log,
-        newNonce: () => randomBytes(24).toString('base64url'),
-        ...(notify.config.publicBaseUrl ? { publicBaseUrl: notify.config.publicBaseUrl } : {}),
+        csrf: context.csrf,
       }),
+    csrf: new CsrfProtection({
+      keys: notify.config.reviewLinkKeys,
+      newNonce: () => randomBytes(24).toString('base64url'),
+      ...(notify.config.publicBaseUrl ? { publicBaseUrl: notify.config.publicBaseUrl } : {}),
+    }),
     reconcileSettings,
     reconciliation: (log = consoleLog) => {
       const serviceObjectId = reconcileSettings.serviceObjectId;

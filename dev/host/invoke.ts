@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { format } from 'node:util';
 import { InvocationContext } from '@azure/functions';
 import type { FunctionInput, FunctionOutput, FunctionTrigger, LogLevel } from '@azure/functions';
@@ -48,6 +48,8 @@ function createContext(registration: FunctionRegistration, environment: Invocati
   const context: InvocationContext = new InvocationContext({
     invocationId,
     functionName: registration.name,
+    // The worker gives every invocation a W3C trace context, as the Functions host does.
+    traceContext: { traceParent: `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`, traceState: '', attributes: {} },
     triggerMetadata,
     logHandler: (level, ...args) => {
       const message = format(...args);

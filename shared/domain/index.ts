@@ -8,6 +8,7 @@ export * from './policy/parse';
 export * from './eligibility';
 export * from './submissions';
 export * from './approval';
+export * from './permissions';
 export * from './lifecycle';
 export * from './assignmentName';
 export * from './audit';

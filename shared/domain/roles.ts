@@ -18,13 +18,15 @@ function builtIn(id: string, name: string, canWriteRoleAssignments: boolean): Ro
 
 /** Managed HSM Administrator: reconciliation never removes its last assignment at `/`. */
 export const ADMINISTRATOR_ROLE_ID = 'a290e904-7015-4bba-90c8-60543313cdb4';
+/** Managed HSM Crypto Auditor: reads role assignments, definitions and key metadata; the service's auditors hold it at `/`. */
+export const CRYPTO_AUDITOR_ROLE_ID = '2c18b078-7c48-4d3a-af88-5a3a1b3f82b3';
 
 export const BUILT_IN_ROLES: readonly RoleInfo[] = Object.freeze([
   builtIn(ADMINISTRATOR_ROLE_ID, 'Managed HSM Administrator', true),
   builtIn('515eb02d-2335-4d2d-92f2-b1cbdf9c3778', 'Managed HSM Crypto Officer', true),
   builtIn('21dbd100-6940-42c2-9190-5d6cb909625b', 'Managed HSM Crypto User', false),
   builtIn('4bd23610-cdcf-4971-bdee-bdc562cc28e4', 'Managed HSM Policy Administrator', true),
-  builtIn('2c18b078-7c48-4d3a-af88-5a3a1b3f82b3', 'Managed HSM Crypto Auditor', false),
+  builtIn(CRYPTO_AUDITOR_ROLE_ID, 'Managed HSM Crypto Auditor', false),
   builtIn('33413926-3206-4cdd-b39a-83574fe37a17', 'Managed HSM Crypto Service Encryption User', false),
   builtIn('21dbd100-6940-42c2-9190-5d6cb909625c', 'Managed HSM Crypto Service Release User', false),
   builtIn('7b127d3c-77bd-4e3e-bbe0-dbb8971fa7f8', 'Managed HSM Backup User', false),

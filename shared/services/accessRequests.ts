@@ -3,7 +3,6 @@ import {
   applyEvent,
   assignmentNameFor,
   assignmentStillJustified,
-  callerMatches,
   createRequest,
   duplicateDetail,
   evaluateDecision,
@@ -12,6 +11,12 @@ import {
   eventSubmissionKeyOf,
   idempotencyKeyOf,
   invalidDurationDetail,
+  mayCancel,
+  mayExtend,
+  mayReadAuditTrail,
+  mayRevoke,
+  maySeeAllRequests,
+  maySeeRequest,
   openAccessKeyOf,
   parseIsoDuration,
   sameSubmission,
@@ -132,24 +137,8 @@ export class AccessRequestService {
     return this.deps.policy;
   }
 
-  /** HSM administrators and auditors of the policy's standing assignments see every request and the audit trail. */
-  isOverseer(caller: Caller): boolean {
-    const overseers = this.deps.policy.standing
-      .filter((s) => s.scope === '/' && /administrator|auditor/i.test(s.role.name))
-      .map((s) => s.principalId);
-    return callerMatches(caller, overseers);
-  }
-
-  isSecurityAdmin(caller: Caller): boolean {
-    const admins = this.deps.policy.standing.filter((s) => s.scope === '/' && /administrator/i.test(s.role.name)).map((s) => s.principalId);
-    return callerMatches(caller, admins);
-  }
-
   private canSee(caller: Caller, request: AccessRequest): boolean {
-    const me = caller.objectId.toLowerCase();
-    if (me === request.requestedBy || me === request.principalId || this.isOverseer(caller)) return true;
-    const rule = this.deps.policy.eligibility.find((r) => r.id === request.ruleId);
-    return rule !== undefined && callerMatches(caller, rule.approval.approverObjectIds);
+    return maySeeRequest(this.deps.policy, caller, request);
   }
 
   /**
@@ -197,7 +186,7 @@ export class AccessRequestService {
   }
 
   async list(caller: Caller, input: ListInput): Promise<Outcome<{ items: AccessRequest[]; continuation?: string }>> {
-    const mine = input.mine === true || !this.isOverseer(caller);
+    const mine = input.mine === true || !maySeeAllRequests(this.deps.policy, caller);
     const page = await this.deps.ledger.list({
       ...(input.status ? { statuses: [input.status] } : {}),
       ...(mine ? { requestedBy: caller.objectId.toLowerCase() } : {}),
@@ -268,7 +257,7 @@ export class AccessRequestService {
 
   async cancel(caller: Caller, id: string): Promise<Outcome<AccessRequest>> {
     const result = await this.mutate(id, (request) => {
-      if (request.requestedBy !== caller.objectId.toLowerCase()) {
+      if (!mayCancel(this.deps.policy, caller, request)) {
         return this.canSee(caller, request) ? problem(403, 'not-requester', 'Only the requester can cancel a request') : notFound(id);
       }
       return success([{ type: 'cancel', by: caller.objectId }]);
@@ -280,8 +269,7 @@ export class AccessRequestService {
     const durationMs = parseIsoDuration(duration);
     if (durationMs === undefined) return problem(400, 'invalid-duration', invalidDurationDetail(duration));
     const result = await this.mutate(id, (request) => {
-      const me = caller.objectId.toLowerCase();
-      if (me !== request.requestedBy && me !== request.principalId) {
+      if (!mayExtend(this.deps.policy, caller, request)) {
         return this.canSee(caller, request) ? problem(403, 'not-requester', 'Only the requester or the grantee can ask for more time') : notFound(id);
       }
       const allowed = evaluateExtension(this.deps.policy, request, caller, durationMs);
@@ -297,8 +285,7 @@ export class AccessRequestService {
   async revoke(caller: Caller, id: string, reason?: string): Promise<Outcome<AccessRequest>> {
     const stored = await this.deps.ledger.get(id);
     if (!stored || !this.canSee(caller, stored.request)) return notFound(id);
-    const me = caller.objectId.toLowerCase();
-    if (me !== stored.request.requestedBy && me !== stored.request.principalId && !this.isSecurityAdmin(caller)) {
+    if (!mayRevoke(this.deps.policy, caller, stored.request)) {
       return problem(403, 'not-allowed-to-revoke', 'Only the requester, the grantee or an HSM administrator can revoke');
     }
     if (stored.request.status !== 'Active' && stored.request.status !== 'Approved') {
@@ -468,7 +455,7 @@ export class AccessRequestService {
   }
 
   async audit(caller: Caller, range: { from?: string; to?: string }): Promise<Outcome<ChainedAuditRecord[]>> {
-    if (!this.isOverseer(caller)) return problem(403, 'not-an-auditor', 'The audit trail is for HSM administrators and auditors');
+    if (!mayReadAuditTrail(this.deps.policy, caller)) return problem(403, 'not-an-auditor', 'The audit trail is for HSM administrators and auditors');
     return success(await this.deps.ledger.audit(range));
   }
 

@@ -32,6 +32,13 @@ function planeName(plane: string | undefined): string {
   return plane === 'azure-rbac' ? 'Azure RBAC' : 'HSM';
 }
 
+/** What a browser is shown instead of a 403 or 404 problem: the same words, as a page. */
+export function refusalPage(status: number, detail: string, signOut?: string): string {
+  const title = status === 403 ? 'Not allowed' : status === 404 ? 'Not found' : 'Not available';
+  const switchAccount = signOut ? `<p>Signed in with another account than you meant? <a href="${escapeHtml(signOut)}">Sign out</a> and sign in again.</p>` : '';
+  return page(title, `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(detail)}</p>${switchAccount}`);
+}
+
 export function runPage(run: ReconcileRun, items: readonly DriftItem[]): string {
   const counts = Object.entries(run.counts ?? {}).map(([k, v]) => [escapeHtml(k), escapeHtml(v)]);
   const facts = table(['', ''], [

@@ -1,10 +1,10 @@
 import {
+  decide,
   displayName,
-  evaluateDecision,
+  mayCancel,
+  mayRevoke,
   notificationContent,
   riskFlags,
-  signCsrfToken,
-  verifyCsrfToken,
   verifyReviewToken,
   type AccessRequest,
   type Caller,
@@ -12,13 +12,10 @@ import {
   type Policy,
 } from '../domain';
 import type { AccessRequestService, Outcome } from './accessRequests';
+import type { CsrfProtection, RequestOrigin } from './csrf';
 import type { Clock, ServiceLog } from './ports';
 import { messagePage, requestPage, type RequestPageModel } from './reviewHtml';
 
-/** The browser's own random value the review form's CSRF token is bound to. */
-export const CSRF_COOKIE = 'hsmgov-review-csrf';
-export const CSRF_COOKIE_PATH = '/api/review';
-export const CSRF_COOKIE_MAX_AGE_SECONDS = 8 * 3600;
 const MAX_COMMENT_LENGTH = 1000;
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -29,10 +26,8 @@ export interface ReviewPageDependencies {
   keys: readonly string[];
   clock: Clock;
   log: ServiceLog;
-  /** A fresh random value for the CSRF cookie. */
-  newNonce(): string;
-  /** PUBLIC_BASE_URL: posts from its origin count as this site's too. */
-  publicBaseUrl?: string;
+  /** The cross-site checks and CSRF tokens the API uses too. */
+  csrf: CsrfProtection;
 }
 
 export interface ReviewCaller extends Caller {
@@ -49,13 +44,8 @@ export interface ReviewInput {
   readonly path: string;
 }
 
-export interface ReviewPost extends ReviewInput {
+export interface ReviewPost extends ReviewInput, RequestOrigin {
   readonly form: URLSearchParams;
-  /** The browser's Origin and Sec-Fetch-Site headers, when it sent them. */
-  readonly origin: string | null;
-  readonly fetchSite: string | null;
-  /** The origin the request reached (from its URL). */
-  readonly ownOrigin: string;
 }
 
 export interface PageResult {
@@ -138,7 +128,7 @@ export class ReviewPageService {
     const id = (input.id as string).toLowerCase();
     const signedIn = this.signedIn(input);
     const again = { href: this.pageUrl(input), text: 'Open the request again' };
-    if (!this.sameOrigin(input) || !verifyCsrfToken(input.form.get('csrf'), caller.objectId, id, input.csrfCookie, this.deps.keys)) {
+    if (this.deps.csrf.crossSite(input) || !this.deps.csrf.verify(input.form.get('csrf'), caller.objectId, id, input.csrfCookie)) {
       this.deps.log.warn(`Review page: a post for request ${id} by ${caller.objectId} failed the CSRF check`);
       return { status: 403, html: messagePage('Form not accepted', ['Nothing was changed: this form did not come from your current session of this page.'], again, signedIn) };
     }
@@ -167,13 +157,6 @@ export class ReviewPageService {
     return { status: 303, location: this.pageUrl(input, `&done=${action}`), html: messagePage('Done', [DONE_NOTICES[action]], { href: this.pageUrl(input, `&done=${action}`), text: 'See the request' }, signedIn) };
   }
 
-  /** A post from this very site, as far as the browser says (Origin, Sec-Fetch-Site); the CSRF token decides in any case. */
-  private sameOrigin(input: ReviewPost): boolean {
-    const allowed = [input.ownOrigin, ...(this.deps.publicBaseUrl ? [new URL(this.deps.publicBaseUrl).origin] : [])];
-    if (input.origin !== null && !allowed.includes(input.origin)) return false;
-    return input.fetchSite === null || input.fetchSite === 'same-origin';
-  }
-
   private apply(caller: Caller, id: string, action: Action, comment: string): Promise<Outcome<AccessRequest>> {
     switch (action) {
       case 'approve':
@@ -197,8 +180,8 @@ export class ReviewPageService {
     const caller = input.caller as ReviewCaller;
     const policy = this.deps.policy;
     const me = caller.objectId.toLowerCase();
-    const nonce = input.csrfCookie && input.csrfCookie.length >= 16 && /^[A-Za-z0-9_-]+$/.test(input.csrfCookie) ? input.csrfCookie : this.deps.newNonce();
-    const verdict = evaluateDecision(policy, request, caller, 'approve');
+    const nonce = this.deps.csrf.nonce(input.csrfCookie);
+    const verdict = decide(policy, caller, request, 'approve');
     const awaiting = request.status === 'Pending' || request.extension?.status === 'Pending';
     const content = notificationContent(policy, request, { kind: 'decided', audience: 'approvers', requestId: request.id, actor: me });
     const named = (entries: readonly HistoryEntry[]) => entries.map((entry) => ({ ...entry, byName: displayName(policy, entry.by) }));
@@ -211,13 +194,13 @@ export class ReviewPageService {
       ...(extra.notice ? { notice: extra.notice } : {}),
       ...(extra.problem ? { problem: extra.problem } : {}),
       ...(extra.changed ? { changed: named(extra.changed) } : {}),
-      form: { action: this.pageUrl(input), csrf: signCsrfToken(me, request.id, nonce, this.deps.keys), version: request.history.length },
+      form: { action: this.pageUrl(input), csrf: this.deps.csrf.token(me, request.id, nonce.value), version: request.history.length },
       ...(verdict.ok ? { decide: { target: verdict.target } } : {}),
       ...(!verdict.ok && awaiting ? { cannotDecide: `You cannot decide: ${verdict.detail}.` } : {}),
-      cancel: request.status === 'Pending' && me === request.requestedBy,
-      revoke: (request.status === 'Active' || request.status === 'Approved') && (me === request.requestedBy || me === request.principalId || this.deps.requests.isSecurityAdmin(caller)),
+      cancel: request.status === 'Pending' && mayCancel(policy, caller, request),
+      revoke: (request.status === 'Active' || request.status === 'Approved') && mayRevoke(policy, caller, request),
     };
-    return { status, html: requestPage(model), ...(nonce !== input.csrfCookie ? { setCsrfCookie: nonce } : {}) };
+    return { status, html: requestPage(model), ...(nonce.fresh ? { setCsrfCookie: nonce.value } : {}) };
   }
 }
 

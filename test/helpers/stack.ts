@@ -80,7 +80,10 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
         body = JSON.stringify(call.body);
         headers['content-type'] ??= 'application/json';
       }
-      return fetch(`${stack.endpoints.api}${path.startsWith('/') ? '' : '/'}${path}`, { method: call.method ?? (body === undefined ? 'GET' : 'POST'), headers, body, redirect: 'manual' });
+      const method = call.method ?? (body === undefined ? 'GET' : 'POST');
+      // The API takes state-changing calls as JSON only, an empty body too: a client says so.
+      if (body === undefined && method !== 'GET' && method !== 'HEAD' && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json';
+      return fetch(`${stack.endpoints.api}${path.startsWith('/') ? '' : '/'}${path}`, { method, headers, body, redirect: 'manual' });
     },
     ledger: () => new TableLedger(TableClient.fromConnectionString(stack.endpoints.storageConnectionString, LEDGER_TABLE, { allowInsecureConnection: true })),
     close: async () => {

@@ -105,7 +105,13 @@ describe('docs/openapi.yaml against the running API', () => {
 
   it('health, audit and refusals outside a request match the document', async () => {
     expect((await call('get', '/api/health')).status).toBe(200);
+    expect((await call('get', '/api/health', { persona: 'sam' })).body.checks).toBeDefined();
     expect((await call('get', '/api/requests')).body.code).toBe('unauthenticated');
+    expect((await call('get', '/api/requests', { headers: { authorization: 'Bearer not-a-token' } })).body.code).toBe('invalid-token');
+    expect((await call('get', '/api/csrf-token')).status).toBe(401);
+    expect((await call('get', '/api/csrf-token', { persona: 'dave' })).body.header).toBe('x-csrf-token');
+    expect((await call('post', '/api/reconcile', { persona: 'sam', headers: { 'content-type': 'text/plain' } })).status).toBe(415);
+    expect((await call('post', '/api/reconcile', { persona: 'sam', headers: { origin: 'https://evil.example' } })).body.code).toBe('cross-site-request');
     expect((await call('get', '/api/requests', { persona: 'dave', query: 'status=Bogus' })).body.code).toBe('invalid-status');
     expect((await call('get', '/api/requests', { persona: 'dave', query: 'pageSize=0' })).body.code).toBe('invalid-query');
     expect((await call('get', '/api/requests/{id}', { persona: 'dave', params: { id: 'not-a-guid' } })).body.code).toBe('request-not-found');
@@ -185,6 +191,8 @@ describe('docs/openapi.yaml against the running API', () => {
     expect((await call('get', '/api/reports/keys', { persona: 'alice' })).status).toBe(200);
     expect((await call('get', '/api/reports/keys', { persona: 'alice', query: 'days=x' })).body.code).toBe('invalid-query');
     expect((await call('get', '/api/reports/keys', { persona: 'dave' })).body.code).toBe('not-an-auditor');
+    expect((await call('get', '/api/reports/keys', { persona: 'dave', headers: { accept: 'text/html' } })).status).toBe(403);
+    expect((await call('get', '/api/reports/keys', { headers: { accept: 'text/html' } })).status).toBe(302);
   });
 
   it('the review page matches the document', async () => {
@@ -203,9 +211,9 @@ describe('docs/openapi.yaml against the running API', () => {
     expect((await call('post', '/api/review/{id}', { persona: 'sam', params: { id }, query: `t=${token}`, body: '{}', headers: { 'content-type': 'application/json' } })).status).toBe(415);
     const nonce = 'openapi-test-nonce-0123456789';
     const csrf = signCsrfToken(PERSONAS.sam.oid, id, nonce, keys);
-    const decided = await call('post', '/api/review/{id}', { persona: 'sam', params: { id }, query: `t=${token}`, body: `action=approve&csrf=${csrf}&version=1`, headers: { ...form, cookie: `hsmgov-review-csrf=${nonce}` } });
+    const decided = await call('post', '/api/review/{id}', { persona: 'sam', params: { id }, query: `t=${token}`, body: `action=approve&csrf=${csrf}&version=1`, headers: { ...form, cookie: `hsmgov-csrf=${nonce}` } });
     expect(decided.status).toBe(303);
-    expect((await call('post', '/api/review/{id}', { persona: 'sam', params: { id }, query: `t=${token}`, body: `action=deny&csrf=${csrf}&version=1`, headers: { ...form, cookie: `hsmgov-review-csrf=${nonce}` } })).status).toBe(409);
+    expect((await call('post', '/api/review/{id}', { persona: 'sam', params: { id }, query: `t=${token}`, body: `action=deny&csrf=${csrf}&version=1`, headers: { ...form, cookie: `hsmgov-csrf=${nonce}` } })).status).toBe(409);
   });
 
   it('the audit trail matches the document, and every documented operation was exercised', async () => {

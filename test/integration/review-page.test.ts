@@ -178,7 +178,7 @@ describe('the review link on its own changes nothing', () => {
     const link = reviewLinkIn(mail.text, id);
     const sam = await sessionCookie('sam');
     const opened = await fetch(link, { headers: { cookie: sam } });
-    const csrfCookie = (opened.headers.getSetCookie().find((c) => c.startsWith('hsmgov-review-csrf=')) as string).split(';')[0] as string;
+    const csrfCookie = (opened.headers.getSetCookie().find((c) => c.startsWith('hsmgov-csrf=')) as string).split(';')[0] as string;
     const html = await opened.text();
     const field = (name: string): string => (new RegExp(`name="${name}" value="([^"]+)"`).exec(html) as RegExpExecArray)[1] as string;
 
@@ -188,7 +188,7 @@ describe('the review link on its own changes nothing', () => {
     const daveHtml = await davePage.text();
     expect(daveHtml).toContain('value="cancel"');
     expect(daveHtml).not.toContain('value="approve"');
-    const daveCsrf = (davePage.headers.getSetCookie().find((c) => c.startsWith('hsmgov-review-csrf=')) as string).split(';')[0] as string;
+    const daveCsrf = (davePage.headers.getSetCookie().find((c) => c.startsWith('hsmgov-csrf=')) as string).split(';')[0] as string;
     const daveField = (name: string): string => (new RegExp(`name="${name}" value="([^"]+)"`).exec(daveHtml) as RegExpExecArray)[1] as string;
     const cancelled = await fetch(link, {
       method: 'POST', redirect: 'manual',

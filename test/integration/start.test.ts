@@ -3,12 +3,14 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PERSONAS } from '../../dev/personas';
+import { eventually } from '../helpers/poll';
 import { withStack } from '../helpers/stack';
 
 const REPO_ROOT = resolve(__dirname, '..', '..');
 
 interface HealthBody {
   status: string;
+  checkedAt?: string;
   checks: Record<string, { ok: boolean; ms: number; error?: string }>;
 }
 
@@ -23,22 +25,26 @@ describe('startStack', () => {
       const healthy = await api('/api/health');
       expect(healthy.status).toBe(200);
       expect(healthy.headers.get('cache-control')).toBe('no-store');
-      const body = (await healthy.json()) as HealthBody;
-      expect(body).toEqual({ status: 'healthy', checks: { storage: { ok: true, ms: expect.any(Number) }, hsm: { ok: true, ms: expect.any(Number) } } });
+      expect(await healthy.json()).toEqual({ status: 'ok' });
+      const detailed = (await (await api('/api/health', { persona: 'sam' })).json()) as HealthBody;
+      expect(detailed).toEqual({ status: 'ok', checkedAt: expect.any(String), checks: { storage: { ok: true, ms: expect.any(Number) }, hsm: { ok: true, ms: expect.any(Number) } } });
       expect((await api('/api/health', { method: 'POST', body: '' })).status).toBe(405);
 
       await stack.hsm.close();
-      const hsmDown = await api('/api/health');
-      expect(hsmDown.status).toBe(503);
+      // The probe's answer is reused for a few seconds: the outage shows once it is probed again.
+      const hsmDown = await eventually('the health check to see the HSM down', () => api('/api/health', { persona: 'sam' }), (r) => r.status === 503, { timeoutMs: 15_000, intervalMs: 500 });
       const hsmDownText = await hsmDown.text();
       const hsmDownBody = JSON.parse(hsmDownText) as HealthBody;
-      expect(hsmDownBody.status).toBe('unhealthy');
+      expect(hsmDownBody.status).toBe('unavailable');
       expect(hsmDownBody.checks.storage.ok).toBe(true);
       expect(hsmDownBody.checks.hsm).toEqual({ ok: false, ms: expect.any(Number), error: expect.any(String) });
       expect(hsmDownText).not.toMatch(/\bat .*\.(ts|js):\d+|Bearer|AccountKey|IDENTITY_HEADER/);
+      const anonymousDown = await api('/api/health');
+      expect(anonymousDown.status).toBe(503);
+      expect(await anonymousDown.json()).toEqual({ status: 'unavailable' });
 
       await stack.azurite.close();
-      const bothDown = (await (await api('/api/health')).json()) as HealthBody;
+      const bothDown = (await (await eventually('the health check to see storage down', () => api('/api/health', { persona: 'sam' }).then((r) => r.json() as Promise<HealthBody>), (b) => !b.checks.storage.ok, { timeoutMs: 15_000, intervalMs: 500 })));
       expect(bothDown.checks.storage.ok).toBe(false);
       expect(bothDown.checks.hsm.ok).toBe(false);
     });
