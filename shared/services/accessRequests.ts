@@ -301,6 +301,8 @@ export class AccessRequestService {
     if (me !== stored.request.requestedBy && me !== stored.request.principalId && !this.isSecurityAdmin(caller)) {
       return problem(403, 'not-allowed-to-revoke', 'Only the requester, the grantee or an HSM administrator can revoke');
     }
+    // A repeated revoke (a retry after a lost answer) answers as the first did, once the access is gone.
+    if (stored.request.status === 'Revoked') return success(await this.removeOrFail(stored.request));
     if (stored.request.status !== 'Active' && stored.request.status !== 'Approved') {
       return problem(409, 'invalid-transition', `cannot revoke a request that is ${stored.request.status}`);
     }
