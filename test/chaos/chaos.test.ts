@@ -22,7 +22,6 @@ it(`loses, orphans and duplicates nothing over ${LIFECYCLES} lifecycles with kil
   process.stdout.write(`chaos seed ${SEED} (replay: CHAOS_SEED=${SEED} npx jest test/chaos)\n`);
   const result = await runChaos({ seed: SEED, lifecycles: LIFECYCLES, concurrency: 24, kills: true, faultRate: 0.2, log: (line) => process.stdout.write(`chaos: ${line}\n`) }, workDir);
   const found = invariants(result);
-  expect(result.kills).toBeGreaterThanOrEqual(15);
   expect(found.lost).toEqual([]);
   expect(found.orphaned).toEqual([]);
   expect(found.duplicated).toEqual([]);
@@ -30,7 +29,8 @@ it(`loses, orphans and duplicates nothing over ${LIFECYCLES} lifecycles with kil
   expect(found.aliveTooLong).toEqual([]);
   expect(result.audit).toEqual({ ok: true });
   expect(result.serverErrors).toEqual([]);
-  // The run did what it says: revokes answered, grants expired.
+  // The run did what it says: instances killed, revokes answered, grants expired.
+  expect(result.kills).toBeGreaterThanOrEqual(Math.min(15, LIFECYCLES / 10));
   expect(result.lifecycles.filter((l) => l.revokedAt !== undefined).length).toBeGreaterThan(LIFECYCLES * 0.2);
   expect([...result.requests.values()].filter((r) => r.status === 'Expired').length).toBeGreaterThan(LIFECYCLES * 0.2);
-}, 600_000);
+}, 1_800_000);
