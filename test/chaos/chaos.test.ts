@@ -29,7 +29,8 @@ it(`loses, orphans and duplicates nothing over ${LIFECYCLES} lifecycles with kil
   expect(found.aliveTooLong).toEqual([]);
   expect(result.audit).toEqual({ ok: true });
   expect(result.serverErrors).toEqual([]);
-  // The run did what it says: instances killed, revokes answered, grants expired.
+  // The run did what it says: instances killed, revokes answered, grants expired, few lifecycles dropped.
+  expect(result.lifecycles.filter((l) => l.problems.some((p) => p.startsWith('dropped by the run'))).length).toBeLessThan(LIFECYCLES * 0.1);
   expect(result.kills).toBeGreaterThanOrEqual(Math.min(15, LIFECYCLES / 10));
   expect(result.lifecycles.filter((l) => l.revokedAt !== undefined).length).toBeGreaterThan(LIFECYCLES * 0.2);
   expect([...result.requests.values()].filter((r) => r.status === 'Expired').length).toBeGreaterThan(LIFECYCLES * 0.2);
