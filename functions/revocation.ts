@@ -1,24 +1,33 @@
 import { app, type InvocationContext, type Timer } from '@azure/functions';
 import { appContext } from '../shared/app';
 import { REVOCATION_QUEUE, type RevocationMessage } from '../shared/adapters/storage/revocationQueue';
+import type { WakeReason } from '../shared/services/ports';
 import { invocationLog } from './http';
 
-/** Wakes when a grant's message becomes visible at its expiry, and ends the grant. */
+const REASONS: readonly WakeReason[] = ['expiry', 'backstop', 'follow-up'];
+
+/** Wakes when a request's message becomes visible (its expiry, the backstop, a follow-up) and settles it. */
 export async function revokeExpired(message: unknown, context: InvocationContext): Promise<void> {
-  const { requestId } = (typeof message === 'string' ? JSON.parse(message) : message) as RevocationMessage;
+  const { requestId, expiresAt, reason } = (typeof message === 'string' ? JSON.parse(message) : message) as Partial<RevocationMessage>;
   if (typeof requestId !== 'string') {
     context.error('Revocation message without a request id: dropped');
     return;
   }
-  const request = await appContext().requests(invocationLog(context)).expireIfDue(requestId);
-  context.log(`Revocation check for ${requestId}: ${request?.status ?? 'unknown request'}`);
+  const meantFor = typeof expiresAt === 'string' && !Number.isNaN(Date.parse(expiresAt)) ? new Date(expiresAt) : undefined;
+  const wakeReason = REASONS.includes(reason as WakeReason) ? (reason as WakeReason) : 'expiry';
+  const request = await appContext().requests(invocationLog(context)).wake(requestId, wakeReason, meantFor);
+  context.log(`Revocation check (${wakeReason}) for ${requestId}: ${request?.status ?? 'unknown request'}`);
 }
 
-/** Every minute: catches what a lost message or a crashed instance left (expiry, stalled grants, timeouts). */
+/**
+ * At start-up and every five seconds: catches what a lost message or a crashed instance left
+ * (expiry, stalled grants, timeouts). Timers run on one instance at a time; runOnStartup makes a
+ * restarted or new instance look at once.
+ */
 export async function sweep(_timer: Timer, context: InvocationContext): Promise<void> {
   const counts = await appContext().requests(invocationLog(context)).sweep();
   if (counts.expired + counts.provisioned + counts.timedOut > 0) context.log(`Sweep: ${JSON.stringify(counts)}`);
 }
 
 app.storageQueue('revoke-expired', { queueName: REVOCATION_QUEUE, connection: 'AzureWebJobsStorage', handler: revokeExpired });
-app.timer('sweep', { schedule: '0 * * * * *', runOnStartup: false, handler: sweep });
+app.timer('sweep', { schedule: '*/5 * * * * *', runOnStartup: true, handler: sweep });

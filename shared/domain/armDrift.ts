@@ -5,7 +5,7 @@
  */
 import { assignmentNameFor, sameAccess, type AccessKey } from './assignmentName';
 import { AZURE_BUILT_IN_ROLES, AZURE_RBAC_PLANE, armScopeWithin, sameArmScope } from './azureRbac';
-import { applyRefusal, driftActionFor, driftId, grantFinding, REMOVABLE_KINDS, running, standingAssignmentNameFor, type ApplyRefusal, type DriftItem, type DriftKind } from './drift';
+import { applyRefusal, driftActionFor, driftId, grantFinding, REMOVABLE_KINDS, runningGrantGives, standingAssignmentNameFor, type ApplyRefusal, type DriftItem, type DriftKind } from './drift';
 import type { AccessRequest } from './lifecycle';
 import { principalByObjectId } from './policy/parse';
 import type { AzureProtectedAssignment, Policy } from './policy/types';
@@ -99,14 +99,16 @@ export function computeArmDrift(observed: readonly ObservedArmAssignment[], cont
     seen.add(key);
     const access = keyOf(assignment);
     if (standing.some((s) => sameAccess(keyOf({ scope: s.scope, principalId: s.principalId, roleId: s.role.id }), access))) continue;
+    // A running grant gives exactly this access: under its own name, another grant's (shared), or PIM's (it names what it makes).
+    const shared = runningGrantGives(grants, access, now, keyOf);
     const grant = byName.get(assignment.name.toLowerCase());
     if (grant) {
-      const finding = grantFinding(grant, sameAccess(keyOf(grant), access), now, 'Azure role assignment');
+      const matches = sameAccess(keyOf(grant), access);
+      const finding = matches && shared ? undefined : grantFinding(grant, matches, now, 'Azure role assignment');
       if (finding) items.push(item(finding.kind, assignment, policy, finding.reason, { requestId: grant.id }));
       continue;
     }
-    // Another name (PIM names the assignments it makes itself), but a running grant gives exactly this access.
-    if (grants.some((r) => running(r, now) && sameAccess(keyOf(r), access))) continue;
+    if (shared) continue;
     items.push(item('unexpected', assignment, policy, 'not a standing Azure role assignment of the policy and no active grant justifies it'));
   }
   for (const want of standing) {

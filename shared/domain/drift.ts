@@ -121,6 +121,16 @@ export function running(request: AccessRequest, now: Date): boolean {
   return request.status === 'Active' && (request.expiresAt === undefined || Date.parse(request.expiresAt) > now.getTime());
 }
 
+/**
+ * Whether a running grant gives exactly this access. Grants of one principal, role and scope share
+ * one assignment (the first makes it, the HSM tells the others it is covered): it stays justified
+ * while any of them runs, whichever request it is named for. `keyOf` spells a grant's access as
+ * `access` is spelled (ARM scopes compare case-insensitively).
+ */
+export function runningGrantGives(grants: readonly AccessRequest[], access: AccessKey, now: Date, keyOf: (grant: AccessRequest) => AccessKey = (grant) => grant): boolean {
+  return grants.some((grant) => running(grant, now) && sameAccess(keyOf(grant), access));
+}
+
 interface GrantIndex {
   readonly byName: ReadonlyMap<string, AccessRequest>;
   readonly running: readonly AccessRequest[];
@@ -181,13 +191,16 @@ export function classifyAssignment(assignment: ObservedAssignment, context: Drif
   const standing = policy.standing.some((s) => sameHsm(s.hsm, hsm) && sameAccess({ hsm, principalId: s.principalId, roleId: s.role.id, scope: s.scope }, access));
   if (standing) return undefined;
 
+  // A running grant gives exactly this access: under its own name, another grant's (shared), or another (made by hand meanwhile).
+  const shared = runningGrantGives(grants.running, access, now);
   const grant = grants.byName.get(assignment.name.toLowerCase());
   if (grant) {
-    const finding = grantFinding(grant, sameAccess(grant, access), now, 'assignment');
+    const matches = sameAccess(grant, access);
+    if (matches && shared) return undefined;
+    const finding = grantFinding(grant, matches, now, 'assignment');
     return finding && item(finding.kind, assignment, context, finding.reason, { requestId: grant.id });
   }
-  // Another name, but a running grant gives exactly this access (the HSM refused a duplicate, or it was made by hand meanwhile).
-  if (grants.running.some((r) => sameAccess(r, access))) return undefined;
+  if (shared) return undefined;
 
   if (!isDeclaredRole(assignment.roleId, policy)) {
     return item('unknown-role', assignment, context, `role ${roleNameOf(assignment.roleId, context)} is a custom role the policy does not declare`);

@@ -38,7 +38,7 @@ import {
   type RequestStatus,
   type SubmissionOrigin,
 } from '../domain';
-import { listAll, type AssignmentPort, type AuditEntry, type Clock, type LedgerPort, type RevocationScheduler, type ServiceLog, type StoredRequest } from './ports';
+import { listAll, type AssignmentPort, type AuditEntry, type Clock, type LedgerPort, type RevocationScheduler, type ServiceLog, type StoredRequest, type WakeReason } from './ports';
 
 /** A refusal the HTTP layer turns into `application/problem+json`. */
 export interface Problem {
@@ -55,9 +55,25 @@ const success = <T>(value: T): Outcome<T> => ({ ok: true, value });
 const notFound = (id: string): Problem => problem(404, 'request-not-found', `No request ${id} that you can see`);
 
 const MAX_CONFLICT_RETRIES = 30;
-/** An Approved request whose grant has not completed after this long is picked up by the sweep. */
-const STALLED_PROVISIONING_MS = 15_000;
+/** An Approved request whose grant has not completed after this long is picked up by the sweep (its instance may have died). */
+const STALLED_PROVISIONING_MS = 3_000;
+/**
+ * When the follow-up of a step wakes: a grant after its approval, a removal after its revocation.
+ * It is scheduled before the step's commit, so that it outlives the process that commits.
+ */
+const FOLLOW_UP_MS = 3_000;
 const REMOVAL_BACKOFF_MS = [250, 1000, 3000];
+/** How many grants the sweep ends or completes at once. */
+const SWEEP_CONCURRENCY = 8;
+
+/** Runs `work` on every item, at most `limit` at a time. */
+async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await work(items[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
 
 export interface AccessRequestDependencies {
   policy: Policy;
@@ -154,6 +170,8 @@ export class AccessRequestService {
     const evaluation = evaluateRequest(this.deps.policy, caller, input, now);
     if (!evaluation.ok) return evaluation;
     const request = createRequest(this.deps.policy, evaluation, { id: this.deps.newId(), requestedBy: caller.objectId }, now);
+    // Written before the commit, so that the grant follows even if this process dies right after it.
+    if (request.status === 'Approved') await this.followUp(request.id);
     const stored = await this.deps.ledger.create(request, historyAudit(undefined, request), this.eventsBetween(undefined, request), {
       ...(submissionKey ? { submissionKey } : {}), openAccessKey: openAccessKeyOf(request),
     });
@@ -242,6 +260,7 @@ export class AccessRequestService {
   }
 
   async decide(caller: Caller, id: string, decision: Decision, comment?: string): Promise<Outcome<AccessRequest>> {
+    await this.followUp(id);
     const result = await this.mutate(id, (request) => {
       if (!this.canSee(caller, request)) return notFound(id);
       const verdict = evaluateDecision(this.deps.policy, request, caller, decision);
@@ -288,29 +307,63 @@ export class AccessRequestService {
     if (!mayRevoke(this.deps.policy, caller, stored.request)) {
       return problem(403, 'not-allowed-to-revoke', 'Only the requester, the grantee or an HSM administrator can revoke');
     }
+    // A repeated revoke (a retry after a lost answer) answers as the first did, once the access is gone.
+    if (stored.request.status === 'Revoked') return success(await this.removeOrFail(stored.request));
     if (stored.request.status !== 'Active' && stored.request.status !== 'Approved') {
       return problem(409, 'invalid-transition', `cannot revoke a request that is ${stored.request.status}`);
     }
-    const ended = await this.end(stored, { type: 'revoke', by: caller.objectId, reason: reason?.trim() || 'revoked on request' });
-    return ended.ok ? success(ended.value.request) : ended;
+    const revocation: RequestEvent = { type: 'revoke', by: caller.objectId, reason: reason?.trim() || 'revoked on request' };
+    // The intent is recorded before the access is touched, so a grant step racing it (here or in
+    // another process) reads Revoked and takes back what it made; the follow-up finishes the
+    // removal if this process dies after the commit.
+    await this.followUp(id);
+    const recorded = await this.mutate(id, (current) => success(current.status === 'Revoked' ? [] : [revocation]));
+    if (!recorded.ok) return recorded;
+    return success(await this.removeOrFail(recorded.value.after));
   }
 
-  /** The queue's wake-up at expiry: ends the grant if it is due, or waits for the new expiry after an extension. */
-  async expireIfDue(id: string): Promise<AccessRequest | undefined> {
+  /**
+   * A queue message's wake-up: completes a stalled grant, ends a grant that is due (or sends its
+   * capped message on), and on a follow-up makes sure an ended grant's access is gone.
+   */
+  async wake(id: string, reason: WakeReason = 'expiry', meantFor?: Date): Promise<AccessRequest | undefined> {
+    const stored = await this.deps.ledger.get(id);
+    if (!stored) return undefined;
+    const { request } = stored;
+    if (request.status === 'Approved') return this.provision(id);
+    if (request.status === 'Active') {
+      const early = reason !== 'follow-up' && meantFor !== undefined && meantFor.getTime() > this.deps.clock.now().getTime();
+      // A message woken before its time (queues hide one for at most seven days) goes on as it was; an
+      // extension schedules its own, and the sweep catches one it lost.
+      if (early) await this.deps.scheduler.schedule(id, meantFor, reason === 'expiry' ? 'expiry' : 'backstop');
+      return this.expireIfDue(id, false);
+    }
+    if (reason === 'follow-up' && (request.status === 'Revoked' || request.status === 'Failed')) await this.removeWithRetries(request);
+    return request;
+  }
+
+  /** Ends the grant if it is due; otherwise (when `reschedule`) waits for its expiry again. */
+  async expireIfDue(id: string, reschedule = true): Promise<AccessRequest | undefined> {
     const stored = await this.deps.ledger.get(id);
     if (!stored || stored.request.status !== 'Active' || !stored.request.expiresAt) return stored?.request;
     const expiresAt = new Date(stored.request.expiresAt);
     if (expiresAt.getTime() > this.deps.clock.now().getTime()) {
-      await this.deps.scheduler.schedule(id, expiresAt);
+      if (reschedule) await this.deps.scheduler.schedule(id, expiresAt);
       return stored.request;
     }
     const ended = await this.end(stored, { type: 'expire' });
     return ended.ok ? ended.value.request : undefined;
   }
 
+  /** A wake-up soon, sent before a step's commit: whichever process dies, a live one finishes the step. */
+  private followUp(id: string): Promise<void> {
+    return this.deps.scheduler.schedule(id, new Date(this.deps.clock.now().getTime() + FOLLOW_UP_MS), 'follow-up');
+  }
+
   /**
    * Puts the assignment in place for an Approved request and makes it Active. Safe to repeat: the
-   * assignment's name is derived from the request, so a retry finds its own assignment.
+   * assignment's name is derived from the request, so a retry finds its own assignment. It reads the
+   * request again after creating: a revocation committed meanwhile makes it take the assignment back.
    */
   async provision(id: string): Promise<AccessRequest> {
     const stored = await this.deps.ledger.get(id);
@@ -340,8 +393,9 @@ export class AccessRequestService {
       await this.deps.scheduler.schedule(id, new Date(after.expiresAt));
       this.deps.log.info(`Request ${id}: ${after.role} on ${after.scope} for ${after.principalId} active until ${after.expiresAt}`);
     } else if (after.status !== 'Active') {
-      // Revoked or failed while the assignment was being made: take it away again.
-      await this.removeAccess(after);
+      // Revoked or failed while the assignment was being made: take it away again. Should that fail,
+      // the revocation's follow-up removes it.
+      await this.removeWithRetries(after).catch((error: Error) => this.deps.log.error(`Request ${id}: the assignment made while it ended is still to be removed: ${error.message}`));
     }
     return after;
   }
@@ -349,7 +403,7 @@ export class AccessRequestService {
   /**
    * Removes the access first, then records the end: a crash in between leaves an Active grant that the
    * next try ends again. `stored` is the request as just read; the end is recorded only if its status
-   * is still the same.
+   * is still the same (else whatever changed it has ended it already: only Active grants expire).
    */
   private async end(stored: StoredRequest, event: RequestEvent): Promise<Outcome<{ request: AccessRequest; changed: boolean }>> {
     const id = stored.request.id;
@@ -357,37 +411,78 @@ export class AccessRequestService {
     if (!check.ok) return problem(409, 'invalid-transition', check.detail);
     let removalError: Error | undefined;
     let hsmRequestId: string | undefined;
-    for (let attempt = 0; attempt <= REMOVAL_BACKOFF_MS.length; attempt++) {
-      try {
-        hsmRequestId = (await this.removeAccess(stored.request)).hsmRequestId;
-        removalError = undefined;
-        break;
-      } catch (error) {
-        removalError = error as Error;
-        if (attempt < REMOVAL_BACKOFF_MS.length) await this.sleep(REMOVAL_BACKOFF_MS[attempt]);
-      }
+    try {
+      hsmRequestId = (await this.removeWithRetries(stored.request)).hsmRequestId;
+    } catch (error) {
+      removalError = error as Error;
     }
     const events: RequestEvent[] = removalError ? [event, { type: 'fail', reason: `the assignment could not be removed: ${removalError.message}` }] : [event];
     const result = await this.mutate(id, (current) => (current.status === stored.request.status ? success(events) : success([])), hsmRequestId);
     if (!result.ok) return result;
-    if (removalError) {
-      this.deps.log.error(`Request ${id}: FAILED to remove the assignment of ${stored.request.principalId} (${stored.request.role} on ${stored.request.scope}): ${removalError.message}`);
-      await this.deps.onFailed?.(result.value.after);
-    }
+    if (removalError) await this.removalFailed(result.value.after, removalError);
     const changed = result.value.before !== result.value.after;
     if (changed && !removalError) this.deps.log.info(`Request ${id}: ${result.value.after.status}`);
     return success({ request: result.value.after, changed });
   }
 
+  /** Takes the access of a recorded end away; when that keeps failing, records the failure (and alerts). */
+  private async removeOrFail(ended: AccessRequest): Promise<AccessRequest> {
+    try {
+      const { hsmRequestId } = await this.removeWithRetries(ended);
+      this.deps.log.info(`Request ${ended.id}: ${ended.status}${hsmRequestId ? ` (HSM request ${hsmRequestId})` : ''}`);
+      return ended;
+    } catch (error) {
+      const reason = `the assignment could not be removed: ${(error as Error).message}`;
+      const failed = await this.mutate(ended.id, (current) => success(current.status === ended.status ? [{ type: 'fail', reason } as RequestEvent] : []));
+      const after = failed.ok ? failed.value.after : ended;
+      await this.removalFailed(after, error as Error);
+      return after;
+    }
+  }
+
+  private async removalFailed(request: AccessRequest, error: Error): Promise<void> {
+    this.deps.log.error(`Request ${request.id}: FAILED to remove the assignment of ${request.principalId} (${request.role} on ${request.scope}): ${error.message}`);
+    await this.deps.onFailed?.(request);
+  }
+
+  private async removeWithRetries(request: AccessRequest): Promise<{ hsmRequestId?: string }> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.removeAccess(request);
+      } catch (error) {
+        if (attempt >= REMOVAL_BACKOFF_MS.length) throw error;
+        await this.sleep(REMOVAL_BACKOFF_MS[attempt]);
+      }
+    }
+  }
+
   /**
    * Takes away what this grant gave, unless another running grant or a standing assignment still
    * justifies the same access. Removes only assignments this service made (names derived from its
-   * requests), never a standing one, and reads back to verify.
+   * requests), never a standing one, and reads back to verify. A grant that started meanwhile and
+   * relied on the removed assignment (the HSM said 'covered') gets it back under its own name.
    */
   private async removeAccess(request: AccessRequest): Promise<{ hsmRequestId?: string }> {
-    const now = this.deps.clock.now();
     const access: AccessKey & { requestId: string } = { hsm: request.hsm, principalId: request.principalId, roleId: request.roleId, scope: request.scope, requestId: request.id };
     const related = await this.requestsFor(request.principalId);
+    if (this.justifiedBeyond(request, related)) return {};
+    const ours = new Set(
+      related.filter((other) => sameAccess(other, access)).map((other) => assignmentNameFor(other.id, other.hsm, other.scope, other.principalId, other.roleId)),
+    );
+    const port = this.portFor(request);
+    const matching = (await port.listFor(request.scope, request.principalId)).filter((a) => ours.has(a.name) && a.roleId.toLowerCase() === request.roleId.toLowerCase());
+    if (matching.length === 0) return {};
+    let hsmRequestId: string | undefined;
+    for (const assignment of matching) hsmRequestId = (await port.remove(request.scope, assignment.name)).hsmRequestId ?? hsmRequestId;
+    const left = (await port.listFor(request.scope, request.principalId)).filter((a) => ours.has(a.name));
+    if (left.length > 0) throw new Error(`assignment ${left[0].name} is still on the HSM after removal`);
+    await this.restoreForLateGrants(request);
+    return hsmRequestId ? { hsmRequestId } : {};
+  }
+
+  /** Whether another running grant (or one about to start) or a standing assignment still justifies this grant's access. */
+  private justifiedBeyond(request: AccessRequest, related: readonly AccessRequest[]): boolean {
+    const now = this.deps.clock.now();
     const leases: Lease[] = related
       .filter((other) => other.id !== request.id && (other.status === 'Active' || other.status === 'Approved'))
       .map((other) => ({
@@ -398,17 +493,23 @@ export class AccessRequestService {
     const standing = request.plane === AZURE_RBAC_PLANE
       ? (this.deps.policy.azureRbac?.standing ?? []).map((s) => ({ hsm: AZURE_RBAC_PLANE, principalId: s.principalId, roleId: s.role.id, scope: s.scope }))
       : this.deps.policy.standing.map((s) => ({ hsm: s.hsm, principalId: s.principalId, roleId: s.role.id, scope: s.scope }));
-    if (assignmentStillJustified(access, leases, standing, now)) return {};
-    const ours = new Set(
-      related.filter((other) => sameAccess(other, access)).map((other) => assignmentNameFor(other.id, other.hsm, other.scope, other.principalId, other.roleId)),
-    );
-    const port = this.portFor(request);
-    const matching = (await port.listFor(request.scope, request.principalId)).filter((a) => ours.has(a.name) && a.roleId.toLowerCase() === request.roleId.toLowerCase());
-    let hsmRequestId: string | undefined;
-    for (const assignment of matching) hsmRequestId = (await port.remove(request.scope, assignment.name)).hsmRequestId ?? hsmRequestId;
-    const left = (await port.listFor(request.scope, request.principalId)).filter((a) => ours.has(a.name));
-    if (left.length > 0) throw new Error(`assignment ${left[0].name} is still on the HSM after removal`);
-    return hsmRequestId ? { hsmRequestId } : {};
+    return assignmentStillJustified({ ...request, requestId: request.id }, leases, standing, now) !== undefined;
+  }
+
+  /**
+   * Read after a removal: a grant that was approved or started while it ran may have found the
+   * removed assignment in place and relied on it. Each such grant gets its own assignment back.
+   */
+  private async restoreForLateGrants(removed: AccessRequest): Promise<void> {
+    const running = await listAll(this.deps.ledger, { principalId: removed.principalId.toLowerCase(), statuses: ['Approved', 'Active'], pageSize: 500 });
+    const now = this.deps.clock.now().getTime();
+    for (const { request: other } of running) {
+      if (other.id === removed.id || !sameAccess(other, removed) || (other.expiresAt !== undefined && Date.parse(other.expiresAt) <= now)) continue;
+      const name = assignmentNameFor(other.id, other.hsm, other.scope, other.principalId, other.roleId);
+      await this.portFor(other).create({ name, scope: other.scope, roleId: other.roleId, principalId: other.principalId, durationIso: other.duration });
+      this.deps.log.warn(`Request ${other.id}: its access was removed with request ${removed.id}'s and is back`);
+      return;
+    }
   }
 
   /** The HSM's port, or Azure RBAC's for a management-plane request; without ARM settings such a grant fails closed. */
@@ -423,26 +524,27 @@ export class AccessRequestService {
   }
 
   /**
-   * The minute sweep: catches what a lost message or a crash left behind. Ends grants past expiry,
-   * completes stalled grants, times out undecided requests. Returns what it did, for the log.
+   * The sweep, at start-up and every few seconds: catches what a lost message or a crash left
+   * behind. Ends grants past expiry, completes stalled grants (a few at a time each), times out
+   * undecided requests. Returns what it did, for the log.
    */
   async sweep(): Promise<{ expired: number; provisioned: number; timedOut: number }> {
     const now = this.deps.clock.now();
     const counts = { expired: 0, provisioned: 0, timedOut: 0 };
-    for (const listed of await this.allWith(['Active'], now.toISOString())) {
-      // Read again: ending the grants before this one took time.
-      const stored = await this.deps.ledger.get(listed.request.id);
-      if (!stored) continue;
-      const ended = await this.end(stored, { type: 'expire' });
-      if (ended.ok && ended.value.changed) counts.expired++;
-    }
-    for (const stored of await this.allWith(['Approved'])) {
-      const lastChange = Date.parse(stored.request.history[stored.request.history.length - 1].at);
-      if (now.getTime() - lastChange < STALLED_PROVISIONING_MS) continue;
-      const after = await this.provision(stored.request.id);
-      if (after.status === 'Active') counts.provisioned++;
-    }
-    for (const stored of await this.allWith(['Pending'])) {
+    const [due, approved, pending] = await Promise.all([this.allWith(['Active'], now.toISOString()), this.allWith(['Approved']), this.allWith(['Pending'])]);
+    const stalled = approved.filter((stored) => now.getTime() - Date.parse(stored.request.history[stored.request.history.length - 1].at) >= STALLED_PROVISIONING_MS);
+    await Promise.all([
+      forEachLimited(due, SWEEP_CONCURRENCY, async (listed) => {
+        // Read again: another instance may have ended it since the list.
+        const stored = await this.deps.ledger.get(listed.request.id);
+        const ended = stored && (await this.end(stored, { type: 'expire' }));
+        if (ended && ended.ok && ended.value.changed) counts.expired++;
+      }),
+      forEachLimited(stalled, SWEEP_CONCURRENCY, async (stored) => {
+        if ((await this.provision(stored.request.id)).status === 'Active') counts.provisioned++;
+      }),
+    ]);
+    for (const stored of pending) {
       if (Date.parse(stored.request.pendingUntil) > now.getTime()) continue;
       const result = await this.mutate(stored.request.id, (current) => (current.status === 'Pending' ? success([{ type: 'timeout' } as RequestEvent]) : success([])));
       if (result.ok && result.value.after.status === 'TimedOut') counts.timedOut++;

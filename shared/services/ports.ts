@@ -98,9 +98,17 @@ export interface AssignmentPort {
   listFor(scope: string, principalId: string): Promise<HsmAssignment[]>;
 }
 
-/** Wakes the service when a grant is due to expire (a queue message made visible at that time). */
+/**
+ * Why the service is woken about a request: its expiry, the backstop a little after it (for when
+ * the instance that took the expiry died with it), or a follow-up on a step another instance may not
+ * finish (a grant after approval, a removal after a revocation).
+ */
+export type WakeReason = 'expiry' | 'backstop' | 'follow-up';
+
+/** Wakes the service about a request at `at` (a queue message made visible then), on whichever instance is alive. */
 export interface RevocationScheduler {
-  schedule(requestId: string, at: Date): Promise<void>;
+  /** An 'expiry' (the default) also schedules its 'backstop'. */
+  schedule(requestId: string, at: Date, reason?: WakeReason): Promise<void>;
 }
 
 export interface Clock {

@@ -13,7 +13,7 @@ import { HsmInventory } from '../../shared/adapters/hsm-rbac/inventory';
 import { TableLedger } from '../../shared/adapters/storage/ledger';
 import { TableOutbox } from '../../shared/adapters/storage/outbox';
 import { TableReconcileStore } from '../../shared/adapters/storage/reconcileStore';
-import { parsePolicy, roleDefinitionIdFor, verifyAuditChain, type Policy } from '../../shared/domain';
+import { applyEvent, createRequest, evaluateRequest, parsePolicy, roleDefinitionIdFor, verifyAuditChain, type EligibleRequest, type Policy } from '../../shared/domain';
 import { AccessRequestService } from '../../shared/services/accessRequests';
 import { ReconciliationService, type ReconciliationDeps } from '../../shared/services/reconciliation';
 import type { ReconcileRun } from '../../shared/services/reconciliationPorts';
@@ -28,6 +28,7 @@ const ROOT = join(__dirname, '..', '..');
 const CONTOSO = readFileSync(join(ROOT, 'examples', 'contoso', 'policy.yaml'), 'utf8');
 const DRIFTED = join(ROOT, 'examples', 'contoso', 'hsm-seed-drifted.json');
 const CRYPTO_USER = '21dbd100-6940-42c2-9190-5d6cb909625b';
+const RELEASE_KEY = '/keys/release-signing-key';
 const policyWith = (reconcile: string): Policy => parsePolicy(CONTOSO.replace(/\nreconcile:[\s\S]*$/, `\nreconcile:\n${reconcile}`), 'test-policy.yaml');
 const ENFORCE = policyWith('  mode: enforce\n');
 
@@ -174,6 +175,34 @@ describe('reconciliation runs', () => {
     const sams = finished.actions.filter((a) => a.principalId === PERSONAS.sam.oid);
     expect(sams).toMatchObject([{ action: 'skipped', detail: expect.stringMatching(/justified when re-checked/) }]);
     expect(hsm.assignments().filter((a) => a.properties.principalId === PERSONAS.sam.oid && a.properties.scope === '/keys/app-signing-key')).toHaveLength(1);
+  });
+
+  it.each([2, 3])('keeps an assignment %i grants share while any of them runs: the first ends, then plan and enforcing apply', async (count) => {
+    // app-vm's release grants, asked for by dave and dana: the first makes the assignment, the others rely on it.
+    const service = requests();
+    const grants: string[] = [];
+    for (let i = 0; i < count; i++) {
+      const now = new Date();
+      const requester = i % 2 === 0 ? 'dave' : 'dana';
+      const evaluation = evaluateRequest(ENFORCE, caller(requester), { role: 'Crypto User', scope: RELEASE_KEY, principalId: PERSONAS['app-vm'].oid, duration: 'PT1H', justification: `release ${i}` }, now) as EligibleRequest;
+      const created = createRequest(ENFORCE, evaluation, { id: randomUUID(), requestedBy: caller(requester).objectId }, now);
+      const decided = applyEvent(created, { type: 'decide', by: PERSONAS.sam.oid, decision: 'approve' }, now);
+      if (!decided.ok) throw new Error(decided.detail);
+      await new TableLedger(table('ledger')).create(decided.request, [{ at: now.toISOString(), actor: 'test', action: 'request.created', requestId: created.id, to: 'Approved', reason: 'test' }]);
+      expect(await service.provision(created.id)).toMatchObject({ status: 'Active' });
+      grants.push(created.id);
+    }
+    const releaseAssignments = (): string[] => hsm.assignments().filter((a) => a.properties.principalId === PERSONAS['app-vm'].oid && a.properties.scope === RELEASE_KEY).map((a) => a.name);
+    expect(releaseAssignments()).toHaveLength(1);
+    expect(await service.revoke(caller('dave'), grants[0]!, 'done early')).toMatchObject({ ok: true, value: { status: 'Revoked' } });
+    expect(releaseAssignments()).toHaveLength(1);
+
+    const reconciler = reconciliation();
+    const planned = await runToEnd(reconciler, await started(reconciler, 'plan'), 60_000);
+    expect((await reconciler.report(planned.id))!.items.filter((i) => i.scope === RELEASE_KEY)).toEqual([]);
+    const applied = await runToEnd(reconciler, await started(reconciler, 'apply'), 60_000);
+    expect(applied.actions.filter((a) => a.scope === RELEASE_KEY)).toEqual([]);
+    expect(releaseAssignments()).toHaveLength(1);
   });
 
   it('never removes the last Administrator assignment at /, nor protected ones or its own', async () => {

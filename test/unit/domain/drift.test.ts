@@ -112,6 +112,30 @@ describe('computeDrift', () => {
     expect(computeDrift([...CONTOSO, { ...grantAssignment(active), name: 'made-by-hand' }], context({ requests: [active] }))).toEqual([]);
   });
 
+  it('keeps an assignment shared by several grants while any of them runs, whichever request it is named for', () => {
+    // The first grant made the assignment; the second and third relied on it (the HSM said 'covered').
+    const first = releaseGrant('r-first', 'Expired');
+    const second = releaseGrant('r-second', 'Active');
+    const third = releaseGrant('r-third', 'Approved');
+    const shared = grantAssignment(first);
+    expect(computeDrift([...CONTOSO, shared], context({ requests: [first, second, third] }))).toEqual([]);
+    expect(computeDrift([...CONTOSO, shared], context({ requests: [first, second] }))).toEqual([]);
+    expect(computeDrift([...CONTOSO, shared], context({ requests: [first, third] }))).toEqual([]);
+    // A grant that was revoked before it started may have made it too.
+    const revokedEarly = { ...releaseGrant('r-early', 'Denied'), status: 'Revoked' as const };
+    expect(computeDrift([...CONTOSO, grantAssignment(revokedEarly)], context({ requests: [revokedEarly, second] }))).toEqual([]);
+    // Once none runs, it is the first grant's expired assignment.
+    const ended = releaseGrant('r-second', 'Expired');
+    expect(computeDrift([...CONTOSO, shared], context({ requests: [first, ended] })).map((i) => [i.kind, i.requestId])).toEqual([['expired-grant', 'r-first']]);
+  });
+
+  it('still reports an assignment named for a running grant of other access as an orphan, whatever else runs', () => {
+    const active = releaseGrant('r-active', 'Active');
+    const other = releaseGrant('r-other', 'Active');
+    const mismatched: ObservedAssignment = { ...grantAssignment(active), roleId: ROLE.cryptoAuditor };
+    expect(computeDrift([...CONTOSO, mismatched], context({ requests: [active, other] })).map((i) => i.kind)).toEqual(['orphan']);
+  });
+
   it('reports expired-grant for an ended grant whose assignment is still there, and for an Active one past expiry', () => {
     const expired = releaseGrant('r-expired', 'Expired');
     const overdue = releaseGrant('r-overdue', 'Active', -60_000);
@@ -127,7 +151,11 @@ describe('computeDrift', () => {
     const denied = releaseGrant('r-denied', 'Denied');
     const active = releaseGrant('r-active', 'Active');
     const mismatched: ObservedAssignment = { ...grantAssignment(active), roleId: ROLE.cryptoAuditor };
-    const items = computeDrift([...CONTOSO, grantAssignment(denied), mismatched], context({ requests: [denied, active] }));
+    // Each on its own: a running grant of the same access would justify the denied one's assignment (shared access).
+    const items = [
+      ...computeDrift([...CONTOSO, grantAssignment(denied)], context({ requests: [denied] })),
+      ...computeDrift([...CONTOSO, mismatched], context({ requests: [active] })),
+    ];
     expect(items.map((i) => [i.kind, i.requestId])).toEqual([['orphan', 'r-denied'], ['orphan', 'r-active']]);
     expect(items.map((i) => i.reason)).toEqual([
       'made for request r-denied, which was never granted (Denied)',
