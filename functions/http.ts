@@ -46,6 +46,9 @@ export function isGuid(value: string | undefined): value is string {
   return value !== undefined && GUID.test(value);
 }
 
+// ignoreBOM keeps a byte order mark in the text, so that JSON.parse refuses it as before (RFC 8259 forbids sending one).
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
 /** A JSON object body of bounded size, or the problem to answer with. */
 export async function readJsonObject(request: HttpRequest): Promise<{ ok: true; value: Record<string, unknown> } | Problem> {
   const declared = Number(request.headers.get('content-length') ?? '0');
@@ -55,9 +58,10 @@ export async function readJsonObject(request: HttpRequest): Promise<{ ok: true; 
   if (bytes.length > MAX_BODY_BYTES) return { ok: false, status: 413, code: 'payload-too-large', detail: `The body may be at most ${MAX_BODY_BYTES} bytes` };
   let parsed: unknown;
   try {
-    parsed = JSON.parse(bytes.toString('utf8'));
+    // JSON is UTF-8 (RFC 8259): invalid bytes are refused, not stored as replacement characters.
+    parsed = JSON.parse(UTF8.decode(bytes));
   } catch {
-    return { ok: false, status: 400, code: 'invalid-json', detail: 'The body is not valid JSON' };
+    return { ok: false, status: 400, code: 'invalid-json', detail: 'The body is not valid JSON in UTF-8' };
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return { ok: false, status: 400, code: 'invalid-body', detail: 'The body must be a JSON object' };
   return { ok: true, value: parsed as Record<string, unknown> };

@@ -38,12 +38,31 @@ const submit: Handler = async (service, caller, request) => {
   );
 };
 
-/** Table Storage continuation tokens are base64 JSON naming the next row; anything else is refused, not passed on. */
+/** A key of a row the API may continue from: text Table Storage accepts in a key (no control characters, `/`, `\\`, `#`, `?`). */
+// eslint-disable-next-line no-control-regex -- control characters are what a table key may not hold
+const TABLE_KEY = /^[^\u0000-\u001f\u007f-\u009f/\\#?]{0,1024}$/u;
+/** Whether a string is well-formed UTF-16 (no lone surrogates), which the SDK must encode into a URL. */
+function isWellFormed(value: string): boolean {
+  try {
+    encodeURIComponent(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+const isTableKey = (value: unknown): boolean => typeof value === 'string' && isWellFormed(value) && TABLE_KEY.test(value);
+
+/**
+ * Table Storage continuation tokens are base64 JSON naming the next row; anything else is refused, not
+ * passed on: a key that is not text, or text no table key can be, would fail in the SDK instead.
+ */
 function isContinuationToken(value: string): boolean {
   if (!/^[A-Za-z0-9+/=_-]{1,2000}$/.test(value)) return false;
   try {
     const decoded = JSON.parse(Buffer.from(value, 'base64').toString('utf8')) as unknown;
-    return typeof decoded === 'object' && decoded !== null && typeof (decoded as { nextPartitionKey?: unknown }).nextPartitionKey === 'string';
+    if (typeof decoded !== 'object' || decoded === null || Array.isArray(decoded)) return false;
+    const { nextPartitionKey, nextRowKey, ...rest } = decoded as Record<string, unknown>;
+    return Object.keys(rest).length === 0 && isTableKey(nextPartitionKey) && (nextRowKey === undefined || isTableKey(nextRowKey));
   } catch {
     return false;
   }

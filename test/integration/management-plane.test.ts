@@ -39,9 +39,10 @@ describe('the management plane through Azure RBAC, on the local stack', () => {
       });
       const expiresAt = Date.parse(active.expiresAt);
       const goneAt = await waitUntil('Dave\'s assignment to be removed', () => davesAssignments(stack).length === 0, { timeoutMs: 20_000 });
-      expect(goneAt - expiresAt).toBeLessThan(5_000);
-      const ended = (await (await stack.api(`/api/requests/${active.id}`, { persona: 'dave' })).json()) as { status: string };
-      expect(ended.status).toBe('Expired');
+      // Removed at expiry, not before (how soon after is bench:revocation's figure, not a test's).
+      expect(goneAt).toBeGreaterThanOrEqual(expiresAt);
+      // The access goes first, then the record says so.
+      await waitUntil('the request to be Expired', async () => ((await (await stack.api(`/api/requests/${active.id}`, { persona: 'dave' })).json()) as { status: string }).status === 'Expired');
     }, 40_000);
 
     it('reconciliation reports an Azure role assignment made directly on the HSM resource, and an enforcing apply removes it', async () => {

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PERSONAS } from '../../dev/personas';
+import { closeOpenRequests } from '../helpers/openRequests';
 import { useStack } from '../helpers/stack';
 
 const APP_VM = PERSONAS['app-vm'].oid;
@@ -17,6 +18,8 @@ const stack = useStack({ env: { POLICY_FILE: policyFile } });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 async function activeGrant(): Promise<string> {
+  // One open request per access: end what an earlier test left running first.
+  await closeOpenRequests(stack());
   const submitted = await stack().api('/api/requests', { persona: 'dave', body: { role: 'Crypto User', scope: '/keys/release-signing-key', principalId: APP_VM, duration: 'PT1H', justification: 'release' } });
   const id = ((await submitted.json()) as { id: string }).id;
   expect((await stack().api(`/api/requests/${id}/decisions`, { persona: 'sam', body: { decision: 'approve' } })).status).toBe(200);

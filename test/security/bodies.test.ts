@@ -106,12 +106,12 @@ describe('oversized and malformed bodies', () => {
     expect(await settledState(stack())).toEqual(before);
   });
 
-  it('invalid UTF-8 where a name, scope or role is expected is refused', async () => {
+  it('invalid UTF-8 anywhere in a body is refused, free text included', async () => {
     const withBytes = (field: string, bytes: number[]): Buffer => {
       const [head, tail] = JSON.stringify({ ...RELEASE_REQUEST, [field]: '@@' }).split('@@') as [string, string];
       return Buffer.concat([Buffer.from(head), Buffer.from(RELEASE_REQUEST[field as keyof typeof RELEASE_REQUEST] ?? 'x'), Buffer.from(bytes), Buffer.from(tail)]);
     };
-    for (const field of ['role', 'scope', 'principalId', 'duration']) {
+    for (const field of ['role', 'scope', 'principalId', 'duration', 'justification']) {
       for (const bytes of [[0xff], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xe2, 0x82]]) {
         const refusal = await problemOf(await stack().api('/api/requests', { persona: 'dana', method: 'POST', body: withBytes(field, bytes), headers: { 'content-type': JSON_TYPE } }));
         expect({ field, bytes, status: refusal.status >= 400 && refusal.status < 500, contentType: refusal.contentType }).toEqual({ field, bytes, status: true, contentType: 'application/problem+json' });

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { PERSONAS } from '../../dev/personas';
+import { closeOpenRequests } from '../helpers/openRequests';
 import { useStack } from '../helpers/stack';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -51,6 +52,8 @@ async function sessionCookie(persona: string): Promise<string> {
 }
 
 async function activeGrant(): Promise<string> {
+  // One open request per access: end what an earlier test left running first.
+  await closeOpenRequests(stack());
   const submitted = await stack().api('/api/requests', { persona: 'dave', body: { role: 'Crypto User', scope: '/keys/release-signing-key', principalId: APP_VM, duration: 'PT1H', justification: 'release' } });
   const id = ((await submitted.json()) as { id: string }).id;
   const approved = await stack().api(`/api/requests/${id}/decisions`, { persona: 'sam', body: { decision: 'approve' } });

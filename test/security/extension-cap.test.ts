@@ -47,7 +47,7 @@ it('approved extensions: the whole grant stays within the rule maximum, and the 
 });
 
 it('extensions that need no approval are capped the same way', async () => {
-  const submitted = await call('/api/requests', 'alice', { role: 'Crypto Auditor', scope: '/keys/cap-check', duration: 'PT1H', justification: 'review' });
+  const submitted = await call('/api/requests', 'alice', { role: 'Crypto Auditor', scope: '/keys/storage-cmk', duration: 'PT1H', justification: 'review' });
   expect(submitted.body.status).toBe('Active');
   const id = submitted.body.id as string;
   const first = await call(`/api/requests/${id}/extend`, 'alice', { duration: 'PT7H', justification: 'longer review' });
