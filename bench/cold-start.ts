@@ -65,7 +65,8 @@ async function main(): Promise<void> {
     const { outDir } = await buildPackage({ policyFile: join(REPO_ROOT, 'examples/contoso/policy.yaml'), outDir: join(work, 'package') });
     const corePath = join(work, 'functions-core.js');
     await build({ entryPoints: [join(REPO_ROOT, 'dev/host/functionsCore.ts')], outfile: corePath, bundle: true, platform: 'node', format: 'cjs', logLevel: 'warning' });
-    const env = { ...process.env, POLICY_FILE: join(outDir, 'policy/policy.yaml') };
+    // Settings as Azure gives them, so that the app builds its whole context as it does there (nothing is called).
+    const env = { ...process.env, POLICY_FILE: join(outDir, 'policy/policy.yaml'), AzureWebJobsStorage__accountName: 'bench', HSM_URL: 'https://bench.managedhsm.azure.net', RECONCILE_SCHEDULE: '0 0 2 * * *' };
     const packageScript = childScript(corePath, [join(outDir, 'index.js')]);
     const floorScript = childScript(corePath, FLOOR_MODULES.map((name) => require.resolve(name, { paths: [REPO_ROOT] })));
     const packageMs: number[] = [];

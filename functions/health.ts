@@ -1,6 +1,6 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import { appContext, type AppContext } from '../shared/app';
-import { ConfigurationError } from '../shared/adapters/config';
+import { problemsOf } from './startup';
 
 /** Each dependency gets this long to answer before it counts as down. */
 export const CHECK_TIMEOUT_MS = 3000;
@@ -56,8 +56,8 @@ export async function health(_request: HttpRequest, invocation: InvocationContex
   try {
     context = appContext();
   } catch (error) {
-    const reason = error instanceof ConfigurationError ? error.problems : ['the app could not start'];
-    invocation.error('Health check: configuration invalid', error instanceof Error ? error.message : String(error));
+    const reason = problemsOf(error);
+    invocation.error(`Health check: the app is misconfigured: ${reason.join('; ')}`);
     return { status: 503, headers, jsonBody: { status: 'unhealthy', checks: { configuration: { ok: false, error: reason.join('; ') } } } };
   }
   const [storage, hsm] = await Promise.all([

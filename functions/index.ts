@@ -1,10 +1,8 @@
 /**
  * The app's entry (package.json `main`): importing a module registers its functions with the
- * Functions host. Every function module is listed here.
+ * Functions host. Every function module is listed here. Nothing here may throw (see ./startup).
  */
-import { validatePolicyAtStartup } from '../shared/app';
-
-validatePolicyAtStartup();
+import { checkAtStartup } from './startup';
 
 import './health';
 import './requests';
@@ -14,3 +12,5 @@ import './reconcile';
 import './review';
 import './notifications';
 import './events';
+
+checkAtStartup();

@@ -8,8 +8,12 @@ import { join } from 'node:path';
 import { silentLogger, startFunctionsHost } from '../../dev/host';
 import { LAZY_PACKAGES, PACKAGED_POLICY } from '../../scripts/package';
 
-/** The settings the app's registrations read (the timer's schedule is an app setting). */
-export const LOAD_SETTINGS = { RECONCILE_SCHEDULE: '0 0 2 * * *' };
+/** Settings as Azure gives them (identity-based storage, the HSM); the timer's schedule is one too. Nothing is called. */
+export const LOAD_SETTINGS = {
+  RECONCILE_SCHEDULE: '0 0 2 * * *',
+  AzureWebJobsStorage__accountName: 'packagecheck',
+  HSM_URL: 'https://package-check.managedhsm.azure.net',
+};
 
 async function main(packageDir: string): Promise<void> {
   const host = await startFunctionsHost({

@@ -22,7 +22,7 @@ beforeAll(async () => {
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 async function sourceRegistrations(): Promise<Array<{ name: string; kind: string }>> {
-  const host = await startFunctionsHost({ port: 0, timers: false, queues: false, logger: silentLogger, env: { RECONCILE_SCHEDULE: LOAD_SETTINGS.RECONCILE_SCHEDULE } });
+  const host = await startFunctionsHost({ port: 0, timers: false, queues: false, logger: silentLogger, env: LOAD_SETTINGS });
   try {
     return host.registrations.map((r) => ({ name: r.name, kind: r.kind }));
   } finally {
