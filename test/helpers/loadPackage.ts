@@ -13,6 +13,7 @@ export const LOAD_SETTINGS = {
   RECONCILE_SCHEDULE: '0 0 2 * * *',
   AzureWebJobsStorage__accountName: 'packagecheck',
   HSM_URL: 'https://package-check.managedhsm.azure.net',
+  ARM_SUBSCRIPTION_ID: '00000000-0000-4000-8000-000000000001',
 };
 
 async function main(packageDir: string): Promise<void> {
