@@ -142,8 +142,8 @@ async function main(): Promise<void> {
   started.stack = stack;
   if (stopping) return shutDown(stack);
 
-  // A start slowed by a busy machine still gets its health checked, not given up before the first poll.
-  const health = await waitForHealth(stack.endpoints.api, Math.max(launchedAt, Date.now() - 5_000) + READY_WITHIN_MS);
+  // A start slowed by a busy machine still gets its full wait for health once the stack is up.
+  const health = await waitForHealth(stack.endpoints.api, Math.max(launchedAt, Date.now()) + READY_WITHIN_MS);
   if (stopping) return;
   console.log(banner(stack, (Date.now() - launchedAt) / 1000, health.ok, health.body));
 }

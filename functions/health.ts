@@ -1,8 +1,8 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import { appContext, type AppContext } from '../shared/app';
-import { ConfigurationError } from '../shared/adapters/config';
 import { maySeeHealthDetails } from '../shared/domain';
 import { callerOf, endpoint } from './http';
+import { problemsOf } from './startup';
 
 /** Each dependency gets this long to answer before it counts as down. */
 export const CHECK_TIMEOUT_MS = 3000;
@@ -114,8 +114,10 @@ export async function health(request: HttpRequest, invocation: InvocationContext
   try {
     context = appContext();
   } catch (error) {
-    invocation.error('Health check: configuration invalid', error instanceof ConfigurationError ? error.problems.join('; ') : error instanceof Error ? error.message : String(error));
-    return { status: 503, headers, jsonBody: { status: 'unavailable' } };
+    // What is wrong is named (settings and policy lines, never values): nobody can fix a silent 503.
+    const reason = problemsOf(error);
+    invocation.error(`Health check: the app is misconfigured: ${reason.join('; ')}`);
+    return { status: 503, headers, jsonBody: { status: 'unavailable', checks: { configuration: { ok: false, error: reason.join('; ') } } } };
   }
   const report = await sharedProbe(context).get();
   const { storage, hsm } = report.checks;

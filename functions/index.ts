@@ -1,10 +1,8 @@
 /**
  * The app's entry (package.json `main`): importing a module registers its functions with the
- * Functions host. Every function module is listed here.
+ * Functions host. Every function module is listed here. Nothing here may throw (see ./startup).
  */
-import { validatePolicyAtStartup } from '../shared/app';
-
-validatePolicyAtStartup();
+import { checkAtStartup } from './startup';
 
 import './health';
 import './requests';
@@ -15,3 +13,5 @@ import './review';
 import './csrf';
 import './notifications';
 import './events';
+
+checkAtStartup();

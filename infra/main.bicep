@@ -1,7 +1,10 @@
 // hsm-access-governor: the function app, its state, its events, and the least-privilege access of its
-// own identity. Deployed into the governor's resource group; the governed HSM already exists (possibly
-// in another resource group) and is only referenced. The HSM's local RBAC role for the service is set
-// by hsm-bootstrap.sh, because local RBAC is data plane and not reachable from ARM templates.
+// own identity. Deployed into the governor's resource group (by `azd up`, see azure.yaml); the governed
+// HSM already exists (possibly in another resource group) and is only referenced. The HSM's local RBAC
+// role for the service is set by hsm-bootstrap.sh, because local RBAC is data plane and not reachable
+// from ARM templates. The Event Grid subscription into the app's events-submit trigger is in
+// inbound-subscription.bicep, deployed after the code: Event Grid refuses a subscription to a function
+// that is not published yet ("Destination endpoint not found").
 
 targetScope = 'resourceGroup'
 
@@ -38,8 +41,38 @@ param reconcileSchedule string = '0 0 2 * * *'
 @description('Pace of the reconciliation\'s HSM calls, kept under the HSM\'s throttling limits.')
 param hsmRequestsPerSecond int = 5
 
-@description('Name of the Event Grid subscription that brings access-request events into the app (the policy decides which sources it trusts).')
-param eventSubscriptionName string = 'access-request-submissions'
+@description('The azd environment this deployment belongs to (tagged on every resource).')
+param environmentName string = namePrefix
+
+@description('\'false\' creates the review-link key in Key Vault; \'true\' (set by the preprovision hook when the secret exists) keeps it, so redeploying never invalidates links already sent.')
+@allowed(['true', 'false'])
+param reviewLinkKeysPresent string = 'false'
+
+// Two random GUIDs (244 random bits) make the review-link key when the template creates it. newGuid() is
+// only allowed as a parameter default; @secure() keeps the value out of the deployment history, and no
+// output carries it. Never pass these parameters yourself.
+@secure()
+param reviewLinkKeySeed1 string = newGuid()
+@secure()
+param reviewLinkKeySeed2 string = newGuid()
+
+@description('Notifications: \'on\' sets the settings below (each feature still needs its own values), \'off\' sets none, so no mail, Teams card or review link is sent.')
+@allowed(['on', 'off'])
+param notifications string = 'off'
+
+@description('Where browsers reach the app (review links); empty: the function app\'s own https host name.')
+param publicBaseUrl string = ''
+
+@description('SMTP relay for email notifications; empty: no email.')
+param smtpHost string = ''
+param smtpPort int = 587
+@description('Sender of notification emails, e.g. "HSM access <hsm-access@contoso.com>".')
+param smtpFrom string = ''
+@description('SMTP user name; its password goes in the Key Vault secret smtp-password.')
+param smtpUser string = ''
+
+@description('Teams Workflows webhooks: app-setting name (as the policy names it) to the Key Vault secret holding the URL, e.g. { TEAMS_WEBHOOK_URL: \'teams-webhook-url\' }.')
+param teamsWebhookSecrets object = {}
 
 var suffix = uniqueString(resourceGroup().id, namePrefix)
 var storageName = take('${namePrefix}st${suffix}', 24)
@@ -52,16 +85,38 @@ var roles = {
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3' // ledger, reconciliation runs, outbox
   eventGridDataSender: 'd5a91429-5739-47e2-a06b-3470a27159e7' // lifecycle events to the topic
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6' // review-link keys, SMTP password, webhook URLs
+  monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb' // telemetry to Application Insights (local auth is off)
 }
+
+var tags = { 'azd-env-name': environmentName }
+var reviewLinkKeysSecret = 'review-link-keys'
+var notificationsOn = notifications == 'on'
+var notificationSettings = notificationsOn ? concat(
+  [{ name: 'PUBLIC_BASE_URL', value: empty(publicBaseUrl) ? 'https://${namePrefix}-func-${suffix}.azurewebsites.net' : publicBaseUrl }],
+  empty(smtpHost) ? [] : concat(
+    [
+      { name: 'SMTP_HOST', value: smtpHost }
+      { name: 'SMTP_PORT', value: string(smtpPort) }
+      { name: 'SMTP_FROM', value: smtpFrom }
+    ],
+    empty(smtpUser) ? [] : [
+      { name: 'SMTP_USER', value: smtpUser }
+      { name: 'SMTP_PASSWORD', value: '@Microsoft.KeyVault(VaultName=${vault.name};SecretName=smtp-password)' }
+    ]
+  ),
+  map(items(teamsWebhookSecrets), (webhook) => { name: webhook.key, value: '@Microsoft.KeyVault(VaultName=${vault.name};SecretName=${webhook.value})' })
+) : []
 
 resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
   name: '${namePrefix}-id'
   location: location
+  tags: tags
 }
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: storageName
   location: location
+  tags: tags
   kind: 'StorageV2'
   sku: { name: 'Standard_ZRS' }
   properties: {
@@ -101,6 +156,7 @@ resource queues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-
 resource logs 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
   name: '${namePrefix}-logs'
   location: location
+  tags: tags
   properties: {
     sku: { name: 'PerGB2018' }
     retentionInDays: 90
@@ -110,6 +166,7 @@ resource logs 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
 resource insights 'Microsoft.Insights/components@2020-02-02' = {
   name: '${namePrefix}-ai'
   location: location
+  tags: tags
   kind: 'web'
   properties: {
     Application_Type: 'web'
@@ -121,6 +178,7 @@ resource insights 'Microsoft.Insights/components@2020-02-02' = {
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: take('${namePrefix}kv${suffix}', 24)
   location: location
+  tags: tags
   properties: {
     tenantId: subscription().tenantId
     sku: { family: 'A', name: 'standard' }
@@ -130,9 +188,10 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   }
 }
 
-resource topic 'Microsoft.EventGrid/topics@2024-06-01-preview' = {
+resource topic 'Microsoft.EventGrid/topics@2025-02-15' = {
   name: '${namePrefix}-events'
   location: location
+  tags: tags
   properties: {
     inputSchema: 'CloudEventSchemaV1_0'
     disableLocalAuth: true
@@ -143,9 +202,10 @@ resource topic 'Microsoft.EventGrid/topics@2024-06-01-preview' = {
 // Access requests raised as events arrive on a topic of their own: the systems allowed to raise them get
 // "EventGrid Data Sender" there, and so can never publish on the topic SIEMs read the service's own
 // lifecycle events from.
-resource requestTopic 'Microsoft.EventGrid/topics@2024-06-01-preview' = {
+resource requestTopic 'Microsoft.EventGrid/topics@2025-02-15' = {
   name: '${namePrefix}-requests'
   location: location
+  tags: tags
   properties: {
     inputSchema: 'CloudEventSchemaV1_0'
     disableLocalAuth: true
@@ -153,9 +213,19 @@ resource requestTopic 'Microsoft.EventGrid/topics@2024-06-01-preview' = {
   }
 }
 
+resource reviewLinkKeys 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (reviewLinkKeysPresent == 'false') {
+  parent: vault
+  name: reviewLinkKeysSecret
+  properties: {
+    value: replace('${reviewLinkKeySeed1}${reviewLinkKeySeed2}', '-', '')
+    contentType: 'HMAC keys of review links, comma-separated, the current one first'
+  }
+}
+
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: '${namePrefix}-plan'
   location: location
+  tags: tags
   kind: 'functionapp'
   sku: { tier: 'FlexConsumption', name: 'FC1' }
   properties: { reserved: true }
@@ -165,6 +235,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
   name: '${namePrefix}-func-${suffix}'
   location: location
   kind: 'functionapp,linux'
+  tags: union(tags, { 'azd-service-name': 'api' })
   identity: {
     type: 'UserAssigned'
     userAssignedIdentities: { '${identity.id}': {} }
@@ -182,12 +253,11 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         }
       }
       scaleAndConcurrency: { maximumInstanceCount: 40, instanceMemoryMB: 2048 }
-      runtime: { name: 'node', version: '20' }
+      runtime: { name: 'node', version: '22' }
     }
     siteConfig: {
       minTlsVersion: '1.2'
-      ftpsState: 'Disabled'
-      appSettings: [
+      appSettings: concat([
         { name: 'AzureWebJobsStorage__accountName', value: storage.name }
         { name: 'AzureWebJobsStorage__credential', value: 'managedidentity' }
         { name: 'AzureWebJobsStorage__clientId', value: identity.properties.clientId }
@@ -204,10 +274,12 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'EVENTGRID_TOPIC_ENDPOINT', value: topic.properties.endpoint }
         { name: 'EVENT_SOURCE', value: '/hsm-access-governor/${hsmName}' }
         { name: 'ARM_SUBSCRIPTION_ID', value: subscription().subscriptionId }
-        { name: 'REVIEW_LINK_KEYS', value: '@Microsoft.KeyVault(VaultName=${vault.name};SecretName=review-link-keys)' }
-      ]
+        { name: 'REVIEW_LINK_KEYS', value: '@Microsoft.KeyVault(VaultName=${vault.name};SecretName=${reviewLinkKeysSecret})' }
+      ], notificationSettings)
     }
   }
+  // The first start resolves the Key Vault references: the secret and the right to read it come first.
+  dependsOn: [reviewLinkKeys, secretsReader, storageAccess]
 }
 
 // App Service Authentication validates callers' tokens and sets the x-ms-client-principal headers the
@@ -233,20 +305,6 @@ resource auth 'Microsoft.Web/sites/config@2024-04-01' = {
       }
     }
     login: { tokenStore: { enabled: false } }
-  }
-}
-
-resource inboundRequests 'Microsoft.EventGrid/topics/eventSubscriptions@2024-06-01-preview' = {
-  parent: requestTopic
-  name: eventSubscriptionName
-  properties: {
-    eventDeliverySchema: 'CloudEventSchemaV1_0'
-    destination: {
-      endpointType: 'AzureFunction'
-      properties: { resourceId: '${app.id}/functions/events-submit', maxEventsPerBatch: 1 }
-    }
-    filter: { includedEventTypes: ['HsmAccess.Request.Submit.v1'] }
-    retryPolicy: { maxDeliveryAttempts: 30, eventTimeToLiveInMinutes: 1440 }
   }
 }
 
@@ -280,6 +338,16 @@ resource secretsReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
+resource metricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: insights
+  name: guid(insights.id, identity.id, roles.monitoringMetricsPublisher)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.monitoringMetricsPublisher)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
 module hsmManagementPlane 'hsm-management-plane.bicep' = if (!empty(governedAzureRoleIds)) {
   name: 'hsm-management-plane'
   scope: resourceGroup(hsmResourceGroup)
@@ -291,11 +359,15 @@ module hsmManagementPlane 'hsm-management-plane.bicep' = if (!empty(governedAzur
   }
 }
 
-output functionAppName string = app.name
-output functionAppHostName string = app.properties.defaultHostName
-output servicePrincipalId string = identity.properties.principalId
-output eventGridTopicEndpoint string = topic.properties.endpoint
+// Outputs become azd environment values (the hooks and hsm-bootstrap.sh read them). None is a secret.
+output FUNCTION_APP_NAME string = app.name
+output FUNCTION_APP_HOST_NAME string = app.properties.defaultHostName
+output SERVICE_PRINCIPAL_ID string = identity.properties.principalId
+output HSM_NAME string = hsmName
+output EVENTGRID_TOPIC_ENDPOINT string = topic.properties.endpoint
 @description('Where other systems raise access requests (grant them EventGrid Data Sender here, and name their source in the policy).')
-output accessRequestTopicEndpoint string = requestTopic.properties.endpoint
-output accessRequestTopicId string = requestTopic.id
-output keyVaultName string = vault.name
+output ACCESS_REQUEST_TOPIC_ENDPOINT string = requestTopic.properties.endpoint
+output ACCESS_REQUEST_TOPIC_NAME string = requestTopic.name
+output ACCESS_REQUEST_TOPIC_ID string = requestTopic.id
+output KEY_VAULT_NAME string = vault.name
+output APPLICATION_INSIGHTS_NAME string = insights.name

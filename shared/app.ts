@@ -1,8 +1,7 @@
 import type { TokenCredential } from '@azure/core-auth';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { isAbsolute, resolve } from 'node:path';
 import type { TableClient } from '@azure/data-tables';
-import { CONFIG_SETTING_NAMES, DEFAULT_POLICY_FILE, loadConfig, type AppConfig } from './adapters/config';
+import { CONFIG_SETTING_NAMES, loadConfig, type AppConfig } from './adapters/config';
 import { createServiceCredential } from './adapters/credentials';
 import { createHsmAccessControlClient, type HsmAccessControlClient } from './adapters/hsm-rbac';
 import { HsmAssignmentPort } from './adapters/hsm-rbac/assignmentPort';
@@ -213,15 +212,6 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
     },
   };
   return context;
-}
-
-/**
- * Called when the app's functions are loaded: an invalid policy stops the app from starting at all
- * (the error names every problem with its line) instead of failing request by request.
- */
-export function validatePolicyAtStartup(env: NodeJS.ProcessEnv = process.env): Policy {
-  const raw = env.POLICY_FILE?.trim() || DEFAULT_POLICY_FILE;
-  return loadPolicyFile(isAbsolute(raw) ? raw : resolve(process.cwd(), raw));
 }
 
 let cached: { fingerprint: string; context: AppContext } | undefined;

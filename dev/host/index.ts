@@ -7,7 +7,7 @@ import type { TokenVerifier } from '../idp/verify';
 import { listenOnLoopback } from '../emulator-common/server';
 import { installFunctionsCoreShim } from './coreShim';
 import {
-  abortCapture, beginCapture, endCapture, setLogSink, uncapturedRegistrations, type CapturedFunction, type CoreLogLevel,
+  beginCapture, endCapture, setLogSink, uncapturedRegistrations, type CapturedFunction, type CoreLogLevel,
 } from './functionsCore';
 import { invokeFunction, runAppHooks, type InvocationEnvironment } from './invoke';
 import { loadOrCreateSecrets } from './keys';
@@ -111,8 +111,8 @@ function loadApp(entry: string, logger: HostLogger): CapturedFunction[] {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     require(entryPath);
   } catch (error) {
-    abortCapture();
-    throw new Error(`Loading the app from ${entryPath} failed: ${errorText(error)}`);
+    // As the Node worker does: a warning, and whatever registered before the throw is all there is.
+    logger({ level: 'warning', message: `Worker was unable to load entry point "${entryPath}": ${errorText(error)}` });
   }
   const captured = [...endCapture(entryPath)];
   for (const early of uncapturedRegistrations()) {
@@ -122,7 +122,7 @@ function loadApp(entry: string, logger: HostLogger): CapturedFunction[] {
     logger({ level: 'debug', message: `Function '${early.metadata.name}' was registered before the host loaded the app` });
   }
   if (captured.length === 0) {
-    throw new Error(`${entryPath} registered no functions. Was '@azure/functions' used before the local host installed '@azure/functions-core'?`);
+    logger({ level: 'warning', message: `No job functions found: ${entryPath} registered none, so every route answers 404. Was '@azure/functions' used before the local host installed '@azure/functions-core'?` });
   }
   return captured;
 }

@@ -70,12 +70,9 @@ async function handleFunctionRequest(runtime: HostRuntime, req: IncomingMessage,
   const matches = runtime.routes
     .map((route) => ({ route, params: matchRoute(route.route, routePath) }))
     .filter((m): m is { route: HttpRoute; params: Record<string, string> } => m.params !== undefined);
-  if (matches.length === 0) return sendText(res, 404, 'Not found');
   const match = matches.find((m) => m.route.methods.has(method));
-  if (!match) {
-    const allowed = [...new Set(matches.flatMap((m) => [...m.route.methods]))].sort();
-    return sendText(res, 405, 'Method not allowed', { allow: allowed.join(', ') });
-  }
+  // As in Azure: a route that does not take the method is not found (no 405), and HEAD is not GET.
+  if (!match) return sendText(res, 404, 'Not found');
   const { route, params } = match;
   if (route.authLevel !== 'anonymous' && !requireKey(runtime, req, res, url)) return;
 

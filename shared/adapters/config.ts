@@ -63,6 +63,23 @@ function isAllowedUrl(url: URL | undefined): url is URL {
   return url !== undefined && (url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname)));
 }
 
+/** 169.254.0.0/16: where App Service serves its managed identity endpoint (http://169.254.129.x:8081/msi/token). */
+function isLinkLocalHost(hostname: string): boolean {
+  return /^169\.254\.\d{1,3}\.\d{1,3}$/.test(hostname);
+}
+
+const KEY_VAULT_REFERENCE = /^\s*@Microsoft\.KeyVault\(/i;
+
+/**
+ * Settings App Service left as `@Microsoft.KeyVault(...)`: it could not resolve the reference (no
+ * access, no such secret), and the literal text, which anyone can read in the template, must never
+ * stand in for the secret. Named, never shown.
+ */
+export function unresolvedKeyVaultReferences(env: NodeJS.ProcessEnv, names: Iterable<string> = Object.keys(env)): string[] {
+  return [...new Set(names)].filter((name) => KEY_VAULT_REFERENCE.test(env[name] ?? '')).sort().map((name) =>
+    `${name} is an unresolved Key Vault reference: give the app's identity Key Vault Secrets User on the vault and check that the secret exists (the portal shows the reference's status under the app's environment variables)`);
+}
+
 /** An https URL that is a bare origin: no path, query, fragment or credentials. */
 export function isHttpsOrigin(url: URL | undefined): url is URL {
   return url !== undefined && url.protocol === 'https:' && !url.username && !url.password && !url.search && !url.hash && (url.pathname === '/' || url.pathname === '');
@@ -175,9 +192,10 @@ function readManagedIdentity(env: NodeJS.ProcessEnv, problems: string[]): Manage
   const config: ManagedIdentityConfig = {};
   if (endpoint || header) {
     const url = endpoint ? parseUrl(endpoint) : undefined;
+    const appServiceEndpoint = url?.protocol === 'http:' && isLinkLocalHost(url.hostname);
     if (!endpoint || !header) problems.push('IDENTITY_ENDPOINT and IDENTITY_HEADER must be set together');
-    else if (!isAllowedUrl(url)) {
-      problems.push('IDENTITY_ENDPOINT must be an https URL (plain http only on 127.0.0.1/localhost, as App Service uses)');
+    else if (!appServiceEndpoint && !isAllowedUrl(url)) {
+      problems.push('IDENTITY_ENDPOINT must be an https URL (plain http only on the link-local address App Service uses, 169.254.x.x, or on 127.0.0.1/localhost)');
     } else config.endpoint = endpoint;
   }
   if (clientId) {
@@ -203,7 +221,7 @@ function readTenant(env: NodeJS.ProcessEnv, problems: string[]): string | undefi
 
 /** Reads and checks every setting, reporting all problems at once. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
-  const problems: string[] = [];
+  const problems: string[] = unresolvedKeyVaultReferences(env);
   const storage = readStorage(env, problems);
   const policyFile = readPolicyFile(env, problems);
   const hsmUrl = readHsmUrl(env, problems);
@@ -261,7 +279,8 @@ export const DEFAULT_REVIEW_LINK_TTL_MS = 7 * 24 * 3600 * 1000;
  * names the policy gives for Teams webhooks.
  */
 export function loadNotificationConfig(env: NodeJS.ProcessEnv = process.env, webhookSettings: readonly string[] = []): NotificationConfig {
-  const problems: string[] = [];
+  const problems: string[] = unresolvedKeyVaultReferences(env, ['PUBLIC_BASE_URL', 'REVIEW_LINK_KEYS', 'SMTP_HOST', 'SMTP_USER', 'SMTP_PASSWORD', 'SMTP_FROM', ...webhookSettings]);
+  if (problems.length > 0) throw new ConfigurationError(problems);
   const config: NotificationConfig = { reviewLinkKeys: [], reviewLinkTtlMs: DEFAULT_REVIEW_LINK_TTL_MS, teamsWebhooks: {} };
 
   const base = env.PUBLIC_BASE_URL?.trim();

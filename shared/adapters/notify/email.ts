@@ -1,4 +1,4 @@
-import nodemailer, { type Transporter } from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import { oneLineText, type MessageThread } from '../../domain';
 import { DeliveryFailure, type MailPort, type OutgoingNotification } from '../../services/notificationPorts';
 import type { SmtpConfig } from '../config';
@@ -88,12 +88,18 @@ function failureOf(error: unknown): DeliveryFailure {
 
 /** MailPort over SMTP with nodemailer, configured by the SMTP_* app settings. */
 export class SmtpMailer implements MailPort {
-  private readonly transporter: Transporter;
+  private transport?: Transporter;
   private readonly domain: string;
 
   constructor(private readonly config: SmtpConfig) {
     this.domain = senderDomain(config.from);
-    this.transporter = nodemailer.createTransport({
+  }
+
+  /** nodemailer is loaded with the first mail, not at cold start. */
+  private get transporter(): Transporter {
+    const config = this.config;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    this.transport ??= (require('nodemailer') as typeof import('nodemailer')).createTransport({
       host: config.host,
       port: config.port,
       secure: config.secure,
@@ -104,6 +110,7 @@ export class SmtpMailer implements MailPort {
       greetingTimeout: 10_000,
       socketTimeout: 20_000,
     });
+    return this.transport;
   }
 
   async send(address: string, notification: OutgoingNotification): Promise<void> {

@@ -1,4 +1,4 @@
-import { Template } from 'adaptivecards-templating';
+import type { Template as CardTemplate } from 'adaptivecards-templating';
 import { oneLineText } from '../../domain';
 import type { OutgoingNotification } from '../../services/notificationPorts';
 
@@ -55,6 +55,14 @@ export interface TeamsMessage {
   attachments: Array<{ contentType: 'application/vnd.microsoft.card.adaptive'; contentUrl: null; content: Record<string, unknown> }>;
 }
 
+// adaptivecards-templating brings ~500 modules: loaded when the first card is built, not at cold start.
+let templateClass: typeof CardTemplate | undefined;
+function cardTemplate(): typeof CardTemplate {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  templateClass ??= (require('adaptivecards-templating') as typeof import('adaptivecards-templating')).Template;
+  return templateClass;
+}
+
 function expand(notification: OutgoingNotification, limit: number | undefined): TeamsMessage {
   const clip = (text: string): string => (limit !== undefined && text.length > limit ? `${text.slice(0, limit)}… (shortened)` : text);
   const data = {
@@ -66,7 +74,7 @@ function expand(notification: OutgoingNotification, limit: number | undefined): 
     linkLabel: notification.linkLabel,
     actionRequired: notification.actionRequired,
   };
-  const content = new Template(CARD_TEMPLATE).expand({ $root: data }) as Record<string, unknown>;
+  const content = new (cardTemplate())(CARD_TEMPLATE).expand({ $root: data }) as Record<string, unknown>;
   return { type: 'message', attachments: [{ contentType: 'application/vnd.microsoft.card.adaptive', contentUrl: null, content }] };
 }
 
