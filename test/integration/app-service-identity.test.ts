@@ -1,6 +1,7 @@
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../../shared/adapters/config';
+import { TENANT_ID } from '../../dev/personas';
 import { startTestStack, type TestStack } from '../helpers/stack';
 
 /** What App Service on Linux sets (the address is link-local, plain http, port 8081). */
@@ -33,7 +34,7 @@ function startIdentityProxy(): Promise<{ server: Server; port: number; seen: str
 }
 
 it('accepts the App Service identity endpoint and still refuses plain http elsewhere', () => {
-  const base = { AzureWebJobsStorage__accountName: 'st', HSM_URL: 'https://contoso.managedhsm.azure.net', POLICY_FILE: 'examples/contoso/policy.yaml', IDENTITY_HEADER: 'h' };
+  const base = { AzureWebJobsStorage__accountName: 'st', HSM_URL: 'https://contoso.managedhsm.azure.net', POLICY_FILE: 'examples/contoso/policy.yaml', IDENTITY_HEADER: 'h', AZURE_TENANT_ID: TENANT_ID };
   expect(loadConfig({ ...base, IDENTITY_ENDPOINT: APP_SERVICE_ENDPOINT }).managedIdentity.endpoint).toBe(APP_SERVICE_ENDPOINT);
   expect(() => loadConfig({ ...base, IDENTITY_ENDPOINT: 'http://identity.example.com:8081/msi/token' })).toThrow(/IDENTITY_ENDPOINT must be an https URL/);
 });
@@ -57,7 +58,8 @@ describe('with IDENTITY_ENDPOINT as App Service sets it', () => {
 
   it('the app gets its tokens there: health is green, its HSM probe signed in as the service', async () => {
     const health = await stack.api('/api/health');
-    expect(await health.json()).toMatchObject({ status: 'healthy' });
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({ status: 'ok' });
     expect(proxy.seen.some((line) => line.startsWith(`GET ${APP_SERVICE_ENDPOINT}?`))).toBe(true);
   });
 });

@@ -1,5 +1,6 @@
 // Keeps out forged review links: when App Service cannot resolve a Key Vault reference, the public text `@Microsoft.KeyVault(...)` is refused by name instead of becoming the HMAC key that signs review links.
 import { ConfigurationError, loadConfig, loadNotificationConfig } from '../../shared/adapters/config';
+import { TENANT_ID } from '../../dev/personas';
 import { startTestStack, type TestStack } from '../helpers/stack';
 
 const REFERENCE = '@Microsoft.KeyVault(VaultName=hsmgovkv123;SecretName=review-link-keys)';
@@ -28,7 +29,7 @@ describe('a setting that still reads @Microsoft.KeyVault( is an error naming it'
   });
 
   it('stops the app context whichever setting it is', () => {
-    const problems = problemsOf(() => loadConfig({ AzureWebJobsStorage__accountName: 'st', HSM_URL: 'https://contoso.managedhsm.azure.net', POLICY_FILE: 'examples/contoso/policy.yaml', SOME_SECRET: REFERENCE }));
+    const problems = problemsOf(() => loadConfig({ AzureWebJobsStorage__accountName: 'st', HSM_URL: 'https://contoso.managedhsm.azure.net', POLICY_FILE: 'examples/contoso/policy.yaml', AZURE_TENANT_ID: TENANT_ID, SOME_SECRET: REFERENCE }));
     expect(problems).toEqual([expect.stringMatching(/^SOME_SECRET is an unresolved Key Vault reference/)]);
   });
 
