@@ -195,7 +195,12 @@ export class TableLedger implements LedgerPort {
         const row = indexRowKey(OPEN_ACCESS_PREFIX, claims.openAccessKey);
         const held = await this.indexRow(row);
         const holder = held ? await this.get(held.requestId) : undefined;
-        if (holder && !isTerminal(holder.request.status)) return { outcome: 'duplicate', open: holder.request };
+        if (holder && !isTerminal(holder.request.status)) {
+          // A concurrent try of this same submission (its answer lost, a retry sent) may have committed since
+          // the submission row was read: that is a replay, not a duplicate.
+          const named = claims.submissionKey ? await this.indexRow(indexRowKey(SUBMISSION_PREFIX, claims.submissionKey)) : undefined;
+          return named ? { outcome: 'replayed', requestId: named.requestId } : { outcome: 'duplicate', open: holder.request };
+        }
         const claim = { partitionKey: LEDGER_PARTITION, rowKey: row, requestId: request.id };
         // Taking over from a closed request with If-Match: of two instances doing so at once, one wins.
         actions.push(held ? ['update', claim, 'Replace', { etag: held.etag }] : ['create', claim]);
