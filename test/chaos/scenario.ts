@@ -15,6 +15,7 @@ import { startTestStack, type TestStack } from '../helpers/stack';
 import { ISSUER } from '../../dev/idp/server';
 import { buildApp, NODE_MODULES } from './appBuild';
 import type { AppProcessSettings } from './appProcess';
+import { seededRandom } from '../helpers/random';
 
 export interface ChaosOptions {
   seed: number;
@@ -76,17 +77,6 @@ const DROPPED = 'dropped by the run: ';
 /** Past the last expiry, how long the run waits for everything to settle (the goal is 60 s). */
 const SETTLE_MS = 75_000;
 
-/** mulberry32: small, fast and good enough to make a run replayable. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 

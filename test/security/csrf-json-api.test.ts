@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { PERSONAS } from '../../dev/personas';
 import { closeOpenRequests } from '../helpers/openRequests';
+import { sessionCookie } from '../helpers/security';
 import { useStack } from '../helpers/stack';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -42,15 +43,6 @@ afterAll(async () => {
   if (profile) rmSync(profile, { recursive: true, force: true });
 });
 
-async function sessionCookie(persona: string): Promise<string> {
-  const response = await fetch(`${stack().stack.endpoints.api}/.auth/login/dev`, {
-    method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `persona=${persona}&post_login_redirect_uri=/`,
-  });
-  const cookie = response.headers.getSetCookie().find((c) => c.startsWith('AppServiceAuthSession='));
-  if (!cookie) throw new Error('no session cookie');
-  return cookie.split(';')[0] as string;
-}
-
 async function activeGrant(): Promise<string> {
   // One open request per access: end what an earlier test left running first.
   await closeOpenRequests(stack());
@@ -68,7 +60,7 @@ async function statusOf(id: string): Promise<string> {
 describe('the JSON API cannot be driven cross-site', () => {
   it('an auto-submitting form on another origin, in Chromium with sam signed in, does not revoke a grant', async () => {
     const id = await activeGrant();
-    const [name, value] = (await sessionCookie('sam')).split('=') as [string, string];
+    const [name, value] = (await sessionCookie(stack(), 'sam')).split('=') as [string, string];
     await browser.addCookies([{ name, value, url: stack().stack.endpoints.api, httpOnly: true, sameSite: 'Lax' }]);
     target = `${stack().stack.endpoints.api}/api/requests/${id}/revoke`;
     const page = await browser.newPage();
@@ -87,7 +79,7 @@ describe('the JSON API cannot be driven cross-site', () => {
     ['multipart/form-data; boundary=x', '--x--\r\n'],
   ])('a body-less %s post with the session cookie is refused and changes nothing', async (contentType, body) => {
     const id = await activeGrant();
-    const cookie = await sessionCookie('sam');
+    const cookie = await sessionCookie(stack(), 'sam');
     for (const action of ['revoke', 'cancel', 'extend']) {
       const response = await fetch(`${stack().stack.endpoints.api}/api/requests/${id}/${action}`, { method: 'POST', headers: { cookie, 'content-type': contentType }, body });
       expect({ action, status: response.status, type: response.headers.get('content-type') }).toEqual({ action, status: 415, type: 'application/problem+json' });
@@ -102,7 +94,7 @@ describe('the JSON API cannot be driven cross-site', () => {
 
   it('a session-cookie call needs the CSRF token even as JSON; with it, it works', async () => {
     const id = await activeGrant();
-    const session = await sessionCookie('sam');
+    const session = await sessionCookie(stack(), 'sam');
     const api = stack().stack.endpoints.api;
     const withoutToken = await fetch(`${api}/api/requests/${id}/revoke`, { method: 'POST', headers: { cookie: session, 'content-type': 'application/json' } });
     expect(withoutToken.status).toBe(403);
@@ -113,7 +105,7 @@ describe('the JSON API cannot be driven cross-site', () => {
     const { token } = (await issued.json()) as { token: string };
     const forged = await fetch(`${api}/api/requests/${id}/revoke`, { method: 'POST', headers: { cookie: `${session}; hsmgov-csrf=another-browser-nonce-0123456789`, 'content-type': 'application/json', 'x-csrf-token': token } });
     expect(await forged.json()).toMatchObject({ code: 'csrf-token-invalid' });
-    const daveToken = (await (await fetch(`${api}/api/csrf-token`, { headers: { cookie: `${await sessionCookie('dave')}; ${csrfCookie}` } })).json()) as { token: string };
+    const daveToken = (await (await fetch(`${api}/api/csrf-token`, { headers: { cookie: `${await sessionCookie(stack(), 'dave')}; ${csrfCookie}` } })).json()) as { token: string };
     const someoneElses = await fetch(`${api}/api/requests/${id}/revoke`, { method: 'POST', headers: { cookie: `${session}; ${csrfCookie}`, 'content-type': 'application/json', 'x-csrf-token': daveToken.token } });
     expect(await someoneElses.json()).toMatchObject({ code: 'csrf-token-invalid' });
     expect(await statusOf(id)).toBe('Active');

@@ -3,6 +3,7 @@ import { randomInt, randomUUID } from 'node:crypto';
 import { GROUPS, PERSONAS, TENANT_ID } from '../../dev/personas';
 import { RELEASE_REQUEST, reviewLink, sessionCookie, settledState, submitted, SELF_KEY_REQUEST, type StackState } from '../helpers/security';
 import { useStack } from '../helpers/stack';
+import { seededRandom } from '../helpers/random';
 
 const stack = useStack();
 /** How many requests one run sends (SECURITY_FUZZ_REQUESTS for a longer run), how many at once, and the most time it may take in any case. */
@@ -11,17 +12,6 @@ const CONCURRENCY = 6;
 const TIME_BOUND_MS = Number(process.env.SECURITY_FUZZ_TIME_BOUND_MS ?? 45_000);
 const SEED = process.env.SECURITY_FUZZ_SEED ? Number(process.env.SECURITY_FUZZ_SEED) : randomInt(2 ** 31);
 
-/** mulberry32: small, fast and the same on every machine for a seed. */
-function generator(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Pools {
   ids: string[];
@@ -183,7 +173,7 @@ async function fire(requests: readonly FuzzRequest[]): Promise<{ statuses: Map<n
 describe('a bounded, seeded fuzz from callers with no rights', () => {
   it(`sends up to ${REQUESTS} random requests: no 5xx, nothing changed`, async () => {
     console.log(`security fuzz seed ${SEED}: SECURITY_FUZZ_SEED=${SEED} npx jest test/security/fuzz.test.ts repeats this run`);
-    const next = fuzzer(generator(SEED), pools);
+    const next = fuzzer(seededRandom(SEED), pools);
     const { statuses, failures } = await fire(Array.from({ length: REQUESTS }, next));
     const sent = [...statuses.values()].reduce((a, b) => a + b, 0);
     console.log(`security fuzz seed ${SEED}: ${sent} requests, statuses ${JSON.stringify(Object.fromEntries([...statuses].sort(([a], [b]) => a - b)))}`);
