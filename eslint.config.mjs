@@ -8,27 +8,6 @@ export default tseslint.config(
   {
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
-      'no-restricted-imports': 'off',
-    },
-  },
-  {
-    files: ['functions/**/*.ts', 'shared/**/*.ts'],
-    rules: {
-      'no-restricted-imports': ['error', {
-        patterns: [{ group: ['**/dev/**', '../dev/*', '../../dev/*', '../../../dev/*'], message: 'The deployed app never loads dev/.' }],
-      }],
-    },
-  },
-  {
-    files: ['shared/domain/**/*.ts'],
-    rules: {
-      'no-restricted-imports': ['error', {
-        patterns: [
-          { group: ['@azure/*', '@azure-rest/*'], message: 'The domain core has no Azure SDK imports.' },
-          { group: ['node:fs', 'fs', 'node:fs/*', 'fs/*', 'node:http', 'http', 'node:https', 'https', 'node:net', 'net', 'node:child_process', 'child_process'], message: 'The domain core does no I/O.' },
-          { group: ['**/dev/**', '../dev/*', '../../dev/*', '../../../dev/*'], message: 'The deployed app never loads dev/.' },
-        ],
-      }],
     },
   },
   { files: ['**/*.js', '**/*.mjs'], languageOptions: { globals: { module: 'writable', require: 'readonly', process: 'readonly', __dirname: 'readonly', console: 'readonly' } } },

@@ -1,7 +1,5 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
-import { bearerChallenge } from '../shared/adapters/bearerChallenge';
-import { identify, WRONG_TENANT_DETAIL } from '../shared/adapters/easyAuth';
-import { appContext } from '../shared/app';
+import { appContext, bearerChallenge, identify, WRONG_TENANT_DETAIL } from '../shared/app';
 import type { AccessRequest, Caller } from '../shared/domain';
 import type { Outcome, Problem } from '../shared/services/accessRequests';
 import { API_CSRF_BINDING, CSRF_COOKIE, CSRF_HEADER } from '../shared/services/csrf';

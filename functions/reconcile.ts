@@ -1,6 +1,5 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext, type Timer } from '@azure/functions';
-import { appContext } from '../shared/app';
-import { RECONCILE_QUEUE, type RunMessage } from '../shared/adapters/storage/runQueue';
+import { appContext, RECONCILE_QUEUE, type RunMessage } from '../shared/app';
 import { accessReport, azureRbacGrants, keysReport, mayReadReports, mayRunReconciliation, type Caller } from '../shared/domain';
 import { accessPage, accessReportBody, keysPage, runPage } from '../shared/services/reportPages';
 import { callerOf, endpoint, forBrowsers, invocationLog, json, problemResponse, unauthenticated } from './http';

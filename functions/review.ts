@@ -1,6 +1,5 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
-import { identify, WRONG_TENANT_DETAIL } from '../shared/adapters/easyAuth';
-import { appContext } from '../shared/app';
+import { appContext, identify, WRONG_TENANT_DETAIL } from '../shared/app';
 import { CSRF_COOKIE, CSRF_COOKIE_MAX_AGE_SECONDS, CSRF_COOKIE_PATH } from '../shared/services/csrf';
 import { errorPage, type PageResult, type ReviewCaller, type ReviewInput } from '../shared/services/reviewPage';
 import { cookie, endpoint, invocationLog, originOf } from './http';

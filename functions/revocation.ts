@@ -1,6 +1,5 @@
 import { app, type InvocationContext, type Timer } from '@azure/functions';
-import { appContext } from '../shared/app';
-import { REVOCATION_QUEUE, type RevocationMessage } from '../shared/adapters/storage/revocationQueue';
+import { appContext, REVOCATION_QUEUE, type RevocationMessage } from '../shared/app';
 import type { WakeReason } from '../shared/services/ports';
 import { invocationLog } from './http';
 

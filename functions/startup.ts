@@ -1,6 +1,5 @@
 import { app, type HttpResponseInit, type PreInvocationContext } from '@azure/functions';
-import { appContext } from '../shared/app';
-import { ConfigurationError } from '../shared/adapters/config';
+import { appContext, ConfigurationError } from '../shared/app';
 import { PolicyError } from '../shared/domain';
 import { problemResponse } from './http';
 

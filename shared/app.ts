@@ -32,6 +32,13 @@ import { EventSubmissionService } from './services/eventsInbound';
 import { driftNotifier } from './services/reconciliationNotices';
 
 export type { HsmAccessControlClient } from './adapters/hsm-rbac';
+// What the Functions edge needs of the adapters goes through the composition root: functions/ never
+// imports an adapter itself (the layer rules in .dependency-cruiser.cjs).
+export { bearerChallenge } from './adapters/bearerChallenge';
+export { ConfigurationError } from './adapters/config';
+export { identify, WRONG_TENANT_DETAIL } from './adapters/easyAuth';
+export { REVOCATION_QUEUE, type RevocationMessage } from './adapters/storage/revocationQueue';
+export { RECONCILE_QUEUE, type RunMessage } from './adapters/storage/runQueue';
 
 /** Everything a function needs from the outside world, built once from the app settings. */
 export interface AppContext {

@@ -316,6 +316,19 @@ function resolvePolicy(raw: RawPolicy, sourceName: string, issues: IssueCollecto
     : [...BUILT_IN_ROLES, ...customRoles].filter((r) => r.canWriteRoleAssignments).map((r) => r.id);
   const privilegedMinApprovers = d.privilegedMinApprovers ?? 2;
 
+  // Forbidden
+  const forbidden: ForbiddenPrincipal[] = [];
+  (raw.forbidden ?? []).forEach((f, i) => {
+    const p = known(f.principal, ['forbidden', i, 'principal']);
+    if (!p) return;
+    forbidden.push({
+      principal: p.alias, principalId: p.objectId, type: p.type,
+      memberObjectIds: p.members.map((m) => principals[m]?.objectId).filter((x): x is string => !!x),
+      ...(f.reason ? { reason: f.reason } : {}),
+    });
+  });
+  const forbiddenIds = new Set(forbidden.flatMap((f) => [f.principalId, ...f.memberObjectIds]));
+
   // Eligibility: the data plane's rules, then the management plane's, resolved alike.
   const eligibility: EligibilityRule[] = [];
   const azureRules = (raw.azureRbac?.eligibility ?? []).map((r, i) => ({ r, i, section: ['azureRbac', 'eligibility'] as Segment[], azure: true }));
@@ -332,6 +345,8 @@ function resolvePolicy(raw: RawPolicy, sourceName: string, issues: IssueCollecto
       if (p.type === 'Group') {
         issues.add(at('for', j), `'${a}' is a group: a rule grants access to users or service principals only, never to a group (its members would approve a grant to themselves); name the members instead${p.members.length > 0 ? ` (${p.members.join(', ')})` : ''}`);
       }
+      // A forbidden principal must not be granted anything by the policy itself, on either plane.
+      if (forbiddenIds.has(p.objectId)) issues.add(r.for === 'self' ? at('for') : at('for', j), `'${a}' is forbidden from holding any ${azure ? 'management-plane' : 'data-plane'} role`);
       targets.push(p);
     });
     const roles = r.roles.map((x, j) => (azure ? azureRoleOrIssue(x, at('roles', j), issues) : role(x, at('roles', j)))).filter((x): x is RoleInfo => !!x);
@@ -429,17 +444,6 @@ function resolvePolicy(raw: RawPolicy, sourceName: string, issues: IssueCollecto
     }
   });
 
-  // Forbidden
-  const forbidden: ForbiddenPrincipal[] = [];
-  (raw.forbidden ?? []).forEach((f, i) => {
-    const p = known(f.principal, ['forbidden', i, 'principal']);
-    if (!p) return;
-    forbidden.push({
-      principal: p.alias, principalId: p.objectId, type: p.type,
-      memberObjectIds: p.members.map((m) => principals[m]?.objectId).filter((x): x is string => !!x),
-      ...(f.reason ? { reason: f.reason } : {}),
-    });
-  });
   const keyRotationPeriod = raw.reconcile?.keyRotationPeriod ?? 'P365D';
   const keyExpiryWarning = raw.reconcile?.keyExpiryWarning ?? 'P30D';
   const reconcile: ReconcileSettings = {
@@ -452,16 +456,8 @@ function resolvePolicy(raw: RawPolicy, sourceName: string, issues: IssueCollecto
   };
   const notifications = raw.notifications ? resolveNotifications(raw.notifications, eligibility, known, issues) : undefined;
   const azureRbac = raw.azureRbac ? resolveAzureRbac(raw.azureRbac, known, issues) : undefined;
-  // A forbidden principal must not be granted anything by the policy itself.
-  const forbiddenIds = new Set(forbidden.flatMap((f) => [f.principalId, ...f.memberObjectIds]));
   standing.forEach((s, i) => {
     if (forbiddenIds.has(s.principalId)) issues.add(['standing', i, 'principal'], `'${s.principal}' is forbidden from holding any data-plane role`);
-  });
-  eligibility.forEach((r, i) => {
-    r.targets.forEach((t, j) => {
-      const p = principals[t];
-      if (p && forbiddenIds.has(p.objectId)) issues.add(['eligibility', i, 'for', j], `'${t}' is forbidden from holding any data-plane role`);
-    });
   });
 
   return {

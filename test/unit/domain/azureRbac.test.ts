@@ -88,6 +88,16 @@ describe('policy: azureRbac', () => {
     ]));
   });
 
+  it('a forbidden target of a management-plane rule is reported at that rule\'s own path, as management-plane', () => {
+    const issues = issuesOf(`${MINIMAL_POLICY}forbidden:\n  - { principal: app }\n` + withAzure([
+      `  scopes: [${SUB}/resourceGroups/rg1]`,
+      '  eligibility:',
+      `    - { id: a1, requesters: [alice], for: [sam, app], roles: [Reader], scopes: [${SUB}/resourceGroups/rg1], maxDuration: PT1H, approval: { approvers: [sec], count: 1 } }`,
+      '',
+    ].join('\n')).slice(MINIMAL_POLICY.length));
+    expect(issues).toEqual([expect.stringMatching(/^azureRbac\.eligibility\[0\]\.for\[1\] 'app' is forbidden from holding any management-plane role/)]);
+  });
+
   it('the schema refuses a scope that is not an ARM scope', () => {
     expect(issuesOf(withAzure('  scopes: [/keys]\n'))).toEqual([expect.stringMatching(/^azureRbac\.scopes\[0\] must match/)]);
   });

@@ -1,0 +1,46 @@
+import { mayReadAuditTrail, maySeeAllRequests, verifyAuditChain, type AccessRequest, type Caller, type ChainedAuditRecord, type ChainVerification, type RequestStatus } from '../../domain';
+import type { RequestContext } from './context';
+import { notFound, problem, success, type Outcome } from './outcome';
+
+export interface ListInput {
+  status?: RequestStatus;
+  mine?: boolean;
+  continuation?: string;
+  pageSize?: number;
+}
+
+export async function getRequest(ctx: RequestContext, caller: Caller, id: string): Promise<Outcome<AccessRequest>> {
+  const stored = await ctx.deps.ledger.get(id);
+  // Someone who may not see a request learns nothing about whether it exists.
+  if (!stored || !ctx.canSee(caller, stored.request)) return notFound(id);
+  return success(stored.request);
+}
+
+export async function listRequests(ctx: RequestContext, caller: Caller, input: ListInput): Promise<Outcome<{ items: AccessRequest[]; continuation?: string }>> {
+  const mine = input.mine === true || !maySeeAllRequests(ctx.policy, caller);
+  const page = await ctx.deps.ledger.list({
+    ...(input.status ? { statuses: [input.status] } : {}),
+    ...(mine ? { requestedBy: caller.objectId.toLowerCase() } : {}),
+    ...(input.continuation ? { continuation: input.continuation } : {}),
+    pageSize: input.pageSize ?? 50,
+  });
+  return success({ items: page.items.map((item) => item.request), ...(page.continuation ? { continuation: page.continuation } : {}) });
+}
+
+export async function readAudit(ctx: RequestContext, caller: Caller, range: { from?: string; to?: string }): Promise<Outcome<ChainedAuditRecord[]>> {
+  if (!mayReadAuditTrail(ctx.policy, caller)) return problem(403, 'not-an-auditor', 'The audit trail is for HSM administrators and auditors');
+  return success(await ctx.deps.ledger.audit(range));
+}
+
+/** Checks the whole chain, and that its last record is the one the head points at (a deleted tail shows). */
+export async function verifyAudit(ctx: RequestContext): Promise<ChainVerification> {
+  const records = await ctx.deps.ledger.audit();
+  const result = verifyAuditChain(records);
+  if (!result.ok) return result;
+  const head = await ctx.deps.ledger.auditHead();
+  const last = records[records.length - 1];
+  if ((head?.hash ?? undefined) !== (last?.hash ?? undefined)) {
+    return { ok: false, brokenAtSeq: (last?.seq ?? 0) + 1, reason: `the chain ends at ${last?.seq ?? 0} but its head is at ${head?.seq ?? 0}` };
+  }
+  return result;
+}

@@ -1,0 +1,91 @@
+import { applyEvent, requestEventsBetween, type AccessRequest, type HistoryEntry, type OutboundEvent, type RequestEvent } from '../../domain';
+import type { AuditEntry, Clock, CreateOutcome, LedgerPort, RequestClaims, ServiceLog } from '../ports';
+import { notFound, problem, success, type Outcome } from './outcome';
+
+const MAX_CONFLICT_RETRIES = 30;
+
+export interface WriterDependencies {
+  ledger: LedgerPort;
+  clock: Clock;
+  log: ServiceLog;
+  onTransition?(before: AccessRequest | undefined, after: AccessRequest): Promise<void>;
+  eventSource?: string;
+}
+
+/** The audit records of the history entries `after` has beyond `before`. */
+function historyAudit(before: AccessRequest | undefined, after: AccessRequest, hsmRequestId?: string): AuditEntry[] {
+  const fresh = after.history.slice(before?.history.length ?? 0);
+  return fresh.map((entry: HistoryEntry) => ({
+    at: entry.at,
+    actor: entry.by,
+    action: entry.from === null ? 'request.created' : entry.from === entry.to ? 'request.updated' : `request.${entry.to.toLowerCase()}`,
+    requestId: after.id,
+    ...(entry.from !== null ? { from: entry.from } : {}),
+    to: entry.to,
+    reason: entry.reason,
+    ...(hsmRequestId ? { hsmRequestId } : {}),
+    details: { role: after.role, scope: after.scope, principalId: after.principalId, hsm: after.hsm },
+  }));
+}
+
+/**
+ * The one write path of requests: every change is saved with its audit records and lifecycle events
+ * in one transaction, with optimistic concurrency, and then told to the onTransition hook.
+ */
+export class RequestWriter {
+  constructor(private readonly deps: WriterDependencies) {}
+
+  /** Stores a new request with its audit, events and index rows; the hook hears of it only once it is stored. */
+  async create(request: AccessRequest, claims: RequestClaims): Promise<CreateOutcome> {
+    const stored = await this.deps.ledger.create(request, historyAudit(undefined, request), this.eventsBetween(undefined, request), claims);
+    if (stored.outcome !== 'created') return stored;
+    this.deps.log.info(`Request ${request.id}: ${request.role} on ${request.scope} for ${request.principalId}, ${request.status}`);
+    await this.transitioned(undefined, request);
+    return stored;
+  }
+
+  /**
+   * Reads, decides and saves until the save wins: a concurrent change makes it read again, so a
+   * decision is always taken on the current state and never overwrites another.
+   */
+  async mutate(
+    id: string,
+    decide: (request: AccessRequest) => Outcome<RequestEvent[]>,
+    hsmRequestId?: string,
+  ): Promise<Outcome<{ before: AccessRequest; after: AccessRequest }>> {
+    for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt++) {
+      const stored = await this.deps.ledger.get(id);
+      // The same answer as for a request the caller may not see: nobody learns whether it exists.
+      if (!stored) return notFound(id);
+      const decided = decide(stored.request);
+      if (!decided.ok) return decided;
+      let next = stored.request;
+      const now = this.deps.clock.now();
+      for (const event of decided.value) {
+        const result = applyEvent(next, event, now);
+        if (!result.ok) return problem(409, 'invalid-transition', result.detail);
+        next = result.request;
+      }
+      if (next === stored.request) return success({ before: stored.request, after: next });
+      const saved = await this.deps.ledger.update(next, stored.etag, historyAudit(stored.request, next, hsmRequestId), this.eventsBetween(stored.request, next));
+      if (saved === 'updated') {
+        await this.transitioned(stored.request, next);
+        return success({ before: stored.request, after: next });
+      }
+    }
+    return problem(409, 'concurrent-update', `Request ${id} kept changing; try again`);
+  }
+
+  private eventsBetween(before: AccessRequest | undefined, after: AccessRequest): OutboundEvent[] {
+    return this.deps.eventSource ? requestEventsBetween(before, after, this.deps.eventSource) : [];
+  }
+
+  /** The onTransition hook: whatever it does, the workflow goes on. */
+  private async transitioned(before: AccessRequest | undefined, after: AccessRequest): Promise<void> {
+    try {
+      await this.deps.onTransition?.(before, after);
+    } catch (error) {
+      this.deps.log.error(`Request ${after.id}: onTransition failed: ${(error as Error).message}`);
+    }
+  }
+}

@@ -1,0 +1,97 @@
+import { AccessRequestService } from '../../../shared/services/accessRequests';
+import { InMemoryAssignments, RecordingScheduler } from '../../fakes/assignments';
+import { InMemoryLedger } from '../../fakes/ledger';
+import { CALLERS, NOW, OID, contosoPolicy } from '../domain/fixtures';
+
+/** The request workflow on in-memory ports: what each use case does, without Azurite or an HSM. */
+function workflow() {
+  const ledger = new InMemoryLedger();
+  const hsm = new InMemoryAssignments();
+  const scheduler = new RecordingScheduler();
+  const failed: string[] = [];
+  const transitions: string[] = [];
+  let now = NOW;
+  let next = 0;
+  const service = new AccessRequestService({
+    policy: contosoPolicy(),
+    ledger,
+    hsm: () => hsm,
+    scheduler,
+    clock: { now: () => now },
+    log: { info: () => undefined, warn: () => undefined, error: () => undefined },
+    newId: () => `req-${++next}`,
+    sleep: async () => undefined,
+    onFailed: async (request) => void failed.push(request.id),
+    onTransition: async (before, after) => void transitions.push(`${before?.status ?? 'new'}->${after.status}`),
+  });
+  return { service, ledger, hsm, scheduler, failed, transitions, advance: (ms: number) => (now = new Date(now.getTime() + ms)) };
+}
+
+const AUDITOR_REVIEW = { role: 'Crypto Auditor', scope: '/keys/release-signing-key', duration: 'PT1H', justification: 'quarterly key review' };
+
+describe('AccessRequestService on in-memory ports', () => {
+  it('grants an auto-approved submission at once, reading the stored request only after the assignment is made', async () => {
+    const { service, ledger, hsm, scheduler, transitions } = workflow();
+    const submitted = await service.submit(CALLERS.alice, AUDITOR_REVIEW);
+    expect(submitted.ok && submitted.value.request.status).toBe('Active');
+    expect([...hsm.assignments.values()].map((a) => [a.scope, a.principalId])).toEqual([['/keys/release-signing-key', OID.alice]]);
+    // One read: the grant re-reads the request after making the assignment (a revocation meanwhile wins).
+    expect(ledger.reads).toBe(1);
+    expect(scheduler.scheduled.map((s) => s.reason)).toEqual(['follow-up', 'expiry']);
+    expect(transitions).toEqual(['new->Approved', 'Approved->Active']);
+    expect(ledger.auditRecords.map((r) => r.action)).toEqual(['request.created', 'request.approved', 'request.active']);
+  });
+
+  it('answers a retried submission with the request it made, and refuses a second open request for the same access', async () => {
+    const { service, hsm } = workflow();
+    const first = await service.submit(CALLERS.alice, { ...AUDITOR_REVIEW, idempotencyKey: 'k1' });
+    const retry = await service.submit(CALLERS.alice, { ...AUDITOR_REVIEW, idempotencyKey: 'k1' });
+    expect(retry.ok && first.ok && [retry.value.created, retry.value.request.id]).toEqual([false, first.ok && first.value.request.id]);
+    expect(await service.submit(CALLERS.alice, AUDITOR_REVIEW)).toMatchObject({ ok: false, status: 409, code: 'duplicate-request' });
+    expect(hsm.assignments.size).toBe(1);
+  });
+
+  it('revokes: the assignment is gone and the request Revoked; a repeated revoke answers the same', async () => {
+    const { service, hsm } = workflow();
+    const submitted = await service.submit(CALLERS.alice, AUDITOR_REVIEW);
+    const id = submitted.ok ? submitted.value.request.id : '';
+    const revoked = await service.revoke(CALLERS.alice, id, 'done early');
+    expect(revoked.ok && revoked.value.status).toBe('Revoked');
+    expect(hsm.assignments.size).toBe(0);
+    const again = await service.revoke(CALLERS.alice, id);
+    expect(again.ok && again.value.status).toBe('Revoked');
+  });
+
+  it('a request the caller may not see is not found, whether or not it exists', async () => {
+    const { service } = workflow();
+    const submitted = await service.submit(CALLERS.alice, AUDITOR_REVIEW);
+    const id = submitted.ok ? submitted.value.request.id : '';
+    const unseen = await service.get(CALLERS.appVm, id);
+    const missing = await service.get(CALLERS.appVm, 'req-404');
+    expect([unseen.ok || unseen.code, missing.ok || missing.code]).toEqual(['request-not-found', 'request-not-found']);
+  });
+
+  it('a grant the HSM refuses ends Failed and alerts; one it cannot answer stays Approved for the sweep', async () => {
+    const refused = workflow();
+    refused.hsm.failCreateWith = Object.assign(new Error('Forbidden'), { statusCode: 403 });
+    const failed = await refused.service.submit(CALLERS.alice, AUDITOR_REVIEW);
+    expect(failed.ok && failed.value.request.status).toBe('Failed');
+    expect(refused.failed).toHaveLength(1);
+
+    const unavailable = workflow();
+    unavailable.hsm.failCreateWith = Object.assign(new Error('Service Unavailable'), { statusCode: 503 });
+    const waiting = await unavailable.service.submit(CALLERS.alice, AUDITOR_REVIEW);
+    expect(waiting.ok && waiting.value.request.status).toBe('Approved');
+    unavailable.hsm.failCreateWith = undefined;
+    unavailable.advance(5_000);
+    expect(await unavailable.service.sweep()).toEqual({ expired: 0, provisioned: 1, timedOut: 0 });
+  });
+
+  it('the sweep ends a grant past its expiry and takes its assignment away', async () => {
+    const { service, hsm, advance } = workflow();
+    await service.submit(CALLERS.alice, AUDITOR_REVIEW);
+    advance(60 * 60_000 + 1);
+    expect(await service.sweep()).toEqual({ expired: 1, provisioned: 0, timedOut: 0 });
+    expect(hsm.assignments.size).toBe(0);
+  });
+});
