@@ -7,6 +7,7 @@ import { checkAtStartup } from './startup';
 import './health';
 import './requests';
 import './audit';
+import './auditAnchor';
 import './revocation';
 import './reconcile';
 import './review';

@@ -1,17 +1,19 @@
 /**
  * npm run audit:verify [-- --connection-string CS]
- * Re-computes the audit trail's hash chain from the first record to the head. Uses the storage of a
- * running `npm start` (.data/endpoints.json) unless a connection string is given or set in
- * AzureWebJobsStorage.
+ * Re-computes every audit chain from its first record to its head (each ledger partition's, the one
+ * frozen from the one-partition layout, and the anchor chain), and checks that every head an anchor
+ * recorded is still in its chain (docs/adr/0017-partitioned-ledger-with-anchored-chains.md). Uses the
+ * storage of a running `npm start` (.data/endpoints.json) unless a connection string is given or set
+ * in AzureWebJobsStorage.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TableClient } from '@azure/data-tables';
-import { TableLedger } from '../shared/adapters/storage/ledger';
+import { PartitionedLedger } from '../shared/adapters/storage/partitionedLedger';
 import { LEDGER_TABLE } from '../shared/app';
-import { verifyAuditChain } from '../shared/domain';
+import { verifyPartitionedAudit } from '../shared/domain';
 
-function connectionString(): string {
+export function connectionString(): string {
   const flag = process.argv.indexOf('--connection-string');
   if (flag >= 0 && process.argv[flag + 1]) return process.argv[flag + 1];
   if (process.env.AzureWebJobsStorage) return process.env.AzureWebJobsStorage;
@@ -20,25 +22,24 @@ function connectionString(): string {
   throw new Error('No storage: start the stack (npm start), set AzureWebJobsStorage or pass --connection-string');
 }
 
-async function main(): Promise<number> {
+export function connectedTable(): TableClient {
   const cs = connectionString();
-  const ledger = new TableLedger(TableClient.fromConnectionString(cs, LEDGER_TABLE, { allowInsecureConnection: /127\.0\.0\.1|localhost/.test(cs) }));
-  const records = await ledger.audit();
-  const result = verifyAuditChain(records);
-  const head = await ledger.auditHead();
+  return TableClient.fromConnectionString(cs, LEDGER_TABLE, { allowInsecureConnection: /127\.0\.0\.1|localhost/.test(cs) });
+}
+
+async function main(): Promise<number> {
+  const result = verifyPartitionedAudit(await new PartitionedLedger(connectedTable()).auditTrail());
   if (!result.ok) {
-    console.error(`Audit chain BROKEN at record ${result.brokenAtSeq}: ${result.reason}`);
+    console.error(`Audit chain BROKEN in ${result.chain} at record ${result.brokenAtSeq}: ${result.reason}`);
     return 1;
   }
-  if ((head?.hash ?? '') !== (records[records.length - 1]?.hash ?? '')) {
-    console.error(`Audit chain BROKEN: it ends at record ${records.length} but its head is at ${head?.seq ?? 0} (records were removed from the end)`);
-    return 1;
-  }
-  console.log(`Audit chain intact: ${result.count} records, last hash ${result.lastHash}`);
+  console.log(`Audit trail intact: ${result.records} records in ${result.chains} chain(s), ${result.anchors} anchor(s)`);
   return 0;
 }
 
-main().then((code) => process.exit(code), (error: unknown) => {
-  console.error((error as Error).message);
-  process.exit(2);
-});
+if (require.main === module) {
+  main().then((code) => process.exit(code), (error: unknown) => {
+    console.error((error as Error).message);
+    process.exit(2);
+  });
+}

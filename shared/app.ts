@@ -7,6 +7,7 @@ import { createHsmAccessControlClient, type HsmAccessControlClient } from './ada
 import { HsmAssignmentPort } from './adapters/hsm-rbac/assignmentPort';
 import { loadPolicyFile } from './adapters/policyFile';
 import { TableLedger } from './adapters/storage/ledger';
+import { PartitionedLedger } from './adapters/storage/partitionedLedger';
 import { QueueRevocationScheduler, REVOCATION_QUEUE } from './adapters/storage/revocationQueue';
 import { createQueueClient, createTableClient, pingStorage } from './adapters/storage/tables';
 import { defaultHsmName, type Policy } from './domain';
@@ -68,6 +69,8 @@ export interface AppContext {
   outbox(): OutboxDrainer | undefined;
   /** Access requests raised as events (the Event Grid trigger). */
   eventSubmissions(log?: ServiceLog): EventSubmissionService;
+  /** Records the audit chains' heads in the anchor chain (the audit-anchor timer). */
+  auditAnchors(): Pick<PartitionedLedger, 'anchor'>;
 }
 
 export const LEDGER_TABLE = 'ledger';
@@ -164,6 +167,7 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
     },
     ...(eventGrid ? { eventGrid } : {}),
     outbox,
+    auditAnchors: () => new PartitionedLedger(context.tableClient(LEDGER_TABLE)),
     eventSubmissions: (log = consoleLog) =>
       new EventSubmissionService({
         policy,
