@@ -3,9 +3,19 @@ import type { CoreBinding } from './functionsCore';
 import { errorText, type HostLogger } from './log';
 import { resolveAppSettingReference, type FunctionRegistration } from './registrations';
 
-/** `extensions.queues` of host.json, with the local host's defaults. */
+/**
+ * `extensions.queues` of host.json, with Azure's defaults except where noted (learn.microsoft.com,
+ * "Azure Queue storage trigger and bindings for Azure Functions", host.json settings).
+ */
 export interface QueueSettings {
+  /** Messages fetched at once, 1 to 32 (default 16). */
   batchSize: number;
+  /**
+   * A new batch is fetched once the messages in flight drop to this many or fewer, not only after
+   * the whole batch: at most batchSize + newBatchThreshold run at once. Azure's default is
+   * batchSize / 2 per core; locally one core's worth.
+   */
+  newBatchThreshold: number;
   maxDequeueCount: number;
   /** Longest wait between polls of an empty queue (Azure's default is a minute; locally 2 s). */
   maxPollingIntervalMs: number;
@@ -14,9 +24,14 @@ export interface QueueSettings {
   messageEncoding: 'base64' | 'none';
 }
 
-const DEFAULT_SETTINGS: QueueSettings = { batchSize: 16, maxDequeueCount: 5, maxPollingIntervalMs: 2000, visibilityTimeoutMs: 0, messageEncoding: 'base64' };
-const PROCESSING_VISIBILITY_SECONDS = 600;
-const MIN_POLL_MS = 100;
+const DEFAULT_BATCH_SIZE = 16;
+const DEFAULT_SETTINGS: QueueSettings = { batchSize: DEFAULT_BATCH_SIZE, newBatchThreshold: DEFAULT_BATCH_SIZE / 2, maxDequeueCount: 5, maxPollingIntervalMs: 2000, visibilityTimeoutMs: 0, messageEncoding: 'base64' };
+/** A message being processed stays invisible this long, renewed at half of it while its function runs (as the Functions host does). */
+export const PROCESSING_VISIBILITY_SECONDS = 600;
+/** After a poll that found messages, the next one waits this long. */
+export const FOUND_POLL_MS = 100;
+/** After the first empty poll the wait starts here and doubles up to maxPollingInterval. */
+export const FIRST_EMPTY_POLL_MS = 200;
 
 export function timeSpanMs(value: unknown, what: string): number {
   if (typeof value === 'number') return value;
@@ -29,8 +44,13 @@ export function timeSpanMs(value: unknown, what: string): number {
 export function queueSettingsFromHostJson(hostJson: Record<string, unknown>): QueueSettings {
   const extensions = (hostJson.extensions ?? {}) as Record<string, unknown>;
   const queues = (extensions.queues ?? {}) as Record<string, unknown>;
+  const batchSize = typeof queues.batchSize === 'number' ? queues.batchSize : DEFAULT_SETTINGS.batchSize;
+  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 32) throw new Error('host.json extensions.queues.batchSize must be a whole number from 1 to 32');
+  const newBatchThreshold = typeof queues.newBatchThreshold === 'number' ? queues.newBatchThreshold : Math.floor(batchSize / 2);
+  if (!Number.isInteger(newBatchThreshold) || newBatchThreshold < 0) throw new Error('host.json extensions.queues.newBatchThreshold must be a whole number, 0 or more');
   return {
-    batchSize: typeof queues.batchSize === 'number' ? queues.batchSize : DEFAULT_SETTINGS.batchSize,
+    batchSize,
+    newBatchThreshold,
     maxDequeueCount: typeof queues.maxDequeueCount === 'number' ? queues.maxDequeueCount : DEFAULT_SETTINGS.maxDequeueCount,
     maxPollingIntervalMs: queues.maxPollingInterval === undefined ? DEFAULT_SETTINGS.maxPollingIntervalMs : timeSpanMs(queues.maxPollingInterval, 'extensions.queues.maxPollingInterval'),
     visibilityTimeoutMs: queues.visibilityTimeout === undefined ? DEFAULT_SETTINGS.visibilityTimeoutMs : timeSpanMs(queues.visibilityTimeout, 'extensions.queues.visibilityTimeout'),
@@ -94,25 +114,52 @@ export async function sendQueueOutput(clients: QueueClients, settings: QueueSett
 
 export type QueueInvoker = (registration: FunctionRegistration, input: unknown, triggerMetadata: Record<string, unknown>) => Promise<void>;
 
+/** What the listener needs of a queue (the SDK's QueueClient, or a fake in unit tests). */
+export type ListenedQueue = Pick<QueueClient, 'name' | 'receiveMessages' | 'deleteMessage' | 'updateMessage' | 'sendMessage'>;
+
+export interface QueueListenerOptions {
+  clients: { get(binding: CoreBinding): Promise<ListenedQueue> };
+  settings: QueueSettings;
+  invoke: QueueInvoker;
+  logger: HostLogger;
+  /** Waits between polls (tests pass one that records the waits). */
+  sleep?: (ms: number, wake: Promise<void>) => Promise<void>;
+}
+
 export interface QueueListener {
   stop(): Promise<void>;
 }
 
-/**
- * Polls one queue for a queue-triggered function: runs a batch in parallel, deletes what
- * succeeded, retries what failed after the visibility timeout and moves a message that failed
- * `maxDequeueCount` times to `<queue>-poison`. Empty polls back off up to maxPollingInterval.
- */
-export function listenToQueue(registration: FunctionRegistration, options: { clients: QueueClients; settings: QueueSettings; invoke: QueueInvoker; logger: HostLogger }): QueueListener {
-  const { clients, settings, invoke, logger } = options;
-  let stopped = false;
-  let wake: (() => void) | undefined;
-  let delay = MIN_POLL_MS;
+const sleepOrWake = (ms: number, wake: Promise<void>): Promise<void> => {
+  let handle: NodeJS.Timeout | undefined;
+  return Promise.race([new Promise<void>((resolve) => (handle = setTimeout(resolve, ms))), wake]).finally(() => clearTimeout(handle));
+};
 
-  async function handle(client: QueueClient, message: DequeuedMessageItem): Promise<void> {
-    let text: string;
+/**
+ * Polls one queue for a queue-triggered function as the Functions host does: fetches up to
+ * batchSize messages and runs them in parallel, and fetches the next batch as soon as fewer than
+ * newBatchThreshold + 1 are in flight (not when the whole batch is done). Deletes what succeeded,
+ * makes what failed visible again after visibilityTimeout, moves a message that failed
+ * maxDequeueCount times to `<queue>-poison`. After a poll that found messages the next waits
+ * 100 ms; empty polls wait 200 ms, doubling up to maxPollingInterval. A message whose instance dies
+ * while it runs becomes visible again once its processing visibility runs out.
+ */
+export function listenToQueue(registration: FunctionRegistration, options: QueueListenerOptions): QueueListener {
+  const { clients, settings, invoke, logger } = options;
+  const sleep = options.sleep ?? sleepOrWake;
+  let stopped = false;
+  let inFlight = 0;
+  let signal = (): void => undefined;
+  let changed = new Promise<void>((resolve) => (signal = resolve));
+  /** Resolves the current wait (a message settled, or stop) and arms the next. */
+  const notify = (): void => {
+    signal();
+    changed = new Promise<void>((resolve) => (signal = resolve));
+  };
+
+  async function settle(client: ListenedQueue, message: DequeuedMessageItem, keep: { popReceipt: string }): Promise<void> {
     try {
-      text = decodeMessageText(message.messageText, settings.messageEncoding);
+      const text = decodeMessageText(message.messageText, settings.messageEncoding);
       await invoke(registration, messageInput(text), {
         id: message.messageId,
         queueTrigger: text,
@@ -122,54 +169,79 @@ export function listenToQueue(registration: FunctionRegistration, options: { cli
         nextVisibleTime: message.nextVisibleOn.toISOString(),
         popReceipt: message.popReceipt,
       });
-      await client.deleteMessage(message.messageId, message.popReceipt);
+      await client.deleteMessage(message.messageId, keep.popReceipt);
     } catch (error) {
       if (message.dequeueCount >= settings.maxDequeueCount) {
         const poison = await clients.get({ ...registration.trigger, queueName: `${client.name}-poison` });
         await poison.sendMessage(message.messageText);
-        await client.deleteMessage(message.messageId, message.popReceipt);
+        await client.deleteMessage(message.messageId, keep.popReceipt);
         logger({ level: 'error', functionName: registration.name, message: `Message ${message.messageId} failed ${message.dequeueCount} times and was moved to ${client.name}-poison: ${errorText(error)}` });
       } else {
-        await client.updateMessage(message.messageId, message.popReceipt, undefined, Math.ceil(settings.visibilityTimeoutMs / 1000));
+        await client.updateMessage(message.messageId, keep.popReceipt, undefined, Math.ceil(settings.visibilityTimeoutMs / 1000));
       }
     }
   }
 
-  async function pollOnce(): Promise<number> {
-    const client = await clients.get(registration.trigger);
-    const response = await client.receiveMessages({ numberOfMessages: Math.min(32, Math.max(1, settings.batchSize)), visibilityTimeout: PROCESSING_VISIBILITY_SECONDS });
-    await Promise.all(response.receivedMessageItems.map((message) => handle(client, message).catch((error: unknown) => {
+  /** Runs one message, keeping it invisible while its function runs. */
+  async function handle(client: ListenedQueue, message: DequeuedMessageItem): Promise<void> {
+    const keep = { popReceipt: message.popReceipt };
+    const renewal = setInterval(() => {
+      client.updateMessage(message.messageId, keep.popReceipt, undefined, PROCESSING_VISIBILITY_SECONDS)
+        .then((renewed) => { if (renewed.popReceipt) keep.popReceipt = renewed.popReceipt; })
+        .catch((error: unknown) => logger({ level: 'warning', functionName: registration.name, message: `Could not keep message ${message.messageId} invisible: ${errorText(error)}` }));
+    }, (PROCESSING_VISIBILITY_SECONDS * 1000) / 2);
+    renewal.unref();
+    try {
+      await settle(client, message, keep);
+    } catch (error) {
       logger({ level: 'error', functionName: registration.name, message: `Could not settle message ${message.messageId}: ${errorText(error)}` });
-    })));
+    } finally {
+      clearInterval(renewal);
+    }
+  }
+
+  /** Fetches a batch and starts it; returns how many came. */
+  async function poll(): Promise<number> {
+    const client = await clients.get(registration.trigger);
+    const response = await client.receiveMessages({ numberOfMessages: settings.batchSize, visibilityTimeout: PROCESSING_VISIBILITY_SECONDS });
+    for (const message of response.receivedMessageItems) {
+      inFlight++;
+      void handle(client, message).finally(() => {
+        inFlight--;
+        notify();
+      });
+    }
     return response.receivedMessageItems.length;
   }
 
+  let stopNow = (): void => undefined;
+  const stopping = new Promise<void>((resolve) => (stopNow = resolve));
   const loop = (async () => {
+    let emptyDelay = 0;
     while (!stopped) {
+      if (inFlight > settings.newBatchThreshold) {
+        await changed;
+        continue;
+      }
+      let delay: number;
       try {
-        const received = await pollOnce();
-        delay = received > 0 ? MIN_POLL_MS : Math.min(delay * 2, settings.maxPollingIntervalMs);
-        if (received > 0) continue;
+        const received = await poll();
+        emptyDelay = received > 0 ? 0 : Math.min(emptyDelay === 0 ? FIRST_EMPTY_POLL_MS : emptyDelay * 2, settings.maxPollingIntervalMs);
+        delay = received > 0 ? FOUND_POLL_MS : emptyDelay;
       } catch (error) {
         if (stopped) break;
         logger({ level: 'warning', functionName: registration.name, message: `Polling the queue failed: ${errorText(error)}` });
         delay = settings.maxPollingIntervalMs;
       }
-      await new Promise<void>((resolve) => {
-        const handle = setTimeout(resolve, delay);
-        wake = () => {
-          clearTimeout(handle);
-          resolve();
-        };
-      });
-      wake = undefined;
+      if (!stopped) await sleep(delay, stopping);
     }
   })();
 
   return {
     stop: async () => {
       stopped = true;
-      wake?.();
+      stopNow();
+      notify();
       await loop;
     },
   };

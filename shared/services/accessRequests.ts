@@ -58,8 +58,8 @@ export class AccessRequestService {
     return revoke(this.ctx, caller, id, reason);
   }
 
-  wake(id: string, reason: WakeReason = 'expiry', meantFor?: Date): Promise<AccessRequest | undefined> {
-    return wake(this.ctx, id, reason, meantFor);
+  wake(id: string, reason: WakeReason = 'expiry', meantFor?: Date, hop = 0): Promise<AccessRequest | undefined> {
+    return wake(this.ctx, id, reason, meantFor, hop);
   }
 
   expireIfDue(id: string, reschedule = true): Promise<AccessRequest | undefined> {
@@ -70,7 +70,7 @@ export class AccessRequestService {
     return provision(this.ctx, id);
   }
 
-  sweep(): Promise<{ expired: number; provisioned: number; timedOut: number }> {
+  sweep(): Promise<{ due: number; stalled: number; timedOut: number }> {
     return sweep(this.ctx);
   }
 

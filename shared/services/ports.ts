@@ -108,7 +108,7 @@ export type WakeReason = 'expiry' | 'backstop' | 'follow-up';
 /** Wakes the service about a request at `at` (a queue message made visible then), on whichever instance is alive. */
 export interface RevocationScheduler {
   /** An 'expiry' (the default) also schedules its 'backstop'. */
-  schedule(requestId: string, at: Date, reason?: WakeReason): Promise<void>;
+  schedule(requestId: string, at: Date, reason?: WakeReason, hop?: number): Promise<void>;
 }
 
 export interface Clock {

@@ -5,7 +5,7 @@
  * it starts quickly (see appBuild.ts).
  */
 import type { JWK } from 'jose';
-import { startFunctionsHost, silentLogger } from '../../dev/host';
+import { startFunctionsHost, silentLogger, type HostLogEntry } from '../../dev/host';
 import { createTokenVerifier } from '../../dev/idp/verify';
 
 export interface AppProcessSettings {
@@ -15,6 +15,8 @@ export interface AppProcessSettings {
   jwk: JWK;
   issuer: string;
   audience: string;
+  /** Write the host's log to stdout, one JSON line per entry, with the time (the run sends it to the instance's log file). */
+  log?: boolean;
 }
 
 async function main(): Promise<void> {
@@ -23,7 +25,7 @@ async function main(): Promise<void> {
     port: settings.port,
     env: settings.appSettings,
     verifier: createTokenVerifier({ issuer: settings.issuer, audience: settings.audience, jwk: settings.jwk }),
-    logger: silentLogger,
+    logger: settings.log ? (entry: HostLogEntry) => console.log(JSON.stringify({ at: new Date().toISOString(), ...entry })) : silentLogger,
     timers: true,
   });
   console.log('ready');

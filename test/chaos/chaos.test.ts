@@ -11,6 +11,8 @@ import { invariants, runChaos } from './scenario';
  */
 const SEED = Number(process.env.CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const LIFECYCLES = Number(process.env.CHAOS_LIFECYCLES ?? 200);
+/** Logs of the emulators, each app instance and the run (kept when set; else removed with the run). */
+const LOG_DIR = process.env.CHAOS_LOG_DIR;
 
 let workDir: string;
 beforeAll(() => {
@@ -19,8 +21,8 @@ beforeAll(() => {
 afterAll(() => rmSync(workDir, { recursive: true, force: true }));
 
 it(`loses, orphans and duplicates nothing over ${LIFECYCLES} lifecycles with kills and HSM faults (seed ${SEED})`, async () => {
-  process.stdout.write(`chaos seed ${SEED} (replay: CHAOS_SEED=${SEED} npx jest test/chaos)\n`);
-  const result = await runChaos({ seed: SEED, lifecycles: LIFECYCLES, concurrency: 24, kills: true, faultRate: 0.2, log: (line) => process.stdout.write(`chaos: ${line}\n`) }, workDir);
+  process.stdout.write(`chaos seed ${SEED} (replay: CHAOS_SEED=${SEED} npx jest test/chaos)${LOG_DIR ? `, logs in ${LOG_DIR}` : ''}\n`);
+  const result = await runChaos({ seed: SEED, lifecycles: LIFECYCLES, concurrency: 24, kills: true, faultRate: 0.2, log: (line) => process.stdout.write(`chaos: ${line}\n`), ...(LOG_DIR ? { logDir: LOG_DIR } : {}) }, workDir);
   const found = invariants(result);
   expect(found.lost).toEqual([]);
   expect(found.orphaned).toEqual([]);

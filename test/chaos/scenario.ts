@@ -6,12 +6,12 @@
  * (which asserts the invariants) and bench/chaos.ts (which prints the lags).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { API_AUDIENCE, SEEDS } from '../../dev/stack';
 import { freePort } from '../../dev/notifications';
 import { verifyAuditChain, type AccessRequest } from '../../shared/domain';
-import { startTestStack, type TestStack } from '../helpers/stack';
+import { startChaosStack, type ChaosStack } from './stackProcess';
 import { ISSUER } from '../../dev/idp/server';
 import { buildApp, NODE_MODULES } from './appBuild';
 import type { AppProcessSettings } from './appProcess';
@@ -28,6 +28,8 @@ export interface ChaosOptions {
   faultRate: number;
   /** Where progress goes (default nowhere). */
   log?: (line: string) => void;
+  /** Where the emulators, the app instances and the run write their logs (default: under the work directory, removed with it). */
+  logDir?: string;
 }
 
 export type LifecycleKind = 'expire' | 'extend' | 'revoke-after-approval' | 'revoke-later' | 'cancel' | 'deny';
@@ -106,18 +108,22 @@ class Instance {
   private child: ChildProcess | undefined;
   up = false;
 
-  constructor(readonly url: string, private readonly entry: string, private readonly settings: AppProcessSettings) {}
+  constructor(readonly url: string, private readonly entry: string, private readonly settings: AppProcessSettings, private readonly logFile: string) {}
 
   async start(): Promise<void> {
     const env: NodeJS.ProcessEnv = { ...process.env, CHAOS_APP: JSON.stringify(this.settings), NODE_PATH: NODE_MODULES };
     delete env.JEST_WORKER_ID;
     const child = spawn(process.execPath, [this.entry], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
+    const log = createWriteStream(this.logFile, { flags: 'a' });
+    log.write(`--- started ${new Date().toISOString()} pid ${child.pid}\n`);
+    child.stdout!.pipe(log);
+    child.stderr!.pipe(log);
     let errors = '';
     child.stderr!.on('data', (chunk: Buffer) => (errors += chunk.toString()));
     await new Promise<void>((resolve, reject) => {
       child.stdout!.on('data', (chunk: Buffer) => {
-        if (chunk.toString().includes('ready')) resolve();
+        if (/^ready$/m.test(chunk.toString())) resolve();
       });
       child.once('exit', (code, signal) => reject(new Error(`an app instance exited (${code ?? signal}) before it was ready: ${errors}`)));
     });
@@ -144,12 +150,12 @@ class Client {
   readonly serverErrors: string[] = [];
   private readonly tokens = new Map<string, string>();
 
-  constructor(private readonly stack: TestStack, private readonly instances: readonly Instance[], private readonly random: () => number) {}
+  constructor(private readonly stack: ChaosStack, private readonly instances: readonly Instance[], private readonly random: () => number) {}
 
   async call(persona: Persona, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
     let token = this.tokens.get(persona);
     if (!token) {
-      token = await this.stack.stack.idp.issueToken(persona, { audience: API_AUDIENCE });
+      token = await this.stack.issueToken(persona, API_AUDIENCE);
       this.tokens.set(persona, token);
     }
     // A busy machine may take long to start an instance again: wait for one up to CALL_PATIENCE_MS.
@@ -241,7 +247,7 @@ async function runLifecycle(client: Client, lifecycle: Lifecycle, random: () => 
 }
 
 /** Watches the HSM emulator's assignments on the chaos keys every POLL_MS. */
-function watch(stack: TestStack, scopes: ReadonlySet<string>): { sightings: Map<string, Sighting>; stop: () => Promise<{ poll: number; largestGap: number }> } {
+function watch(stack: ChaosStack, scopes: ReadonlySet<string>): { sightings: Map<string, Sighting>; stop: () => Promise<{ poll: number; largestGap: number }> } {
   const sightings = new Map<string, Sighting>();
   let running = true;
   let largestGap = 0;
@@ -251,7 +257,7 @@ function watch(stack: TestStack, scopes: ReadonlySet<string>): { sightings: Map<
       const now = Date.now();
       largestGap = Math.max(largestGap, now - previous);
       previous = now;
-      for (const assignment of stack.stack.hsm.assignments()) {
+      for (const assignment of await stack.assignments()) {
         const scope = assignment.properties.scope;
         if (!scopes.has(scope)) continue;
         const seen = sightings.get(scope) ?? {};
@@ -290,7 +296,7 @@ async function killLoop(instances: readonly Instance[], random: () => number, un
   return kills;
 }
 
-async function waitUntilSettled(stack: TestStack, lifecycles: readonly Lifecycle[], deadline: number): Promise<Map<string, AccessRequest>> {
+async function waitUntilSettled(stack: ChaosStack, lifecycles: readonly Lifecycle[], deadline: number): Promise<Map<string, AccessRequest>> {
   for (;;) {
     const requests = new Map<string, AccessRequest>();
     const ledger = stack.ledger();
@@ -300,32 +306,36 @@ async function waitUntilSettled(stack: TestStack, lifecycles: readonly Lifecycle
     }
     const open = lifecycles.filter((l) => l.requestId && !['Expired', 'Revoked', 'Cancelled', 'Denied', 'Failed'].includes(requests.get(l.requestId)?.status ?? ''));
     const scopes = new Set(lifecycles.map((l) => l.scope));
-    const held = stack.stack.hsm.assignments().some((a) => scopes.has(a.properties.scope));
+    const held = (await stack.assignments()).some((a) => scopes.has(a.properties.scope));
     if ((open.length === 0 && !held) || Date.now() > deadline) return requests;
     await sleep(500);
   }
 }
 
 export async function runChaos(options: ChaosOptions, workDir: string): Promise<ChaosResult> {
-  const log = options.log ?? (() => undefined);
+  const logDir = options.logDir ?? join(workDir, 'logs');
+  mkdirSync(logDir, { recursive: true });
+  const log = (line: string): void => {
+    appendFileSync(join(logDir, 'run.log'), `${new Date().toISOString()} ${line}\n`);
+    options.log?.(line);
+  };
+  log(`seed ${options.seed}, ${options.lifecycles} lifecycles, kills ${options.kills}, faults ${options.faultRate}`);
   const random = seededRandom(options.seed);
-  const stack = await startTestStack({ policyFile: chaosPolicy(workDir), seed: chaosSeed(workDir, options.lifecycles) });
+  const stack = await startChaosStack({ policyFile: chaosPolicy(workDir), seed: chaosSeed(workDir, options.lifecycles) }, logDir);
   const instances: Instance[] = [];
   try {
-    // The stack's own in-process host never dies: only the instances below run the app.
-    await stack.stack.host.close();
     const entry = buildApp(join(workDir, 'app'));
     // Notifications and events have tests of their own (outbox-kill among them): without them the
     // instances do what this run is about, and the machine keeps up.
-    const appSettings = Object.fromEntries(Object.entries(stack.stack.appSettings).filter(([name]) => !/^(SMTP_|TEAMS_|EVENTGRID_)/.test(name)));
+    const appSettings = Object.fromEntries(Object.entries(stack.appSettings).filter(([name]) => !/^(SMTP_|TEAMS_|EVENTGRID_)/.test(name)));
     for (let i = 0; i < 2; i++) {
       const port = await freePort();
-      const settings: AppProcessSettings = { port, appSettings, jwk: stack.stack.idp.publicJwk, issuer: ISSUER, audience: API_AUDIENCE };
-      instances.push(new Instance(`http://127.0.0.1:${port}`, entry, settings));
+      const settings: AppProcessSettings = { port, appSettings, jwk: stack.jwk, issuer: ISSUER, audience: API_AUDIENCE, log: true };
+      instances.push(new Instance(`http://127.0.0.1:${port}`, entry, settings, join(logDir, `app-${i + 1}.log`)));
     }
     await Promise.all(instances.map((instance) => instance.start()));
     const faults = options.faultRate;
-    stack.stack.hsm.setFaults({ throttle: faults * 0.4, unavailable: faults * 0.3, drop: faults * 0.3 });
+    await stack.setFaults({ throttle: faults * 0.4, unavailable: faults * 0.3, drop: faults * 0.3 });
 
     const lifecycles: Lifecycle[] = Array.from({ length: options.lifecycles }, (_, n) => {
       const requester = SECURITY_TEAM[Math.floor(random() * 3)]!;
@@ -361,9 +371,9 @@ export async function runChaos(options: ChaosOptions, workDir: string): Promise<
 
     const requests = await waitUntilSettled(stack, lifecycles, Date.now() + 20_000 + SETTLE_MS);
     const lateSightings = await watcher.stop();
-    stack.stack.hsm.setFaults({});
+    await stack.setFaults({});
     const scopes = new Set(lifecycles.map((l) => l.scope));
-    const leftOnHsm = stack.stack.hsm.assignments().filter((a) => scopes.has(a.properties.scope)).map((a) => a.properties.scope);
+    const leftOnHsm = (await stack.assignments()).filter((a) => scopes.has(a.properties.scope)).map((a) => a.properties.scope);
     const records = await stack.ledger().audit();
     const verified = verifyAuditChain(records);
     const head = await stack.ledger().auditHead();

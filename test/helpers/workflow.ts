@@ -1,14 +1,14 @@
 /** Driving the access request workflow directly, as the app's processes do, without HTTP. */
 import { randomUUID } from 'node:crypto';
-import { QueueServiceClient } from '@azure/storage-queue';
+import { QueueServiceClient, type QueueClient } from '@azure/storage-queue';
 import { PERSONAS } from '../../dev/personas';
 import { LEDGER_TABLE, type AppContext } from '../../shared/app';
 import { HsmAssignmentPort } from '../../shared/adapters/hsm-rbac/assignmentPort';
 import { TableLedger } from '../../shared/adapters/storage/ledger';
-import { QueueRevocationScheduler, REVOCATION_QUEUE } from '../../shared/adapters/storage/revocationQueue';
+import { QueueRevocationScheduler, REVOCATION_QUEUE, type RevocationMessage } from '../../shared/adapters/storage/revocationQueue';
 import type { Caller } from '../../shared/domain';
 import { AccessRequestService } from '../../shared/services/accessRequests';
-import type { ServiceLog } from '../../shared/services/ports';
+import type { ServiceLog, WakeReason } from '../../shared/services/ports';
 
 /** A Contoso persona as the workflow sees its caller. */
 export const caller = (name: keyof typeof PERSONAS): Caller => ({ objectId: PERSONAS[name].oid, groups: [...PERSONAS[name].groups] });
@@ -32,4 +32,43 @@ export function workflowThatDiesAfterCommit(context: AppContext, storageConnecti
     newId: randomUUID,
     ...(options.events ? { eventSource: context.eventGrid!.source } : {}),
   });
+}
+
+/** A revocation queue message as the queue trigger hands it over. */
+export interface ReceivedWakeUp {
+  readonly requestId: string;
+  readonly reason: WakeReason;
+  readonly meantFor: Date;
+  readonly hop: number;
+}
+
+/** Takes the visible wake-ups off a revocation queue (invisible for `holdSeconds`), as a queue trigger does, without running them. */
+export async function takeWakeUps(queue: QueueClient, holdSeconds = 60): Promise<Array<ReceivedWakeUp & { messageId: string; popReceipt: string }>> {
+  await queue.createIfNotExists();
+  const { receivedMessageItems } = await queue.receiveMessages({ numberOfMessages: 32, visibilityTimeout: holdSeconds });
+  return receivedMessageItems.map((item) => {
+    const message = JSON.parse(Buffer.from(item.messageText, 'base64').toString('utf8')) as RevocationMessage;
+    return { requestId: message.requestId, reason: message.reason ?? 'expiry', meantFor: new Date(message.expiresAt), hop: message.hop ?? 0, messageId: item.messageId, popReceipt: item.popReceipt };
+  });
+}
+
+/**
+ * Runs every visible wake-up meant for `now` or earlier on `service` until none is visible, as the
+ * queue trigger would; returns how many ran. One meant for later (a follow-up, on a test's clock)
+ * is put back for an hour, so that a slow machine cannot make it count.
+ */
+export async function drainWakeUps(queue: QueueClient, service: AccessRequestService, now: () => Date = () => new Date()): Promise<number> {
+  let ran = 0;
+  for (let batch = await takeWakeUps(queue); batch.length > 0; batch = await takeWakeUps(queue)) {
+    for (const wakeUp of batch) {
+      if (wakeUp.meantFor.getTime() > now().getTime()) {
+        await queue.updateMessage(wakeUp.messageId, wakeUp.popReceipt, undefined, 3600);
+        continue;
+      }
+      await service.wake(wakeUp.requestId, wakeUp.reason, wakeUp.meantFor, wakeUp.hop);
+      await queue.deleteMessage(wakeUp.messageId, wakeUp.popReceipt);
+      ran++;
+    }
+  }
+  return ran;
 }

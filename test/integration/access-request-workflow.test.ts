@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { TableClient } from '@azure/data-tables';
-import { QueueServiceClient } from '@azure/storage-queue';
+import { QueueServiceClient, type QueueClient } from '@azure/storage-queue';
 import { startAzurite, type Azurite } from '../../dev/azurite';
 import { startHsmEmulator, type HsmEmulator } from '../../dev/hsm-emulator';
 import { DevPersonaCredential } from '../../dev/idp/credential';
@@ -15,7 +15,7 @@ import { QueueRevocationScheduler } from '../../shared/adapters/storage/revocati
 import { assignmentNameFor, verifyAuditChain, type AccessRequest } from '../../shared/domain';
 import { AccessRequestService } from '../../shared/services/accessRequests';
 import type { AssignmentPort, LedgerPort } from '../../shared/services/ports';
-import { caller, SILENT_LOG } from '../helpers/workflow';
+import { caller, drainWakeUps, SILENT_LOG } from '../helpers/workflow';
 
 /**
  * The workflow on real storage (Azurite) and a real HSM emulator, with the clock in the test's
@@ -34,9 +34,18 @@ function ledger(): TableLedger {
   return new TableLedger(TableClient.fromConnectionString(azurite.connectionString, tableName, { allowInsecureConnection: true }));
 }
 
+const revocationQueue = (): QueueClient => QueueServiceClient.fromConnectionString(azurite.connectionString).getQueueClient(`revocations-${tableName.toLowerCase()}`);
+
+/** A sweep and then the queue trigger's work on what it handed over. */
+async function sweepAndWake(svc: AccessRequestService): Promise<Awaited<ReturnType<AccessRequestService['sweep']>>> {
+  const counts = await svc.sweep();
+  await drainWakeUps(revocationQueue(), svc, clock.now);
+  return counts;
+}
+
 function service(ledgerPort: LedgerPort = ledger(), extra: { wrapHsm?: (port: AssignmentPort) => AssignmentPort; onFailed?: (request: AccessRequest) => Promise<void> } = {}): AccessRequestService {
   const client = createHsmAccessControlClient({ url: hsm.url, credential: new DevPersonaCredential(idp.url, 'hsm-governor'), caPem: hsm.caPem });
-  const queue = QueueServiceClient.fromConnectionString(azurite.connectionString).getQueueClient(`revocations-${tableName.toLowerCase()}`);
+  const queue = revocationQueue();
   return new AccessRequestService({
     policy: POLICY,
     ledger: ledgerPort,
@@ -91,9 +100,11 @@ describe('access request workflow on Azurite and the HSM emulator', () => {
       expect(heldBy(grant.principalId, grant.scope)).toHaveLength(1);
     }
 
-    clock.current = new Date(clock.current.getTime() + 3_600_000 + 1000);
+    clock.current = new Date(clock.current.getTime() + 3_600_000 + 5000);
     const [first, second] = await Promise.all([service().sweep(), service().sweep()]);
-    expect(first.expired + second.expired).toBe(grants.length);
+    expect([first.due, second.due]).toEqual([grants.length, grants.length]);
+    // Each sweeper handed every grant to the queue: two queue triggers share the wake-ups, and each grant ends once.
+    await Promise.all([drainWakeUps(revocationQueue(), service(), clock.now), drainWakeUps(revocationQueue(), service(), clock.now)]);
 
     const audit = await ledger().audit();
     expect(verifyAuditChain(audit)).toMatchObject({ ok: true });
@@ -120,13 +131,13 @@ describe('access request workflow on Azurite and the HSM emulator', () => {
     const second = await grantFor('sam', 'sean', '/keys/release-signing-key', service(withoutOpenAccessIndex));
     expect(heldBy(PERSONAS.sam.oid, '/keys/release-signing-key')).toHaveLength(1);
 
-    clock.current = new Date(Date.parse(first.expiresAt as string) + 1000);
-    await svc.sweep();
+    clock.current = new Date(Date.parse(first.expiresAt as string) + 5000);
+    await sweepAndWake(svc);
     expect((await ledger().get(first.id))?.request.status).toBe('Expired');
     expect(heldBy(PERSONAS.sam.oid, '/keys/release-signing-key')).toHaveLength(1);
 
-    clock.current = new Date(Date.parse(second.expiresAt as string) + 1000);
-    await svc.sweep();
+    clock.current = new Date(Date.parse(second.expiresAt as string) + 5000);
+    await sweepAndWake(svc);
     expect((await ledger().get(second.id))?.request.status).toBe('Expired');
     expect(heldBy(PERSONAS.sam.oid, '/keys/release-signing-key')).toHaveLength(0);
   });
@@ -152,15 +163,15 @@ describe('access request workflow on Azurite and the HSM emulator', () => {
 
     clock.current = new Date(clock.current.getTime() + 20_000);
     const restarted = service();
-    expect(await restarted.sweep()).toMatchObject({ provisioned: 1 });
+    expect(await sweepAndWake(restarted)).toMatchObject({ stalled: 1 });
     const recovered = (await real.get(id))?.request as AccessRequest;
     expect(recovered.status).toBe('Active');
     const approvedAt = recovered.history.find((h) => h.to === 'Approved')?.at as string;
     // The assignment may have existed since approval, so the grant counts from then.
     expect(recovered.grantedAt).toBe(approvedAt);
 
-    clock.current = new Date(Date.parse(recovered.expiresAt as string) + 1000);
-    await restarted.sweep();
+    clock.current = new Date(Date.parse(recovered.expiresAt as string) + 5000);
+    await sweepAndWake(restarted);
     expect((await real.get(id))?.request.status).toBe('Expired');
     expect(heldBy(PERSONAS.sara.oid, '/keys/storage-cmk')).toHaveLength(0);
     expect(verifyAuditChain(await real.audit())).toMatchObject({ ok: true });
@@ -178,11 +189,11 @@ describe('access request workflow on Azurite and the HSM emulator', () => {
     const approved = await svc.decide(caller('sara'), grant.id, 'approve');
     expect(approved).toMatchObject({ ok: true, value: { expiresAt: new Date(originalExpiry + 3_600_000).toISOString() } });
 
-    clock.current = new Date(originalExpiry + 1000);
-    expect(await svc.sweep()).toMatchObject({ expired: 0 });
+    clock.current = new Date(originalExpiry + 5000);
+    expect(await sweepAndWake(svc)).toMatchObject({ due: 0 });
     expect(heldBy(PERSONAS.sean.oid, '/keys/app-signing-key')).toHaveLength(1);
-    clock.current = new Date(originalExpiry + 3_600_000 + 1000);
-    expect(await svc.sweep()).toMatchObject({ expired: 1 });
+    clock.current = new Date(originalExpiry + 3_600_000 + 5000);
+    expect(await sweepAndWake(svc)).toMatchObject({ due: 1 });
     expect(heldBy(PERSONAS.sean.oid, '/keys/app-signing-key')).toHaveLength(0);
   });
 
@@ -194,8 +205,8 @@ describe('access request workflow on Azurite and the HSM emulator', () => {
       wrapHsm: (port) => ({ create: (a) => port.create(a), listFor: (scope, principal) => port.listFor(scope, principal), remove: async () => { attempts++; throw Object.assign(new Error('HSM unavailable'), { statusCode: 503 }); } }),
       onFailed: async (request) => { failed.push(request); },
     });
-    clock.current = new Date(Date.parse(grant.expiresAt as string) + 1000);
-    await broken.sweep();
+    clock.current = new Date(Date.parse(grant.expiresAt as string) + 5000);
+    await sweepAndWake(broken);
     expect(attempts).toBe(4);
     const stored = (await ledger().get(grant.id))?.request;
     expect(stored?.status).toBe('Failed');
@@ -209,7 +220,7 @@ describe('access request workflow on Azurite and the HSM emulator', () => {
     const svc = service();
     const submitted = await svc.submit(caller('dave'), { role: 'Crypto User', scope: '/keys/release-signing-key', principalId: PERSONAS['app-vm'].oid, justification: 'late release' });
     if (!submitted.ok) throw new Error(submitted.detail);
-    clock.current = new Date(clock.current.getTime() + 24 * 3_600_000 + 1000);
+    clock.current = new Date(clock.current.getTime() + 24 * 3_600_000 + 5000);
     expect(await svc.sweep()).toMatchObject({ timedOut: 1 });
     expect((await ledger().get(submitted.value.request.id))?.request.status).toBe('TimedOut');
     expect(await svc.verifyAudit()).toMatchObject({ ok: true });

@@ -17,6 +17,8 @@ export interface RevocationMessage {
   expiresAt: string;
   /** Absent in messages written before reasons existed: those are expiries. */
   reason?: WakeReason;
+  /** How many follow-ups came before this one in a chain (a wake-up writes the next before it works). */
+  hop?: number;
 }
 
 /**
@@ -33,8 +35,8 @@ export class QueueRevocationScheduler implements RevocationScheduler {
     this.queue = new JsonQueue(queue);
   }
 
-  async schedule(requestId: string, at: Date, reason: WakeReason = 'expiry'): Promise<void> {
-    await this.send({ requestId, expiresAt: at.toISOString(), reason });
+  async schedule(requestId: string, at: Date, reason: WakeReason = 'expiry', hop?: number): Promise<void> {
+    await this.send({ requestId, expiresAt: at.toISOString(), reason, ...(hop ? { hop } : {}) });
     if (reason === 'expiry') await this.send({ requestId, expiresAt: new Date(at.getTime() + EXPIRY_BACKSTOP_MS).toISOString(), reason: 'backstop' });
   }
 

@@ -48,7 +48,7 @@ export class RequestContext {
   }
 
   /** A wake-up soon, sent before a step's commit: whichever process dies, a live one finishes the step. */
-  followUp(id: string): Promise<void> {
-    return this.deps.scheduler.schedule(id, new Date(this.deps.clock.now().getTime() + FOLLOW_UP_MS), 'follow-up');
+  followUp(id: string, hop = 0): Promise<void> {
+    return this.deps.scheduler.schedule(id, new Date(this.deps.clock.now().getTime() + FOLLOW_UP_MS), 'follow-up', hop);
   }
 }

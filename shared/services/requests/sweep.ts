@@ -4,8 +4,16 @@ import type { RequestContext } from './context';
 import { endGrant, provision, removeWithRetries, STALLED_PROVISIONING_MS } from './grants';
 import { success } from './outcome';
 
-/** How many grants the sweep ends or completes at once. */
-const SWEEP_CONCURRENCY = 8;
+/** How many wake-ups the sweep sends to the queue at once. */
+const HANDOVER_CONCURRENCY = 16;
+/** An Active grant this long past its expiry has lost its expiry message (or its holder died): the sweep hands it over. */
+const OVERDUE_MS = 2_000;
+/**
+ * A wake-up that works writes the next follow-up first, so that a holder killed mid-work (its
+ * message invisible for ten minutes) is relieved seconds later; a chain stops after this many,
+ * and the sweep picks up what is still open.
+ */
+const MAX_FOLLOW_UP_HOPS = 5;
 
 /** Runs `work` on every item, at most `limit` at a time. */
 async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
@@ -20,19 +28,24 @@ async function forEachLimited<T>(items: readonly T[], limit: number, work: (item
  * A queue message's wake-up: completes a stalled grant, ends a grant that is due (or sends its
  * capped message on), and on a follow-up makes sure an ended grant's access is gone.
  */
-export async function wake(ctx: RequestContext, id: string, reason: WakeReason = 'expiry', meantFor?: Date): Promise<AccessRequest | undefined> {
+export async function wake(ctx: RequestContext, id: string, reason: WakeReason = 'expiry', meantFor?: Date, hop = 0): Promise<AccessRequest | undefined> {
   const stored = await ctx.deps.ledger.get(id);
   if (!stored) return undefined;
   const { request } = stored;
+  const now = ctx.deps.clock.now().getTime();
+  const due = request.status === 'Active' && request.expiresAt !== undefined && Date.parse(request.expiresAt) <= now;
+  const removal = reason === 'follow-up' && (request.status === 'Revoked' || request.status === 'Failed');
+  // Whatever kills this process from here, the next follow-up finishes the work.
+  if ((request.status === 'Approved' || due || removal) && hop < MAX_FOLLOW_UP_HOPS) await ctx.followUp(id, hop + 1);
   if (request.status === 'Approved') return provision(ctx, id);
   if (request.status === 'Active') {
-    const early = reason !== 'follow-up' && meantFor !== undefined && meantFor.getTime() > ctx.deps.clock.now().getTime();
+    const early = reason !== 'follow-up' && meantFor !== undefined && meantFor.getTime() > now;
     // A message woken before its time (queues hide one for at most seven days) goes on as it was; an
     // extension schedules its own, and the sweep catches one it lost.
     if (early) await ctx.deps.scheduler.schedule(id, meantFor, reason === 'expiry' ? 'expiry' : 'backstop');
     return expireIfDue(ctx, id, false);
   }
-  if (reason === 'follow-up' && (request.status === 'Revoked' || request.status === 'Failed')) await removeWithRetries(ctx, request);
+  if (removal) await removeWithRetries(ctx, request);
   return request;
 }
 
@@ -51,31 +64,27 @@ export async function expireIfDue(ctx: RequestContext, id: string, reschedule = 
 
 /**
  * The sweep, at start-up and every few seconds: catches what a lost message or a crash left
- * behind. Ends grants past expiry, completes stalled grants (a few at a time each), times out
- * undecided requests. Returns what it did, for the log.
+ * behind. Grants past expiry and stalled grants are handed to the queue as wake-ups due now
+ * (many at a time), so that every live instance's queue trigger shares the work and a crash
+ * mid-way loses nothing: a message outlives its holder. Undecided requests time out here.
+ * Returns what it did, for the log.
  */
-export async function sweep(ctx: RequestContext): Promise<{ expired: number; provisioned: number; timedOut: number }> {
+export async function sweep(ctx: RequestContext): Promise<{ due: number; stalled: number; timedOut: number }> {
   const now = ctx.deps.clock.now();
-  const counts = { expired: 0, provisioned: 0, timedOut: 0 };
-  const [due, approved, pending] = await Promise.all([allWith(ctx, ['Active'], now.toISOString()), allWith(ctx, ['Approved']), allWith(ctx, ['Pending'])]);
-  const stalled = approved.filter((stored) => now.getTime() - Date.parse(stored.request.history[stored.request.history.length - 1].at) >= STALLED_PROVISIONING_MS);
-  await Promise.all([
-    forEachLimited(due, SWEEP_CONCURRENCY, async (listed) => {
-      // Read again: another instance may have ended it since the list.
-      const stored = await ctx.deps.ledger.get(listed.request.id);
-      const ended = stored && (await endGrant(ctx, stored, { type: 'expire' }));
-      if (ended && ended.ok && ended.value.changed) counts.expired++;
-    }),
-    forEachLimited(stalled, SWEEP_CONCURRENCY, async (stored) => {
-      if ((await provision(ctx, stored.request.id)).status === 'Active') counts.provisioned++;
-    }),
+  const [due, approved, pending] = await Promise.all([
+    allWith(ctx, ['Active'], new Date(now.getTime() - OVERDUE_MS).toISOString()),
+    allWith(ctx, ['Approved']),
+    allWith(ctx, ['Pending']),
   ]);
+  const stalled = approved.filter((stored) => now.getTime() - Date.parse(stored.request.history[stored.request.history.length - 1].at) >= STALLED_PROVISIONING_MS);
+  await forEachLimited([...due, ...stalled], HANDOVER_CONCURRENCY, (stored) => ctx.deps.scheduler.schedule(stored.request.id, now, 'follow-up'));
+  let timedOut = 0;
   for (const stored of pending) {
     if (Date.parse(stored.request.pendingUntil) > now.getTime()) continue;
     const result = await ctx.writer.mutate(stored.request.id, (current) => (current.status === 'Pending' ? success([{ type: 'timeout' } as RequestEvent]) : success([])));
-    if (result.ok && result.value.after.status === 'TimedOut') counts.timedOut++;
+    if (result.ok && result.value.after.status === 'TimedOut') timedOut++;
   }
-  return counts;
+  return { due: due.length, stalled: stalled.length, timedOut };
 }
 
 function allWith(ctx: RequestContext, statuses: RequestStatus[], expiresBefore?: string): Promise<StoredRequest[]> {
