@@ -14,6 +14,8 @@ export default tseslint.config(
   {
     files: ['functions/**/*.ts', 'shared/**/*.ts'],
     rules: {
+      // Deployed code logs through the invocation context (or processLog outside one), never the console.
+      'no-console': 'error',
       'no-restricted-imports': ['error', {
         patterns: [{ group: ['**/dev/**', '../dev/*', '../../dev/*', '../../../dev/*'], message: 'The deployed app never loads dev/.' }],
       }],

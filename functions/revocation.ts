@@ -1,10 +1,18 @@
 import { app, type InvocationContext, type Timer } from '@azure/functions';
-import { appContext } from '../shared/app';
+import { appContext, LEDGER_TABLE } from '../shared/app';
+import { TableLedger } from '../shared/adapters/storage/ledger';
+import { metrics, telemetryEnabled } from '../shared/adapters/telemetry';
+import { workloadGaugeRecorder } from '../shared/services/workloadGauges';
 import { REVOCATION_QUEUE, type RevocationMessage } from '../shared/adapters/storage/revocationQueue';
 import type { WakeReason } from '../shared/services/ports';
 import { invocationLog } from './http';
 
 const REASONS: readonly WakeReason[] = ['expiry', 'backstop', 'follow-up'];
+
+const recordWorkload = workloadGaugeRecorder(() => new TableLedger(appContext().tableClient(LEDGER_TABLE)), {
+  activeGrants: (count) => metrics().activeGrants(count),
+  pendingApprovals: (count) => metrics().pendingApprovals(count),
+});
 
 /** Wakes when a request's message becomes visible (its expiry, the backstop, a follow-up) and settles it. */
 export async function revokeExpired(message: unknown, context: InvocationContext): Promise<void> {
@@ -16,7 +24,8 @@ export async function revokeExpired(message: unknown, context: InvocationContext
   const meantFor = typeof expiresAt === 'string' && !Number.isNaN(Date.parse(expiresAt)) ? new Date(expiresAt) : undefined;
   const wakeReason = REASONS.includes(reason as WakeReason) ? (reason as WakeReason) : 'expiry';
   const request = await appContext().requests(invocationLog(context)).wake(requestId, wakeReason, meantFor);
-  context.log(`Revocation check (${wakeReason}) for ${requestId}: ${request?.status ?? 'unknown request'}`);
+  invocationLog(context).info(`Revocation check (${wakeReason}) for ${requestId}: ${request?.status ?? 'unknown request'}`, { requestId });
+  if (request?.status === 'Expired' && request.expiresAt) metrics().revocationLag((Date.now() - Date.parse(request.expiresAt)) / 1000, { reason: wakeReason });
 }
 
 /**
@@ -26,6 +35,7 @@ export async function revokeExpired(message: unknown, context: InvocationContext
  */
 export async function sweep(_timer: Timer, context: InvocationContext): Promise<void> {
   const counts = await appContext().requests(invocationLog(context)).sweep();
+  if (telemetryEnabled()) await recordWorkload();
   if (counts.expired + counts.provisioned + counts.timedOut > 0) context.log(`Sweep: ${JSON.stringify(counts)}`);
 }
 

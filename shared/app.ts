@@ -30,6 +30,8 @@ import { TableOutbox } from './adapters/storage/outbox';
 import { OutboxDrainer } from './services/outbox';
 import { EventSubmissionService } from './services/eventsInbound';
 import { driftNotifier } from './services/reconciliationNotices';
+import { metrics, processLog } from './adapters/telemetry';
+import { driftRecorder } from './services/workloadGauges';
 
 export type { HsmAccessControlClient } from './adapters/hsm-rbac';
 
@@ -66,7 +68,8 @@ export interface AppContext {
 export const LEDGER_TABLE = 'ledger';
 export const RECONCILE_TABLE = 'reconcile';
 
-const consoleLog: ServiceLog = { info: (m) => console.info(m), warn: (m) => console.warn(m), error: (m) => console.error(m) };
+/** Outside an invocation (the outbox's background publishing), and where a caller passes no log. */
+const consoleLog: ServiceLog = processLog;
 
 /**
  * Builds the context from app settings; throws ConfigurationError when they are not valid. `clock`
@@ -206,6 +209,7 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
         maxAttempts: reconcileSettings.maxAttempts,
         retryDelayMs: reconcileSettings.retryDelayMs,
         onCompleted: [
+          driftRecorder((count, attributes) => metrics().driftItems(count, attributes)),
           driftNotifier({ policy, notifications: notify.service(log), alerts: notify.driftAlerts(), clock, reportLink: (id) => (notify.config.publicBaseUrl ? `${notify.config.publicBaseUrl}/api/reconcile/reports/${encodeURIComponent(id)}` : undefined) }),
         ],
       });

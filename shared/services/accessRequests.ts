@@ -178,7 +178,7 @@ export class AccessRequestService {
     if (stored.outcome === 'replayed') return this.replay(stored.requestId, caller, input);
     if (stored.outcome === 'duplicate') return problem(409, 'duplicate-request', duplicateDetail(stored.open));
     const id = request.id;
-    this.deps.log.info(`Request ${id}: ${request.role} on ${request.scope} for ${request.principalId}, ${request.status}`);
+    this.deps.log.info(`Request ${id}: ${request.role} on ${request.scope} for ${request.principalId}, ${request.status}`, { requestId: id });
     await this.transitioned(undefined, request);
     const notes = evaluation.notes;
     if (request.status === 'Approved') return success({ request: await this.provision(id), created: true, notes });
@@ -255,7 +255,7 @@ export class AccessRequestService {
     try {
       await this.deps.onTransition?.(before, after);
     } catch (error) {
-      this.deps.log.error(`Request ${after.id}: onTransition failed: ${(error as Error).message}`);
+      this.deps.log.error(`Request ${after.id}: onTransition failed: ${(error as Error).message}`, { requestId: after.id });
     }
   }
 
@@ -377,7 +377,7 @@ export class AccessRequestService {
     } catch (error) {
       const status = (error as { statusCode?: number }).statusCode;
       const transient = status === undefined || status === 408 || status === 429 || status >= 500;
-      this.deps.log.error(`Request ${id}: the assignment could not be created (${status ?? 'no answer'}): ${(error as Error).message}`);
+      this.deps.log.error(`Request ${id}: the assignment could not be created (${status ?? 'no answer'}): ${(error as Error).message}`, { requestId: id });
       if (transient) return request;
       const failed = await this.mutate(id, () => success([{ type: 'fail', reason: `the HSM refused the assignment (${status})` } as RequestEvent]));
       if (failed.ok) await this.deps.onFailed?.(failed.value.after);
@@ -391,11 +391,11 @@ export class AccessRequestService {
     const after = result.value.after;
     if (after.status === 'Active' && after.expiresAt) {
       await this.deps.scheduler.schedule(id, new Date(after.expiresAt));
-      this.deps.log.info(`Request ${id}: ${after.role} on ${after.scope} for ${after.principalId} active until ${after.expiresAt}`);
+      this.deps.log.info(`Request ${id}: ${after.role} on ${after.scope} for ${after.principalId} active until ${after.expiresAt}`, { requestId: id });
     } else if (after.status !== 'Active') {
       // Revoked or failed while the assignment was being made: take it away again. Should that fail,
       // the revocation's follow-up removes it.
-      await this.removeWithRetries(after).catch((error: Error) => this.deps.log.error(`Request ${id}: the assignment made while it ended is still to be removed: ${error.message}`));
+      await this.removeWithRetries(after).catch((error: Error) => this.deps.log.error(`Request ${id}: the assignment made while it ended is still to be removed: ${error.message}`, { requestId: id }));
     }
     return after;
   }
@@ -421,7 +421,7 @@ export class AccessRequestService {
     if (!result.ok) return result;
     if (removalError) await this.removalFailed(result.value.after, removalError);
     const changed = result.value.before !== result.value.after;
-    if (changed && !removalError) this.deps.log.info(`Request ${id}: ${result.value.after.status}`);
+    if (changed && !removalError) this.deps.log.info(`Request ${id}: ${result.value.after.status}`, { requestId: id });
     return success({ request: result.value.after, changed });
   }
 
@@ -429,7 +429,7 @@ export class AccessRequestService {
   private async removeOrFail(ended: AccessRequest): Promise<AccessRequest> {
     try {
       const { hsmRequestId } = await this.removeWithRetries(ended);
-      this.deps.log.info(`Request ${ended.id}: ${ended.status}${hsmRequestId ? ` (HSM request ${hsmRequestId})` : ''}`);
+      this.deps.log.info(`Request ${ended.id}: ${ended.status}${hsmRequestId ? ` (HSM request ${hsmRequestId})` : ''}`, { requestId: ended.id, hsmRequestId });
       return ended;
     } catch (error) {
       const reason = `the assignment could not be removed: ${(error as Error).message}`;
@@ -441,7 +441,7 @@ export class AccessRequestService {
   }
 
   private async removalFailed(request: AccessRequest, error: Error): Promise<void> {
-    this.deps.log.error(`Request ${request.id}: FAILED to remove the assignment of ${request.principalId} (${request.role} on ${request.scope}): ${error.message}`);
+    this.deps.log.error(`Request ${request.id}: FAILED to remove the assignment of ${request.principalId} (${request.role} on ${request.scope}): ${error.message}`, { requestId: request.id });
     await this.deps.onFailed?.(request);
   }
 
@@ -507,7 +507,7 @@ export class AccessRequestService {
       if (other.id === removed.id || !sameAccess(other, removed) || (other.expiresAt !== undefined && Date.parse(other.expiresAt) <= now)) continue;
       const name = assignmentNameFor(other.id, other.hsm, other.scope, other.principalId, other.roleId);
       await this.portFor(other).create({ name, scope: other.scope, roleId: other.roleId, principalId: other.principalId, durationIso: other.duration });
-      this.deps.log.warn(`Request ${other.id}: its access was removed with request ${removed.id}'s and is back`);
+      this.deps.log.warn(`Request ${other.id}: its access was removed with request ${removed.id}'s and is back`, { requestId: other.id });
       return;
     }
   }
