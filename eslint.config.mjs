@@ -10,5 +10,12 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
+  {
+    files: ['functions/**/*.ts', 'shared/**/*.ts'],
+    rules: {
+      // Deployed code logs through the invocation context (or processLog outside one), never the console.
+      'no-console': 'error',
+    },
+  },
   { files: ['**/*.js', '**/*.mjs'], languageOptions: { globals: { module: 'writable', require: 'readonly', process: 'readonly', __dirname: 'readonly', console: 'readonly' } } },
 );

@@ -138,7 +138,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', stop);
 
   console.log(`Starting the local stack (data in ${args.dataDir}${args.fresh ? ', fresh' : ''}, HSM seed ${args.seed})...`);
-  const stack = await startStack({ dataDir: args.dataDir, ports: args.randomPorts ? 'random' : 'default', seed: args.seed, fresh: args.fresh, ...(args.policyFile ? { policyFile: args.policyFile } : {}) });
+  const stack = await startStack({ dataDir: args.dataDir, ports: args.randomPorts ? 'random' : 'default', seed: args.seed, fresh: args.fresh, ...(args.policyFile ? { policyFile: args.policyFile } : {}), env: { TELEMETRY_FILE: join(args.dataDir, 'telemetry.jsonl') } });
   started.stack = stack;
   if (stopping) return shutDown(stack);
 

@@ -4,19 +4,21 @@ import type { AccessRequest, Caller } from '../shared/domain';
 import type { Outcome, Problem } from '../shared/services/accessRequests';
 import { API_CSRF_BINDING, CSRF_COOKIE, CSRF_HEADER } from '../shared/services/csrf';
 import { refusalPage } from '../shared/services/reportPages';
-import type { ServiceLog } from '../shared/services/ports';
+import type { LogFields, ServiceLog } from '../shared/services/ports';
+import { currentInvocation, logAttributes, traceIdOf } from '../shared/adapters/telemetry';
 
 export const MAX_BODY_BYTES = 16 * 1024;
 /** `application/json` or `application/*+json`, with parameters such as a charset. */
 const JSON_MEDIA_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** RFC 9457 problem details; `code` is the stable name clients test for. */
+/** RFC 9457 problem details; `code` is the stable name clients test for, `traceId` finds the invocation's trace. */
 export function problemResponse(status: number, code: string, detail: string, extensions: Record<string, string> = {}): HttpResponseInit {
+  const traceId = currentInvocation()?.traceId;
   return {
     status,
     headers: { 'content-type': 'application/problem+json', 'cache-control': 'no-store' },
-    body: JSON.stringify({ type: `https://hsm-access-governor/problems/${code}`, title: code.replace(/-/g, ' '), status, code, detail, ...extensions }),
+    body: JSON.stringify({ type: `https://hsm-access-governor/problems/${code}`, title: code.replace(/-/g, ' '), status, code, detail, ...(traceId ? { traceId } : {}), ...extensions }),
   };
 }
 
@@ -96,8 +98,14 @@ export function respond<T>(outcome: Outcome<T>, onSuccess: (value: T) => HttpRes
   return outcome.ok ? onSuccess(outcome.value) : fromProblem(outcome);
 }
 
+/**
+ * The services' log, through the invocation context (the host ties each line to the invocation and
+ * its trace): the words, then the line's facts as JSON (invocation id, trace id, request id, ...).
+ */
 export function invocationLog(context: InvocationContext): ServiceLog {
-  return { info: (m) => context.log(m), warn: (m) => context.warn(m), error: (m) => context.error(m) };
+  const scope = () => currentInvocation() ?? { functionName: context.functionName, invocationId: context.invocationId, traceId: traceIdOf(context.traceContext?.traceParent) };
+  const line = (message: string, fields?: LogFields) => `${message} ${JSON.stringify(logAttributes(fields, scope()))}`;
+  return { info: (m, f) => context.log(line(m, f)), warn: (m, f) => context.warn(line(m, f)), error: (m, f) => context.error(line(m, f)) };
 }
 
 export type HttpHandler = (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>;

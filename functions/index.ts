@@ -3,6 +3,7 @@
  * Functions host. Every function module is listed here. Nothing here may throw (see ./startup).
  */
 import { checkAtStartup } from './startup';
+import { traceInvocations } from './telemetry';
 
 import './health';
 import './requests';
@@ -16,3 +17,4 @@ import './notifications';
 import './events';
 
 checkAtStartup();
+traceInvocations();

@@ -1,9 +1,15 @@
 import { app, type InvocationContext, type Timer } from '@azure/functions';
-import { appContext, REVOCATION_QUEUE, type RevocationMessage } from '../shared/app';
+import { appContext, LEDGER_TABLE, metrics, REVOCATION_QUEUE, TableLedger, telemetryEnabled, type RevocationMessage } from '../shared/app';
+import { workloadGaugeRecorder } from '../shared/services/workloadGauges';
 import type { WakeReason } from '../shared/services/ports';
 import { invocationLog } from './http';
 
 const REASONS: readonly WakeReason[] = ['expiry', 'backstop', 'follow-up'];
+
+const recordWorkload = workloadGaugeRecorder(() => new TableLedger(appContext().tableClient(LEDGER_TABLE)), {
+  activeGrants: (count) => metrics().activeGrants(count),
+  pendingApprovals: (count) => metrics().pendingApprovals(count),
+});
 
 /** Wakes when a request's message becomes visible (its expiry, the backstop, a follow-up) and settles it. */
 export async function revokeExpired(message: unknown, context: InvocationContext): Promise<void> {
@@ -15,7 +21,8 @@ export async function revokeExpired(message: unknown, context: InvocationContext
   const meantFor = typeof expiresAt === 'string' && !Number.isNaN(Date.parse(expiresAt)) ? new Date(expiresAt) : undefined;
   const wakeReason = REASONS.includes(reason as WakeReason) ? (reason as WakeReason) : 'expiry';
   const request = await appContext().requests(invocationLog(context)).wake(requestId, wakeReason, meantFor, typeof hop === 'number' && Number.isInteger(hop) && hop >= 0 ? hop : 0);
-  context.log(`Revocation check (${wakeReason}) for ${requestId}: ${request?.status ?? 'unknown request'}`);
+  invocationLog(context).info(`Revocation check (${wakeReason}) for ${requestId}: ${request?.status ?? 'unknown request'}`, { requestId });
+  if (request?.status === 'Expired' && request.expiresAt) metrics().revocationLag((Date.now() - Date.parse(request.expiresAt)) / 1000, { reason: wakeReason });
 }
 
 /**
@@ -25,6 +32,7 @@ export async function revokeExpired(message: unknown, context: InvocationContext
  */
 export async function sweep(_timer: Timer, context: InvocationContext): Promise<void> {
   const counts = await appContext().requests(invocationLog(context)).sweep();
+  if (telemetryEnabled()) await recordWorkload();
   if (counts.due + counts.stalled + counts.timedOut > 0) context.log(`Sweep: ${JSON.stringify(counts)}`);
 }
 

@@ -1,6 +1,7 @@
 import { app, type HttpResponseInit, type PreInvocationContext } from '@azure/functions';
 import { appContext, ConfigurationError } from '../shared/app';
 import { PolicyError } from '../shared/domain';
+import { processLog } from '../shared/adapters/telemetry';
 import { problemResponse } from './http';
 
 /**
@@ -44,7 +45,7 @@ function refuseWhileBroken(context: PreInvocationContext): void {
 /** Called once by the entry, before the functions register. */
 export function checkAtStartup(): void {
   const problems = currentProblems();
-  // No invocation context exists while the entry loads: the worker forwards console output to the host's log.
-  if (problems.length > 0) console.error(`The app is misconfigured and answers 503 until fixed:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  // No invocation context exists while the entry loads: the worker forwards the process's output to the host's log.
+  if (problems.length > 0) processLog.error(`The app is misconfigured and answers 503 until fixed:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   app.hook.preInvocation(refuseWhileBroken);
 }

@@ -175,6 +175,20 @@ resource insights 'Microsoft.Insights/components@2020-02-02' = {
   }
 }
 
+// The operators' view of the service's metrics (infra/workbook.json; docs/observability.md).
+resource workbook 'Microsoft.Insights/workbooks@2023-06-01' = {
+  name: guid(resourceGroup().id, namePrefix, 'governor-workbook')
+  location: location
+  tags: tags
+  kind: 'shared'
+  properties: {
+    displayName: '${namePrefix}: HSM access governor'
+    category: 'workbook'
+    sourceId: insights.id
+    serializedData: loadTextContent('workbook.json')
+  }
+}
+
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: take('${namePrefix}kv${suffix}', 24)
   location: location

@@ -16,7 +16,19 @@ export const DEFAULT_PACKAGE_DIR = join(REPO_ROOT, 'dist', 'package');
 /** Where the deployed app reads its policy (POLICY_FILE in infra/main.bicep). */
 export const PACKAGED_POLICY = 'policy/policy.yaml';
 /** Loaded when first used (see shared/adapters/notify), so kept out of the bundle and shipped as modules. */
-export const LAZY_PACKAGES = ['nodemailer', 'adaptivecards-templating'] as const;
+export const LAZY_PACKAGES = [
+  'nodemailer',
+  'adaptivecards-templating',
+  // OpenTelemetry, loaded only when telemetry is on (see shared/adapters/telemetry).
+  '@azure/monitor-opentelemetry',
+  '@azure/opentelemetry-instrumentation-azure-sdk',
+  '@opentelemetry/api',
+  '@opentelemetry/api-logs',
+  '@opentelemetry/sdk-logs',
+  '@opentelemetry/sdk-metrics',
+  '@opentelemetry/sdk-trace-base',
+  '@opentelemetry/sdk-trace-node',
+] as const;
 /** Provided by the Functions worker at run time. */
 const WORKER_PROVIDED = ['@azure/functions-core'];
 

@@ -31,6 +31,8 @@ import { TableOutbox } from './adapters/storage/outbox';
 import { OutboxDrainer } from './services/outbox';
 import { EventSubmissionService } from './services/eventsInbound';
 import { driftNotifier } from './services/reconciliationNotices';
+import { metrics, processLog } from './adapters/telemetry';
+import { driftRecorder } from './services/workloadGauges';
 
 export type { HsmAccessControlClient } from './adapters/hsm-rbac';
 // What the Functions edge needs of the adapters goes through the composition root: functions/ never
@@ -39,6 +41,8 @@ export { bearerChallenge } from './adapters/bearerChallenge';
 export { ConfigurationError } from './adapters/config';
 export { identify, WRONG_TENANT_DETAIL } from './adapters/easyAuth';
 export { REVOCATION_QUEUE, type RevocationMessage } from './adapters/storage/revocationQueue';
+export { TableLedger } from './adapters/storage/ledger';
+export { metrics, telemetryEnabled } from './adapters/telemetry';
 export { RECONCILE_QUEUE, type RunMessage } from './adapters/storage/runQueue';
 
 /** Everything a function needs from the outside world, built once from the app settings. */
@@ -76,7 +80,8 @@ export interface AppContext {
 export const LEDGER_TABLE = 'ledger';
 export const RECONCILE_TABLE = 'reconcile';
 
-const consoleLog: ServiceLog = { info: (m) => console.info(m), warn: (m) => console.warn(m), error: (m) => console.error(m) };
+/** Outside an invocation (the outbox's background publishing), and where a caller passes no log. */
+const consoleLog: ServiceLog = processLog;
 
 /**
  * Builds the context from app settings; throws ConfigurationError when they are not valid. `clock`
@@ -217,6 +222,7 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
         maxAttempts: reconcileSettings.maxAttempts,
         retryDelayMs: reconcileSettings.retryDelayMs,
         onCompleted: [
+          driftRecorder((count, attributes) => metrics().driftItems(count, attributes)),
           driftNotifier({ policy, notifications: notify.service(log), alerts: notify.driftAlerts(), clock, reportLink: (id) => (notify.config.publicBaseUrl ? `${notify.config.publicBaseUrl}/api/reconcile/reports/${encodeURIComponent(id)}` : undefined) }),
         ],
       });

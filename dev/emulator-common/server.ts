@@ -15,6 +15,8 @@ export interface RequestRecord {
   fault?: string;
   /** For `actThenDrop`: the status of the answer that was carried out but never sent. */
   actedStatus?: number;
+  /** The `x-ms-request-id` the answer carried (the HSM emulator's). */
+  requestId?: string;
 }
 
 const MAX_REQUEST_RECORDS = 10_000;

@@ -94,7 +94,7 @@ export async function startHsmEmulator(options: HsmEmulatorOptions): Promise<Hsm
    * The HSM's headers. As the recordings show, its successful answers name its region and how the
    * caller reached it (`x-ms-keyvault-network-info`); challenges and errors name neither.
    */
-  function send(req: IncomingMessage, res: ServerResponse, response: EmulatorResponse, started: number): void {
+  function send(req: IncomingMessage, res: ServerResponse, response: EmulatorResponse, started: number, requestId: string = randomUUID()): void {
     const succeeded = response.status >= 200 && response.status < 300;
     const family = req.socket.remoteFamily === 'IPv6' ? 'Ipv6' : 'Ipv4';
     writeResponse(res, response, () => ({
@@ -109,7 +109,7 @@ export async function startHsmEmulator(options: HsmEmulatorOptions): Promise<Hsm
         'x-ms-keyvault-region': 'local',
         'x-ms-keyvault-network-info': `conn_type=${family};addr=${req.socket.remoteAddress ?? '127.0.0.1'};act_addr_fam=${family};`,
       }),
-      'x-ms-request-id': randomUUID(),
+      'x-ms-request-id': requestId,
       'x-ms-server-latency': String(Date.now() - started),
     }));
   }
@@ -201,8 +201,9 @@ export async function startHsmEmulator(options: HsmEmulatorOptions): Promise<Hsm
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = Date.now();
     const parsed = splitUrl(req.url ?? '/');
-    const record = log.add({ method: req.method ?? 'GET', path: parsed.path, status: 0 });
-    await serveEmulatorRequest(req, parsed, record, (response) => send(req, res, response, started), faults, handlers);
+    const requestId = randomUUID();
+    const record = log.add({ method: req.method ?? 'GET', path: parsed.path, status: 0, requestId });
+    await serveEmulatorRequest(req, parsed, record, (response) => send(req, res, response, started, requestId), faults, handlers);
   }
 
   const served = await startEmulatorServer(material, options.port, handle, (req, res, error) => send(req, res, hsmError(500, 'InternalError', error.message), Date.now()));

@@ -115,8 +115,11 @@ export interface Clock {
   now(): Date;
 }
 
+/** Facts a log line carries besides its words (a request id, a run id), for queries over the logs. */
+export type LogFields = Readonly<Record<string, string | number | boolean | undefined>>;
+
 export interface ServiceLog {
-  info(message: string): void;
-  warn(message: string): void;
-  error(message: string): void;
+  info(message: string, fields?: LogFields): void;
+  warn(message: string, fields?: LogFields): void;
+  error(message: string, fields?: LogFields): void;
 }

@@ -206,6 +206,30 @@ describe('infra: the first azd up works', () => {
   });
 });
 
+describe('infra: the workbook shows the service\'s metrics', () => {
+  const main = read('infra/main.bicep');
+  const workbook = JSON.parse(read('infra/workbook.json')) as { version: string; items: Array<{ type: number; content: { query?: string; resourceType?: string } }> };
+
+  it('is deployed as a shared workbook of the Application Insights resource, from infra/workbook.json', () => {
+    const body = resourceBody(main, 'workbook');
+    expect(body).toMatch(/kind: 'shared'/);
+    expect(body).toMatch(/sourceId: insights\.id/);
+    expect(body).toMatch(/serializedData: loadTextContent\('workbook\.json'\)/);
+    // A workbook's name must be a GUID.
+    expect(body).toMatch(/name: guid\(/);
+  });
+
+  it('charts every metric the app records', () => {
+    expect(workbook.version).toBe('Notebook/1.0');
+    const queries = workbook.items.filter((item) => item.type === 3).map((item) => item.content);
+    for (const query of queries) expect(query.resourceType).toBe('microsoft.insights/components');
+    const text = queries.map((query) => query.query).join('\n');
+    const recorded = [...read('shared/adapters/telemetry/otel.ts').matchAll(/create(?:Histogram|Gauge|Counter)\('([\w.]+)'/g)].map((m) => m[1]!);
+    expect(recorded.length).toBe(5);
+    for (const name of recorded) expect(text).toContain(`'${name}'`);
+  });
+});
+
 describe('infra: the review-link key exists before the app needs it, and is never exposed', () => {
   const main = read('infra/main.bicep');
   const secret = resourceBody(main, 'reviewLinkKeys');

@@ -1,4 +1,5 @@
 import { AbortError, type AbortSignalLike } from '@azure/abort-controller';
+import { metrics } from '../telemetry';
 import { isRestError, type PipelinePolicy, type PipelineRequest, type PipelineResponse, type SendRequest } from '@azure/core-rest-pipeline';
 
 /**
@@ -91,7 +92,9 @@ export function retryPolicy(settings?: RetrySettings, random?: () => number): Pi
       for (let attempt = 0; ; attempt++) {
         let outcome: { response?: PipelineResponse; error?: unknown };
         try {
-          outcome = { response: await next(request) };
+          const response = await next(request);
+          if (response.status === 429) metrics().hsmThrottled({ host: new URL(request.url).host });
+          outcome = { response };
         } catch (error) {
           if (request.abortSignal?.aborted) throw error;
           outcome = { error };

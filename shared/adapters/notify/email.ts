@@ -3,6 +3,7 @@ import { oneLineText, type MessageThread } from '../../domain';
 import { DeliveryFailure, type MailPort, type OutgoingNotification } from '../../services/notificationPorts';
 import type { SmtpConfig } from '../config';
 import { escapeHtml } from '../../services/html';
+import { traceDependency } from '../telemetry';
 
 export interface EmailContent {
   subject: string;
@@ -117,7 +118,8 @@ export class SmtpMailer implements MailPort {
     const content = emailContentFor(notification);
     const thread = threadHeaders(notification.thread, this.domain);
     try {
-      await this.transporter.sendMail({
+      const smtp = { 'server.address': this.config.host, 'server.port': this.config.port, 'network.protocol.name': 'smtp' };
+      await traceDependency(`SMTP ${this.config.host}`, smtp, () => this.transporter.sendMail({
         from: this.config.from,
         to: address,
         subject: content.subject,
@@ -126,7 +128,7 @@ export class SmtpMailer implements MailPort {
         messageId: thread.messageId,
         ...(thread.inReplyTo ? { inReplyTo: thread.inReplyTo, references: thread.references } : {}),
         headers: { 'X-HSM-Governor-Request': notification.requestId, 'X-HSM-Governor-Kind': notification.kind },
-      });
+      }));
     } catch (error) {
       throw failureOf(error);
     }

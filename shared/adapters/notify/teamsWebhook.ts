@@ -1,6 +1,7 @@
 import { DeliveryFailure, type OutgoingNotification, type TeamsPort } from '../../services/notificationPorts';
 import { retryAfterMs } from '../hsm-rbac/retryPolicy';
 import { teamsMessageFor, type TeamsMessage } from './teamsCard';
+import { traceDependency } from '../telemetry';
 
 export interface TeamsPosterOptions {
   /** Tries in all, the first included (default 4). */
@@ -40,13 +41,14 @@ export class TeamsWebhookPoster {
     for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
       let wait = this.baseDelayMs * 2 ** (attempt - 1);
       try {
-        const response = await fetch(url, {
+        // The span names the host only: the webhook's path and query are its secret.
+        const response = await traceDependency(`POST ${new URL(url).host}`, { 'http.request.method': 'POST', 'server.address': new URL(url).host }, () => fetch(url, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
           body,
           redirect: 'error',
           signal: AbortSignal.timeout(this.timeoutMs),
-        });
+        }));
         await response.arrayBuffer().catch(() => undefined);
         if (response.status >= 200 && response.status < 300) return { attempts: attempt, status: response.status };
         last = `HTTP ${response.status}`;

@@ -43,7 +43,7 @@ export async function provision(ctx: RequestContext, id: string, known?: AccessR
   const after = result.value.after;
   if (after.status === 'Active' && after.expiresAt) {
     await ctx.deps.scheduler.schedule(id, new Date(after.expiresAt));
-    ctx.deps.log.info(`Request ${id}: ${after.role} on ${after.scope} for ${after.principalId} active until ${after.expiresAt}`);
+    ctx.deps.log.info(`Request ${id}: ${after.role} on ${after.scope} for ${after.principalId} active until ${after.expiresAt}`, { requestId: id });
   } else if (after.status !== 'Active') {
     // Revoked or failed while the assignment was being made: take it away again. Should that fail,
     // the revocation's follow-up removes it.
@@ -57,7 +57,7 @@ async function provisionFailed(ctx: RequestContext, request: AccessRequest, erro
   const id = request.id;
   const status = (error as { statusCode?: number }).statusCode;
   const transient = status === undefined || status === 408 || status === 429 || status >= 500;
-  ctx.deps.log.error(`Request ${id}: the assignment could not be created (${status ?? 'no answer'}): ${error.message}`);
+  ctx.deps.log.error(`Request ${id}: the assignment could not be created (${status ?? 'no answer'}): ${error.message}`, { requestId: id });
   if (transient) return request;
   const failed = await ctx.writer.mutate(id, () => success([{ type: 'fail', reason: `the HSM refused the assignment (${status})` } as RequestEvent]));
   if (failed.ok) await ctx.deps.onFailed?.(failed.value.after);
@@ -85,7 +85,7 @@ export async function endGrant(ctx: RequestContext, stored: StoredRequest, event
   if (!result.ok) return result;
   if (removalError) await removalFailed(ctx, result.value.after, removalError);
   const changed = result.value.before !== result.value.after;
-  if (changed && !removalError) ctx.deps.log.info(`Request ${id}: ${result.value.after.status}`);
+  if (changed && !removalError) ctx.deps.log.info(`Request ${id}: ${result.value.after.status}`, { requestId: id });
   return success({ request: result.value.after, changed });
 }
 
@@ -105,7 +105,7 @@ export async function removeOrFail(ctx: RequestContext, ended: AccessRequest): P
 }
 
 async function removalFailed(ctx: RequestContext, request: AccessRequest, error: Error): Promise<void> {
-  ctx.deps.log.error(`Request ${request.id}: FAILED to remove the assignment of ${request.principalId} (${request.role} on ${request.scope}): ${error.message}`);
+  ctx.deps.log.error(`Request ${request.id}: FAILED to remove the assignment of ${request.principalId} (${request.role} on ${request.scope}): ${error.message}`, { requestId: request.id });
   await ctx.deps.onFailed?.(request);
 }
 
@@ -172,7 +172,7 @@ async function restoreForLateGrants(ctx: RequestContext, removed: AccessRequest)
     if (other.id === removed.id || !sameAccess(other, removed) || (other.expiresAt !== undefined && Date.parse(other.expiresAt) <= now)) continue;
     const name = assignmentNameFor(other.id, other.hsm, other.scope, other.principalId, other.roleId);
     await portFor(ctx, other).create({ name, scope: other.scope, roleId: other.roleId, principalId: other.principalId, durationIso: other.duration });
-    ctx.deps.log.warn(`Request ${other.id}: its access was removed with request ${removed.id}'s and is back`);
+    ctx.deps.log.warn(`Request ${other.id}: its access was removed with request ${removed.id}'s and is back`, { requestId: other.id });
     return;
   }
 }

@@ -39,7 +39,7 @@ export class RequestWriter {
   async create(request: AccessRequest, claims: RequestClaims): Promise<CreateOutcome> {
     const stored = await this.deps.ledger.create(request, historyAudit(undefined, request), this.eventsBetween(undefined, request), claims);
     if (stored.outcome !== 'created') return stored;
-    this.deps.log.info(`Request ${request.id}: ${request.role} on ${request.scope} for ${request.principalId}, ${request.status}`);
+    this.deps.log.info(`Request ${request.id}: ${request.role} on ${request.scope} for ${request.principalId}, ${request.status}`, { requestId: request.id });
     await this.transitioned(undefined, request);
     return stored;
   }
@@ -85,7 +85,7 @@ export class RequestWriter {
     try {
       await this.deps.onTransition?.(before, after);
     } catch (error) {
-      this.deps.log.error(`Request ${after.id}: onTransition failed: ${(error as Error).message}`);
+      this.deps.log.error(`Request ${after.id}: onTransition failed: ${(error as Error).message}`, { requestId: after.id });
     }
   }
 }
