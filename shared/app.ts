@@ -30,6 +30,7 @@ import { TableOutbox } from './adapters/storage/outbox';
 import { OutboxDrainer } from './services/outbox';
 import { EventSubmissionService } from './services/eventsInbound';
 import { driftNotifier } from './services/reconciliationNotices';
+import { EligibilityService, KeyListCache } from './services/eligibility';
 
 export type { HsmAccessControlClient } from './adapters/hsm-rbac';
 
@@ -61,6 +62,8 @@ export interface AppContext {
   outbox(): OutboxDrainer | undefined;
   /** Access requests raised as events (the Event Grid trigger). */
   eventSubmissions(log?: ServiceLog): EventSubmissionService;
+  /** What the caller may ask for, and why a request would be allowed or refused. */
+  eligibility(log?: ServiceLog): EligibilityService;
 }
 
 export const LEDGER_TABLE = 'ledger';
@@ -122,6 +125,17 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
     });
     return drainer;
   };
+  const keyLists = new KeyListCache();
+  const listKeys = async (hsmName: string): Promise<string[]> => {
+    const names: string[] = [];
+    let continuation: string | undefined;
+    do {
+      const page = await inventoryFor(hsmName).listKeysPage(continuation);
+      names.push(...page.keys.map((k) => k.name));
+      continuation = page.continuation;
+    } while (continuation);
+    return names;
+  };
   const notify = createNotificationSetup({ env, policy, clock, ledger, tableClient: (name) => context.tableClient(name) });
   const context: AppContext = {
     config,
@@ -168,6 +182,18 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
         afterCommit: () => outbox()?.kick(),
       }),
     notifications: (log = consoleLog) => notify.service(log),
+    eligibility: (log = consoleLog) =>
+      new EligibilityService({
+        policy,
+        listKeys,
+        myRequests: async (caller, continuation) => {
+          const page = await context.requests(log).list(caller, { mine: true, ...(continuation ? { continuation } : {}) });
+          if (!page.ok) throw new Error(page.detail);
+          return page.value;
+        },
+        clock,
+        log,
+      }, keyLists),
     reviewPage: (log = consoleLog) =>
       new ReviewPageService({
         requests: context.requests(log),

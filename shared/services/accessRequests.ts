@@ -8,6 +8,7 @@ import {
   evaluateDecision,
   evaluateExtension,
   evaluateRequest,
+  explainedRefusal,
   eventSubmissionKeyOf,
   idempotencyKeyOf,
   invalidDurationDetail,
@@ -168,7 +169,7 @@ export class AccessRequestService {
     if (earlier) return this.replay(earlier, caller, input);
     const now = this.deps.clock.now();
     const evaluation = evaluateRequest(this.deps.policy, caller, input, now);
-    if (!evaluation.ok) return evaluation;
+    if (!evaluation.ok) return explainedRefusal(this.deps.policy, caller, input, evaluation);
     const request = createRequest(this.deps.policy, evaluation, { id: this.deps.newId(), requestedBy: caller.objectId }, now);
     // Written before the commit, so that the grant follows even if this process dies right after it.
     if (request.status === 'Approved') await this.followUp(request.id);
