@@ -14,5 +14,6 @@ import './csrf';
 import './notifications';
 import './events';
 import './eligibility';
+import './portal';
 
 checkAtStartup();

@@ -31,6 +31,7 @@ import { OutboxDrainer } from './services/outbox';
 import { EventSubmissionService } from './services/eventsInbound';
 import { driftNotifier } from './services/reconciliationNotices';
 import { EligibilityService, KeyListCache } from './services/eligibility';
+import { PortalService } from './web/portal';
 
 export type { HsmAccessControlClient } from './adapters/hsm-rbac';
 
@@ -64,6 +65,8 @@ export interface AppContext {
   eventSubmissions(log?: ServiceLog): EventSubmissionService;
   /** What the caller may ask for, and why a request would be allowed or refused. */
   eligibility(log?: ServiceLog): EligibilityService;
+  /** The portal's pages. */
+  portal(log?: ServiceLog): PortalService;
 }
 
 export const LEDGER_TABLE = 'ledger';
@@ -182,6 +185,8 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
         afterCommit: () => outbox()?.kick(),
       }),
     notifications: (log = consoleLog) => notify.service(log),
+    portal: (log = consoleLog) =>
+      new PortalService({ policy, requests: context.requests(log), eligibility: context.eligibility(log), csrf: context.csrf, keys: notify.config.reviewLinkKeys, reviewLinkTtlMs: notify.config.reviewLinkTtlMs, clock }),
     eligibility: (log = consoleLog) =>
       new EligibilityService({
         policy,
