@@ -15,6 +15,8 @@ import './review';
 import './csrf';
 import './notifications';
 import './events';
+import './eligibility';
+import './portal';
 
 checkAtStartup();
 traceInvocations();

@@ -33,6 +33,8 @@ import { EventSubmissionService } from './services/eventsInbound';
 import { driftNotifier } from './services/reconciliationNotices';
 import { metrics, processLog } from './adapters/telemetry';
 import { driftRecorder } from './services/workloadGauges';
+import { EligibilityService, KeyListCache } from './services/eligibility';
+import { PortalService } from './web/portal';
 
 export type { HsmAccessControlClient } from './adapters/hsm-rbac';
 // What the Functions edge needs of the adapters goes through the composition root: functions/ never
@@ -75,6 +77,10 @@ export interface AppContext {
   eventSubmissions(log?: ServiceLog): EventSubmissionService;
   /** Records the audit chains' heads in the anchor chain (the audit-anchor timer). */
   auditAnchors(): Pick<PartitionedLedger, 'anchor'>;
+  /** What the caller may ask for, and why a request would be allowed or refused. */
+  eligibility(log?: ServiceLog): EligibilityService;
+  /** The portal's pages. */
+  portal(log?: ServiceLog): PortalService;
 }
 
 export const LEDGER_TABLE = 'ledger';
@@ -137,6 +143,17 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
     });
     return drainer;
   };
+  const keyLists = new KeyListCache();
+  const listKeys = async (hsmName: string): Promise<string[]> => {
+    const names: string[] = [];
+    let continuation: string | undefined;
+    do {
+      const page = await inventoryFor(hsmName).listKeysPage(continuation);
+      names.push(...page.keys.map((k) => k.name));
+      continuation = page.continuation;
+    } while (continuation);
+    return names;
+  };
   const notify = createNotificationSetup({ env, policy, clock, ledger, tableClient: (name) => context.tableClient(name) });
   const context: AppContext = {
     config,
@@ -184,6 +201,20 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
         afterCommit: () => outbox()?.kick(),
       }),
     notifications: (log = consoleLog) => notify.service(log),
+    portal: (log = consoleLog) =>
+      new PortalService({ policy, requests: context.requests(log), eligibility: context.eligibility(log), csrf: context.csrf, keys: notify.config.reviewLinkKeys, reviewLinkTtlMs: notify.config.reviewLinkTtlMs, clock }),
+    eligibility: (log = consoleLog) =>
+      new EligibilityService({
+        policy,
+        listKeys,
+        myRequests: async (caller, continuation) => {
+          const page = await context.requests(log).list(caller, { mine: true, ...(continuation ? { continuation } : {}) });
+          if (!page.ok) throw new Error(page.detail);
+          return page.value;
+        },
+        clock,
+        log,
+      }, keyLists),
     reviewPage: (log = consoleLog) =>
       new ReviewPageService({
         requests: context.requests(log),

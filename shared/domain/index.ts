@@ -24,3 +24,4 @@ export * from './driftNotification';
 export * from './reviewToken';
 export * from './plainText';
 export * from './auditAnchors';
+export * from './eligibilityCatalog';

@@ -93,10 +93,11 @@ const documentedOperations = (): string[] =>
   Object.entries(DOC.paths).flatMap(([path, item]) => Object.keys(item).filter((key) => METHODS.includes(key)).map((method) => `${method} ${path}`)).sort();
 
 describe('docs/openapi.yaml against the running API', () => {
-  it('is OpenAPI 3.1 and documents exactly the HTTP routes the app registers', () => {
+  // The portal's pages (/, /ask) are for people, not the API: test/integration/portal.test.ts covers them.
+  it('is OpenAPI 3.1 and documents exactly the HTTP routes the app registers under /api', () => {
     expect(DOC.openapi).toMatch(/^3\.1\.\d+$/);
     const registered = stack().stack.host.registrations
-      .filter((r) => r.kind === 'http')
+      .filter((r) => r.kind === 'http' && String(r.trigger.route).startsWith('api/'))
       .flatMap((r) => ((r.trigger.methods as string[] | undefined) ?? []).map((m) => `${m.toLowerCase()} /${String(r.trigger.route)}`))
       .sort();
     expect(registered.length).toBeGreaterThan(0);
@@ -214,6 +215,28 @@ describe('docs/openapi.yaml against the running API', () => {
     const decided = await call('post', '/api/review/{id}', { persona: 'sam', params: { id }, query: `t=${token}`, body: `action=approve&csrf=${csrf}&version=1`, headers: { ...form, cookie: `hsmgov-csrf=${nonce}` } });
     expect(decided.status).toBe(303);
     expect((await call('post', '/api/review/{id}', { persona: 'sam', params: { id }, query: `t=${token}`, body: `action=deny&csrf=${csrf}&version=1`, headers: { ...form, cookie: `hsmgov-csrf=${nonce}` } })).status).toBe(409);
+  });
+
+  it('eligibility and its explanation match the document, with /keys/* expanded from the HSM and refusals in the same words', async () => {
+    type Rule = { id: string; scopes: Array<{ scope: string }>; grantees: Array<{ alias: string; objectId: string }> };
+    const dave = (await call('get', '/api/eligibility', { persona: 'dave' })).body.rules as Rule[];
+    expect(dave.map((r) => r.id)).toContain('release-signing');
+    expect(dave.find((r) => r.id === 'release-signing')?.grantees).toEqual([expect.objectContaining({ alias: 'app-vm', objectId: APP_VM })]);
+    const sam = (await call('get', '/api/eligibility', { persona: 'sam' })).body.rules as Rule[];
+    expect(sam.find((r) => r.id === 'security-crypto-user')?.scopes.map((s) => s.scope)).toEqual(expect.arrayContaining(['/keys/app-signing-key', '/keys/release-signing-key']));
+    expect((await call('get', '/api/eligibility')).body.code).toBe('unauthenticated');
+    const allowed = await call('get', '/api/eligibility/explain', { persona: 'dave', query: `role=Crypto%20User&scope=/keys/release-signing-key&principalId=${APP_VM}` });
+    expect(allowed.body.allowed).toBe(true);
+    const refused = await call('get', '/api/eligibility/explain', { persona: 'dave', query: 'role=Crypto%20User&scope=/keys/release-signing-key' });
+    expect(refused.body.allowed).toBe(false);
+    expect(refused.body.summary).toContain('you are in Contoso App DevOps');
+    expect((await call('get', '/api/eligibility/explain', { persona: 'dave', query: `role=Crypto%20User&scope=/keys/app-signing-key&principalId=${APP_VM}` })).body.summary).toContain('rule release-signing covers /keys/release-signing-key, not /keys/app-signing-key');
+    expect((await call('get', '/api/eligibility/explain', { persona: 'dave', query: 'role=Crypto%20User' })).body.code).toBe('invalid-query');
+    expect((await call('get', '/api/eligibility/explain', { persona: 'dave', query: 'role=Crypto%20User&scope=/keys/a&principalId=nope' })).body.code).toBe('invalid-principal');
+    expect((await call('get', '/api/eligibility/explain', { persona: 'dave', query: 'role=Crypto%20User&scope=keys' })).body.code).toBe('malformed-scope');
+    const submitted = await call('post', '/api/requests', { persona: 'dave', body: { role: 'Crypto User', scope: '/keys/app-signing-key', principalId: APP_VM } });
+    expect(submitted.body.code).toBe('scope-not-allowed');
+    expect(submitted.body.detail).toContain('rule release-signing covers /keys/release-signing-key, not /keys/app-signing-key');
   });
 
   it('the audit trail matches the document, and every documented operation was exercised', async () => {

@@ -1,7 +1,7 @@
 import { signReviewToken } from '../../domain';
 import type { ReviewLinkPort } from '../../services/notificationPorts';
 
-/** The review page's path under the app (`/api` is host.json's route prefix). */
+/** The review page's path (every route spells its `api/`; host.json's route prefix is empty). */
 export const REVIEW_PATH = '/api/review';
 
 export function reviewPath(requestId: string, token: string): string {

@@ -2,6 +2,7 @@ import {
   createRequest,
   duplicateDetail,
   evaluateRequest,
+  explainedRefusal,
   eventSubmissionKeyOf,
   idempotencyKeyOf,
   openAccessKeyOf,
@@ -46,7 +47,7 @@ export async function submit(ctx: RequestContext, caller: Caller, input: SubmitI
   if (earlier) return replay(ctx, earlier, caller, input);
   const now = deps.clock.now();
   const evaluation = evaluateRequest(deps.policy, caller, input, now);
-  if (!evaluation.ok) return evaluation;
+  if (!evaluation.ok) return explainedRefusal(deps.policy, caller, input, evaluation);
   const request = createRequest(deps.policy, evaluation, { id: deps.newId(), requestedBy: caller.objectId }, now);
   // Written before the commit, so that the grant follows even if this process dies right after it.
   if (request.status === 'Approved') await ctx.followUp(request.id);
