@@ -3,7 +3,7 @@
  * refuse, the running grants it would no longer justify, and the standing assignments that would
  * become drift (or become missing) at the next reconciliation.
  */
-import { evaluateRequest, forbiddenReason, type Caller } from '../eligibility';
+import { evaluateRequest, type Caller } from '../eligibility';
 import type { AccessRequest } from '../lifecycle';
 import type { Policy, StandingAssignment } from './types';
 
@@ -18,8 +18,8 @@ export interface RequestImpact {
 }
 
 export interface StandingImpact {
-  /** `unexpected`: the HSM holds it and the new policy no longer declares it; `missing`: newly declared; `forbidden-principal`: a standing grantee the new policy forbids. */
-  readonly kind: 'unexpected' | 'missing' | 'forbidden-principal';
+  /** `unexpected`: the HSM holds it and the new policy no longer declares it; `missing`: newly declared, not yet on the HSM. */
+  readonly kind: 'unexpected' | 'missing';
   readonly hsm: string;
   readonly principal: string;
   readonly principalId: string;
@@ -75,10 +75,9 @@ function standingChanges(current: Policy, next: Policy): StandingImpact[] {
     if (nextKeys.has(standingKey(s))) continue;
     impacts.push(standingImpact('unexpected', s, `'${s.principal}' holds ${s.role.name} at ${s.scope} as a standing assignment the new policy no longer declares: reconciliation would report it as drift (and remove it in enforce mode)`));
   }
+  // A policy that forbids one of its own standing grantees does not parse, so there is no third kind.
   for (const s of next.standing) {
-    const forbidden = forbiddenReason(next, s.principalId);
-    if (forbidden) impacts.push(standingImpact('forbidden-principal', s, `standing ${s.role.name} at ${s.scope}: ${forbidden}`));
-    else if (!currentKeys.has(standingKey(s))) impacts.push(standingImpact('missing', s, `the new policy declares ${s.role.name} at ${s.scope} for '${s.principal}': reconciliation would report it missing until it is created`));
+    if (!currentKeys.has(standingKey(s))) impacts.push(standingImpact('missing', s, `the new policy declares ${s.role.name} at ${s.scope} for '${s.principal}': reconciliation would report it missing until it is created`));
   }
   return impacts;
 }
