@@ -31,7 +31,7 @@ export class WorkloadError extends Error {
 
 export function parseWorkloadArguments(argv: readonly string[]): WorkloadArguments {
   const positional: string[] = [];
-  let dataDir = join(resolve(__dirname, '..'), '.data');
+  let dataDir = process.env.HSM_GOVERNOR_DATA_DIR ? resolve(process.env.HSM_GOVERNOR_DATA_DIR) : join(resolve(__dirname, '..'), '.data');
   for (let i = 0; i < argv.length; i += 1) {
     if (argv[i] === '--data-dir') dataDir = resolve(argv[++i] ?? '');
     else if (argv[i] === '--help' || argv[i] === '-h') throw new WorkloadError(USAGE, 0);

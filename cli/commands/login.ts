@@ -7,7 +7,7 @@ import type { GlobalOptions, Io } from '../context';
 
 interface LoginOptions {
   persona?: string;
-  dataDir: string;
+  dataDir?: string;
   azureCli?: boolean;
   deviceCode?: boolean;
   browser?: boolean;
@@ -25,11 +25,11 @@ export function claimsOf(token: string): Record<string, unknown> {
   }
 }
 
-function signInFrom(options: LoginOptions, globals: GlobalOptions): { api: string; signIn: SignIn } {
+function signInFrom(options: LoginOptions, globals: GlobalOptions, env: NodeJS.ProcessEnv): { api: string; signIn: SignIn } {
   const chosen = [options.persona !== undefined, !!options.azureCli, !!options.deviceCode, !!options.browser].filter(Boolean).length;
   if (chosen !== 1) throw new CliError('Say how to sign in: --persona NAME (the local stack), --azure-cli, --device-code or --browser', EXIT.usage);
   if (options.persona !== undefined) {
-    const local = localEndpoints(options.dataDir);
+    const local = localEndpoints(options.dataDir ?? env.HSM_GOVERNOR_DATA_DIR ?? '.data');
     return { api: globals.api ?? local.api, signIn: { method: 'dev', persona: options.persona, idp: local.idp } };
   }
   if (!globals.api) throw new CliError('Which service? Pass --api https://<function app>', EXIT.usage);
@@ -52,7 +52,7 @@ export function registerLoginCommands(program: Command, io: Io, globalsOf: (comm
   program.command('login')
     .description('sign in: a persona of the local stack, or Entra ID through the Azure CLI, a device code or a browser')
     .option('--persona <name>', 'the local stack: sam, dave, alice, ... (dev/personas.ts)')
-    .option('--data-dir <dir>', "the local stack's data directory", '.data')
+    .option('--data-dir <dir>', "the local stack's data directory (default: HSM_GOVERNOR_DATA_DIR or .data)")
     .option('--azure-cli', "use the Azure CLI's sign-in (az login)")
     .option('--device-code', 'sign in on another device with a code')
     .option('--browser', 'sign in in a browser on this machine')
@@ -61,7 +61,7 @@ export function registerLoginCommands(program: Command, io: Io, globalsOf: (comm
     .option('--scope <scope>', "the API's scope", DEFAULT_SCOPE)
     .action(async (options: LoginOptions, command: Command) => {
       const globals = globalsOf(command);
-      const { api, signIn } = signInFrom(options, globals);
+      const { api, signIn } = signInFrom(options, globals, io.env);
       const config: CliConfig = { api, scope: options.scope ?? DEFAULT_SCOPE, signIn };
       const who = await whoAmI(config, io);
       const path = globals.config ?? configPath(io.env);

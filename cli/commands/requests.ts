@@ -83,7 +83,7 @@ interface WaitOptions {
 }
 
 /** Polls until Active (exit 0), ended (exit 7) or the timeout (exit 9); each change of status is told on stderr. */
-export async function waitFor(session: Session, io: Io, id: string, options: WaitOptions): Promise<number> {
+export async function waitFor(session: Session, io: Io, id: string, options: WaitOptions, show = true): Promise<number> {
   const full = await resolveId(session, id);
   const intervalMs = options.interval ? durationMs(options.interval) : 1000;
   const deadline = options.timeout ? Date.now() + durationMs(options.timeout) : Infinity;
@@ -94,7 +94,7 @@ export async function waitFor(session: Session, io: Io, id: string, options: Wai
     if (progress !== last && !session.json) io.err(`${shortId(full)}: ${progress}\n`);
     last = progress;
     if (request.status === 'Active' || ENDED.has(request.status)) {
-      await showOne(session, request);
+      if (show) await showOne(session, request);
       return request.status === 'Active' ? EXIT.ok : EXIT.ended;
     }
     if (Date.now() >= deadline) {
@@ -122,6 +122,7 @@ interface RequestOptions {
   hsm?: string;
   idempotencyKey?: string;
   wait?: boolean;
+  quiet?: boolean;
 }
 
 export function registerRequestCommands(program: Command, open: Open, io: Io, setExit: (code: number) => void): void {
@@ -137,6 +138,7 @@ export function registerRequestCommands(program: Command, open: Open, io: Io, se
     .option('--hsm <name>', "the policy's HSM (default: its default HSM)")
     .option('--idempotency-key <key>', 'retrying with the same key never asks twice')
     .option('--wait', 'then wait until it is Active or ends (as `wait`)')
+    .option('-q, --quiet', 'print only the request id, for ID=$(hsmgov request ...)')
     .action(async (options: RequestOptions, command: Command) => {
       const session = open(command);
       const grantee = options.for && !['me', 'self'].includes(options.for.toLowerCase()) ? (await session.names()).objectIdOf(options.for) : undefined;
@@ -146,8 +148,9 @@ export function registerRequestCommands(program: Command, open: Open, io: Io, se
         ...(options.reason ? { justification: options.reason } : {}), ...(options.ticket ? { ticket: options.ticket } : {}), ...(options.hsm ? { hsm: options.hsm } : {}),
       };
       const created = await session.api.call<RequestView>('/api/requests', { method: 'POST', body, ...(options.idempotencyKey ? { headers: { 'idempotency-key': options.idempotencyKey } } : {}) });
-      if (options.wait) return setExit(await waitFor(session, io, created.id, {}));
-      await showOne(session, created);
+      if (options.quiet) io.out(`${created.id}\n`);
+      if (options.wait) return setExit(await waitFor(session, io, created.id, {}, !options.quiet));
+      if (!options.quiet) await showOne(session, created);
     });
 
   program.command('list')
