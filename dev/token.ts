@@ -23,7 +23,7 @@ interface TokenArguments {
 export function parseTokenArguments(argv: readonly string[]): TokenArguments {
   let persona: string | undefined;
   let audience = AUDIENCES.api;
-  let dataDir = join(REPO_ROOT, '.data');
+  let dataDir = process.env.HSM_GOVERNOR_DATA_DIR ? resolve(process.env.HSM_GOVERNOR_DATA_DIR) : join(REPO_ROOT, '.data');
   for (let i = 0; i < argv.length; i += 1) {
     const argument = argv[i];
     const [flag, inline] = argument.startsWith('--') && argument.includes('=') ? [argument.slice(0, argument.indexOf('=')), argument.slice(argument.indexOf('=') + 1)] : [argument, undefined];

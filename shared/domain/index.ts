@@ -5,6 +5,7 @@ export * from './roles';
 export * from './policy/types';
 export * from './policy/schema';
 export * from './policy/parse';
+export * from './policy/diff';
 export * from './eligibility';
 export * from './submissions';
 export * from './approval';
