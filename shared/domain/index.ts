@@ -23,3 +23,4 @@ export * from './notifications';
 export * from './driftNotification';
 export * from './reviewToken';
 export * from './plainText';
+export * from './teamsCard';
