@@ -13,5 +13,6 @@ import './review';
 import './csrf';
 import './notifications';
 import './events';
+import './teams';
 
 checkAtStartup();
