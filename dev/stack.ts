@@ -12,6 +12,7 @@ import { freePort, notificationSettings, startNotificationSinks } from './notifi
 import type { MailSink } from './mail-sink';
 import type { TeamsSink } from './teams-sink';
 import { startEventGridEmulator, type EventGridEmulator } from './eventgrid-emulator';
+import { startTeamsChannel, type TeamsChannel } from './teams-channel';
 
 export const REPO_ROOT = resolve(__dirname, '..');
 export const API_AUDIENCE = 'api://hsm-access-governor';
@@ -20,7 +21,9 @@ export const SEEDS = {
   contoso: join(REPO_ROOT, 'examples', 'contoso', 'hsm-seed.json'),
   drifted: join(REPO_ROOT, 'examples', 'contoso', 'hsm-seed-drifted.json'),
 } as const;
-export const DEFAULT_PORTS = { api: 7071, hsm: 7443, arm: 7444, idp: 7070, eventGrid: 7445, azurite: DEFAULT_AZURITE_PORTS } as const;
+export const DEFAULT_PORTS = { api: 7071, hsm: 7443, arm: 7444, idp: 7070, eventGrid: 7445, teamsChannel: 7446, azurite: DEFAULT_AZURITE_PORTS } as const;
+/** The bot's Microsoft App ID locally (in Azure: the client id of the app's managed identity). */
+export const LOCAL_BOT_APP_ID = '6c1b5a3e-2f0d-4c8e-9a7b-0d5e4f3a2b1c';
 /** Azure RBAC of the subscription that holds ContosoMHSM (the management plane). */
 export const ARM_SEED = join(REPO_ROOT, 'examples', 'contoso', 'arm-seed.json');
 export const CONTOSO_SUBSCRIPTION_ID = '00000000-0000-0000-0000-00000000c0de';
@@ -79,6 +82,8 @@ export interface Stack {
   readonly teamsSink: TeamsSink;
   /** The Event Grid topic the app publishes to, subscribed back into the app's own trigger (dev/eventgrid-emulator). */
   readonly eventGrid: EventGridEmulator;
+  /** The Bot Framework channel for Teams (dev/teams-channel): signs activities to /api/messages, takes the bot's replies. */
+  readonly teamsChannel: TeamsChannel;
   /** The app settings the function app runs with. */
   readonly appSettings: Readonly<Record<string, string>>;
   close(): Promise<void>;
@@ -163,6 +168,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       dataDir: join(dataDir, 'eventgrid'),
       entra: { issuer: ISSUER, jwk: idp.publicJwk, dataSenders: [PERSONAS[SERVICE_PERSONA].oid] },
     }));
+    const teamsChannel = await started(startTeamsChannel({ port: port('teamsChannel'), botAppId: LOCAL_BOT_APP_ID }));
     // Review links name the app's public URL, so its port is chosen before the host starts.
     const apiPort = random ? await freePort() : DEFAULT_PORTS.api;
 
@@ -184,6 +190,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       ...notificationSettings(sinks, `http://127.0.0.1:${apiPort}`, dataDir),
       EVENTGRID_TOPIC_ENDPOINT: eventGrid.endpoint,
       EVENTGRID_CA_FILE: eventGrid.caFile,
+      BOT_APP_ID: LOCAL_BOT_APP_ID,
+      BOT_OPENID_METADATA_URL: teamsChannel.openIdMetadataUrl,
       ...options.env,
     };
     const host = await started(startFunctionsHost({
@@ -214,6 +222,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       eventGrid: eventGrid.endpoint,
       eventGridKey: eventGrid.accessKey,
       eventGridCaFile: eventGrid.caFile,
+      teamsChannel: teamsChannel.url,
     };
     writeEndpoints(dataDir, endpoints);
 
@@ -229,6 +238,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       mailSink: sinks.mailSink,
       teamsSink: sinks.teamsSink,
       eventGrid,
+      teamsChannel,
       appSettings,
       close: () => {
         closing ??= closeAll();

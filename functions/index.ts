@@ -17,6 +17,7 @@ import './notifications';
 import './events';
 import './eligibility';
 import './portal';
+import './teams';
 
 checkAtStartup();
 traceInvocations();

@@ -285,6 +285,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'HSM_URL', value: 'https://${hsmName}.managedhsm.azure.net' }
         { name: 'API_AUDIENCE', value: apiAudience }
         { name: 'SERVICE_OBJECT_ID', value: identity.properties.principalId }
+        { name: 'BOT_APP_ID', value: identity.properties.clientId }
         { name: 'RECONCILE_SCHEDULE', value: reconcileSchedule }
         { name: 'HSM_REQUESTS_PER_SECOND', value: string(hsmRequestsPerSecond) }
         { name: 'EVENTGRID_TOPIC_ENDPOINT', value: topic.properties.endpoint }
@@ -301,6 +302,35 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
 // App Service Authentication validates callers' tokens and sets the x-ms-client-principal headers the
 // app reads (and drops any a client sent). Anonymous requests still reach the app, which refuses them
 // itself except on /api/health and on the Event Grid webhook (protected by its system key).
+// The Teams bot (docs/teams.md): single-tenant, its app id is the app's managed identity, so there is
+// no client secret; the Bot Connector calls the function app's /api/messages.
+resource bot 'Microsoft.BotService/botServices@2022-09-15' = {
+  name: '${namePrefix}-bot-${suffix}'
+  location: 'global'
+  kind: 'azurebot'
+  tags: tags
+  sku: { name: 'F0' }
+  properties: {
+    displayName: 'HSM access governor'
+    endpoint: 'https://${app.properties.defaultHostName}/api/messages'
+    msaAppId: identity.properties.clientId
+    msaAppType: 'UserAssignedMSI'
+    msaAppMSIResourceId: identity.id
+    msaAppTenantId: tenant().tenantId
+    disableLocalAuth: true
+  }
+}
+
+resource botTeams 'Microsoft.BotService/botServices/channels@2022-09-15' = {
+  parent: bot
+  name: 'MsTeamsChannel'
+  location: 'global'
+  properties: {
+    channelName: 'MsTeamsChannel'
+    properties: { isEnabled: true }
+  }
+}
+
 resource auth 'Microsoft.Web/sites/config@2024-04-01' = {
   parent: app
   name: 'authsettingsV2'

@@ -26,3 +26,4 @@ export * from './reviewToken';
 export * from './plainText';
 export * from './auditAnchors';
 export * from './eligibilityCatalog';
+export * from './teamsCard';

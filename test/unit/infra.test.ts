@@ -107,6 +107,8 @@ function resourceBody(text: string, symbol: string): string {
 // must be checked the same way and added here. None is a preview.
 const CHECKED_API_VERSIONS: Record<string, string> = {
   'Microsoft.ManagedIdentity/userAssignedIdentities': '2023-01-31',
+  'Microsoft.BotService/botServices': '2022-09-15',
+  'Microsoft.BotService/botServices/channels': '2022-09-15',
   'Microsoft.Storage/storageAccounts': '2023-05-01',
   'Microsoft.Storage/storageAccounts/blobServices': '2023-05-01',
   'Microsoft.Storage/storageAccounts/blobServices/containers': '2023-05-01',
@@ -255,5 +257,25 @@ describe('infra: the review-link key exists before the app needs it, and is neve
   it('sets notification settings only when notifications are on', () => {
     expect(main).toMatch(/var notificationSettings = notificationsOn \? concat\(/);
     expect(main).toMatch(/@allowed\(\['on', 'off'\]\)\nparam notifications string = 'off'/);
+  });
+});
+
+describe('infra: the Teams bot', () => {
+  const main = read('infra/main.bicep');
+  const botBody = main.slice(main.indexOf("resource bot 'Microsoft.BotService/botServices@"), main.indexOf("resource botTeams"));
+
+  it('is single-tenant, with the app\'s managed identity as its app id and no secret', () => {
+    expect(botBody).toMatch(/msaAppType: 'UserAssignedMSI'/);
+    expect(botBody).toMatch(/msaAppId: identity\.properties\.clientId/);
+    expect(botBody).toMatch(/msaAppMSIResourceId: identity\.id/);
+    expect(botBody).toMatch(/msaAppTenantId: tenant\(\)\.tenantId/);
+    expect(botBody).toMatch(/disableLocalAuth: true/);
+    expect(main).not.toMatch(/MicrosoftAppPassword|msaAppPassword|clientSecret/i);
+  });
+
+  it('calls the function app\'s /api/messages, on the Teams channel, and the app knows its own bot', () => {
+    expect(botBody).toContain("endpoint: 'https://${app.properties.defaultHostName}/api/messages'");
+    expect(main).toMatch(/resource botTeams 'Microsoft\.BotService\/botServices\/channels@[^']+' = \{\s*parent: bot\s*name: 'MsTeamsChannel'/);
+    expect(main).toContain("{ name: 'BOT_APP_ID', value: identity.properties.clientId }");
   });
 });
