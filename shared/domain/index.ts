@@ -23,3 +23,5 @@ export * from './notifications';
 export * from './driftNotification';
 export * from './reviewToken';
 export * from './plainText';
+export * from './hsmAuditLog';
+export * from './evidence';
