@@ -73,3 +73,64 @@ export class AuditLogWriter {
     await this.options.onAppended?.({ name, url: blob.url, contentLength: Number(properties.contentLength ?? 0), eTag: result.etag ?? '' });
   }
 }
+
+const KEY_OPERATIONS: Record<string, string> = { sign: 'KeySign', verify: 'KeyVerify', encrypt: 'KeyEncrypt', decrypt: 'KeyDecrypt', wrapkey: 'KeyWrap', unwrapkey: 'KeyUnwrap' };
+
+/**
+ * The operation name of a data-plane call. Key operations carry the names Microsoft documents;
+ * role-management calls are named from their resource and verb, which the ingestion reads from the
+ * request URI rather than trusting the name alone.
+ */
+export function operationNameOf(method: string, path: string): string {
+  const rbac = /\/providers\/Microsoft\.Authorization\/(roleAssignments|roleDefinitions)(\/[^/]+)?\/?$/i.exec(path);
+  if (rbac) {
+    const noun = rbac[1].toLowerCase() === 'roleassignments' ? 'RoleAssignment' : 'RoleDefinition';
+    if (!rbac[2]) return `${noun}List`;
+    return `${noun}${method === 'PUT' ? 'Create' : method === 'DELETE' ? 'Delete' : 'Get'}`;
+  }
+  const operation = /^\/keys\/[^/]+(?:\/[^/]*)?\/(sign|verify|encrypt|decrypt|wrapkey|unwrapkey)$/i.exec(path);
+  if (operation) return KEY_OPERATIONS[operation[1].toLowerCase()];
+  if (/^\/keys\/[^/]+\/create$/i.test(path)) return 'KeyCreate';
+  if (/^\/keys\/?$/i.test(path)) return 'KeyList';
+  if (/^\/keys\/[^/]+/i.test(path)) return 'KeyGet';
+  return 'Unknown';
+}
+
+export interface AnsweredCall {
+  method: string;
+  /** The request's URL as the caller sent it (path and query). */
+  url: string;
+  status: number;
+  principalId?: string;
+  tenantId: string;
+  callerIp?: string;
+  durationMs: number;
+  userAgent?: string;
+}
+
+/** One AuditEvent record in the fields and shapes of Microsoft's sample (identity as a JSON string). */
+export function auditRecordFor(call: AnsweredCall, hsm: { resourceId: string; host: string; name: string }, time = new Date()): Record<string, unknown> {
+  const path = decodeURIComponent(new URL(call.url, 'https://hsm.invalid').pathname);
+  return {
+    TenantId: call.tenantId,
+    time: time.toISOString(),
+    resourceId: hsm.resourceId.toUpperCase(),
+    operationName: operationNameOf(call.method, path),
+    operationVersion: new URL(call.url, 'https://hsm.invalid').searchParams.get('api-version') ?? '',
+    category: 'AuditEvent',
+    resultType: call.status < 400 ? 'Success' : 'Failure',
+    properties: { PoolType: 'M-HSM', sku_Family: 'B', sku_Name: 'Standard_B1' },
+    durationMs: call.durationMs,
+    callerIpAddress: call.callerIp ?? '127.0.0.1',
+    ...(call.principalId ? { identity: JSON.stringify({ claim: { http_schemas_microsoft_com_identity: { claims: { objectidentifier: call.principalId } } } }) } : {}),
+    clientInfo: call.userAgent ?? '',
+    correlationId: randomUUID(),
+    subnetId: '(unknown)',
+    httpStatusCode: call.status,
+    PoolName: hsm.name,
+    requestUri: `https://${hsm.host}${call.url}`,
+    resourceProvider: 'MICROSOFT.KEYVAULT',
+    resource: hsm.name,
+    resourceType: 'managedHSMs',
+  };
+}

@@ -7,6 +7,15 @@ import { StorageAuditBlobReader } from '../../shared/adapters/storage/auditBlobs
 import { TableEvidenceStore } from '../../shared/adapters/storage/evidenceStore';
 import { auditBlobName } from '../../shared/domain';
 import { AuditIngestionService } from '../../shared/services/auditIngestion';
+import { createHash, randomUUID } from 'node:crypto';
+import { CryptographyClient, KeyClient } from '@azure/keyvault-keys';
+import { startHsmEmulator } from '../../dev/hsm-emulator';
+import { DevPersonaCredential } from '../../dev/idp/credential';
+import { startIdentityProvider } from '../../dev/idp/server';
+import { PERSONAS } from '../../dev/personas';
+import { createHsmAccessControlClient, roleDefinitionIdFor } from '../../shared/adapters/hsm-rbac';
+import { RecordingReactions, grant } from '../helpers/evidenceFakes';
+import { usageReport } from '../../shared/domain';
 import { waitUntil } from '../helpers/poll';
 import { SILENT_LOG } from '../helpers/workflow';
 
@@ -101,4 +110,49 @@ it('counts every record once when a reader is killed with SIGKILL mid-blob and t
   const rows = await store.rows('refused');
   expect(rows).toHaveLength(75);
   expect(new Set(rows.map((r) => r.correlationId)).size).toBe(75);
+}, 120_000);
+
+it('turns the emulator\'s log of real SDK calls into uses, a refusal and an assignment made outside the service', async () => {
+  const idp = await startIdentityProvider();
+  const hsm = await startHsmEmulator({
+    issuer: idp.issuer, jwk: idp.publicJwk, tenantId: idp.tenantId,
+    seed: { roleAssignments: [{ name: randomUUID(), scope: '/', role: 'Managed HSM Administrator', principalId: PERSONAS.sam.oid }, { name: randomUUID(), scope: '/keys', role: 'Managed HSM Crypto User', principalId: PERSONAS.sara.oid }] },
+    auditLog: { connectionString: azurite.connectionString, resourceId: `${HSM_ID}-E` },
+  });
+  const startedAt = new Date();
+  try {
+    const options = { disableChallengeResourceVerification: true, tlsOptions: { ca: hsm.caPem }, retryOptions: { maxRetries: 0 } };
+    const key = await new KeyClient(hsm.url, new DevPersonaCredential(idp.url, 'sara'), options).createEcKey('release-signing-key', { curve: 'P-256' });
+    const digest = createHash('sha256').update('release').digest();
+    const signer = new CryptographyClient(key.id as string, new DevPersonaCredential(idp.url, 'sara'), options);
+    for (let i = 0; i < 3; i++) await signer.sign('ES256', digest);
+    await expect(new CryptographyClient(key.id as string, new DevPersonaCredential(idp.url, 'app-vm'), options).sign('ES256', digest)).rejects.toMatchObject({ statusCode: 403 });
+    const rbac = createHsmAccessControlClient({ url: hsm.url, credential: new DevPersonaCredential(idp.url, 'sam'), caPem: hsm.caPem });
+    await rbac.createRoleAssignment('/keys/release-signing-key', randomUUID(), roleDefinitionIdFor('21dbd100-6940-42c2-9190-5d6cb909625b'), PERSONAS.dave.oid);
+    await hsm.auditLogFlushed();
+
+    const grants = [grant({ id: 'g-sara', principalId: PERSONAS.sara.oid, grantedAt: new Date(Date.now() - 60_000).toISOString(), expiresAt: new Date(Date.now() + 3_600_000).toISOString() })];
+    const store = new TableEvidenceStore(TableClient.fromConnectionString(azurite.connectionString, 'evidenceE', { allowInsecureConnection: true }));
+    const reactions = new RecordingReactions();
+    const service = new AuditIngestionService({
+      reader: new StorageAuditBlobReader(directContainerClient(azurite.connectionString)), store, reactions, log: SILENT_LOG,
+      context: { grants: async () => grants, standing: [], hsm: 'contoso-hsm', serviceObjectId: PERSONAS['hsm-governor'].oid },
+    });
+    // Calls on either side of an hour's end land in two blobs.
+    for (const blob of new Set([auditBlobName(`${HSM_ID}-E`, startedAt), auditBlobName(`${HSM_ID}-E`, new Date())])) await service.ingest(blob);
+    const report = usageReport(grants, await store.uses());
+    // Sara created the key under the grant too; the SDK's CryptographyClient reads the key once before its first operation.
+    expect(report.grants[0].operations).toEqual([
+      expect.objectContaining({ operation: 'KeyCreate', key: 'release-signing-key', count: 1 }),
+      expect.objectContaining({ operation: 'KeyGet', key: 'release-signing-key', count: 1 }),
+      expect.objectContaining({ operation: 'KeySign', key: 'release-signing-key', count: 3 }),
+    ]);
+    // app-vm's client was refused reading the key, then signing with it.
+    expect((await store.rows('refused')).map((r) => [r.principalId, r.operation])).toEqual([[PERSONAS['app-vm'].oid, 'KeyGet'], [PERSONAS['app-vm'].oid, 'KeySign']]);
+    expect(reactions.calls.map((c) => c.what)).toEqual(['assignment-change']);
+    expect((reactions.calls[0].detail as { principalId: string }).principalId).toBe(PERSONAS.sam.oid);
+  } finally {
+    await hsm.close();
+    await idp.close();
+  }
 }, 120_000);
