@@ -79,7 +79,7 @@ function banner(stack: Stack, seconds: number, healthy: boolean, health: unknown
   const width = Math.max(...rows.map(([label]) => label.length));
   const functions = stack.host.registrations.map((r) => {
     const trigger = r.kind === 'http'
-      ? `[${(r.trigger.methods as string[] | undefined)?.join(',') ?? 'GET,POST'}] ${endpoints.api}/api/${String(r.trigger.route ?? r.name)}`
+      ? `[${(r.trigger.methods as string[] | undefined)?.join(',') ?? 'GET,POST'}] ${endpoints.api}/${String(r.trigger.route ?? r.name)}`
       : r.kind === 'timer' ? `timer ${String(r.trigger.schedule)}` : r.kind === 'queue' ? `queue ${String(r.trigger.queueName)}` : 'eventGrid';
     return `  ${r.name}: ${trigger}`;
   });

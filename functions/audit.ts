@@ -19,4 +19,4 @@ export async function audit(request: HttpRequest): Promise<HttpResponseInit> {
   return respond(outcome, (records) => json(200, { items: records }));
 }
 
-app.http('audit', { methods: ['GET'], authLevel: 'anonymous', route: 'audit', handler: endpoint(audit) });
+app.http('audit', { methods: ['GET'], authLevel: 'anonymous', route: 'api/audit', handler: endpoint(audit) });

@@ -20,4 +20,4 @@ export async function csrfToken(request: HttpRequest): Promise<HttpResponseInit>
   return { ...response, cookies: [{ name: CSRF_COOKIE, value: nonce.value, path: CSRF_COOKIE_PATH, httpOnly: true, sameSite: 'Lax', maxAge: CSRF_COOKIE_MAX_AGE_SECONDS, secure }] };
 }
 
-app.http('csrf-token', { methods: ['GET'], authLevel: 'anonymous', route: 'csrf-token', handler: endpoint(csrfToken) });
+app.http('csrf-token', { methods: ['GET'], authLevel: 'anonymous', route: 'api/csrf-token', handler: endpoint(csrfToken) });

@@ -127,4 +127,4 @@ export async function health(request: HttpRequest, invocation: InvocationContext
   return { status: report.healthy ? 200 : 503, headers, jsonBody: { status, ...details } };
 }
 
-app.http('health', { methods: ['GET'], authLevel: 'anonymous', route: 'health', handler: endpoint(health) });
+app.http('health', { methods: ['GET'], authLevel: 'anonymous', route: 'api/health', handler: endpoint(health) });

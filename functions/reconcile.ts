@@ -111,10 +111,10 @@ export async function keysReportPage(request: HttpRequest): Promise<HttpResponse
   return wantsHtml(request) ? html(keysPage(asOf, report)) : json(200, { hsm: inventory.run.hsm, runId: inventory.run.id, asOf, ...report });
 }
 
-app.http('reconcile', { methods: ['POST'], authLevel: 'anonymous', route: 'reconcile', handler: endpoint(reconcileNow) });
-app.http('reconcileLatestReport', { methods: ['GET'], authLevel: 'anonymous', route: 'reconcile/reports/latest', handler: endpoint(forBrowsers(latestReport)) });
-app.http('reconcileReport', { methods: ['GET'], authLevel: 'anonymous', route: 'reconcile/reports/{id}', handler: endpoint(forBrowsers(runReport)) });
-app.http('accessReport', { methods: ['GET'], authLevel: 'anonymous', route: 'reports/access', handler: endpoint(forBrowsers(accessReportPage)) });
-app.http('keysReport', { methods: ['GET'], authLevel: 'anonymous', route: 'reports/keys', handler: endpoint(forBrowsers(keysReportPage)) });
+app.http('reconcile', { methods: ['POST'], authLevel: 'anonymous', route: 'api/reconcile', handler: endpoint(reconcileNow) });
+app.http('reconcileLatestReport', { methods: ['GET'], authLevel: 'anonymous', route: 'api/reconcile/reports/latest', handler: endpoint(forBrowsers(latestReport)) });
+app.http('reconcileReport', { methods: ['GET'], authLevel: 'anonymous', route: 'api/reconcile/reports/{id}', handler: endpoint(forBrowsers(runReport)) });
+app.http('accessReport', { methods: ['GET'], authLevel: 'anonymous', route: 'api/reports/access', handler: endpoint(forBrowsers(accessReportPage)) });
+app.http('keysReport', { methods: ['GET'], authLevel: 'anonymous', route: 'api/reports/keys', handler: endpoint(forBrowsers(keysReportPage)) });
 app.storageQueue('reconcile-continue', { queueName: RECONCILE_QUEUE, connection: 'AzureWebJobsStorage', handler: continueRun });
 app.timer('reconcile-nightly', { schedule: '%RECONCILE_SCHEDULE%', runOnStartup: false, handler: reconcileNightly });

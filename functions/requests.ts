@@ -122,10 +122,10 @@ const extend = withRequestId(async (service, caller, id, request) => {
   return respond(await service.extend(caller, id, fields.value.duration, fields.value.justification), (updated) => json(200, requestView(updated)));
 });
 
-app.http('requests-submit', { methods: ['POST'], authLevel: 'anonymous', route: 'requests', handler: handler(submit) });
-app.http('requests-list', { methods: ['GET'], authLevel: 'anonymous', route: 'requests', handler: handler(list) });
-app.http('requests-get', { methods: ['GET'], authLevel: 'anonymous', route: 'requests/{id}', handler: handler(get) });
-app.http('requests-decide', { methods: ['POST'], authLevel: 'anonymous', route: 'requests/{id}/decisions', handler: handler(decide) });
-app.http('requests-cancel', { methods: ['POST'], authLevel: 'anonymous', route: 'requests/{id}/cancel', handler: handler(cancel) });
-app.http('requests-revoke', { methods: ['POST'], authLevel: 'anonymous', route: 'requests/{id}/revoke', handler: handler(revoke) });
-app.http('requests-extend', { methods: ['POST'], authLevel: 'anonymous', route: 'requests/{id}/extend', handler: handler(extend) });
+app.http('requests-submit', { methods: ['POST'], authLevel: 'anonymous', route: 'api/requests', handler: handler(submit) });
+app.http('requests-list', { methods: ['GET'], authLevel: 'anonymous', route: 'api/requests', handler: handler(list) });
+app.http('requests-get', { methods: ['GET'], authLevel: 'anonymous', route: 'api/requests/{id}', handler: handler(get) });
+app.http('requests-decide', { methods: ['POST'], authLevel: 'anonymous', route: 'api/requests/{id}/decisions', handler: handler(decide) });
+app.http('requests-cancel', { methods: ['POST'], authLevel: 'anonymous', route: 'api/requests/{id}/cancel', handler: handler(cancel) });
+app.http('requests-revoke', { methods: ['POST'], authLevel: 'anonymous', route: 'api/requests/{id}/revoke', handler: handler(revoke) });
+app.http('requests-extend', { methods: ['POST'], authLevel: 'anonymous', route: 'api/requests/{id}/extend', handler: handler(extend) });

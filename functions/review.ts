@@ -74,5 +74,5 @@ export async function reviewDecision(request: HttpRequest, context: InvocationCo
   return toResponse(request, page);
 }
 
-app.http('review-page', { methods: ['GET', 'HEAD'], authLevel: 'anonymous', route: 'review/{id}', handler: endpoint(reviewPage) });
-app.http('review-decision', { methods: ['POST'], authLevel: 'anonymous', route: 'review/{id}', handler: endpoint(reviewDecision, { ownForm: true }) });
+app.http('review-page', { methods: ['GET', 'HEAD'], authLevel: 'anonymous', route: 'api/review/{id}', handler: endpoint(reviewPage) });
+app.http('review-decision', { methods: ['POST'], authLevel: 'anonymous', route: 'api/review/{id}', handler: endpoint(reviewDecision, { ownForm: true }) });

@@ -21,4 +21,13 @@ describe('an entry that throws while loading', () => {
     expect((await fetch(`${host.apiUrl}/before`)).status).toBe(200);
     expect((await fetch(`${host.apiUrl}/health`)).status).toBe(404);
   });
+
+  it('honours the empty routePrefix of host.json as Azure does: routes sit at the root, / is the host page when no route takes it', async () => {
+    expect(host.apiUrl).toBe(host.url);
+    expect((await fetch(`${host.url}/before`)).status).toBe(200);
+    expect((await fetch(`${host.url}/api/before`)).status).toBe(404);
+    const root = await fetch(`${host.url}/`);
+    expect(root.status).toBe(200);
+    expect(await root.text()).toContain('Local Functions host is running');
+  });
 });

@@ -97,7 +97,7 @@ describe('docs/openapi.yaml against the running API', () => {
     expect(DOC.openapi).toMatch(/^3\.1\.\d+$/);
     const registered = stack().stack.host.registrations
       .filter((r) => r.kind === 'http')
-      .flatMap((r) => ((r.trigger.methods as string[] | undefined) ?? []).map((m) => `${m.toLowerCase()} /api/${String(r.trigger.route)}`))
+      .flatMap((r) => ((r.trigger.methods as string[] | undefined) ?? []).map((m) => `${m.toLowerCase()} /${String(r.trigger.route)}`))
       .sort();
     expect(registered.length).toBeGreaterThan(0);
     expect(documentedOperations()).toEqual(registered);

@@ -38,7 +38,7 @@ function routePaths(): Array<{ path: string; reads: boolean }> {
     const reads = methods.includes('GET') || methods.includes('HEAD');
     const ids = template.includes('reports/{') ? [runId, 'latest', randomUUID()] : [pending, active, randomUUID()];
     for (const id of template.includes('{') ? ids : ['']) {
-      const path = `/api/${template.replace(/\{[^}]+\}/g, id)}`;
+      const path = `/${template.replace(/\{[^}]+\}/g, id)}`;
       paths.set(path, reads || paths.get(path) === true);
     }
   }
