@@ -32,6 +32,8 @@ export const INBOUND_EVENTS_FUNCTION = 'events-submit';
 /** The source examples/contoso/policy.yaml trusts to raise access requests as events. */
 export const CONTOSO_ITSM_SOURCE = 'https://itsm.contoso.example/hsm-access';
 
+/** The Contoso HSM's ARM id (examples/contoso/arm-seed.json): its audit blobs are named after it. */
+export const CONTOSO_HSM_RESOURCE_ID = `/subscriptions/${CONTOSO_SUBSCRIPTION_ID}/resourceGroups/contoso-security-rg/providers/Microsoft.KeyVault/managedHSMs/ContosoMHSM`;
 export type HsmEmulator = Awaited<ReturnType<typeof startHsmEmulator>>;
 
 export interface StackOptions {
@@ -53,6 +55,8 @@ export interface StackOptions {
   logger?: HostLogger;
   /** Run timer schedules (default true). */
   timers?: boolean;
+  /** Whether the HSM writes its AuditEvent log to Azurite (insights-logs-auditevent); off unless asked for. */
+  auditLog?: boolean;
   /** How much faster than the wall clock the ARM emulator runs PIM schedules (default 1). */
   armTimeScale?: number;
 }
@@ -172,6 +176,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     // Review links name the app's public URL, so its port is chosen before the host starts.
     const apiPort = random ? await freePort() : DEFAULT_PORTS.api;
 
+    // The HSM's diagnostic setting sends its AuditEvent log to the app's storage account here.
+    if (options.auditLog) hsm.sendAuditLogTo({ connectionString: azurite.connectionString, resourceId: CONTOSO_HSM_RESOURCE_ID });
     const appSettings: Record<string, string> = {
       AzureWebJobsStorage: azurite.connectionString,
       POLICY_FILE: policyFile,

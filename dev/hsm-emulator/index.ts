@@ -10,6 +10,7 @@ import { pageOf, writeResponse } from '../emulator-common/responses';
 import { closeServer, faultsEndpoint, RequestLog, serveEmulatorRequest, startEmulatorServer, type EmulatorRequestHandlers, type RequestRecord } from '../emulator-common/server';
 import { loadSeed } from '../emulator-common/state';
 import { emulatorTlsMaterial } from '../emulator-common/tls';
+import { AuditLogWriter, auditRecordFor, type AuditLogWriterOptions } from './auditLog';
 import { faultsFromEnvironment, validateFaults, type FaultSettings } from './faults';
 import { KeyOperations, type KeyOperation } from './keys';
 import { isValidScope, toWireAssignment, type RoleAssignment } from './model';
@@ -41,6 +42,8 @@ export interface HsmEmulatorOptions {
   pageSize?: number;
   /** Initial faults; HSM_EMULATOR_FAULTS in the environment when not given. */
   faults?: FaultSettings;
+  /** Where the HSM's AuditEvent diagnostic log goes: a record per data-plane call answered, refusals included. */
+  auditLog?: AuditLogWriterOptions & { name?: string };
 }
 
 export interface HsmEmulator {
@@ -53,6 +56,10 @@ export interface HsmEmulator {
   keyNames(): string[];
   requests(): RequestRecord[];
   setFaults(settings: FaultSettings): void;
+  /** Starts writing the AuditEvent log (when storage starts after the HSM, as in the local stack). */
+  sendAuditLogTo(options: AuditLogWriterOptions & { name?: string }): void;
+  /** Resolves once every audit record of the calls answered so far is in its blob. */
+  auditLogFlushed(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -198,12 +205,30 @@ export async function startHsmEmulator(options: HsmEmulatorOptions): Promise<Hsm
     route,
   };
 
+  let auditLog: { writer: AuditLogWriter; resourceId: string; name: string } | undefined;
+  const sendAuditLogTo = (settings: AuditLogWriterOptions & { name?: string }): void => {
+    auditLog = { writer: new AuditLogWriter(settings), resourceId: settings.resourceId, name: settings.name ?? settings.resourceId.split('/').at(-1)?.toLowerCase() ?? 'hsm' };
+  };
+  if (options.auditLog) sendAuditLogTo(options.auditLog);
+
+  /** Every data-plane call the HSM answered goes into its audit log; the emulator's own endpoints do not. */
+  function logAnswered(req: IncomingMessage, record: RequestRecord, started: number): void {
+    if (!auditLog || record.path.startsWith('/_emulator/') || record.status <= 0) return;
+    const entry = auditRecordFor({
+      method: record.method, url: req.url ?? '/', status: record.status, tenantId: options.tenantId, durationMs: Date.now() - started,
+      ...(record.principalId ? { principalId: record.principalId } : {}), ...(req.socket.remoteAddress ? { callerIp: req.socket.remoteAddress } : {}),
+      ...(req.headers['user-agent'] ? { userAgent: req.headers['user-agent'] } : {}),
+    }, { resourceId: auditLog.resourceId, host: `${auditLog.name}.managedhsm.azure.net`, name: auditLog.name });
+    auditLog.writer.append([entry]).catch((error: unknown) => console.error(`HSM emulator: audit log append failed: ${(error as Error).message}`));
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = Date.now();
     const parsed = splitUrl(req.url ?? '/');
     const requestId = randomUUID();
     const record = log.add({ method: req.method ?? 'GET', path: parsed.path, status: 0, requestId });
     await serveEmulatorRequest(req, parsed, record, (response) => send(req, res, response, started, requestId), faults, handlers);
+    logAnswered(req, record, started);
   }
 
   const served = await startEmulatorServer(material, options.port, handle, (req, res, error) => send(req, res, hsmError(500, 'InternalError', error.message), Date.now()));
@@ -221,6 +246,8 @@ export async function startHsmEmulator(options: HsmEmulatorOptions): Promise<Hsm
     setFaults: (settings) => {
       faults.replace(settings);
     },
+    sendAuditLogTo,
+    auditLogFlushed: async () => auditLog?.writer.flushed(),
     close: async () => {
       await closeServer(server);
       if (temporaryDir) rmSync(temporaryDir, { recursive: true, force: true });

@@ -27,3 +27,5 @@ export * from './plainText';
 export * from './auditAnchors';
 export * from './eligibilityCatalog';
 export * from './teamsCard';
+export * from './hsmAuditLog';
+export * from './evidence';

@@ -1,0 +1,29 @@
+import type { TokenCredential } from '@azure/core-auth';
+import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
+import { AUDIT_LOG_CONTAINER } from '../../domain';
+import type { AuditBlobReader } from '../../services/auditIngestion';
+import type { StorageConfig } from '../config';
+import { statusOf } from './setup';
+
+/** The diagnostic setting's container, in the account the logs go to (AUDIT_LOGS_STORAGE, else the app's own). */
+export function auditLogContainer(storage: StorageConfig, credential: TokenCredential): ContainerClient {
+  const service = storage.kind === 'connectionString'
+    ? BlobServiceClient.fromConnectionString(storage.connectionString)
+    : new BlobServiceClient(storage.tableEndpoint.replace('.table.', '.blob.'), credential);
+  return service.getContainerClient(AUDIT_LOG_CONTAINER);
+}
+
+/** Reads a PT1H.json from an offset: a ranged GET, so a blob appended to is never read again from its start. */
+export class StorageAuditBlobReader implements AuditBlobReader {
+  constructor(private readonly container: ContainerClient) {}
+
+  async readFrom(blob: string, offset: number): Promise<Uint8Array> {
+    try {
+      return await this.container.getBlobClient(blob).downloadToBuffer(offset);
+    } catch (error) {
+      // 416: nothing past the offset yet; 404: the event came before the blob is readable.
+      if (statusOf(error) === 416 || statusOf(error) === 404) return new Uint8Array(0);
+      throw error;
+    }
+  }
+}
