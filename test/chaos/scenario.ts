@@ -290,7 +290,16 @@ async function killLoop(instances: readonly Instance[], random: () => number, un
     await victim.kill();
     kills++;
     await sleep(200 + random() * 1000);
-    await victim.start();
+    // An instance that dies while it starts (a starved machine) is started again, not left down.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await victim.start();
+        break;
+      } catch (error) {
+        log(`restart ${attempt} failed: ${(error as Error).message.slice(0, 200)}`);
+        if (attempt >= 3) throw error;
+      }
+    }
     if (kills % 10 === 0) log(`${kills} kills`);
   }
   return kills;
