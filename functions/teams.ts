@@ -34,4 +34,4 @@ async function messages(request: HttpRequest, _context: InvocationContext): Prom
   return answer.body === undefined ? { status: answer.status } : json(answer.status, answer.body);
 }
 
-app.http('teams-messages', { methods: ['POST'], authLevel: 'anonymous', route: 'messages', handler: endpoint(messages) });
+app.http('teams-messages', { methods: ['POST'], authLevel: 'anonymous', route: 'api/messages', handler: endpoint(messages) });

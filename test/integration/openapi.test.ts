@@ -216,6 +216,10 @@ describe('docs/openapi.yaml against the running API', () => {
     expect((await call('post', '/api/review/{id}', { persona: 'sam', params: { id }, query: `t=${token}`, body: `action=deny&csrf=${csrf}&version=1`, headers: { ...form, cookie: `hsmgov-csrf=${nonce}` } })).status).toBe(409);
   });
 
+  it('the Teams bot endpoint matches the document', async () => {
+    expect((await call('post', '/api/messages', { body: { type: 'invoke', name: 'adaptiveCard/action' } })).status).toBe(401);
+  });
+
   it('the audit trail matches the document, and every documented operation was exercised', async () => {
     const audit = await call('get', '/api/audit', { persona: 'alice', query: `from=${new Date(Date.now() - 3_600_000).toISOString()}` });
     expect(audit.status).toBe(200);
