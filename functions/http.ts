@@ -5,7 +5,7 @@ import type { Outcome, Problem } from '../shared/services/accessRequests';
 import { API_CSRF_BINDING, CSRF_COOKIE, CSRF_HEADER } from '../shared/services/csrf';
 import { refusalPage } from '../shared/services/reportPages';
 import type { LogFields, ServiceLog } from '../shared/services/ports';
-import { currentInvocation, logAttributes, traceIdOf } from '../shared/adapters/telemetry';
+import { currentInvocation, logAttributes, traceIdOf } from '../shared/app';
 
 export const MAX_BODY_BYTES = 16 * 1024;
 /** `application/json` or `application/*+json`, with parameters such as a charset. */

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
-import { identify } from '../shared/adapters/easyAuth';
+import { identify } from '../shared/app';
 import { appContext } from '../shared/app';
 import { CSRF_COOKIE, CSRF_COOKIE_MAX_AGE_SECONDS } from '../shared/services/csrf';
 import type { Viewer } from '../shared/web/portal';

@@ -1,7 +1,7 @@
 import { app, type HttpResponseInit, type PreInvocationContext } from '@azure/functions';
 import { appContext, ConfigurationError } from '../shared/app';
 import { PolicyError } from '../shared/domain';
-import { processLog } from '../shared/adapters/telemetry';
+import { processLog } from '../shared/app';
 import { problemResponse } from './http';
 
 /**

@@ -1,6 +1,6 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import { appContext } from '../shared/app';
-import { createActivityProcessor, readBotSettings, type ActivityProcessor } from '../shared/adapters/teams-bot';
+import { createActivityProcessor, readBotSettings, type ActivityProcessor } from '../shared/app';
 import { PolicyDirectory, TeamsApprovalService } from '../shared/services/teamsApprovals';
 import { endpoint, fromProblem, json, problemResponse, readJsonObject } from './http';
 
@@ -34,4 +34,4 @@ async function messages(request: HttpRequest, _context: InvocationContext): Prom
   return answer.body === undefined ? { status: answer.status } : json(answer.status, answer.body);
 }
 
-app.http('teams-messages', { methods: ['POST'], authLevel: 'anonymous', route: 'messages', handler: endpoint(messages) });
+app.http('teams-messages', { methods: ['POST'], authLevel: 'anonymous', route: 'api/messages', handler: endpoint(messages) });

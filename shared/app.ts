@@ -44,7 +44,18 @@ export { ConfigurationError } from './adapters/config';
 export { identify, WRONG_TENANT_DETAIL } from './adapters/easyAuth';
 export { REVOCATION_QUEUE, type RevocationMessage } from './adapters/storage/revocationQueue';
 export { TableLedger } from './adapters/storage/ledger';
-export { metrics, telemetryEnabled } from './adapters/telemetry';
+export {
+  currentInvocation,
+  logAttributes,
+  metrics,
+  processLog,
+  runInvocation,
+  startTelemetry,
+  telemetryEnabled,
+  traceIdOf,
+  type InvocationKind,
+} from './adapters/telemetry';
+export { createActivityProcessor, readBotSettings, type ActivityProcessor } from './adapters/teams-bot';
 export { RECONCILE_QUEUE, type RunMessage } from './adapters/storage/runQueue';
 
 /** Everything a function needs from the outside world, built once from the app settings. */

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Agent as HttpAgent } from 'node:http';
 import { BlobServiceClient, type ContainerClient, type StoragePipelineOptions } from '@azure/storage-blob';
-import { AUDIT_LOG_CONTAINER, auditBlobName } from '../../shared/domain';
 
 /**
  * Writes the HSM's AuditEvent records as its diagnostic setting does: JSON lines appended through the
@@ -133,4 +132,14 @@ export function auditRecordFor(call: AnsweredCall, hsm: { resourceId: string; ho
     resource: hsm.name,
     resourceType: 'managedHSMs',
   };
+}
+
+// Where Azure Monitor writes a resource's AuditEvent logs (one blob an hour). Spelled here again, not
+// imported from the app: the emulator stands for Azure, and the app's reader is what it checks.
+const AUDIT_LOG_CONTAINER = 'insights-logs-auditevent';
+
+function auditBlobName(resourceId: string, time: Date): string {
+  const two = (n: number): string => String(n).padStart(2, '0');
+  const [y, mo, d, h] = [time.getUTCFullYear(), two(time.getUTCMonth() + 1), two(time.getUTCDate()), two(time.getUTCHours())];
+  return `resourceId=${resourceId.toUpperCase()}/y=${y}/m=${mo}/d=${d}/h=${h}/m=00/PT1H.json`;
 }

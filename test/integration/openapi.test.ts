@@ -239,6 +239,10 @@ describe('docs/openapi.yaml against the running API', () => {
     expect(submitted.body.detail).toContain('rule release-signing covers /keys/release-signing-key, not /keys/app-signing-key');
   });
 
+  it('the Teams bot endpoint matches the document', async () => {
+    expect((await call('post', '/api/messages', { body: { type: 'invoke', name: 'adaptiveCard/action' } })).status).toBe(401);
+  });
+
   it('the audit trail matches the document, and every documented operation was exercised', async () => {
     const audit = await call('get', '/api/audit', { persona: 'alice', query: `from=${new Date(Date.now() - 3_600_000).toISOString()}` });
     expect(audit.status).toBe(200);

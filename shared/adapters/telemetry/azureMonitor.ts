@@ -1,7 +1,7 @@
 import { ManagedIdentityCredential } from '@azure/identity';
 import { useAzureMonitor } from '@azure/monitor-opentelemetry';
 import { metrics, trace } from '@opentelemetry/api';
-import type { TelemetryBackend } from './index';
+import type { TelemetryBackend } from './types';
 import { openTelemetryBackend } from './otel';
 
 /**

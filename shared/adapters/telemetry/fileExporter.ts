@@ -6,7 +6,7 @@ import { LoggerProvider, SimpleLogRecordProcessor, type LogRecordExporter, type 
 import { AggregationTemporality, MeterProvider, PeriodicExportingMetricReader, type PushMetricExporter, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { SimpleSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
-import type { TelemetryBackend } from './index';
+import type { TelemetryBackend } from './types';
 import { openTelemetryBackend } from './otel';
 
 /**

@@ -2,7 +2,7 @@ import { context as otelContext, metrics as otelMetrics, ROOT_CONTEXT, SpanKind,
 import { logs, SeverityNumber } from '@opentelemetry/api-logs';
 import { useInstrumenter } from '@azure/core-tracing';
 import { createOpenTelemetryInstrumenter } from '@azure/opentelemetry-instrumentation-azure-sdk';
-import type { Attributes, InvocationInfo, LogLevel, ServiceMetrics, TelemetryBackend } from './index';
+import type { Attributes, InvocationInfo, LogLevel, ServiceMetrics, TelemetryBackend } from './types';
 
 /**
  * The back end both exporters share, on OpenTelemetry's global providers (registered by the caller):
