@@ -29,6 +29,11 @@ export const LAZY_PACKAGES = [
   '@opentelemetry/sdk-trace-base',
   '@opentelemetry/sdk-trace-node',
 ] as const;
+/**
+ * Optional speed-ups that the Bot Framework's HTTP stack (ws, node-fetch) tries to require inside a
+ * try/catch and does without: not installed, not shipped, left as requires that fail softly.
+ */
+export const ABSENT_OPTIONAL_PACKAGES = ['bufferutil', 'utf-8-validate', 'encoding'] as const;
 /** Provided by the Functions worker at run time. */
 const WORKER_PROVIDED = ['@azure/functions-core'];
 
@@ -111,7 +116,7 @@ export async function buildPackage(options: PackageOptions = {}): Promise<Packag
     platform: 'node',
     target: 'node22',
     format: 'cjs',
-    external: [...WORKER_PROVIDED, ...LAZY_PACKAGES],
+    external: [...WORKER_PROVIDED, ...LAZY_PACKAGES, ...ABSENT_OPTIONAL_PACKAGES],
     // Some dependencies ship ESM that reads import.meta.url; in the CommonJS bundle it is the bundle's own URL.
     banner: { js: 'const __bundleUrl = require("node:url").pathToFileURL(__filename).href;' },
     define: { 'import.meta.url': '__bundleUrl' },

@@ -71,7 +71,7 @@ describe('AccessRequestService on in-memory ports', () => {
     expect([unseen.ok || unseen.code, missing.ok || missing.code]).toEqual(['request-not-found', 'request-not-found']);
   });
 
-  it('a grant the HSM refuses ends Failed and alerts; one it cannot answer stays Approved for the sweep', async () => {
+  it('a grant the HSM refuses ends Failed and alerts; one it cannot answer stays Approved until the sweep hands it on', async () => {
     const refused = workflow();
     refused.hsm.failCreateWith = Object.assign(new Error('Forbidden'), { statusCode: 403 });
     const failed = await refused.service.submit(CALLERS.alice, AUDITOR_REVIEW);
@@ -84,14 +84,24 @@ describe('AccessRequestService on in-memory ports', () => {
     expect(waiting.ok && waiting.value.request.status).toBe('Approved');
     unavailable.hsm.failCreateWith = undefined;
     unavailable.advance(5_000);
-    expect(await unavailable.service.sweep()).toEqual({ expired: 0, provisioned: 1, timedOut: 0 });
+    const queued = unavailable.scheduler.scheduled.length;
+    // The sweep hands the stalled grant to the queue; the wake-up it sends makes the grant.
+    expect(await unavailable.service.sweep()).toEqual({ due: 0, stalled: 1, timedOut: 0 });
+    const handed = unavailable.scheduler.scheduled.slice(queued);
+    expect(handed.map((s) => s.reason)).toEqual(['follow-up']);
+    expect((await unavailable.service.wake(handed[0]!.requestId, 'follow-up'))?.status).toBe('Active');
   });
 
-  it('the sweep ends a grant past its expiry and takes its assignment away', async () => {
-    const { service, hsm, advance } = workflow();
+  it('the sweep hands a grant past its expiry to the queue, whose wake-up ends it and takes its assignment away', async () => {
+    const { service, hsm, scheduler, advance } = workflow();
     await service.submit(CALLERS.alice, AUDITOR_REVIEW);
-    advance(60 * 60_000 + 1);
-    expect(await service.sweep()).toEqual({ expired: 1, provisioned: 0, timedOut: 0 });
+    advance(60 * 60_000 + 3_000);
+    const queued = scheduler.scheduled.length;
+    // Past expiry and its messages lost: the sweep hands it to the queue, and that wake-up ends it.
+    expect(await service.sweep()).toEqual({ due: 1, stalled: 0, timedOut: 0 });
+    const handed = scheduler.scheduled.slice(queued);
+    expect(handed.map((s) => s.reason)).toEqual(['follow-up']);
+    expect((await service.wake(handed[0]!.requestId, 'follow-up'))?.status).toBe('Expired');
     expect(hsm.assignments.size).toBe(0);
   });
 });
