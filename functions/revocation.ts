@@ -1,15 +1,9 @@
 import { app, type InvocationContext, type Timer } from '@azure/functions';
-import { appContext, LEDGER_TABLE, metrics, REVOCATION_QUEUE, TableLedger, telemetryEnabled, type RevocationMessage } from '../shared/app';
-import { workloadGaugeRecorder } from '../shared/services/workloadGauges';
+import { appContext, metrics, REVOCATION_QUEUE, type RevocationMessage } from '../shared/app';
 import type { WakeReason } from '../shared/services/ports';
 import { invocationLog } from './http';
 
 const REASONS: readonly WakeReason[] = ['expiry', 'backstop', 'follow-up'];
-
-const recordWorkload = workloadGaugeRecorder(() => new TableLedger(appContext().tableClient(LEDGER_TABLE)), {
-  activeGrants: (count) => metrics().activeGrants(count),
-  pendingApprovals: (count) => metrics().pendingApprovals(count),
-});
 
 /** Wakes when a request's message becomes visible (its expiry, the backstop, a follow-up) and settles it. */
 export async function revokeExpired(message: unknown, context: InvocationContext): Promise<void> {
@@ -32,7 +26,7 @@ export async function revokeExpired(message: unknown, context: InvocationContext
  */
 export async function sweep(_timer: Timer, context: InvocationContext): Promise<void> {
   const counts = await appContext().requests(invocationLog(context)).sweep();
-  if (telemetryEnabled()) await recordWorkload();
+  await appContext().recordWorkload();
   if (counts.due + counts.stalled + counts.timedOut > 0) context.log(`Sweep: ${JSON.stringify(counts)}`);
 }
 

@@ -31,8 +31,8 @@ import { TableOutbox } from './adapters/storage/outbox';
 import { OutboxDrainer } from './services/outbox';
 import { EventSubmissionService } from './services/eventsInbound';
 import { driftNotifier } from './services/reconciliationNotices';
-import { metrics, processLog } from './adapters/telemetry';
-import { driftRecorder } from './services/workloadGauges';
+import { metrics, processLog, telemetryEnabled } from './adapters/telemetry';
+import { driftRecorder, workloadGaugeRecorder } from './services/workloadGauges';
 import { EligibilityService, KeyListCache } from './services/eligibility';
 import { PortalService } from './web/portal';
 
@@ -43,7 +43,6 @@ export { bearerChallenge } from './adapters/bearerChallenge';
 export { ConfigurationError } from './adapters/config';
 export { identify, WRONG_TENANT_DETAIL } from './adapters/easyAuth';
 export { REVOCATION_QUEUE, type RevocationMessage } from './adapters/storage/revocationQueue';
-export { TableLedger } from './adapters/storage/ledger';
 export {
   currentInvocation,
   logAttributes,
@@ -88,6 +87,8 @@ export interface AppContext {
   eventSubmissions(log?: ServiceLog): EventSubmissionService;
   /** Records the audit chains' heads in the anchor chain (the audit-anchor timer). */
   auditAnchors(): Pick<PartitionedLedger, 'anchor'>;
+  /** Records the active-grant and pending-approval gauges (at most once a minute; nothing while telemetry is off). */
+  recordWorkload(): Promise<void>;
   /** What the caller may ask for, and why a request would be allowed or refused. */
   eligibility(log?: ServiceLog): EligibilityService;
   /** The portal's pages. */
@@ -127,6 +128,10 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
   };
   let sharedLedger: TableLedger | undefined;
   const ledger = (): TableLedger => (sharedLedger ??= new TableLedger(context.tableClient(LEDGER_TABLE)));
+  const recordWorkload = workloadGaugeRecorder(ledger, {
+    activeGrants: (count) => metrics().activeGrants(count),
+    pendingApprovals: (count) => metrics().pendingApprovals(count),
+  });
   let reconcileStore: TableReconcileStore | undefined;
   const scheduler = new QueueRevocationScheduler(createQueueClient(config.storage, REVOCATION_QUEUE, credential), clock);
   const reconcileSettings = readReconcileSettings(env);
@@ -201,6 +206,7 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
     ...(eventGrid ? { eventGrid } : {}),
     outbox,
     auditAnchors: () => new PartitionedLedger(context.tableClient(LEDGER_TABLE)),
+    recordWorkload: () => (telemetryEnabled() ? recordWorkload() : Promise.resolve()),
     eventSubmissions: (log = consoleLog) =>
       new EventSubmissionService({
         policy,

@@ -1,10 +1,10 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import AxeBuilder from '@axe-core/playwright';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { closeOpenRequests } from '../helpers/openRequests';
 import { useStack } from '../helpers/stack';
+import { usePhoneBrowser } from '../helpers/browser';
 
 /**
  * The portal in a real headless Chromium on the local stack: dave asks through the form without a
@@ -12,29 +12,11 @@ import { useStack } from '../helpers/stack';
  * it. Every page passes axe-core without serious violations; screenshots go to test-artifacts/.
  */
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(__dirname, '..', '..', 'test-artifacts', 'portal');
 const stack = useStack();
 afterEach(() => closeOpenRequests(stack()));
-let context: BrowserContext;
-let profile: string;
-
-beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
-  mkdirSync(ARTIFACTS, { recursive: true });
-  profile = mkdtempSync(join(tmpdir(), 'hsm-governor-portal-'));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 412, height: 900 },
-  });
-}, 30_000);
-
-afterAll(async () => {
-  await context?.close();
-  if (profile) rmSync(profile, { recursive: true, force: true });
-});
+const browser = usePhoneBrowser('hsm-governor-portal-');
+beforeAll(() => mkdirSync(ARTIFACTS, { recursive: true }));
 
 /** No serious or critical accessibility violation, and a screenshot of the page. */
 async function checkPage(page: Page, name: string): Promise<void> {
@@ -54,7 +36,7 @@ async function signInAs(page: Page, name: string, path: string): Promise<void> {
 
 describe('the portal', () => {
   it('takes a request from the form through approval to revocation', async () => {
-    const page = await context.newPage();
+    const page = await browser().newPage();
     await signInAs(page, 'Dave DevOps', '/');
     await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe('My access');
     await checkPage(page, 'home-dave-before');
@@ -94,9 +76,9 @@ describe('the portal', () => {
 
   it('refuses a form posted without its CSRF token, and asks nothing', async () => {
     const before = ((await (await stack().api('/api/requests', { persona: 'dave' })).json()) as { items: unknown[] }).items.length;
-    const page = await context.newPage();
+    const page = await browser().newPage();
     await signInAs(page, 'Dave DevOps', '/ask');
-    const answer = await context.request.post(`${stack().stack.endpoints.api}/ask`, { form: { target: 'release-signing|Crypto User|/keys/release-signing-key', justification: 'forged' }, maxRedirects: 0 });
+    const answer = await browser().request.post(`${stack().stack.endpoints.api}/ask`, { form: { target: 'release-signing|Crypto User|/keys/release-signing-key', justification: 'forged' }, maxRedirects: 0 });
     expect(answer.status()).toBe(422);
     expect(await answer.text()).toContain('the form had expired or came from elsewhere');
     const after = ((await (await stack().api('/api/requests', { persona: 'dave' })).json()) as { items: unknown[] }).items.length;

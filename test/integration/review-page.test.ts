@@ -1,12 +1,12 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { PERSONAS } from '../../dev/personas';
 import { signReviewToken } from '../../shared/domain';
 import { waitFor, waitUntil } from '../helpers/poll';
 import { closeOpenRequests } from '../helpers/openRequests';
 import { useStack } from '../helpers/stack';
+import { usePhoneBrowser } from '../helpers/browser';
 
 /**
  * The review page in a real headless Chromium: from the mail sink's message and from the Teams
@@ -14,32 +14,13 @@ import { useStack } from '../helpers/stack';
  * a scanner's GET) changes nothing.
  */
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(__dirname, '..', '..', 'test-artifacts');
 const APP_VM = PERSONAS['app-vm'].oid;
 const stack = useStack();
 // One open request per access: each test asks for the same release access afresh.
 afterEach(() => closeOpenRequests(stack()));
-let context: BrowserContext;
-let profile: string;
-
-beforeAll(async () => {
-  // CI installs chromium (.ci/run): a missing browser is a failure, never a skip.
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
-  mkdirSync(ARTIFACTS, { recursive: true });
-  profile = mkdtempSync(join(tmpdir(), 'hsm-governor-chromium-'));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 412, height: 900 },
-  });
-}, 30_000);
-
-afterAll(async () => {
-  await context?.close();
-  if (profile) rmSync(profile, { recursive: true, force: true });
-});
+const browser = usePhoneBrowser('hsm-governor-chromium-');
+beforeAll(() => mkdirSync(ARTIFACTS, { recursive: true }));
 
 async function submit(persona: string, justification: string): Promise<string> {
   const response = await stack().api('/api/requests', { persona, body: { role: 'Crypto User', scope: '/keys/release-signing-key', principalId: APP_VM, duration: 'PT1H', justification } });
@@ -77,7 +58,7 @@ describe('the review page in a browser', () => {
     const mail = await waitFor('the approvers\' email', () => stack().stack.mailSink.messages().find((m) => m.headers['x-hsm-governor-request'] === id && m.to.includes('security-team@contoso.example')));
     expect(mail.subject).toBe(`[HSM access] Crypto User on /keys/release-signing-key for app-vm (#${id.slice(0, 8)}): approval needed`);
 
-    const page = await context.newPage();
+    const page = await browser().newPage();
     await page.goto(stack().stack.mailSink.url);
     await page.getByRole('link', { name: mail.subject }).first().click();
     await page.frameLocator('iframe').getByRole('link', { name: 'Review' }).click();
@@ -106,7 +87,7 @@ describe('the review page in a browser', () => {
     const id = await submit('dana', 'Hotfix 2.1.1');
     await waitUntil('the card', () => stack().stack.teamsSink.cards().length > 0);
 
-    const page = await context.newPage();
+    const page = await browser().newPage();
     await page.goto(`${stack().stack.endpoints.api}/.auth/logout`);
     await page.goto(stack().stack.teamsSink.url);
     await page.waitForSelector('body[data-rendered="1"]');
