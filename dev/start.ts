@@ -73,6 +73,7 @@ function banner(stack: Stack, seconds: number, healthy: boolean, health: unknown
     ['Teams webhook sink', stack.teamsSink.url],
     ['Teams channel (Bot Framework)', `${stack.teamsChannel.url}  (bot: ${endpoints.api}/api/messages)`],
     ['Event Grid topic', `${stack.eventGrid.endpoint}  (received: ${new URL('/_emulator/events', stack.eventGrid.endpoint).href})`],
+    ['Log storage system topic', `BlobCreated of the HSM's AuditEvent blobs (raised: ${new URL('/_emulator/events', stack.storageEvents.endpoint).href})`],
     ['Azurite blob/queue/table', [stack.azurite.blobEndpoint, stack.azurite.queueEndpoint, stack.azurite.tableEndpoint].join('  ')],
     ['Host key', endpoints.hostKey],
     ['Endpoints file', join(stack.dataDir, 'endpoints.json')],
@@ -81,7 +82,7 @@ function banner(stack: Stack, seconds: number, healthy: boolean, health: unknown
   const functions = stack.host.registrations.map((r) => {
     const trigger = r.kind === 'http'
       ? `[${(r.trigger.methods as string[] | undefined)?.join(',') ?? 'GET,POST'}] ${endpoints.api}/${String(r.trigger.route ?? r.name)}`
-      : r.kind === 'timer' ? `timer ${String(r.trigger.schedule)}` : r.kind === 'queue' ? `queue ${String(r.trigger.queueName)}` : 'eventGrid';
+      : r.kind === 'timer' ? `timer ${String(r.trigger.schedule)}` : r.kind === 'queue' ? `queue ${String(r.trigger.queueName)}` : r.kind === 'blob' ? `blob ${String(r.trigger.path)} (Event Grid)` : 'eventGrid';
     return `  ${r.name}: ${trigger}`;
   });
   return [
@@ -139,7 +140,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', stop);
 
   console.log(`Starting the local stack (data in ${args.dataDir}${args.fresh ? ', fresh' : ''}, HSM seed ${args.seed})...`);
-  const stack = await startStack({ dataDir: args.dataDir, ports: args.randomPorts ? 'random' : 'default', seed: args.seed, fresh: args.fresh, ...(args.policyFile ? { policyFile: args.policyFile } : {}), env: { TELEMETRY_FILE: join(args.dataDir, 'telemetry.jsonl') } });
+  const stack = await startStack({ dataDir: args.dataDir, ports: args.randomPorts ? 'random' : 'default', seed: args.seed, fresh: args.fresh, auditLog: true, ...(args.policyFile ? { policyFile: args.policyFile } : {}), env: { TELEMETRY_FILE: join(args.dataDir, 'telemetry.jsonl') } });
   started.stack = stack;
   if (stopping) return shutDown(stack);
 

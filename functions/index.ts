@@ -18,6 +18,7 @@ import './events';
 import './eligibility';
 import './portal';
 import './teams';
+import './evidence';
 
 checkAtStartup();
 traceInvocations();

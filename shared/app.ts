@@ -10,7 +10,7 @@ import { TableLedger } from './adapters/storage/ledger';
 import { PartitionedLedger } from './adapters/storage/partitionedLedger';
 import { QueueRevocationScheduler, REVOCATION_QUEUE } from './adapters/storage/revocationQueue';
 import { createQueueClient, createTableClient, pingStorage } from './adapters/storage/tables';
-import { defaultHsmName, type Policy } from './domain';
+import { defaultHsmName, type AccessRequest, type Policy } from './domain';
 import { AccessRequestService } from './services/accessRequests';
 import { ReconciliationService } from './services/reconciliation';
 import { HsmInventory } from './adapters/hsm-rbac/inventory';
@@ -35,6 +35,13 @@ import { metrics, processLog, telemetryEnabled } from './adapters/telemetry';
 import { driftRecorder, workloadGaugeRecorder } from './services/workloadGauges';
 import { EligibilityService, KeyListCache } from './services/eligibility';
 import { PortalService } from './web/portal';
+import { loadAuditLogStorage } from './adapters/config';
+import { auditLogContainerOf, StorageAuditBlobReader } from './adapters/storage/auditBlobs';
+import { TableEvidenceStore } from './adapters/storage/evidenceStore';
+import { AuditIngestionService } from './services/auditIngestion';
+import { EvidenceReactionService } from './services/evidenceReactions';
+import { EvidenceService } from './services/evidence';
+import { listAll } from './services/ports';
 
 export type { HsmAccessControlClient } from './adapters/hsm-rbac';
 // What the Functions edge needs of the adapters goes through the composition root: functions/ never
@@ -93,10 +100,15 @@ export interface AppContext {
   eligibility(log?: ServiceLog): EligibilityService;
   /** The portal's pages. */
   portal(log?: ServiceLog): PortalService;
+  /** Reads the HSM's AuditEvent blobs (the blob trigger); undefined when AUDIT_LOGS_STORAGE is not set. */
+  auditIngestion(log?: ServiceLog): AuditIngestionService | undefined;
+  /** Usage per grant and the auditors' usage report, from what the audit log showed. */
+  evidence(): EvidenceService;
 }
 
 export const LEDGER_TABLE = 'ledger';
 export const RECONCILE_TABLE = 'reconcile';
+export const EVIDENCE_TABLE = 'evidence';
 
 /** Outside an invocation (the outbox's background publishing), and where a caller passes no log. */
 const consoleLog: ServiceLog = processLog;
@@ -171,6 +183,10 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
     return names;
   };
   const notify = createNotificationSetup({ env, policy, clock, ledger, tableClient: (name) => context.tableClient(name) });
+  const auditLogs = loadAuditLogStorage(env);
+  let evidenceStore: TableEvidenceStore | undefined;
+  const evidenceStoreOf = (): TableEvidenceStore => (evidenceStore ??= new TableEvidenceStore(context.tableClient(EVIDENCE_TABLE)));
+  const auditLogReader = auditLogs ? new StorageAuditBlobReader(auditLogContainerOf(auditLogs, credential)) : undefined;
   const context: AppContext = {
     config,
     credential,
@@ -201,6 +217,7 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
           return notifications.onTransition(before, after);
         },
         ...(eventGrid ? { eventSource: eventGrid.source } : {}),
+        ...(auditLogReader ? { usageOf: (request: AccessRequest) => context.evidence().grantUsage(request) } : {}),
       });
     },
     ...(eventGrid ? { eventGrid } : {}),
@@ -246,6 +263,36 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
       newNonce: () => randomBytes(24).toString('base64url'),
       ...(notify.config.publicBaseUrl ? { publicBaseUrl: notify.config.publicBaseUrl } : {}),
     }),
+    auditIngestion: (log = consoleLog) => {
+      if (!auditLogReader) return undefined;
+      const hsm = defaultHsmName(policy);
+      const reactions = new EvidenceReactionService({
+        policy,
+        hsm,
+        ledger: ledger(),
+        notifications: notify.service(log),
+        reconciliation: context.reconciliation(log),
+        reconcileBudgetMs: reconcileSettings.httpBudgetMs,
+        clock,
+        log,
+        ...(eventGrid ? { eventSource: eventGrid.source } : {}),
+        afterCommit: () => outbox()?.kick(),
+        ...(notify.config.publicBaseUrl ? { publicBaseUrl: notify.config.publicBaseUrl } : {}),
+      });
+      return new AuditIngestionService({
+        reader: auditLogReader,
+        store: evidenceStoreOf(),
+        reactions,
+        log,
+        context: {
+          grants: async () => (await listAll(ledger(), { pageSize: 1000 })).map((stored) => stored.request),
+          standing: policy.standing,
+          hsm,
+          serviceObjectId: reconcileSettings.serviceObjectId ?? '',
+        },
+      });
+    },
+    evidence: () => new EvidenceService({ ledger: ledger(), ...(auditLogReader ? { store: evidenceStoreOf() } : {}) }),
     reconcileSettings,
     reconciliation: (log = consoleLog) => {
       const serviceObjectId = reconcileSettings.serviceObjectId;

@@ -243,7 +243,37 @@ export const CONFIG_SETTING_NAMES = [
   'TEAMS_WEBHOOK_URL',
   // Events (loadEventGridConfig).
   'EVENTGRID_TOPIC_ENDPOINT', 'EVENTGRID_TOPIC_KEY', 'EVENTGRID_CA_FILE', 'EVENT_SOURCE',
+  // The HSM's audit log (loadAuditLogStorage).
+  'AUDIT_LOGS_STORAGE', 'AUDIT_LOGS_STORAGE__blobServiceUri', 'AUDIT_LOGS_STORAGE__accountName',
 ] as const;
+
+// ---- the HSM's audit log ----
+
+/** The blob trigger's `connection`: the storage account the HSM's diagnostic setting writes AuditEvent logs to. */
+export const AUDIT_LOGS_CONNECTION = 'AUDIT_LOGS_STORAGE';
+
+export type AuditLogStorage =
+  | { kind: 'connectionString'; connectionString: string }
+  /** Identity-based (`AUDIT_LOGS_STORAGE__blobServiceUri` or `__accountName`), as the Functions host reads it too. */
+  | { kind: 'identity'; blobEndpoint: string };
+
+/** Where the HSM's AuditEvent logs are; undefined when no account is configured (evidence is then off). */
+export function loadAuditLogStorage(env: NodeJS.ProcessEnv): AuditLogStorage | undefined {
+  const connectionString = env[AUDIT_LOGS_CONNECTION]?.trim();
+  if (connectionString) {
+    const parts = connectionStringParts(connectionString);
+    const endpoint = parts.get('blobendpoint') ?? (parts.get('accountname') ? `https://${parts.get('accountname')}.blob.${parts.get('endpointsuffix') ?? 'core.windows.net'}` : undefined);
+    if (!isAllowedUrl(endpoint ? parseUrl(endpoint) : undefined)) throw new ConfigurationError([`${AUDIT_LOGS_CONNECTION} must be a storage connection string with an https blob endpoint (plain http only for a local emulator)`]);
+    return { kind: 'connectionString', connectionString };
+  }
+  const uri = env[`${AUDIT_LOGS_CONNECTION}__blobServiceUri`]?.trim();
+  const account = env[`${AUDIT_LOGS_CONNECTION}__accountName`]?.trim();
+  if (!uri && !account) return undefined;
+  const blobEndpoint = uri || `https://${account}.blob.core.windows.net`;
+  const url = parseUrl(blobEndpoint);
+  if (!url || url.protocol !== 'https:') throw new ConfigurationError([`${AUDIT_LOGS_CONNECTION}__blobServiceUri must be an https URL (${AUDIT_LOGS_CONNECTION}__accountName a storage account name)`]);
+  return { kind: 'identity', blobEndpoint: blobEndpoint.replace(/\/+$/, '') };
+}
 
 // ---- notifications and review links ----
 

@@ -29,3 +29,4 @@ export * from './eligibilityCatalog';
 export * from './teamsCard';
 export * from './hsmAuditLog';
 export * from './evidence';
+export * from './evidenceNotices';

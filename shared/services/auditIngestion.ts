@@ -59,8 +59,14 @@ export interface EvidenceStore {
 
 /** What ingestion sets off beyond storing: each call is keyed so that a redo does nothing twice. */
 export interface EvidenceReactions {
-  /** A role assignment changed outside the service: reconcile now, tell the security team. */
-  assignmentChanged(row: EvidenceRow, onceKey: string): Promise<void>;
+  /**
+   * Role assignments changed outside the service (one call per piece read, before the changes are
+   * told): reconcile the HSM now. Returns the run, when one started or already covers the changes;
+   * throws when it cannot be started yet, so that the piece is read again (and the run started) later.
+   */
+  reconcileNow?(changes: readonly EvidenceRow[]): Promise<string | undefined>;
+  /** A role assignment changed outside the service: into the trail and the events, and the security team told. */
+  assignmentChanged(row: EvidenceRow, onceKey: string, runId?: string): Promise<void>;
   /** A key used with no grant or standing access behind it. */
   usedOutsideAnyGrant(row: EvidenceRow, onceKey: string): Promise<void>;
   /** A principal that keeps being refused on a key. */
@@ -152,9 +158,12 @@ export class AuditIngestionService {
 
   private async react(rows: readonly EvidenceRow[]): Promise<void> {
     const refusedKeys = new Set<string>();
+    const changes = rows.filter((row) => row.type === 'assignment-change');
+    // One run for every change in the piece, started before anyone is told about them.
+    const runId = changes.length > 0 ? await this.deps.reactions.reconcileNow?.(changes) : undefined;
     for (const row of rows) {
       const onceKey = `evidence|${row.blob}|${row.offset}`;
-      if (row.type === 'assignment-change') await this.deps.reactions.assignmentChanged(row, onceKey);
+      if (row.type === 'assignment-change') await this.deps.reactions.assignmentChanged(row, onceKey, runId);
       if (row.type === 'outside-any-grant') await this.deps.reactions.usedOutsideAnyGrant(row, onceKey);
       if (row.type === 'refused' && row.key) refusedKeys.add(`${row.principalId}\n${row.key}`);
     }

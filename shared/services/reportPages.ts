@@ -2,6 +2,7 @@
 import type { AzureRbacGrant, DriftItem, KeyAccess, KeysReport } from '../domain';
 import { escapeHtml } from './html';
 import type { ReconcileRun } from './reconciliationPorts';
+import type { AuditorsUsageReport } from './evidence';
 
 
 function page(title: string, body: string): string {
@@ -100,4 +101,23 @@ export function keysPage(asOf: string, report: KeysReport): string {
 <h2>Expired</h2>${table(['Key', 'Expired'], report.expired.map((k) => [escapeHtml(k.name), escapeHtml(k.expiresOn)]))}
 <h2>Without an expiry</h2>${table(['Key'], report.withoutExpiry.map((k) => [escapeHtml(k)]))}
 <h2>Not rotated for more than ${escapeHtml(report.rotationPeriodDays)} days</h2>${table(['Key', 'Current version created', 'Age (days)'], report.notRotated.map((k) => [escapeHtml(k.name), escapeHtml(k.createdOn), escapeHtml(k.ageDays)]))}`);
+}
+
+const minutes = (ms: number | undefined): string => (ms === undefined ? '' : `${Math.round(ms / 60_000)} min`);
+
+/** `GET /api/reports/usage` as a page: the same content as its JSON. */
+export function usagePage(report: AuditorsUsageReport): string {
+  const grants = report.grants.map((g) => [`<code>${escapeHtml(g.id)}</code>`, escapeHtml(g.ruleId), `<code>${escapeHtml(g.principalId)}</code>`, escapeHtml(`${g.role} on ${g.scope}`), escapeHtml(g.grantedAt),
+    g.used ? escapeHtml(g.operations.map((o) => `${o.operation} ${o.key} x${o.count} (${o.firstUse} to ${o.lastUse})`).join('; ')) : '<span class="warn">not used</span>', escapeHtml(minutes(g.firstUseAfterMs))]);
+  const rules = report.rules.map((r) => [escapeHtml(r.ruleId), escapeHtml(r.grants), escapeHtml(r.used), escapeHtml(minutes(r.medianGrantedMs)), escapeHtml(minutes(r.longestUseMs)), escapeHtml(r.suggestion ?? '')]);
+  const refused = report.refusedAttempts.map((r) => [`<code>${escapeHtml(r.principalId)}</code>`, escapeHtml(r.key), escapeHtml(r.count), escapeHtml(r.firstAttempt), escapeHtml(r.lastAttempt), r.persistent ? '<span class="warn">persistent</span>' : '']);
+  const calls = (list: AuditorsUsageReport['outsideAnyGrant']): string[][] => list.map((c) => [escapeHtml(c.time), `<code>${escapeHtml(c.principalId)}</code>`, escapeHtml(c.operation), escapeHtml(c.key ?? c.scope ?? ''), `<code>${escapeHtml(c.correlationId)}</code>`]);
+  return page('Key usage under grants', `<h1>Key usage under grants</h1>
+${report.evidence ? '' : '<p class="warn">The HSM\'s audit log is not read (AUDIT_LOGS_STORAGE is not set): every grant shows as unused.</p>'}
+<p>${escapeHtml(report.used)} grant(s) used, ${escapeHtml(report.unused)} not used.</p>
+<h2>Use outside any grant (strongest drift signal)</h2>${table(['At', 'Principal', 'Operation', 'Key', 'Correlation id'], calls(report.outsideAnyGrant), () => 'drift')}
+<h2>Grants</h2>${table(['Request', 'Rule', 'Grantee', 'Access', 'Granted', 'Operations', 'First use after'], grants)}
+<h2>Rules: right-sizing</h2>${table(['Rule', 'Grants', 'Used', 'Median granted', 'Longest use', 'Suggestion'], rules)}
+<h2>Refused attempts</h2>${table(['Principal', 'Key', 'Refused', 'First', 'Last', ''], refused)}
+<h2>Role assignments changed outside the service</h2>${table(['At', 'By', 'Operation', 'Scope', 'Correlation id'], calls(report.assignmentChanges), () => 'drift')}`);
 }

@@ -2,7 +2,7 @@ import type { TokenCredential } from '@azure/core-auth';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { AUDIT_LOG_CONTAINER } from '../../domain';
 import type { AuditBlobReader } from '../../services/auditIngestion';
-import type { StorageConfig } from '../config';
+import type { AuditLogStorage, StorageConfig } from '../config';
 import { statusOf } from './setup';
 
 /** The diagnostic setting's container, in the account the logs go to (AUDIT_LOGS_STORAGE, else the app's own). */
@@ -10,6 +10,12 @@ export function auditLogContainer(storage: StorageConfig, credential: TokenCrede
   const service = storage.kind === 'connectionString'
     ? BlobServiceClient.fromConnectionString(storage.connectionString)
     : new BlobServiceClient(storage.tableEndpoint.replace('.table.', '.blob.'), credential);
+  return service.getContainerClient(AUDIT_LOG_CONTAINER);
+}
+
+/** The diagnostic setting's container in the account AUDIT_LOGS_STORAGE names. */
+export function auditLogContainerOf(storage: AuditLogStorage, credential: TokenCredential): ContainerClient {
+  const service = storage.kind === 'connectionString' ? BlobServiceClient.fromConnectionString(storage.connectionString) : new BlobServiceClient(storage.blobEndpoint, credential);
   return service.getContainerClient(AUDIT_LOG_CONTAINER);
 }
 

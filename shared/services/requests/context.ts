@@ -1,4 +1,4 @@
-import { maySeeRequest, type AccessRequest, type Caller, type Policy } from '../../domain';
+import { maySeeRequest, type AccessRequest, type Caller, type GrantUsage, type Policy } from '../../domain';
 import type { AssignmentPort, Clock, LedgerPort, RevocationScheduler, ServiceLog } from '../ports';
 import { RequestWriter } from './writer';
 
@@ -21,6 +21,8 @@ export interface AccessRequestDependencies {
   onTransition?(before: AccessRequest | undefined, after: AccessRequest): Promise<void>;
   /** The CloudEvents `source` of lifecycle events; without it (no topic configured) none are written to the outbox. */
   eventSource?: string;
+  /** What the grantee did under a grant, as the HSM's audit log shows it so far: put into the grant's Expired or Revoked record. */
+  usageOf?(request: AccessRequest): Promise<GrantUsage>;
 }
 
 /**
