@@ -19,9 +19,9 @@ import { useStack, type TestStack } from '../helpers/stack';
 const APP_VM = PERSONAS['app-vm'].oid;
 const CRYPTO_USER = '21dbd100-6940-42c2-9190-5d6cb909625b';
 
-async function sign(stack: TestStack, key = 'release-signing-key'): Promise<'signed' | 'refused'> {
+async function sign(stack: TestStack, key = 'release-signing-key', persona = 'app-vm'): Promise<'signed' | 'refused'> {
   try {
-    await actAsWorkload({ persona: 'app-vm', operation: 'sign', key, text: `release ${randomUUID()}`, dataDir: stack.stack.dataDir });
+    await actAsWorkload({ persona, operation: 'sign', key, text: `release ${randomUUID()}`, dataDir: stack.stack.dataDir });
     return 'signed';
   } catch (error) {
     if (error instanceof WorkloadError && error.exitCode === 4) return 'refused';
@@ -110,6 +110,30 @@ describe('usage evidence from the HSM audit log', () => {
     const trail = await stack().ledger().audit();
     expect(trail.filter((r) => r.action === 'evidence.refused-attempts')).toHaveLength(1);
   }, 120_000);
+
+  it('a role given outside the service is reconciled at once (plan: reported, left in place); its use is use outside any grant', async () => {
+    const { hsm, idp } = stack().stack;
+    const rbac = createHsmAccessControlClient({ url: hsm.url, credential: new DevPersonaCredential(idp.url, 'sam'), caPem: hsm.caPem });
+    const name = randomUUID();
+    await rbac.createRoleAssignment('/keys/release-signing-key', name, roleDefinitionIdFor(CRYPTO_USER), PERSONAS.dave.oid);
+    const events = () => stack().stack.eventGrid.received().map((r) => r.event);
+    const detected = await waitFor('Drift.Detected for dave', () => events().find((e) => e.type === RECONCILIATION_EVENT_TYPES.DriftDetected && (e.data as { assignmentName?: string }).assignmentName === name), { timeoutMs: 60_000, intervalMs: 250 });
+    expect(detected.data).toMatchObject({ kind: 'forbidden-principal', mode: 'plan', principalId: PERSONAS.dave.oid });
+    await waitFor('security team told', () => stack().stack.mailSink.messages().find((m) => /role assignment changed outside the service/i.test(m.subject)), { timeoutMs: 30_000 });
+    expect(hsm.assignments().some((a) => a.name === name)).toBe(true);
+
+    // dave (a developer, forbidden any data access) now signs: neither standing nor granted.
+    expect(await sign(stack(), 'release-signing-key', 'dave')).toBe('signed');
+    const outside = await waitFor('use outside any grant', () => events().find((e) => e.type === EVIDENCE_EVENT_TYPES.UseOutsideGrant && (e.data as { operation?: string }).operation === 'KeySign'), { timeoutMs: 30_000, intervalMs: 250 });
+    expect(outside.data).toMatchObject({ principalId: PERSONAS.dave.oid, key: 'release-signing-key' });
+    expect(schemaErrors(outside)).toEqual([]);
+    const auditors = await report(stack());
+    expect(auditors.outsideAnyGrant.map((c) => [c.principalId, c.operation, c.key])).toContainEqual([PERSONAS.dave.oid, 'KeySign', 'release-signing-key']);
+    expect(auditors.assignmentChanges).toEqual([expect.objectContaining({ principalId: PERSONAS.sam.oid, scope: '/keys/release-signing-key' })]);
+    await waitFor('told about the use', () => stack().stack.mailSink.messages().find((m) => /key used outside any grant/i.test(m.subject)), { timeoutMs: 30_000 });
+    const trail = await stack().ledger().audit();
+    expect(trail.filter((r) => r.action === 'evidence.use-outside-any-grant').length).toBeGreaterThanOrEqual(1);
+  }, 120_000);
 });
 
 describe('drift seen in the HSM audit log as it happens (enforce)', () => {
@@ -125,8 +149,11 @@ describe('drift seen in the HSM audit log as it happens (enforce)', () => {
     await waitFor('the assignment removed', () => (hsm.assignments().some((a) => a.name === name) ? undefined : true), { timeoutMs: 60_000, intervalMs: 250 });
     expect(Date.now() - started).toBeLessThan(60_000);
 
+    // The run went first; the change is recorded and told once it has run.
+    const change = await waitFor('the change in the trail', async () => (await stack().ledger().audit()).find((r) => r.action === 'evidence.assignment-changed'), { timeoutMs: 30_000, intervalMs: 250 });
     const trail = await stack().ledger().audit();
-    const change = trail.find((r) => r.action === 'evidence.assignment-changed');
+    expect(change.requestId).toMatch(/^\d{8}T/);
+    expect(trail.find((r) => r.action === 'reconcile.completed' && r.requestId === change.requestId)).toMatchObject({ actor: 'system:hsm-audit-log' });
     expect(change).toMatchObject({ actor: PERSONAS.sam.oid, details: { scope: '/keys/release-signing-key' } });
     expect(trail.some((r) => r.action === 'reconcile.removed' && (r.details as { assignmentName?: string }).assignmentName === name)).toBe(true);
 
