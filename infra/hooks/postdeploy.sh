@@ -24,3 +24,22 @@ az deployment group create -g "$AZURE_RESOURCE_GROUP" -n inbound-subscription \
   -p functionAppName="$FUNCTION_APP_NAME" requestTopicName="$ACCESS_REQUEST_TOPIC_NAME" \
   --query properties.outputs.eventSubscriptionId.value -o tsv
 echo "Access requests raised on $ACCESS_REQUEST_TOPIC_NAME now reach $FUNCTION_APP_NAME/events-submit."
+
+# The HSM's audit log (docs/evidence.md): the log account's system topic into the blob trigger, through
+# the blobs extension's webhook (infra/audit-log-subscription.bicep), once audit-ingest is listed.
+if [ -n "${AUDIT_LOG_SYSTEM_TOPIC_NAME:-}" ]; then
+  attempt=0
+  until az functionapp function show -g "$AZURE_RESOURCE_GROUP" -n "$FUNCTION_APP_NAME" --function-name audit-ingest --query name -o tsv >/dev/null 2>&1; do
+    attempt=$((attempt + 1))
+    if [ "$attempt" -ge 30 ]; then
+      echo "audit-ingest is not listed on $FUNCTION_APP_NAME after 5 minutes: the audit log is not subscribed" >&2
+      exit 1
+    fi
+    sleep 10
+  done
+  az deployment group create -g "${AUDIT_LOG_STORAGE_RESOURCE_GROUP:-$AZURE_RESOURCE_GROUP}" -n audit-log-subscription \
+    -f "$here/audit-log-subscription.bicep" \
+    -p functionAppName="$FUNCTION_APP_NAME" functionAppResourceGroup="$AZURE_RESOURCE_GROUP" systemTopicName="$AUDIT_LOG_SYSTEM_TOPIC_NAME" \
+    --query properties.outputs.eventSubscriptionId.value -o tsv
+  echo "The HSM's AuditEvent blobs now reach $FUNCTION_APP_NAME/audit-ingest."
+fi
