@@ -190,6 +190,8 @@ describe('docs/openapi.yaml against the running API', () => {
     expect((await call('get', '/api/reports/access', { persona: 'alice', query: 'key=app-signing-key' })).status).toBe(200);
     expect((await call('get', '/api/reports/access', { persona: 'alice', query: 'key=nope' })).body.code).toBe('key-not-found');
     expect((await call('get', '/api/reports/keys', { persona: 'alice' })).status).toBe(200);
+    expect((await call('get', '/api/reports/usage', { persona: 'alice' })).status).toBe(200);
+    expect((await call('get', '/api/reports/usage', { persona: 'dave' })).body.code).toBe('not-an-auditor');
     expect((await call('get', '/api/reports/keys', { persona: 'alice', query: 'days=x' })).body.code).toBe('invalid-query');
     expect((await call('get', '/api/reports/keys', { persona: 'dave' })).body.code).toBe('not-an-auditor');
     expect((await call('get', '/api/reports/keys', { persona: 'dave', headers: { accept: 'text/html' } })).status).toBe(403);
