@@ -185,7 +185,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       entra: { issuer: ISSUER, jwk: idp.publicJwk, dataSenders: [PERSONAS[SERVICE_PERSONA].oid] },
     }));
     const teamsChannel = await started(startTeamsChannel({ port: port('teamsChannel'), botAppId: LOCAL_BOT_APP_ID }));
-    const auditLog = options.auditLog ?? false;
+    const auditLog = options.auditLog ?? process.env.HSMGOV_STACK_AUDIT_LOG === '1';
     const storageEvents = await started(startEventGridEmulator({ port: port('storageEvents'), topicName: 'contosologstorage', systemTopicSource: CONTOSO_LOG_STORAGE_ID }));
     // Review links name the app's public URL, so its port is chosen before the host starts.
     const apiPort = random ? await freePort() : DEFAULT_PORTS.api;
