@@ -117,6 +117,20 @@ async function handleEventGrid(runtime: HostRuntime, req: IncomingMessage, res: 
   const registration = runtime.registrations.find((r) => r.kind === 'eventGrid' && r.name.toLowerCase() === name.toLowerCase());
   if (!registration) return sendText(res, 404, `No Event Grid function named '${name}'`);
   if (!requireKey(runtime, req, res, url)) return;
+  await serveDelivery(runtime, req, res, registration, 'Event Grid subscription validated', async (event) => {
+    await invokeFunction(registration, [event], runtime.invocation);
+    return true;
+  }, (event) => `event ${String(event.id)}`);
+}
+
+/**
+ * One Event Grid delivery to a webhook: the handshake, or each event through `run` (false: an event
+ * the function does not take). Any failure answers 500, so that Event Grid delivers again.
+ */
+async function serveDelivery(
+  runtime: HostRuntime, req: IncomingMessage, res: ServerResponse, registration: FunctionRegistration, validated: string,
+  run: (event: Record<string, unknown>) => Promise<boolean>, describeEvent: (event: Record<string, unknown>) => string,
+): Promise<void> {
   const body = (await readBody(req, runtime.maxRequestBodyBytes)).toString('utf8');
   const eventTypeHeader = req.headers['aeg-event-type'];
   const delivery = readDelivery(Array.isArray(eventTypeHeader) ? eventTypeHeader[0] : eventTypeHeader, body);
@@ -124,18 +138,19 @@ async function handleEventGrid(runtime: HostRuntime, req: IncomingMessage, res: 
     case 'invalid':
       return sendJson(res, 400, { error: delivery.message });
     case 'validation':
-      runtime.logger({ level: 'information', functionName: registration.name, message: 'Event Grid subscription validated' });
+      runtime.logger({ level: 'information', functionName: registration.name, message: validated });
       return sendJson(res, 200, { validationResponse: delivery.validationCode });
     case 'unsubscribe':
       return sendText(res, 202, '');
     case 'events': {
       let failures = 0;
       for (const event of delivery.events) {
+        const started = Date.now();
         try {
-          await invokeFunction(registration, [event], runtime.invocation);
+          if (await run(event)) runtime.logger({ level: 'debug', functionName: registration.name, message: `Executed '${registration.name}' (Succeeded, ${Date.now() - started}ms) for ${describeEvent(event)}` });
         } catch (error) {
           failures += 1;
-          runtime.logger({ level: 'error', functionName: registration.name, message: `Executed '${registration.name}' (Failed) for event ${String(event.id)}: ${errorText(error)}` });
+          runtime.logger({ level: 'error', functionName: registration.name, message: `Executed '${registration.name}' (Failed) for ${describeEvent(event)}: ${errorText(error)}` });
         }
       }
       if (failures > 0) return sendJson(res, 500, { error: `${failures} of ${delivery.events.length} events failed` });
@@ -160,37 +175,10 @@ async function handleBlobWebhook(runtime: HostRuntime, req: IncomingMessage, res
   if (!registration) return sendText(res, 404, `No blob-triggered function named '${given}' (the webhook names it Host.Functions.{name})`);
   const key = presentedKey(req, url);
   if (!keyMatches(key, runtime.blobsExtensionKey) && !keyMatches(key, runtime.hostKey)) return sendText(res, 401, 'The blobs_extension system key is required (code query parameter)');
-  const body = (await readBody(req, runtime.maxRequestBodyBytes)).toString('utf8');
-  const eventTypeHeader = req.headers['aeg-event-type'];
-  const delivery = readDelivery(Array.isArray(eventTypeHeader) ? eventTypeHeader[0] : eventTypeHeader, body);
-  switch (delivery.kind) {
-    case 'invalid':
-      return sendJson(res, 400, { error: delivery.message });
-    case 'validation':
-      runtime.logger({ level: 'information', functionName: registration.name, message: 'Event Grid subscription validated (blob trigger)' });
-      return sendJson(res, 200, { validationResponse: delivery.validationCode });
-    case 'unsubscribe':
-      return sendText(res, 202, '');
-    case 'events': {
-      let failures = 0;
-      for (const event of delivery.events) {
-        if (event.eventType !== BLOB_CREATED_EVENT_TYPE) continue;
-        const target = blobOfEvent(event);
-        if (!target) continue;
-        try {
-          const started = Date.now();
-          if (await runBlobFunction(registration, target, runtime.invocation)) {
-            runtime.logger({ level: 'information', functionName: registration.name, message: `Executed '${registration.name}' (Succeeded, ${Date.now() - started}ms) for blob ${target.container}/${target.blobName}` });
-          }
-        } catch (error) {
-          failures += 1;
-          runtime.logger({ level: 'error', functionName: registration.name, message: `Executed '${registration.name}' (Failed) for blob ${target.container}/${target.blobName}: ${errorText(error)}` });
-        }
-      }
-      if (failures > 0) return sendJson(res, 500, { error: `${failures} of ${delivery.events.length} blobs failed` });
-      return sendText(res, 202, '');
-    }
-  }
+  await serveDelivery(runtime, req, res, registration, 'Event Grid subscription validated (blob trigger)', async (event) => {
+    const target = event.eventType === BLOB_CREATED_EVENT_TYPE ? blobOfEvent(event) : undefined;
+    return target ? runBlobFunction(registration, target, runtime.invocation) : false;
+  }, (event) => `blob ${String(blobOfEvent(event)?.blobName ?? event.subject)}`);
 }
 
 function describeRegistration(registration: FunctionRegistration): Record<string, unknown> {

@@ -192,8 +192,8 @@ describe('infra: the first azd up works', () => {
     expect(subscription).toMatch(/includedEventTypes: \['Microsoft\.Storage\.BlobCreated'\]/);
     expect(read('infra/audit-log-source.bicep')).toMatch(/topicType: 'Microsoft\.Storage\.StorageAccounts'/);
     const hook = read('infra/hooks/postdeploy.sh');
-    expect(hook.indexOf('--function-name audit-ingest')).toBeGreaterThan(0);
-    expect(hook.indexOf('-f "$here/audit-log-subscription.bicep"')).toBeGreaterThan(hook.indexOf('--function-name audit-ingest'));
+    expect(hook.indexOf('wait_for_function audit-ingest')).toBeGreaterThan(0);
+    expect(hook.indexOf('-f "$here/audit-log-subscription.bicep"')).toBeGreaterThan(hook.indexOf('wait_for_function audit-ingest'));
     for (const output of ['AUDIT_LOG_SYSTEM_TOPIC_NAME', 'AUDIT_LOG_STORAGE_RESOURCE_GROUP']) expect(main).toMatch(new RegExp(`^output ${output} string`, 'm'));
   });
 
