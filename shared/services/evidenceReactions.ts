@@ -60,13 +60,16 @@ export class EvidenceReactionService implements EvidenceReactions {
 
   /**
    * Starts a run of the HSM now and works on it for the budget (the queue carries it on). A run
-   * already in progress covers the changes only if it started after the earliest of them; otherwise
-   * this throws, and the piece is read again later.
+   * already in progress covers assignment changes only if it started after the earliest of them;
+   * otherwise this throws, and the piece is read again later. Use outside any grant alone never
+   * waits: the access behind it is on the HSM already, for the run in progress or the next to find.
    */
-  async reconcileNow(changes: readonly EvidenceRow[]): Promise<string | undefined> {
+  async reconcileNow(unexplained: readonly EvidenceRow[]): Promise<string | undefined> {
     const reconciliation = this.deps.reconciliation;
+    const changes = unexplained.filter((row) => row.type === 'assignment-change');
     const started = await reconciliation.start(this.mode, EVIDENCE_ACTOR, this.deps.hsm);
     if (!started.ok) {
+      if (changes.length === 0) return started.runningRunId;
       const earliest = changes.map((c) => c.time).sort()[0] ?? '';
       const runningSince = (await reconciliation.report(started.runningRunId))?.run.startedAt;
       if (runningSince && runningSince > earliest) return started.runningRunId;
@@ -74,7 +77,7 @@ export class EvidenceReactionService implements EvidenceReactions {
     }
     const run = await reconciliation.step(started.run.id, this.deps.reconcileBudgetMs);
     if (run?.status === 'running') await reconciliation.continueLater(run);
-    this.deps.log.info(`HSM audit log: ${changes.length} role-assignment change(s) outside the service; reconcile run ${started.run.id} (${this.mode}) ${run?.status ?? 'handed over'}`);
+    this.deps.log.info(`HSM audit log: ${changes.length} role-assignment change(s) outside the service, ${unexplained.length - changes.length} use(s) outside any grant; reconcile run ${started.run.id} (${this.mode}) ${run?.status ?? 'handed over'}`);
     return started.run.id;
   }
 
@@ -86,10 +89,10 @@ export class EvidenceReactionService implements EvidenceReactions {
     await this.tell(assignmentChangeNotice(this.deps.policy, this.deps.hsm, line, this.mode), onceKey, link);
   }
 
-  async usedOutsideAnyGrant(row: EvidenceRow, onceKey: string): Promise<void> {
+  async usedOutsideAnyGrant(row: EvidenceRow, onceKey: string, runId?: string): Promise<void> {
     const line = lineOf(row);
     const reason = `${row.operation} on ${row.key ?? '?'} with neither standing access nor a grant at ${row.time}`;
-    await this.record(onceKey, { actor: row.principalId, action: 'evidence.use-outside-any-grant', requestId: EVIDENCE_TRAIL_ID, reason, details: { ...line } }, (source) => useOutsideGrantEvent(this.deps.hsm, line, source));
+    await this.record(onceKey, { actor: row.principalId, action: 'evidence.use-outside-any-grant', requestId: runId ?? EVIDENCE_TRAIL_ID, reason, details: { ...line, ...(runId ? { runId } : {}) } }, (source) => useOutsideGrantEvent(this.deps.hsm, line, source));
     await this.tell(useOutsideGrantNotice(this.deps.policy, this.deps.hsm, line), onceKey, this.link('/api/reports/usage'));
   }
 

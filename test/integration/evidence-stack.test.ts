@@ -132,7 +132,11 @@ describe('usage evidence from the HSM audit log', () => {
     expect(auditors.outsideAnyGrant.map((c) => [c.principalId, c.operation, c.key])).toContainEqual([PERSONAS.dave.oid, 'KeySign', 'release-signing-key']);
     expect(auditors.assignmentChanges).toEqual([expect.objectContaining({ principalId: PERSONAS.sam.oid, scope: '/keys/release-signing-key' })]);
     await waitFor('told about the use', () => stack().stack.mailSink.messages().find((m) => /key used outside any grant/i.test(m.subject)), { timeoutMs: 30_000 });
-    const trail = await stack().ledger().audit();
-    expect(trail.filter((r) => r.action === 'evidence.use-outside-any-grant').length).toBeGreaterThanOrEqual(1);
+    // The use is not explained by our records either: it reconciles at once too.
+    const use = await waitFor('the use in the trail', async () => (await stack().ledger().audit()).find((r) => r.action === 'evidence.use-outside-any-grant' && (r.details as { operation?: string }).operation === 'KeySign'), { timeoutMs: 30_000 });
+    expect(use).toMatchObject({ actor: PERSONAS.dave.oid, requestId: expect.stringMatching(/^\d{8}T/) });
+    const html = await stack().api('/api/reports/usage', { persona: 'alice', headers: { accept: 'text/html' } });
+    expect(html.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(await html.text()).toMatch(/Use outside any grant[\s\S]*KeySign/);
   }, 120_000);
 });

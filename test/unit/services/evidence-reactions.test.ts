@@ -68,6 +68,9 @@ describe('reactions to the HSM audit log', () => {
   it('lets a run in progress stand for the change only if it started after it; otherwise the part is read again later', async () => {
     expect(await setup({ running: { id: 'later', startedAt: '2030-01-01T10:04:30.000Z' } }).reactions.reconcileNow([change])).toBe('later');
     await expect(setup({ running: { id: 'earlier', startedAt: '2030-01-01T10:00:00.000Z' } }).reactions.reconcileNow([change])).rejects.toThrow(/in progress since before the change/);
+    // Use outside any grant alone never waits for a run.
+    const outside: EvidenceRow = { ...change, type: 'outside-any-grant', operation: 'KeySign', key: 'release-signing-key', status: 200 };
+    expect(await setup({ running: { id: 'earlier', startedAt: '2030-01-01T10:00:00.000Z' } }).reactions.reconcileNow([outside])).toBe('earlier');
   });
 
   it('records the change once, with its event, and tells the security team once with the run\'s report', async () => {
