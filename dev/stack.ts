@@ -7,7 +7,7 @@ import { startHsmEmulator } from './hsm-emulator';
 import { startArmEmulator, type ArmEmulator } from './arm-emulator';
 import { ISSUER, startIdentityProvider, type IdentityProvider } from './idp/server';
 import { createTokenVerifier } from './idp/verify';
-import { PERSONAS, SERVICE_PERSONA, TENANT_ID } from './personas';
+import { GROUPS, PERSONAS, SERVICE_PERSONA, TENANT_ID, type Persona } from './personas';
 import { freePort, notificationSettings, startNotificationSinks } from './notifications';
 import type { MailSink } from './mail-sink';
 import type { TeamsSink } from './teams-sink';
@@ -112,6 +112,15 @@ export function writeEndpoints(dataDir: string, endpoints: StackEndpoints): void
   writeFileSync(join(dataDir, 'endpoints.json'), `${JSON.stringify(endpoints, null, 2)}\n`, { mode: 0o600 });
 }
 
+/** The directory's groups and their members, from the personas, for the bot's personal cards (GROUP_MEMBERS_FILE). */
+export function writeGroupMembers(dataDir: string): string {
+  const groups: Record<string, string[]> = {};
+  for (const group of Object.values(GROUPS)) groups[group.oid] = Object.values(PERSONAS).filter((p: Persona) => p.groups.includes(group.oid)).map((p) => p.oid);
+  const file = join(dataDir, 'group-members.json');
+  writeFileSync(file, `${JSON.stringify({ groups }, null, 2)}\n`);
+  return file;
+}
+
 /**
  * The whole local stack on 127.0.0.1: the dev identity provider, the seeded Managed HSM emulator,
  * Azurite and the Functions host running the app with the settings Azure would give it.
@@ -172,7 +181,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       dataDir: join(dataDir, 'eventgrid'),
       entra: { issuer: ISSUER, jwk: idp.publicJwk, dataSenders: [PERSONAS[SERVICE_PERSONA].oid] },
     }));
-    const teamsChannel = await started(startTeamsChannel({ port: port('teamsChannel'), botAppId: LOCAL_BOT_APP_ID }));
+    const teamsChannel = await started(startTeamsChannel({ port: port('teamsChannel'), botAppId: LOCAL_BOT_APP_ID, connectorTokens: { issuer: ISSUER, jwk: idp.publicJwk } }));
     // Review links name the app's public URL, so its port is chosen before the host starts.
     const apiPort = random ? await freePort() : DEFAULT_PORTS.api;
 
@@ -198,6 +207,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       EVENTGRID_CA_FILE: eventGrid.caFile,
       BOT_APP_ID: LOCAL_BOT_APP_ID,
       BOT_OPENID_METADATA_URL: teamsChannel.openIdMetadataUrl,
+      GROUP_MEMBERS_FILE: writeGroupMembers(dataDir),
       ...options.env,
     };
     const host = await started(startFunctionsHost({

@@ -35,6 +35,10 @@ import { metrics, processLog, telemetryEnabled } from './adapters/telemetry';
 import { driftRecorder, workloadGaugeRecorder } from './services/workloadGauges';
 import { EligibilityService, KeyListCache } from './services/eligibility';
 import { PortalService } from './web/portal';
+import { createTeamsBot, installationRecorder, readBotSettings, TableTeamsBotStore, TEAMS_BOT_TABLE, type ActivityProcessor, type TeamsBot } from './adapters/teams-bot';
+import { loadGroupMembers } from './adapters/groupMembersFile';
+import { PolicyDirectory, TeamsApprovalService } from './services/teamsApprovals';
+import { TeamsCardService } from './services/teamsCards';
 
 export type { HsmAccessControlClient } from './adapters/hsm-rbac';
 // What the Functions edge needs of the adapters goes through the composition root: functions/ never
@@ -54,7 +58,7 @@ export {
   traceIdOf,
   type InvocationKind,
 } from './adapters/telemetry';
-export { createActivityProcessor, readBotSettings, type ActivityProcessor } from './adapters/teams-bot';
+export { readBotSettings, type ActivityProcessor } from './adapters/teams-bot';
 export { RECONCILE_QUEUE, type RunMessage } from './adapters/storage/runQueue';
 
 /** Everything a function needs from the outside world, built once from the app settings. */
@@ -93,6 +97,19 @@ export interface AppContext {
   eligibility(log?: ServiceLog): EligibilityService;
   /** The portal's pages. */
   portal(log?: ServiceLog): PortalService;
+  /** The Teams bot's activity processor (POST /api/messages); undefined without BOT_APP_ID. */
+  teamsBot(): ActivityProcessor | undefined;
+  /** The bot's approval cards, sent and updated after each change; undefined without BOT_APP_ID. */
+  teamsCards(log?: ServiceLog): TeamsCardService | undefined;
+}
+
+/** How long a workflow step waits for its Teams card updates; slower ones finish in the background. */
+const CARD_WAIT_BUDGET_MS = 2000;
+
+async function within(budgetMs: number, work: Promise<unknown>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work.then(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, budgetMs)))]);
+  clearTimeout(timer);
 }
 
 export const LEDGER_TABLE = 'ledger';
@@ -171,6 +188,25 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
     return names;
   };
   const notify = createNotificationSetup({ env, policy, clock, ledger, tableClient: (name) => context.tableClient(name) });
+  const botSettings = readBotSettings(env, config.tenantId);
+  const directory = new PolicyDirectory(policy);
+  let botStore: TableTeamsBotStore | undefined;
+  const teamsBotStore = (): TableTeamsBotStore => (botStore ??= new TableTeamsBotStore(context.tableClient(TEAMS_BOT_TABLE)));
+  let groupMembers: ReturnType<typeof loadGroupMembers> | undefined;
+  let bot: TeamsBot | undefined;
+  const teamsBot = (): TeamsBot | undefined => {
+    if (!botSettings) return undefined;
+    bot ??= createTeamsBot(
+      botSettings,
+      credential,
+      () => {
+        const cards = context.teamsCards();
+        return new TeamsApprovalService({ policy, tenantId: botSettings.tenantId, requests: context.requests(), directory, clock, ...(cards ? { refreshUserIds: (request) => cards.refreshUserIds(request) } : {}) });
+      },
+      installationRecorder(teamsBotStore()),
+    );
+    return bot;
+  };
   const context: AppContext = {
     config,
     credential,
@@ -196,9 +232,10 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
         clock,
         log,
         newId: randomUUID,
-        onTransition: (before, after) => {
+        onTransition: async (before, after) => {
           outbox()?.kick();
-          return notifications.onTransition(before, after);
+          const cards = context.teamsCards(log);
+          await Promise.all([notifications.onTransition(before, after), cards ? within(CARD_WAIT_BUDGET_MS, cards.onTransition(before, after)) : undefined]);
         },
         ...(eventGrid ? { eventSource: eventGrid.source } : {}),
       });
@@ -218,6 +255,13 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
         afterCommit: () => outbox()?.kick(),
       }),
     notifications: (log = consoleLog) => notify.service(log),
+    teamsBot: () => teamsBot()?.process,
+    teamsCards: (log = consoleLog) => {
+      const connector = teamsBot()?.connector;
+      if (!connector) return undefined;
+      groupMembers ??= loadGroupMembers(env, policy);
+      return new TeamsCardService({ policy, ledger: ledger(), store: teamsBotStore(), connector, members: groupMembers, directory, clock, log, marks: notify.marks() });
+    },
     portal: (log = consoleLog) =>
       new PortalService({ policy, requests: context.requests(log), eligibility: context.eligibility(log), csrf: context.csrf, keys: notify.config.reviewLinkKeys, reviewLinkTtlMs: notify.config.reviewLinkTtlMs, clock }),
     eligibility: (log = consoleLog) =>
