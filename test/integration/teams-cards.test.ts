@@ -3,7 +3,9 @@
 // channel (dev/teams-channel) and Azurite.
 import { PERSONAS, type Persona } from '../../dev/personas';
 import type { PostedMessage } from '../../dev/teams-channel';
-import { eventually } from '../helpers/poll';
+import { createAppContext } from '../../shared/app';
+import { eventually, sleep } from '../helpers/poll';
+import { caller, workflowThatDiesAfterCommit } from '../helpers/workflow';
 import { RELEASE_REQUEST } from '../helpers/security';
 import { useStack } from '../helpers/stack';
 
@@ -91,5 +93,23 @@ describe('Teams bot cards', () => {
     await allShow(id, 2, 'Active until');
     await stack().api(`/api/requests/${id}/revoke`, { persona: 'sam', method: 'POST' });
     await allShow(id, 2, 'Revoked by Sam Security');
+  }, 60_000);
+
+  it('a process that dies between its commit and the card updates loses no update: the notification timer brings the cards up to date', async () => {
+    const id = await submit('dana', { ...RELEASE_REQUEST, justification: `dies after commit ${Math.random()}` });
+    await allShow(id, 3, 'Waiting for approval (0 of 1)');
+    // sam's approval is committed (and granted) by a process that dies before its hook runs.
+    const settings = stack().stack.appSettings;
+    const dying = workflowThatDiesAfterCommit(createAppContext({ ...settings }), settings.AzureWebJobsStorage!);
+    const decided = await dying.decide(caller('sam'), id, 'approve');
+    expect(decided.ok && decided.value.status).toBe('Active');
+    await sleep(1000);
+    expect(cardsAbout(id).every((m) => m.versions.length === 1 && textOf(m.card).includes('Waiting for approval'))).toBe(true);
+    // The next notify-due run finds the cards behind the ledger and updates them in place.
+    await stack().stack.host.run('notify-due');
+    await allShow(id, 3, 'Active until', 5_000);
+    expect(cardsAbout(id)).toHaveLength(3);
+    await stack().api(`/api/requests/${id}/revoke`, { persona: 'dana', method: 'POST' });
+    await allShow(id, 3, 'Revoked by Dana DevOps');
   }, 60_000);
 });
