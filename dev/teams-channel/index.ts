@@ -69,6 +69,13 @@ export interface PostedMessage {
   readonly versions: ReadonlyArray<Record<string, unknown>>;
 }
 
+export interface InstallOptions {
+  /** The bot removed instead of added. */
+  removed?: boolean;
+  tenantId?: string;
+  token?: TokenOptions;
+}
+
 export interface TeamInstallation {
   /** The team's id (its General channel's conversation id). */
   teamId: string;
@@ -88,7 +95,7 @@ export interface TeamsChannel {
   /** A persona clicks an Action.Execute button (`verb`) of the card about `requestId`. */
   click(botUrl: string, persona: Persona, verb: string, requestId: string, options?: ClickOptions): Promise<ClickResult>;
   /** The bot is added to a persona's personal chat (conversationUpdate, personal scope). */
-  install(botUrl: string, persona: Persona, options?: { removed?: boolean }): Promise<ClickResult>;
+  install(botUrl: string, persona: Persona, options?: InstallOptions): Promise<ClickResult>;
   /** The bot is added to a team (conversationUpdate, teamMemberAdded), then the team's members are announced. */
   installInTeam(botUrl: string, team: TeamInstallation): Promise<ClickResult[]>;
   /** Calls the bot made to the Connector. */
@@ -256,15 +263,15 @@ export async function startTeamsChannel(options: TeamsChannelOptions): Promise<T
 
   const bot = { id: `28:${options.botAppId}`, name: 'hsm-access-governor' };
   const teamsUser = (persona: Persona) => ({ id: `29:${persona.oid}`, name: persona.name, aadObjectId: persona.oid });
-  const update = (conversation: Record<string, unknown>, extra: Record<string, unknown>, channelData: Record<string, unknown> = {}): Record<string, unknown> => ({
+  const update = (conversation: Record<string, unknown>, extra: Record<string, unknown>, channelData: Record<string, unknown> = {}, tenantId = TENANT_ID): Record<string, unknown> => ({
     type: 'conversationUpdate',
     id: `f:${randomUUID()}`,
     timestamp: new Date().toISOString(),
     channelId: 'msteams',
     serviceUrl,
     recipient: bot,
-    conversation: { ...conversation, tenantId: TENANT_ID },
-    channelData: { ...channelData, tenant: { id: TENANT_ID } },
+    conversation: { ...conversation, tenantId },
+    channelData: { ...channelData, tenant: { id: tenantId } },
     ...extra,
   });
 
@@ -276,7 +283,8 @@ export async function startTeamsChannel(options: TeamsChannelOptions): Promise<T
     async install(botUrl, persona, install = {}) {
       const conversationId = `a:${persona.oid}`;
       conversations.add(conversationId);
-      return post(botUrl, update({ id: conversationId, conversationType: 'personal' }, { from: teamsUser(persona), [install.removed ? 'membersRemoved' : 'membersAdded']: [bot, teamsUser(persona)] }));
+      const activity = update({ id: conversationId, conversationType: 'personal' }, { from: teamsUser(persona), [install.removed ? 'membersRemoved' : 'membersAdded']: [bot, teamsUser(persona)] }, {}, install.tenantId);
+      return post(botUrl, activity, undefined, install.token);
     },
     async installInTeam(botUrl, team) {
       const channelId = team.channelId ?? team.teamId;

@@ -91,12 +91,13 @@ function tenantOf(context: TurnContext): string | undefined {
 export type InstallationRecorder = (activity: Activity, tenantId: string) => Promise<void>;
 
 class ApprovalBot extends ActivityHandler {
-  constructor(private readonly approvals: () => TeamsApprovalService, private readonly installations?: InstallationRecorder) {
+  constructor(private readonly approvals: () => TeamsApprovalService, private readonly tenantId: string, private readonly installations?: InstallationRecorder) {
     super();
-    // conversationUpdate: the bot installed in (or removed from) a personal chat or a team.
+    // conversationUpdate: the bot installed in (or removed from) a personal chat or a team, of our tenant only.
     this.onConversationUpdate(async (context, next) => {
       const tenantId = tenantOf(context);
-      if (this.installations && context.activity.channelId === 'msteams' && tenantId) await this.installations(context.activity, tenantId);
+      const ours = tenantId !== undefined && tenantId.toLowerCase() === this.tenantId.toLowerCase();
+      if (this.installations && context.activity.channelId === 'msteams' && ours) await this.installations(context.activity, this.tenantId);
       await next();
     });
   }
@@ -234,7 +235,7 @@ export function createTeamsBot(settings: BotSettings, credential: TokenCredentia
     new ManagedIdentityCredentialsFactory(settings.appId, credential),
   );
   const adapter = new CloudAdapter(auth);
-  const bot = new ApprovalBot(approvals, installations);
+  const bot = new ApprovalBot(approvals, settings.tenantId, installations);
   const process: ActivityProcessor = async (headers, body) => {
     const response: BotResponse = { status: 200 };
     const res = {
