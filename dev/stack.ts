@@ -218,6 +218,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       ...(options.logger ? { logger: options.logger } : {}),
       ...(options.timers === false ? { timers: false } : {}),
     }));
+    teamsChannel.connectBot(`${host.url}/api/messages`);
     await eventGrid.addSubscription({
       name: 'governor-inbound-requests',
       endpoint: `${host.url}/runtime/webhooks/eventgrid?functionName=${INBOUND_EVENTS_FUNCTION}&code=${encodeURIComponent(host.hostKey)}`,

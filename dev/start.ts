@@ -72,6 +72,7 @@ function banner(stack: Stack, seconds: number, healthy: boolean, health: unknown
     ['Mail sink (inbox)', `${stack.mailSink.url}  (SMTP 127.0.0.1:${stack.mailSink.smtpPort})`],
     ['Teams webhook sink', stack.teamsSink.url],
     ['Teams channel (Bot Framework)', `${stack.teamsChannel.url}  (bot: ${endpoints.api}/api/messages)`],
+    ['Teams as a persona', `${stack.teamsChannel.url}/chats/sam  (add the bot, then approve on its cards)`],
     ['Event Grid topic', `${stack.eventGrid.endpoint}  (received: ${new URL('/_emulator/events', stack.eventGrid.endpoint).href})`],
     ['Azurite blob/queue/table', [stack.azurite.blobEndpoint, stack.azurite.queueEndpoint, stack.azurite.tableEndpoint].join('  ')],
     ['Host key', endpoints.hostKey],

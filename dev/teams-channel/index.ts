@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { join } from 'node:path';
 import { exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JWK, type KeyLike } from 'jose';
 import { listenOnLoopback } from '../emulator-common/server';
-import { TENANT_ID, type Persona } from '../personas';
+import { PERSONAS, TENANT_ID, type Persona } from '../personas';
 
 /**
  * The local Bot Framework channel for Microsoft Teams. Like the Bot Connector it publishes OpenID
@@ -85,6 +87,64 @@ export interface TeamInstallation {
   members?: readonly Persona[];
 }
 
+const LIBRARY = join(__dirname, '..', '..', 'node_modules', 'adaptivecards', 'dist', 'adaptivecards.min.js');
+const PAGE_CSP = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:";
+
+const chatPage = (name: string, persona: Persona): string => `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Teams as ${persona.name}</title>
+<style>
+body{font:16px/1.5 "Segoe UI",system-ui,sans-serif;background:#f5f5f5;margin:0;padding:1rem;color:#1b1b1b}
+main{max-width:36rem;margin:0 auto}
+.post{background:#fff;border-radius:6px;box-shadow:0 1px 3px #0003;margin:1rem 0;padding:.8rem}
+.meta{font-size:.85rem;color:#444;margin-bottom:.5rem}
+.card{border-left:4px solid #5b5fc7;padding-left:.6rem}
+.ac-pushButton{cursor:pointer}
+</style></head>
+<body data-persona="${name}"><main><h1>Teams, signed in as ${persona.name}</h1>
+<p>The bot's cards in this person's chat and in the team's channels, each as this person sees it.</p>
+<p><button id="install" type="button">Add the bot (personal chat)</button></p>
+<div id="cards" aria-live="polite"></div></main>
+<script src="/adaptivecards.min.js"></script>
+<script src="/chat.js"></script>
+</body></html>`;
+
+/** Renders each card with the Adaptive Cards JavaScript SDK; Action.Execute goes to the bot as this persona's click. */
+const CHAT_SCRIPT = `'use strict';
+(async function () {
+  const persona = document.body.getAttribute('data-persona');
+  const list = document.getElementById('cards');
+  document.getElementById('install').addEventListener('click', async function () {
+    await fetch('/api/chats/' + encodeURIComponent(persona) + '/install', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    window.location.reload();
+  });
+  const messages = await (await fetch('/api/chats/' + encodeURIComponent(persona))).json();
+  for (const message of messages) {
+    const section = document.createElement('section');
+    section.className = 'post';
+    section.setAttribute('aria-label', 'Card ' + message.activityId);
+    const meta = document.createElement('div');
+    meta.className = 'meta';
+    meta.textContent = message.conversationId + ' \u00b7 version ' + message.version;
+    section.appendChild(meta);
+    const holder = document.createElement('div');
+    holder.className = 'card';
+    const card = new AdaptiveCards.AdaptiveCard();
+    card.onExecuteAction = async function (action) {
+      if (action.getJsonTypeName() !== 'Action.Execute') return;
+      await fetch('/api/chats/' + encodeURIComponent(persona) + '/execute', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ verb: action.verb, data: action.data }) });
+      window.location.reload();
+    };
+    card.parse(message.card);
+    const rendered = card.render();
+    if (rendered) holder.appendChild(rendered);
+    section.appendChild(holder);
+    list.appendChild(section);
+  }
+  document.body.setAttribute('data-rendered', String(messages.length));
+})();
+`;
+
 export interface TeamsChannel {
   readonly url: string;
   /** The OpenID metadata URL the bot validates tokens against (BOT_OPENID_METADATA_URL). */
@@ -98,6 +158,8 @@ export interface TeamsChannel {
   install(botUrl: string, persona: Persona, options?: InstallOptions): Promise<ClickResult>;
   /** The bot is added to a team (conversationUpdate, teamMemberAdded), then the team's members are announced. */
   installInTeam(botUrl: string, team: TeamInstallation): Promise<ClickResult[]>;
+  /** Where the bot listens (its /api/messages), for the pages at /chats/{persona}. */
+  connectBot(botUrl: string): void;
   /** Calls the bot made to the Connector. */
   connectorCalls(): ConnectorCall[];
   /** The messages the bot posted, with their updates. */
@@ -208,6 +270,7 @@ export async function startTeamsChannel(options: TeamsChannelOptions): Promise<T
       }
       if (request.method === 'GET' && path === '/v1/.well-known/keys') return send(response, 200, { keys: [{ ...jwk, endorsements: ['msteams'] }] });
       if (await connectorCall(request, response, path)) return;
+      if (await chatCall(request, response, path)) return;
       send(response, 404, { error: { code: 'NotFound', message: `No route ${request.method} ${path}` } });
     })().catch((error: unknown) => send(response, 500, { error: { code: 'ServiceError', message: String(error) } }));
   });
@@ -258,6 +321,64 @@ export async function startTeamsChannel(options: TeamsChannelOptions): Promise<T
     return { status: response.status, body, activity, authorization };
   };
 
+  let connectedBot: string | undefined;
+  const page = (response: ServerResponse, type: string, body: string | Buffer, headers: Record<string, string> = {}): void => {
+    response.writeHead(200, { 'content-type': type, 'cache-control': 'no-store', ...headers });
+    response.end(body);
+  };
+
+  /** The pages that show each persona's Teams: `/chats/{persona}`, its cards as JSON, its clicks. */
+  const chatCall = async (request: IncomingMessage, response: ServerResponse, path: string): Promise<boolean> => {
+    if (request.method === 'GET' && path === '/adaptivecards.min.js') {
+      page(response, 'text/javascript; charset=utf-8', readFileSync(LIBRARY));
+      return true;
+    }
+    if (request.method === 'GET' && path === '/chat.js') {
+      page(response, 'text/javascript; charset=utf-8', CHAT_SCRIPT);
+      return true;
+    }
+    const chat = /^\/(api\/)?chats\/([^/]+)(\/execute|\/install)?$/.exec(path);
+    if (!chat) return false;
+    const name = decodeURIComponent(chat[2]!);
+    const persona = (PERSONAS as Record<string, Persona>)[name];
+    if (!persona || !connectedBot) {
+      send(response, 404, { error: { code: 'NotFound', message: persona ? 'No bot is connected to this channel' : `No persona '${name}'` } });
+      return true;
+    }
+    if (!chat[1] && !chat[3] && request.method === 'GET') {
+      page(response, 'text/html; charset=utf-8', chatPage(name, persona), { 'content-security-policy': PAGE_CSP });
+      return true;
+    }
+    if (chat[1] && !chat[3] && request.method === 'GET') {
+      const visible = messages().filter((m) => m.conversationId === `a:${persona.oid}` || m.conversationId.startsWith('19:'));
+      const shown = [];
+      for (const message of visible) shown.push({ conversationId: message.conversationId, activityId: message.activityId, version: message.versions.length, card: await view(connectedBot, persona, message) });
+      send(response, 200, shown);
+      return true;
+    }
+    if (chat[1] && chat[3] && request.method === 'POST') {
+      // JSON only: a page of another site cannot post it without asking first (CORS).
+      if (!/^application\/json\b/.test(request.headers['content-type'] ?? '')) {
+        send(response, 415, { error: { code: 'UnsupportedMediaType', message: 'Send the click as application/json' } });
+        return true;
+      }
+      if (chat[3] === '/install') {
+        const answer = await install(connectedBot, persona);
+        send(response, answer.status, answer.body ?? {});
+        return true;
+      }
+      const body = (await readBody(request)) as { verb?: string; data?: { requestId?: string; comment?: string } } | undefined;
+      if (!body?.verb || !body.data?.requestId) {
+        send(response, 400, { error: { code: 'BadArgument', message: 'verb and data.requestId are required' } });
+        return true;
+      }
+      const answer = await click(connectedBot, persona, body.verb, body.data.requestId, body.data.comment ? { comment: body.data.comment } : {});
+      send(response, answer.status, answer.body);
+      return true;
+    }
+    return false;
+  };
+
   const click = (botUrl: string, persona: Persona, verb: string, requestId: string, options: ClickOptions = {}): Promise<ClickResult> =>
     post(botUrl, options.activity ?? activityFor(persona, verb, requestId, options), options.authorization, options.token);
 
@@ -275,17 +396,28 @@ export async function startTeamsChannel(options: TeamsChannelOptions): Promise<T
     ...extra,
   });
 
+  const view = async (botUrl: string, persona: Persona, message: PostedMessage): Promise<Record<string, unknown> | undefined> => {
+    const card = message.card;
+    const refresh = card?.refresh as { action?: { verb?: string; data?: { requestId?: string } }; userIds?: string[] } | undefined;
+    if (!card || !refresh?.userIds?.includes(`29:${persona.oid}`) || !refresh.action?.data?.requestId) return card;
+    const answer = await click(botUrl, persona, refresh.action.verb ?? 'refresh', refresh.action.data.requestId);
+    const value = (answer.body as { value?: Record<string, unknown>; type?: string } | undefined);
+    return value?.type === 'application/vnd.microsoft.card.adaptive' ? value.value : card;
+  };
+
+  const install = async (botUrl: string, persona: Persona, options: InstallOptions = {}): Promise<ClickResult> => {
+    const conversationId = `a:${persona.oid}`;
+    conversations.add(conversationId);
+    const activity = update({ id: conversationId, conversationType: 'personal' }, { from: teamsUser(persona), [options.removed ? 'membersRemoved' : 'membersAdded']: [bot, teamsUser(persona)] }, {}, options.tenantId);
+    return post(botUrl, activity, undefined, options.token);
+  };
+
   const messages = (): PostedMessage[] =>
     [...posted.values()].map((m) => ({ conversationId: m.conversationId, activityId: m.activityId, card: cardOf(m.versions[m.versions.length - 1]!), versions: [...m.versions] }));
 
   return {
     url,
-    async install(botUrl, persona, install = {}) {
-      const conversationId = `a:${persona.oid}`;
-      conversations.add(conversationId);
-      const activity = update({ id: conversationId, conversationType: 'personal' }, { from: teamsUser(persona), [install.removed ? 'membersRemoved' : 'membersAdded']: [bot, teamsUser(persona)] }, {}, install.tenantId);
-      return post(botUrl, activity, undefined, install.token);
-    },
+    install,
     async installInTeam(botUrl, team) {
       const channelId = team.channelId ?? team.teamId;
       conversations.add(channelId);
@@ -298,13 +430,9 @@ export async function startTeamsChannel(options: TeamsChannelOptions): Promise<T
       return results;
     },
     messages,
-    async view(botUrl, persona, message) {
-      const card = message.card;
-      const refresh = card?.refresh as { action?: { verb?: string; data?: { requestId?: string } }; userIds?: string[] } | undefined;
-      if (!card || !refresh?.userIds?.includes(`29:${persona.oid}`) || !refresh.action?.data?.requestId) return card;
-      const answer = await click(botUrl, persona, refresh.action.verb ?? 'refresh', refresh.action.data.requestId);
-      const value = (answer.body as { value?: Record<string, unknown>; type?: string } | undefined);
-      return value?.type === 'application/vnd.microsoft.card.adaptive' ? value.value : card;
+    view,
+    connectBot(botUrl) {
+      connectedBot = botUrl;
     },
     openIdMetadataUrl: `${url}/v1/.well-known/openidconfiguration`,
     serviceUrl,

@@ -6,10 +6,15 @@ import type { PostedMessage } from '../../dev/teams-channel';
 import { createAppContext } from '../../shared/app';
 import { eventually, sleep } from '../helpers/poll';
 import { caller, workflowThatDiesAfterCommit } from '../helpers/workflow';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { usePhoneBrowser } from '../helpers/browser';
 import { RELEASE_REQUEST } from '../helpers/security';
 import { useStack } from '../helpers/stack';
 
 const stack = useStack();
+const browser = usePhoneBrowser('hsm-governor-teams-');
+const ARTIFACTS = join(__dirname, '..', '..', 'test-artifacts');
 const bot = (): string => `${stack().stack.endpoints.api}/api/messages`;
 const channel = () => stack().stack.teamsChannel;
 const { sam, sara, sean, dave } = PERSONAS;
@@ -111,5 +116,41 @@ describe('Teams bot cards', () => {
     expect(cardsAbout(id)).toHaveLength(3);
     await stack().api(`/api/requests/${id}/revoke`, { persona: 'dana', method: 'POST' });
     await allShow(id, 3, 'Revoked by Dana DevOps');
+  }, 60_000);
+
+  it('in real Chromium: sam sees Approve on his card and clicks it; his and sara\'s cards then show the grant without buttons (screenshots)', async () => {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    const id = await submit('dave', { ...RELEASE_REQUEST, justification: `**Release** [now](https://evil.example) ${Math.random()}` });
+    await allShow(id, 3, 'Waiting for approval (0 of 1)');
+    const short = `#${id.slice(0, 8)}`;
+    const open = async (persona: string) => {
+      const page = await browser().newPage();
+      await page.goto(`${channel().url}/chats/${persona}`);
+      await page.waitForSelector('body[data-rendered]');
+      return { page, card: page.locator('section', { hasText: short }) };
+    };
+    const samPage = await open('sam');
+    await samPage.card.screenshot({ path: join(ARTIFACTS, 'teams-bot-card-sam-before.png') });
+    expect(await samPage.card.getByRole('button', { name: 'Approve' }).count()).toBe(1);
+    // What dave wrote is text: no link in the card.
+    expect(await samPage.card.locator('a').count()).toBe(0);
+    const saraBefore = await open('sara');
+    await saraBefore.card.screenshot({ path: join(ARTIFACTS, 'teams-bot-card-sara-before.png') });
+    expect(await saraBefore.card.getByRole('button', { name: 'Deny' }).count()).toBe(1);
+
+    await samPage.card.getByRole('textbox').fill('approved from Teams');
+    await samPage.card.getByRole('button', { name: 'Approve' }).click();
+    await samPage.page.waitForSelector(`section:has-text("${short}"):has-text("Active until")`, { timeout: 15_000 });
+    await samPage.card.screenshot({ path: join(ARTIFACTS, 'teams-bot-card-sam-after.png') });
+    expect(await samPage.card.getByRole('button').count()).toBe(0);
+    await allShow(id, 3, 'Active until');
+    const saraAfter = await open('sara');
+    await saraAfter.card.screenshot({ path: join(ARTIFACTS, 'teams-bot-card-sara-after.png') });
+    expect(await saraAfter.card.textContent()).toContain('Active until');
+    expect(await saraAfter.card.getByRole('button').count()).toBe(0);
+    const decided = (await (await stack().api(`/api/requests/${id}`, { persona: 'dave' })).json()) as { decisions: Array<{ by: string; comment?: string }> };
+    expect(decided.decisions).toMatchObject([{ by: sam.oid, comment: 'approved from Teams' }]);
+    for (const page of [samPage.page, saraBefore.page, saraAfter.page]) await page.close();
+    await stack().api(`/api/requests/${id}/revoke`, { persona: 'dave', method: 'POST' });
   }, 60_000);
 });
