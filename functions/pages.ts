@@ -10,7 +10,7 @@ export const MAX_FORM_BYTES = 8 * 1024;
 
 /** A fresh nonce for the page's one script. */
 export function scriptNonce(): string {
-  return randomBytes(16).toString('base64');
+  return randomBytes(18).toString('base64url');
 }
 
 export function pageHeaders(nonce: string): Record<string, string> {
