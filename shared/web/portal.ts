@@ -92,7 +92,7 @@ const ASK = template<AskView>(`
 {{#if none}}<p>No rule of the policy lets you ask for access.</p>{{else}}
 <form method="post" action="/ask">
 <input type="hidden" name="csrf" value="{{csrf}}">
-<label for="target">Role and key</label>
+<label for="target">Role and key (or Azure resource)</label>
 <select id="target" name="target" required aria-describedby="rules-hint">{{#each groups}}<optgroup label="{{label}}">{{#each targets}}<option value="{{value}}" data-rule="{{rule}}" data-max-ms="{{maxMs}}" data-min-ms="{{minMs}}" data-ticket-pattern="{{ticketPattern}}" data-ticket-required="{{ticketRequired}}"{{#if selected}} selected{{/if}}>{{label}}</option>{{/each}}</optgroup>{{/each}}</select>
 <label for="grantee">For whom</label>
 <select id="grantee" name="grantee" required>{{#each grantees}}<option value="{{value}}" data-rules="{{rules}}"{{#if selected}} selected{{/if}}>{{label}}</option>{{/each}}</select>

@@ -13,6 +13,7 @@ import {
   mayExtend,
   mayRevoke,
   parseIsoDuration,
+  principalView,
   riskFlags,
   type AccessRequest,
   type Caller,
@@ -164,6 +165,10 @@ export function summarize(policy: Policy, request: AccessRequest, now: Date): Re
   };
 }
 
+function approverNames(policy: Policy, approvers: readonly string[]): string {
+  return approvers.map((a) => principalView(policy, a)?.displayName ?? a).join(' or ');
+}
+
 /** What the viewer may do with the request, as the domain's permission functions say. */
 export function actionsFor(policy: Policy, viewer: Caller, request: AccessRequest, forms: RequestForms): RequestActions {
   const verdict = decide(policy, viewer, request, 'approve');
@@ -173,7 +178,7 @@ export function actionsFor(policy: Policy, viewer: Caller, request: AccessReques
   return {
     forms,
     ...(verdict.ok ? { decide: { target: verdict.target, what: verdict.target === 'extension' ? 'the extension' : 'this request' } } : {}),
-    ...(!verdict.ok && awaiting ? { cannotDecide: `You cannot decide: ${verdict.detail}.` } : {}),
+    ...(!verdict.ok && awaiting ? { cannotDecide: verdict.code === 'self-approval' && rule ? `Waiting for a decision by ${approverNames(policy, rule.approval.approvers)}.` : `You cannot decide: ${verdict.detail}.` } : {}),
     cancel: request.status === 'Pending' && mayCancel(policy, viewer, request),
     revoke: (request.status === 'Active' || request.status === 'Approved') && mayRevoke(policy, viewer, request),
     ...(extendable ? { extend: { durations: durationChoices(rule.minDurationMs, parseIsoDuration(rule.maxDuration) ?? 0, 'PT1H') } } : {}),

@@ -124,6 +124,11 @@ describe('the portal', () => {
     const id = ((await asked.json()) as { id: string }).id;
     expect((await stack().api(`/api/requests/${id}/decisions`, { persona: 'sam', body: { decision: 'approve' } })).status).toBe(200);
 
+    // The request's page: sign in first; someone who may not see the request learns nothing.
+    const anonymous = await fetch(`${stack().stack.endpoints.api}/requests/${id}`, { redirect: 'manual' });
+    expect({ status: anonymous.status, location: anonymous.headers.get('location') }).toEqual({ status: 302, location: `/.auth/login/aad?post_login_redirect_uri=${encodeURIComponent(`/requests/${id}`)}` });
+    expect((await fetch(`${stack().stack.endpoints.api}/requests/${id}`, { headers: { cookie: await sessionCookie(stack(), 'dana') } })).status).toBe(404);
+
     const dave = await sessionCookie(stack(), 'dave');
     const home = await openReviewPage(`${stack().stack.endpoints.api}/`, dave);
     expect(home.html).toMatch(/<td data-label="Time left"><span data-expires="[^"]+">(1 hour 59 minutes|2 hours) left<\/span>/);
