@@ -1,8 +1,8 @@
 import { evaluateRequest, type EligibleRequest } from '../../shared/domain/eligibility';
-import { applyEvent, createRequest, type AccessRequest, type RequestEvent } from '../../shared/domain/lifecycle';
+import { createRequest, type AccessRequest } from '../../shared/domain/lifecycle';
 import { actionsFor, durationChoices, durationInWords, requestFacts, scopeLabel, summarize } from '../../shared/web/requestViews';
 import { template, timeInWords } from '../../shared/web/templates';
-import { CALLERS, NOW, OID, contosoPolicy } from './domain/fixtures';
+import { CALLERS, NOW, OID, applied, contosoPolicy } from './domain/fixtures';
 
 /** The pieces every portal page shows of a request, from the Contoso policy's own rules. */
 const policy = contosoPolicy();
@@ -14,14 +14,6 @@ function asked(caller: keyof typeof CALLERS, input: Parameters<typeof evaluateRe
   return createRequest(policy, evaluation as EligibleRequest, { id, requestedBy: CALLERS[caller]!.objectId }, NOW);
 }
 
-function after(request: AccessRequest, ...events: RequestEvent[]): AccessRequest {
-  return events.reduce((current, event) => {
-    const next = applyEvent(current, event, NOW);
-    if (!next.ok) throw new Error(next.detail);
-    return next.request;
-  }, request);
-}
-
 describe('a request as the portal shows it', () => {
   const officer = asked('sam', { role: 'Crypto Officer', scope: '/', justification: 'recover <key>', ticket: 'INC-7' }, 'r-officer');
 
@@ -29,7 +21,7 @@ describe('a request as the portal shows it', () => {
     const summary = summarize(policy, officer, NOW);
     expect(summary.progress).toBe('0 of 2 approvals');
     expect(summary.riskFlags).toEqual(expect.arrayContaining(['Privileged role', 'HSM-wide scope']));
-    expect(summarize(policy, after(officer, { type: 'decide', by: OID.sara, decision: 'approve' }), NOW).progress).toBe('1 of 2 approvals');
+    expect(summarize(policy, applied(officer, { type: 'decide', by: OID.sara, decision: 'approve' }), NOW).progress).toBe('1 of 2 approvals');
     expect(summary.short).toBe('Managed HSM Crypto Officer on the whole HSM for Sam Security');
   });
 
@@ -43,7 +35,7 @@ describe('a request as the portal shows it', () => {
 
   it('a running grant: time left in words, Extend within the rule and Revoke for the requester', () => {
     const release = asked('dave', { role: 'Crypto User', scope: '/keys/release-signing-key', principalId: OID.appVm, duration: 'PT2H', justification: 'release' }, 'r-release');
-    const active = after(release, { type: 'decide', by: OID.sam, decision: 'approve' }, { type: 'granted', assignmentName: 'a1', at: NOW });
+    const active = applied(release, { type: 'decide', by: OID.sam, decision: 'approve' }, { type: 'granted', assignmentName: 'a1', at: NOW });
     const summary = summarize(policy, active, new Date(NOW.getTime() + 30 * 60_000));
     expect(summary).toMatchObject({ status: 'Active', expiresAt: '2030-01-01T12:00:00.000Z', left: '1 hour 30 minutes left' });
     const dave = actionsFor(policy, CALLERS.dave!, active, forms);
@@ -51,7 +43,7 @@ describe('a request as the portal shows it', () => {
     expect(dave.extend?.durations.map((d) => d.label)).toEqual(['15 minutes', '30 minutes', '1 hour', '2 hours', '4 hours', '8 hours']);
     expect(actionsFor(policy, CALLERS.sara!, active, forms)).toMatchObject({ revoke: true, cancel: false });
     expect(actionsFor(policy, CALLERS.sara!, active, forms).extend).toBeUndefined();
-    const extending = after(active, { type: 'requestExtension', by: OID.dave, durationMs: 3_600_000 });
+    const extending = applied(active, { type: 'requestExtension', by: OID.dave, durationMs: 3_600_000 });
     expect(summarize(policy, extending, NOW).progress).toBe('0 of 1 approvals of the extension');
     expect(actionsFor(policy, CALLERS.sam!, extending, forms).decide).toEqual({ target: 'extension', what: 'the extension' });
     expect(requestFacts(policy, extending).find((f) => f.title === 'Duration')?.value).toBe('2 hours, 1 hour more asked for');
