@@ -4,7 +4,7 @@
  * caller's eligibility on both planes. Every change is a POST with a CSRF token bound to the caller
  * and the browser (ADR 0012); GET only reads. The forms for one request post to its page.
  */
-import { parseIsoDuration, type AccessRequest, type Caller, type CatalogRule, type Policy } from '../domain';
+import { isApproverFor, parseIsoDuration, type AccessRequest, type Caller, type CatalogRule, type Policy } from '../domain';
 import type { AccessRequestService } from '../services/accessRequests';
 import type { CsrfProtection } from '../services/csrf';
 import type { EligibilityService } from '../services/eligibility';
@@ -35,7 +35,7 @@ export interface Viewer {
 
 interface Item { readonly summary: RequestSummary; readonly actions: RequestActions; readonly key: string }
 
-const HOME = template<{ notice?: string; active: Item[]; open: Item[]; waiting: Item[] }>(`
+const HOME = template<{ notice?: string; active: Item[]; open: Item[]; waiting: Item[]; approver: boolean }>(`
 <h1>My access</h1>
 {{#if notice}}<p class="notice" role="status">{{notice}}</p>{{/if}}
 <h2>Running grants</h2>
@@ -51,10 +51,10 @@ const HOME = template<{ notice?: string; active: Item[]; open: Item[]; waiting: 
 <h2>My open requests</h2>
 {{#if open}}<ul>{{#each open}}{{#with summary}}<li><a href="{{link}}">{{short}}</a>: {{status}}{{#if progress}}, {{progress}}{{/if}}</li>{{/with}}{{/each}}</ul>
 {{else}}<p>No open request. <a href="/ask">Ask for access</a>.</p>{{/if}}
-<h2 id="waiting">Waiting for my decision ({{waiting.length}})</h2>
+{{#if approver}}<h2 id="waiting">Waiting for my decision ({{waiting.length}})</h2>
 {{#if waiting}}<ul>{{#each waiting}}{{#with summary}}<li><a href="{{link}}">{{short}}</a>, asked by {{text requester}}{{#if progress}} ({{progress}}){{/if}}</li>{{/with}}{{/each}}</ul>
 <p><a href="/approvals">Decide them in Approvals</a></p>
-{{else}}<p>Nothing waits for your decision.</p>{{/if}}`);
+{{else}}<p>Nothing waits for your decision.</p>{{/if}}{{/if}}`);
 
 const APPROVALS = template<{ notice?: string; items: Item[] }>(`
 <h1>Approvals</h1>
@@ -134,6 +134,7 @@ export class PortalService {
       active: items.filter((r) => r.status === 'Active').map((r) => this.item(viewer, r, 'home')),
       open: items.filter((r) => r.status === 'Pending' || r.status === 'Approved').map((r) => this.item(viewer, r, 'home')),
       waiting: waiting.map((r) => this.item(viewer, r, 'home')),
+      approver: waiting.length > 0 || this.deps.policy.eligibility.some((rule) => isApproverFor(rule, viewer.caller)),
     });
     return page(this.frame(viewer, 'My access'), body);
   }

@@ -43,6 +43,8 @@ describe('the portal', () => {
     const page = await browser().newPage();
     await signInAs(page, 'Dave DevOps', '/');
     await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe('My access');
+    // Dave approves nothing: his home has no "waiting for my decision".
+    await expect(page.getByRole('heading', { name: /Waiting for my decision/ }).count()).resolves.toBe(0);
     await checkPage(page, 'home-dave-before');
 
     await page.getByRole('navigation').getByRole('link', { name: 'Ask for access' }).click();
