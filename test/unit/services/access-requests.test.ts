@@ -122,6 +122,10 @@ describe('AccessRequestService on in-memory ports', () => {
     expect(await service.sweep()).toEqual({ due: 1, stalled: 0, timedOut: 0 });
     const handed = scheduler.scheduled.slice(queued);
     expect(handed.map((s) => s.reason)).toEqual(['follow-up']);
+    // A backlog does not feed itself: the next sweep, seconds later, does not send it again.
+    advance(5_000);
+    await service.sweep();
+    expect(scheduler.scheduled.length).toBe(queued + 1);
     expect((await service.wake(handed[0]!.requestId, 'follow-up'))?.status).toBe('Expired');
     expect(hsm.assignments.size).toBe(0);
   });
