@@ -21,7 +21,6 @@ import { readReconcileSettings, type ReconcileSettings } from './adapters/reconc
 import type { Clock, ServiceLog } from './services/ports';
 import { createNotificationSetup } from './adapters/notify';
 import type { NotificationService } from './services/notifications';
-import { ReviewPageService } from './services/reviewPage';
 import { CsrfProtection } from './services/csrf';
 import { createAzureRbacAdapters } from './adapters/arm-rbac/setup';
 import { ArmReconciliationService } from './services/armReconciliation';
@@ -40,6 +39,7 @@ import { createTeamsBot, installationRecorder, readBotSettings, TableTeamsBotSto
 import { loadGroupMembers } from './adapters/groupMembersFile';
 import { PolicyDirectory, TeamsApprovalService } from './services/teamsApprovals';
 import { TeamsCardService } from './services/teamsCards';
+import { RequestPageService } from './web/requestPage';
 
 export type { HsmAccessControlClient } from './adapters/hsm-rbac';
 // What the Functions edge needs of the adapters goes through the composition root: functions/ never
@@ -81,7 +81,8 @@ export interface AppContext {
   /** Teams and email notifications (the workflow calls them on every change; the timer for reminders). */
   notifications(log?: ServiceLog): NotificationService;
   /** The review page behind the notifications' links. */
-  reviewPage(log?: ServiceLog): ReviewPageService;
+  /** The one page per request, in the portal and behind the review links. */
+  requestPage(log?: ServiceLog): RequestPageService;
   /** Cross-site request checks and CSRF tokens, for the API and the review page alike. */
   readonly csrf: CsrfProtection;
   /** The Event Grid topic events go to; undefined when none is configured (then no event is written). */
@@ -267,7 +268,7 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
       return new TeamsCardService({ policy, ledger: ledger(), store: teamsBotStore(), connector, members: groupMembers, directory, clock, log, marks: notify.marks() });
     },
     portal: (log = consoleLog) =>
-      new PortalService({ policy, requests: context.requests(log), eligibility: context.eligibility(log), csrf: context.csrf, keys: notify.config.reviewLinkKeys, reviewLinkTtlMs: notify.config.reviewLinkTtlMs, clock }),
+      new PortalService({ policy, requests: context.requests(log), eligibility: context.eligibility(log), csrf: context.csrf, clock }),
     eligibility: (log = consoleLog) =>
       new EligibilityService({
         policy,
@@ -280,8 +281,8 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
         clock,
         log,
       }, keyLists),
-    reviewPage: (log = consoleLog) =>
-      new ReviewPageService({
+    requestPage: (log = consoleLog) =>
+      new RequestPageService({
         requests: context.requests(log),
         policy,
         keys: notify.config.reviewLinkKeys,
