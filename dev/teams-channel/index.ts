@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { join } from 'node:path';
 import { exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JWK, type KeyLike } from 'jose';
+import { ADAPTIVE_CARDS_LIBRARY, CARD_PAGE_CSP, cardPage } from '../emulator-common/cardPage';
 import { listenOnLoopback } from '../emulator-common/server';
 import { PERSONAS, TENANT_ID, type Persona } from '../personas';
 
@@ -87,27 +87,16 @@ export interface TeamInstallation {
   members?: readonly Persona[];
 }
 
-const LIBRARY = join(__dirname, '..', '..', 'node_modules', 'adaptivecards', 'dist', 'adaptivecards.min.js');
-const PAGE_CSP = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:";
 
-const chatPage = (name: string, persona: Persona): string => `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Teams as ${persona.name}</title>
-<style>
-body{font:16px/1.5 "Segoe UI",system-ui,sans-serif;background:#f5f5f5;margin:0;padding:1rem;color:#1b1b1b}
-main{max-width:36rem;margin:0 auto}
-.post{background:#fff;border-radius:6px;box-shadow:0 1px 3px #0003;margin:1rem 0;padding:.8rem}
-.meta{font-size:.85rem;color:#444;margin-bottom:.5rem}
-.card{border-left:4px solid #5b5fc7;padding-left:.6rem}
-.ac-pushButton{cursor:pointer}
-</style></head>
-<body data-persona="${name}"><main><h1>Teams, signed in as ${persona.name}</h1>
-<p>The bot's cards in this person's chat and in the team's channels, each as this person sees it.</p>
-<p><button id="install" type="button">Add the bot (personal chat)</button></p>
-<div id="cards" aria-live="polite"></div></main>
-<script src="/adaptivecards.min.js"></script>
-<script src="/chat.js"></script>
-</body></html>`;
+const chatPage = (name: string, persona: Persona): string =>
+  cardPage({
+    title: `Teams, signed in as ${persona.name}`,
+    intro: `<p>The bot's cards in this person's chat and in the team's channels, each as this person sees it.</p>
+<p><button id="install" type="button">Add the bot (personal chat)</button></p>`,
+    script: '/chat.js',
+    bodyAttributes: `data-persona="${name}"`,
+    maxWidth: '36rem',
+  });
 
 /** Renders each card with the Adaptive Cards JavaScript SDK; Action.Execute goes to the bot as this persona's click. */
 const CHAT_SCRIPT = `'use strict';
@@ -330,7 +319,7 @@ export async function startTeamsChannel(options: TeamsChannelOptions): Promise<T
   /** The pages that show each persona's Teams: `/chats/{persona}`, its cards as JSON, its clicks. */
   const chatCall = async (request: IncomingMessage, response: ServerResponse, path: string): Promise<boolean> => {
     if (request.method === 'GET' && path === '/adaptivecards.min.js') {
-      page(response, 'text/javascript; charset=utf-8', readFileSync(LIBRARY));
+      page(response, 'text/javascript; charset=utf-8', readFileSync(ADAPTIVE_CARDS_LIBRARY));
       return true;
     }
     if (request.method === 'GET' && path === '/chat.js') {
@@ -346,7 +335,7 @@ export async function startTeamsChannel(options: TeamsChannelOptions): Promise<T
       return true;
     }
     if (!chat[1] && !chat[3] && request.method === 'GET') {
-      page(response, 'text/html; charset=utf-8', chatPage(name, persona), { 'content-security-policy': PAGE_CSP });
+      page(response, 'text/html; charset=utf-8', chatPage(name, persona), { 'content-security-policy': CARD_PAGE_CSP });
       return true;
     }
     if (chat[1] && !chat[3] && request.method === 'GET') {
