@@ -2,7 +2,7 @@ import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } 
 import { appContext, identify, WRONG_TENANT_DETAIL } from '../shared/app';
 import { CSRF_COOKIE, CSRF_COOKIE_MAX_AGE_SECONDS, CSRF_COOKIE_PATH } from '../shared/services/csrf';
 import { errorPage, type PageResult, type ReviewCaller, type ReviewInput } from '../shared/services/reviewPage';
-import { cookie, endpoint, invocationLog, originOf } from './http';
+import { cookie, endpoint, identified, invocationLog, originOf } from './http';
 
 const MAX_FORM_BYTES = 8 * 1024;
 
@@ -24,7 +24,7 @@ function wrongTenant(request: HttpRequest): HttpResponseInit | undefined {
 }
 
 function input(request: HttpRequest): ReviewInput {
-  const who = identify(request.headers, appContext().config.tenantId);
+  const who = identified(request);
   const principal = who.kind === 'caller' ? who.principal : undefined;
   const caller: ReviewCaller | undefined = principal ? { objectId: principal.principalId, groups: principal.groups, name: principal.name } : undefined;
   const csrfCookie = cookie(request, CSRF_COOKIE);
