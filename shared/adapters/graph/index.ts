@@ -35,6 +35,8 @@ export interface GraphDirectoryOptions extends GraphSettings {
   credential: TokenCredential;
   /** Retries of the SDK's pipeline after the first attempt (429 and 503 with Retry-After, connection errors); default 1. */
   maxRetries?: number;
+  /** Objects per page asked for (`$top`, 1-999; default 999, Graph's largest). */
+  pageSize?: number;
   /** For tests. */
   httpClient?: HttpClient;
 }
@@ -60,9 +62,11 @@ export class GraphDirectory implements GroupDirectory {
   private readonly pipeline: Pipeline;
   private readonly httpClient: HttpClient;
   private readonly endpoint: string;
+  private readonly pageSize: number;
 
   constructor(options: GraphDirectoryOptions) {
     this.endpoint = options.endpoint.replace(/\/+$/, '');
+    this.pageSize = options.pageSize ?? PAGE_SIZE;
     this.pipeline = createPipelineFromOptions({
       retryOptions: { maxRetries: options.maxRetries ?? 1 },
       ...(options.caPem ? { tlsOptions: { ca: options.caPem } } : {}),
@@ -75,7 +79,7 @@ export class GraphDirectory implements GroupDirectory {
   async memberGroups(objectId: string): Promise<readonly string[]> {
     if (!GUID.test(objectId)) throw new DirectoryError(`'${objectId}' is not an object id`);
     const what = `Listing the groups of ${objectId}`;
-    const items = await this.collect(`${this.endpoint}/v1.0/users/${objectId}/transitiveMemberOf?$select=id,securityEnabled&$top=${PAGE_SIZE}`, what, {});
+    const items = await this.collect(`${this.endpoint}/v1.0/users/${objectId}/transitiveMemberOf?$select=id,securityEnabled&$top=${this.pageSize}`, what, {});
     const groups = items.filter((item) => item['@odata.type'] === '#microsoft.graph.group' && item.securityEnabled === true && typeof item.id === 'string');
     return [...new Set(groups.map((g) => (g.id as string).toLowerCase()))];
   }
@@ -84,7 +88,7 @@ export class GraphDirectory implements GroupDirectory {
     if (!GUID.test(groupId)) throw new DirectoryError(`'${groupId}' is not an object id`);
     const what = `Listing the members of group ${groupId}`;
     const items = await this.collect(
-      `${this.endpoint}/v1.0/groups/${groupId}/transitiveMembers/microsoft.graph.user?$select=id,displayName,userPrincipalName&$count=true&$top=${PAGE_SIZE}`,
+      `${this.endpoint}/v1.0/groups/${groupId}/transitiveMembers/microsoft.graph.user?$select=id,displayName,userPrincipalName&$count=true&$top=${this.pageSize}`,
       what,
       { ConsistencyLevel: 'eventual' },
     );
