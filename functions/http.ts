@@ -41,13 +41,13 @@ export function identified(request: HttpRequest): Identification {
  * and an error-level log line says why. Never fails the request.
  */
 async function resolveGroups(request: HttpRequest, context: InvocationContext): Promise<void> {
-  // Only a caller in an overage needs the services's context here (a request of any other never builds it early).
+  // Only a caller in an overage needs the app's context here (a request of any other never builds it early).
   if (!principalFromHeaders(request.headers)?.groupOverage) return;
   let services: ReturnType<typeof appContext>;
   try {
     services = appContext();
   } catch {
-    // A misconfigured services: the handler (or the start-up check's 503) answers as for anyone else.
+    // A misconfigured app: the handler (or the start-up check's 503) answers as for anyone else.
     return;
   }
   const who = identify(request.headers, services.config.tenantId);
