@@ -36,17 +36,20 @@ import { driftRecorder, workloadGaugeRecorder } from './services/workloadGauges'
 import { EligibilityService, KeyListCache } from './services/eligibility';
 import { PortalService } from './web/portal';
 import { createTeamsBot, installationRecorder, readBotSettings, TableTeamsBotStore, TEAMS_BOT_TABLE, type ActivityProcessor, type TeamsBot } from './adapters/teams-bot';
-import { loadGroupMembers } from './adapters/groupMembersFile';
+import { DirectoryGroupMembers } from './services/groupMembers';
 import { PolicyDirectory, TeamsApprovalService } from './services/teamsApprovals';
 import { TeamsCardService } from './services/teamsCards';
 import { RequestPageService } from './web/requestPage';
+import { GraphDirectory, readGraphSettings } from './adapters/graph';
+import { CallerGroups } from './services/callerGroups';
+import type { GroupDirectory } from './services/directoryPorts';
 
 export type { HsmAccessControlClient } from './adapters/hsm-rbac';
 // What the Functions edge needs of the adapters goes through the composition root: functions/ never
 // imports an adapter itself (the layer rules in .dependency-cruiser.cjs).
 export { bearerChallenge } from './adapters/bearerChallenge';
 export { ConfigurationError } from './adapters/config';
-export { identify, WRONG_TENANT_DETAIL } from './adapters/easyAuth';
+export { identify, principalFromHeaders, WRONG_TENANT_DETAIL, type Identification } from './adapters/easyAuth';
 export { REVOCATION_QUEUE, type RevocationMessage } from './adapters/storage/revocationQueue';
 export {
   currentInvocation,
@@ -103,6 +106,10 @@ export interface AppContext {
   teamsBot(): ActivityProcessor | undefined;
   /** The bot's approval cards, sent and updated after each change; undefined without BOT_APP_ID. */
   teamsCards(log?: ServiceLog): TeamsCardService | undefined;
+  /** Microsoft Graph as the app's managed identity reads it: users' groups and groups' members. */
+  readonly directory: GroupDirectory;
+  /** The groups of callers whose token could not list them all (the groups overage), cached per principal. */
+  readonly callerGroups: CallerGroups;
 }
 
 /** How long a workflow step waits for its Teams card updates; slower ones finish in the background. */
@@ -193,10 +200,9 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
   };
   const notify = createNotificationSetup({ env, policy, clock, ledger, tableClient: (name) => context.tableClient(name) });
   const botSettings = readBotSettings(env, config.tenantId);
-  const directory = new PolicyDirectory(policy);
+  const policyDirectory = new PolicyDirectory(policy);
   let botStore: TableTeamsBotStore | undefined;
   const teamsBotStore = (): TableTeamsBotStore => (botStore ??= new TableTeamsBotStore(context.tableClient(TEAMS_BOT_TABLE)));
-  let groupMembers: ReturnType<typeof loadGroupMembers> | undefined;
   let bot: TeamsBot | undefined;
   const teamsBot = (): TeamsBot | undefined => {
     if (!botSettings) return undefined;
@@ -205,15 +211,18 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
       credential,
       () => {
         const cards = context.teamsCards();
-        return new TeamsApprovalService({ policy, tenantId: botSettings.tenantId, requests: context.requests(), directory, clock, ...(cards ? { refreshUserIds: (request) => cards.refreshUserIds(request) } : {}) });
+        return new TeamsApprovalService({ policy, tenantId: botSettings.tenantId, requests: context.requests(), directory: policyDirectory, clock, ...(cards ? { refreshUserIds: (request) => cards.refreshUserIds(request) } : {}) });
       },
       installationRecorder(teamsBotStore()),
     );
     return bot;
   };
+  const directory = new GraphDirectory({ ...readGraphSettings(env), credential });
   const context: AppContext = {
     config,
     credential,
+    directory,
+    callerGroups: new CallerGroups({ directory, clock }),
     hsm: () => clientFor(config.hsmUrl),
     tableClient: (tableName) => {
       let client = tables.get(tableName);
@@ -264,8 +273,7 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
     teamsCards: (log = consoleLog) => {
       const connector = teamsBot()?.connector;
       if (!connector) return undefined;
-      groupMembers ??= loadGroupMembers(env, policy);
-      return new TeamsCardService({ policy, ledger: ledger(), store: teamsBotStore(), connector, members: groupMembers, directory, clock, log, marks: notify.marks() });
+      return new TeamsCardService({ policy, ledger: ledger(), store: teamsBotStore(), connector, members: new DirectoryGroupMembers(directory), directory: policyDirectory, clock, log, marks: notify.marks() });
     },
     portal: (log = consoleLog) =>
       new PortalService({ policy, requests: context.requests(log), eligibility: context.eligibility(log), csrf: context.csrf, clock }),

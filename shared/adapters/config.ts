@@ -243,8 +243,10 @@ export const CONFIG_SETTING_NAMES = [
   'TEAMS_WEBHOOK_URL',
   // Events (loadEventGridConfig).
   'EVENTGRID_TOPIC_ENDPOINT', 'EVENTGRID_TOPIC_KEY', 'EVENTGRID_CA_FILE', 'EVENT_SOURCE',
-  // The Teams bot (readBotSettings) and the directory its personal cards go by (loadGroupMembers).
-  'BOT_APP_ID', 'BOT_OPENID_METADATA_URL', 'BOT_TOKEN_ISSUER', 'GROUP_MEMBERS_FILE',
+  // Microsoft Graph (readGraphSettings).
+  'GRAPH_ENDPOINT', 'GRAPH_CA_FILE',
+  // The Teams bot (readBotSettings).
+  'BOT_APP_ID', 'BOT_OPENID_METADATA_URL', 'BOT_TOKEN_ISSUER',
 ] as const;
 
 // ---- notifications and review links ----

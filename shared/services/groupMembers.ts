@@ -1,8 +1,9 @@
 /**
- * Who is in a group, for sending the Teams bot's cards to each member of an approver group. In
- * Entra ID that is Microsoft Graph's question; here it is a port with two small implementations.
+ * Who is in a group, for sending the Teams bot's cards to each member of an approver group: the
+ * directory's answer (Microsoft Graph, `GroupDirectory`), or a fixed one in tests.
  */
 import type { Policy } from '../domain';
+import type { GroupDirectory } from './directoryPorts';
 
 export interface GroupMembers {
   /** Object ids (lower case) of the people in the group; empty for a group it does not know. */
@@ -35,3 +36,13 @@ export class PolicyGroupMembers implements GroupMembers {
     });
   }
 }
+
+/** The directory's members of a group (users, nested groups resolved), as object ids. */
+export class DirectoryGroupMembers implements GroupMembers {
+  constructor(private readonly directory: Pick<GroupDirectory, 'membersOf'>) {}
+
+  async membersOf(groupId: string): Promise<readonly string[]> {
+    return (await this.directory.membersOf(groupId)).map((user) => user.id.toLowerCase());
+  }
+}
+

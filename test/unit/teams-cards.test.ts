@@ -1,7 +1,7 @@
 import type { Activity } from 'botbuilder';
 import { installationRecorder } from '../../shared/adapters/teams-bot';
 import { applyEvent, createRequest, evaluateRequest, parsePolicy, PolicyError, type AccessRequest, type EligibleRequest, type Policy } from '../../shared/domain';
-import { InMemoryGroupMembers, PolicyGroupMembers } from '../../shared/services/groupMembers';
+import { DirectoryGroupMembers, InMemoryGroupMembers, PolicyGroupMembers } from '../../shared/services/groupMembers';
 import { PolicyDirectory } from '../../shared/services/teamsApprovals';
 import type { BotChannel, BotConnectorPort, BotConversation, BotUser, OpenCardSet, SentCard, TeamsBotStore } from '../../shared/services/teamsCardPorts';
 import { TeamsCardService } from '../../shared/services/teamsCards';
@@ -201,6 +201,8 @@ describe('group members and the policy', () => {
     expect(await new PolicyGroupMembers(contosoPolicy()).membersOf(SECURITY_TEAM)).toEqual([OID.sam, OID.sara, OID.sean]);
     expect(await new InMemoryGroupMembers({ [SECURITY_TEAM.toUpperCase()]: [OID.sam.toUpperCase()] }).membersOf(SECURITY_TEAM)).toEqual([OID.sam]);
     expect(await new InMemoryGroupMembers({}).membersOf(SECURITY_TEAM)).toEqual([]);
+    const graph = { membersOf: async () => [{ id: OID.sam.toUpperCase(), displayName: 'Sam Security' }, { id: OID.sara }] };
+    expect(await new DirectoryGroupMembers(graph).membersOf(SECURITY_TEAM)).toEqual([OID.sam, OID.sara]);
   });
 
   it.each([['a channel id that is none', 'bot: { channel: "general" }'], ['another word', 'bot: everyone']])('a bot entry with %s is refused', (_name, line) => {
