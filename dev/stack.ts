@@ -13,6 +13,7 @@ import type { MailSink } from './mail-sink';
 import type { TeamsSink } from './teams-sink';
 import { BLOB_CREATED, blobCreatedEvent, startEventGridEmulator, type EventGridEmulator } from './eventgrid-emulator';
 import { startTeamsChannel, type TeamsChannel } from './teams-channel';
+import { startGraphEmulator, type GraphEmulator } from './graph-emulator';
 
 export const REPO_ROOT = resolve(__dirname, '..');
 export const API_AUDIENCE = 'api://hsm-access-governor';
@@ -100,6 +101,8 @@ export interface Stack {
   readonly storageEvents: EventGridEmulator;
   /** The Bot Framework channel for Teams (dev/teams-channel): signs activities to /api/messages, takes the bot's replies. */
   readonly teamsChannel: TeamsChannel;
+  /** Microsoft Graph's membership calls (dev/graph-emulator), on a free port: the groups of callers in a groups overage. */
+  readonly graph: GraphEmulator;
   /** The app settings the function app runs with. */
   readonly appSettings: Readonly<Record<string, string>>;
   close(): Promise<void>;
@@ -184,9 +187,15 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       dataDir: join(dataDir, 'eventgrid'),
       entra: { issuer: ISSUER, jwk: idp.publicJwk, dataSenders: [PERSONAS[SERVICE_PERSONA].oid] },
     }));
-    const teamsChannel = await started(startTeamsChannel({ port: port('teamsChannel'), botAppId: LOCAL_BOT_APP_ID }));
+    const teamsChannel = await started(startTeamsChannel({ port: port('teamsChannel'), botAppId: LOCAL_BOT_APP_ID, connectorTokens: { issuer: ISSUER, jwk: idp.publicJwk } }));
     const auditLog = options.auditLog ?? process.env.HSMGOV_STACK_AUDIT_LOG === '1';
     const storageEvents = await started(startEventGridEmulator({ port: port('storageEvents'), topicName: 'contosologstorage', systemTopicSource: CONTOSO_LOG_STORAGE_ID }));
+    // The app's identity holds the application permissions infra/README.md has an admin grant it.
+    const graph = await started(startGraphEmulator({
+      dataDir: join(dataDir, 'graph'),
+      entra: { issuer: ISSUER, jwk: idp.publicJwk },
+      applicationPermissions: { [PERSONAS[SERVICE_PERSONA].oid]: ['GroupMember.Read.All', 'User.Read.All'] },
+    }));
     // Review links name the app's public URL, so its port is chosen before the host starts.
     const apiPort = random ? await freePort() : DEFAULT_PORTS.api;
 
@@ -222,6 +231,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       // The log storage account, and the service's own object id, whose role-assignment calls in the log
       // are its own work and not drift (in Azure the bicep sets both).
       ...(auditLog ? { AUDIT_LOGS_STORAGE: azurite.connectionString, SERVICE_OBJECT_ID: PERSONAS[SERVICE_PERSONA].oid } : {}),
+      GRAPH_ENDPOINT: graph.url,
+      GRAPH_CA_FILE: graph.caFile,
       ...options.env,
     };
     const host = await started(startFunctionsHost({
@@ -232,6 +243,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       ...(options.logger ? { logger: options.logger } : {}),
       ...(options.timers === false ? { timers: false } : {}),
     }));
+    teamsChannel.connectBot(`${host.url}/api/messages`);
     await eventGrid.addSubscription({
       name: 'governor-inbound-requests',
       endpoint: `${host.url}/runtime/webhooks/eventgrid?functionName=${INBOUND_EVENTS_FUNCTION}&code=${encodeURIComponent(host.hostKey)}`,
@@ -263,6 +275,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       eventGridKey: eventGrid.accessKey,
       eventGridCaFile: eventGrid.caFile,
       teamsChannel: teamsChannel.url,
+      graph: graph.url,
+      graphCaFile: graph.caFile,
     };
     writeEndpoints(dataDir, endpoints);
 
@@ -280,6 +294,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       eventGrid,
       storageEvents,
       teamsChannel,
+      graph,
       appSettings,
       close: () => {
         closing ??= closeAll();

@@ -21,7 +21,6 @@ import { readReconcileSettings, type ReconcileSettings } from './adapters/reconc
 import type { Clock, ServiceLog } from './services/ports';
 import { createNotificationSetup } from './adapters/notify';
 import type { NotificationService } from './services/notifications';
-import { ReviewPageService } from './services/reviewPage';
 import { CsrfProtection } from './services/csrf';
 import { createAzureRbacAdapters } from './adapters/arm-rbac/setup';
 import { ArmReconciliationService } from './services/armReconciliation';
@@ -43,13 +42,21 @@ import { AuditIngestionService } from './services/auditIngestion';
 import { EvidenceReactionService } from './services/evidenceReactions';
 import { EvidenceService } from './services/evidence';
 import { listAll } from './services/ports';
+import { createTeamsBot, installationRecorder, readBotSettings, TableTeamsBotStore, TEAMS_BOT_TABLE, type ActivityProcessor, type TeamsBot } from './adapters/teams-bot';
+import { DirectoryGroupMembers } from './services/groupMembers';
+import { PolicyDirectory, TeamsApprovalService } from './services/teamsApprovals';
+import { TeamsCardService } from './services/teamsCards';
+import { RequestPageService } from './web/requestPage';
+import { GraphDirectory, readGraphSettings } from './adapters/graph';
+import { CallerGroups } from './services/callerGroups';
+import type { GroupDirectory } from './services/directoryPorts';
 
 export type { HsmAccessControlClient } from './adapters/hsm-rbac';
 // What the Functions edge needs of the adapters goes through the composition root: functions/ never
 // imports an adapter itself (the layer rules in .dependency-cruiser.cjs).
 export { bearerChallenge } from './adapters/bearerChallenge';
 export { ConfigurationError } from './adapters/config';
-export { identify, WRONG_TENANT_DETAIL } from './adapters/easyAuth';
+export { identify, principalFromHeaders, WRONG_TENANT_DETAIL, type Identification } from './adapters/easyAuth';
 export { REVOCATION_QUEUE, type RevocationMessage } from './adapters/storage/revocationQueue';
 export {
   currentInvocation,
@@ -62,7 +69,7 @@ export {
   traceIdOf,
   type InvocationKind,
 } from './adapters/telemetry';
-export { createActivityProcessor, readBotSettings, type ActivityProcessor } from './adapters/teams-bot';
+export { readBotSettings, type ActivityProcessor } from './adapters/teams-bot';
 export { RECONCILE_QUEUE, type RunMessage } from './adapters/storage/runQueue';
 
 /** Everything a function needs from the outside world, built once from the app settings. */
@@ -84,7 +91,8 @@ export interface AppContext {
   /** Teams and email notifications (the workflow calls them on every change; the timer for reminders). */
   notifications(log?: ServiceLog): NotificationService;
   /** The review page behind the notifications' links. */
-  reviewPage(log?: ServiceLog): ReviewPageService;
+  /** The one page per request, in the portal and behind the review links. */
+  requestPage(log?: ServiceLog): RequestPageService;
   /** Cross-site request checks and CSRF tokens, for the API and the review page alike. */
   readonly csrf: CsrfProtection;
   /** The Event Grid topic events go to; undefined when none is configured (then no event is written). */
@@ -105,6 +113,23 @@ export interface AppContext {
   auditIngestion(log?: ServiceLog): AuditIngestionService | undefined;
   /** Usage per grant and the auditors' usage report, from what the audit log showed. */
   evidence(): EvidenceService;
+  /** The Teams bot's activity processor (POST /api/messages); undefined without BOT_APP_ID. */
+  teamsBot(): ActivityProcessor | undefined;
+  /** The bot's approval cards, sent and updated after each change; undefined without BOT_APP_ID. */
+  teamsCards(log?: ServiceLog): TeamsCardService | undefined;
+  /** Microsoft Graph as the app's managed identity reads it: users' groups and groups' members. */
+  readonly directory: GroupDirectory;
+  /** The groups of callers whose token could not list them all (the groups overage), cached per principal. */
+  readonly callerGroups: CallerGroups;
+}
+
+/** How long a workflow step waits for its Teams card updates; slower ones finish in the background. */
+const CARD_WAIT_BUDGET_MS = 2000;
+
+async function within(budgetMs: number, work: Promise<unknown>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work.then(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, budgetMs)))]);
+  clearTimeout(timer);
 }
 
 export const LEDGER_TABLE = 'ledger';
@@ -190,9 +215,30 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
   let evidenceStore: TableEvidenceStore | undefined;
   const evidenceStoreOf = (): TableEvidenceStore => (evidenceStore ??= new TableEvidenceStore(context.tableClient(EVIDENCE_TABLE)));
   const auditLogReader = auditLogs ? new StorageAuditBlobReader(auditLogContainerOf(auditLogs, credential)) : undefined;
+  const botSettings = readBotSettings(env, config.tenantId);
+  const policyDirectory = new PolicyDirectory(policy);
+  let botStore: TableTeamsBotStore | undefined;
+  const teamsBotStore = (): TableTeamsBotStore => (botStore ??= new TableTeamsBotStore(context.tableClient(TEAMS_BOT_TABLE)));
+  let bot: TeamsBot | undefined;
+  const teamsBot = (): TeamsBot | undefined => {
+    if (!botSettings) return undefined;
+    bot ??= createTeamsBot(
+      botSettings,
+      credential,
+      () => {
+        const cards = context.teamsCards();
+        return new TeamsApprovalService({ policy, tenantId: botSettings.tenantId, requests: context.requests(), directory: policyDirectory, clock, ...(cards ? { refreshUserIds: (request) => cards.refreshUserIds(request) } : {}) });
+      },
+      installationRecorder(teamsBotStore()),
+    );
+    return bot;
+  };
+  const directory = new GraphDirectory({ ...readGraphSettings(env), credential });
   const context: AppContext = {
     config,
     credential,
+    directory,
+    callerGroups: new CallerGroups({ directory, clock }),
     hsm: () => clientFor(config.hsmUrl),
     tableClient: (tableName) => {
       let client = tables.get(tableName);
@@ -216,9 +262,10 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
         log,
         newId: randomUUID,
         wakeups,
-        onTransition: (before, after) => {
+        onTransition: async (before, after) => {
           outbox()?.kick();
-          return notifications.onTransition(before, after);
+          const cards = context.teamsCards(log);
+          await Promise.all([notifications.onTransition(before, after), cards ? within(CARD_WAIT_BUDGET_MS, cards.onTransition(before, after)) : undefined]);
         },
         ...(eventGrid ? { eventSource: eventGrid.source } : {}),
         ...(auditLogReader ? { usageOf: (request: AccessRequest) => context.evidence().grantUsage(request) } : {}),
@@ -239,8 +286,14 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
         afterCommit: () => outbox()?.kick(),
       }),
     notifications: (log = consoleLog) => notify.service(log),
+    teamsBot: () => teamsBot()?.process,
+    teamsCards: (log = consoleLog) => {
+      const connector = teamsBot()?.connector;
+      if (!connector) return undefined;
+      return new TeamsCardService({ policy, ledger: ledger(), store: teamsBotStore(), connector, members: new DirectoryGroupMembers(directory), directory: policyDirectory, clock, log, marks: notify.marks() });
+    },
     portal: (log = consoleLog) =>
-      new PortalService({ policy, requests: context.requests(log), eligibility: context.eligibility(log), csrf: context.csrf, keys: notify.config.reviewLinkKeys, reviewLinkTtlMs: notify.config.reviewLinkTtlMs, clock }),
+      new PortalService({ policy, requests: context.requests(log), eligibility: context.eligibility(log), csrf: context.csrf, clock }),
     eligibility: (log = consoleLog) =>
       new EligibilityService({
         policy,
@@ -253,8 +306,8 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
         clock,
         log,
       }, keyLists),
-    reviewPage: (log = consoleLog) =>
-      new ReviewPageService({
+    requestPage: (log = consoleLog) =>
+      new RequestPageService({
         requests: context.requests(log),
         policy,
         keys: notify.config.reviewLinkKeys,

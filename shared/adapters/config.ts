@@ -245,6 +245,10 @@ export const CONFIG_SETTING_NAMES = [
   'EVENTGRID_TOPIC_ENDPOINT', 'EVENTGRID_TOPIC_KEY', 'EVENTGRID_CA_FILE', 'EVENT_SOURCE',
   // The HSM's audit log (loadAuditLogStorage).
   'AUDIT_LOGS_STORAGE', 'AUDIT_LOGS_STORAGE__blobServiceUri', 'AUDIT_LOGS_STORAGE__accountName',
+  // Microsoft Graph (readGraphSettings).
+  'GRAPH_ENDPOINT', 'GRAPH_CA_FILE',
+  // The Teams bot (readBotSettings).
+  'BOT_APP_ID', 'BOT_OPENID_METADATA_URL', 'BOT_TOKEN_ISSUER',
 ] as const;
 
 // ---- the HSM's audit log ----
