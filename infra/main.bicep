@@ -103,6 +103,7 @@ var readsAuditLog = !empty(auditLogStorageAccountName)
 // The blob trigger's connection (functions/evidence.ts): identity-based, as AzureWebJobsStorage.
 var auditLogSettings = readsAuditLog ? [
   { name: 'AUDIT_LOGS_STORAGE__blobServiceUri', value: 'https://${auditLogStorageAccountName}.blob.${environment().suffixes.storage}' }
+  { name: 'AUDIT_LOGS_STORAGE__queueServiceUri', value: 'https://${auditLogStorageAccountName}.queue.${environment().suffixes.storage}' }
   { name: 'AUDIT_LOGS_STORAGE__credential', value: 'managedidentity' }
   { name: 'AUDIT_LOGS_STORAGE__clientId', value: identity.properties.clientId }
 ] : []

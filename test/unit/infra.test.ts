@@ -38,8 +38,8 @@ describe('infra: the service identity is least privileged', () => {
   const assignments = roleAssignmentBodies(bicep);
 
   it('assigns roles only to the service principal, each with principalType set', () => {
-    // Storage (3), the event topic, Key Vault, Application Insights and, on the log account, Blob Data Reader.
-    expect(assignments.length).toBe(6);
+    // Storage (3), the event topic, Key Vault, Application Insights and, on the log account, Blob Data Reader and Queue Data Contributor.
+    expect(assignments.length).toBe(7);
     for (const body of assignments) {
       expect(body).toMatch(/principalType: 'ServicePrincipal'/);
       expect(body).toMatch(/principalId: (identity\.properties\.principalId|principalId)/);
