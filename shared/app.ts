@@ -349,7 +349,7 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
         },
       });
     },
-    evidence: () => new EvidenceService({ ledger: ledger(), ...(auditLogReader ? { store: evidenceStoreOf() } : {}) }),
+    evidence: () => new EvidenceService({ ledger: ledger(), policy, ...(auditLogReader ? { store: evidenceStoreOf() } : {}) }),
     reconcileSettings,
     reconciliation: (log = consoleLog) => {
       const serviceObjectId = reconcileSettings.serviceObjectId;

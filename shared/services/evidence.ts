@@ -2,7 +2,7 @@
  * What the HSM's audit log says, for readers: a grant's usage (its page and its record), and the
  * auditors' usage report with refused attempts and use outside any grant.
  */
-import { PERSISTENT_REFUSALS, summarizeGrantUsage, usageReport, type AccessRequest, type GrantUsage, type UsageReport } from '../domain';
+import { PERSISTENT_REFUSALS, summarizeGrantUsage, usageReport, type AccessRequest, type GrantUsage, type Policy, type UsageReport } from '../domain';
 import type { EvidenceRow, EvidenceStore } from './auditIngestion';
 import { listAll, type LedgerPort } from './ports';
 
@@ -55,7 +55,7 @@ export function refusedAttemptsOf(rows: readonly EvidenceRow[]): RefusedAttempts
 }
 
 export class EvidenceService {
-  constructor(private readonly deps: { store?: Pick<EvidenceStore, 'uses' | 'rows'>; ledger: LedgerPort }) {}
+  constructor(private readonly deps: { store?: Pick<EvidenceStore, 'uses' | 'rows'>; ledger: LedgerPort; policy?: Policy }) {}
 
   /** A grant's usage; unused (and no operations) while the audit log is not read. */
   async grantUsage(request: Pick<AccessRequest, 'id'>): Promise<GrantUsage> {
@@ -71,7 +71,7 @@ export class EvidenceService {
     const byTime = (a: LoggedCall, b: LoggedCall): number => a.time.localeCompare(b.time);
     return {
       evidence: store !== undefined,
-      ...usageReport(requests, uses),
+      ...usageReport(requests, uses, Object.fromEntries((this.deps.policy?.eligibility ?? []).map((rule) => [rule.id, rule.defaultDurationMs]))),
       refusedAttempts: refusedAttemptsOf(refused),
       outsideAnyGrant: outside.map(logged).sort(byTime),
       assignmentChanges: changes.map(logged).sort(byTime),

@@ -82,6 +82,8 @@ describe('usage evidence from the HSM audit log', () => {
     expect(auditors.grants.find((g) => g.id === used)).toMatchObject({ used: true, operations: [{ operation: 'KeyGet', count: 3 }, { operation: 'KeySign', count: 3 }] });
     expect(auditors.grants.find((g) => g.id === used)!.firstUseAfterMs).toBeGreaterThanOrEqual(0);
     expect(auditors.grants.find((g) => g.id === unused)).toMatchObject({ used: false, operations: [] });
+    // The release rule's default (PT1H) is far longer than its grant was used: a right-sizing line.
+    expect(auditors.rules.find((r) => r.ruleId === 'release-signing')).toMatchObject({ defaultDurationMs: 3_600_000, used: 1, suggestion: expect.stringMatching(/^the default duration is PT1H but grants are used within PT[\d.]+S: consider a default duration of PT15M$/) });
     // The one refused attempt: the SDK's key read, refused (403), after which it gave up.
     expect(auditors.refusedAttempts).toEqual([expect.objectContaining({ principalId: APP_VM, key: 'release-signing-key', persistent: false })]);
     expect(auditors.outsideAnyGrant).toEqual([]);
