@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
+import type { StoragePipelineOptions } from '@azure/storage-queue';
 import { loadOrCreateTlsMaterial } from './tls/certificate';
 
 /**
@@ -31,8 +32,12 @@ export interface AzuriteOptions {
   oauth?: { tlsDirectory: string };
 }
 
-/** Options for an Azure SDK client that talks to this Azurite directly: its CA trusted, or plain http allowed. */
-export interface AzuriteClientOptions {
+/**
+ * Options for an Azure SDK client that talks to this Azurite directly: its CA trusted, or plain http
+ * allowed. The queue and blob SDKs pass `tlsOptions` on to core-rest-pipeline, though their option
+ * type does not list it.
+ */
+export interface AzuriteClientOptions extends Pick<StoragePipelineOptions, 'userAgentOptions'> {
   allowInsecureConnection?: boolean;
   tlsOptions?: { ca: string };
 }
