@@ -1,6 +1,6 @@
 // The app's storage settings as the Functions host reads them: a connection string, or the identity-based
 // AzureWebJobsStorage__* settings; a half-configured connection stops the app with a message naming the setting.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManagedIdentityCredential } from '@azure/identity';
@@ -153,5 +153,28 @@ describe('the local host resolves a binding connection as the Functions host doe
   it('fails with the host\'s message when the connection is missing or names no queue service', () => {
     expect(() => resolveQueueConnection(undefined, {})).toThrow("Storage account connection string 'AzureWebJobsStorage' does not exist");
     expect(() => resolveQueueConnection('Jobs', { Jobs__credential: 'managedidentity' })).toThrow('The Jobs__queueServiceUri was not found');
+  });
+});
+
+describe('the deployment (infra/main.bicep)', () => {
+  const main = readFileSync(join(__dirname, '..', '..', 'infra', 'main.bicep'), 'utf8');
+
+  it('sets an identity-based connection the app accepts, and no storage key', () => {
+    const names = [...main.matchAll(/\{ name: '(AzureWebJobsStorage[A-Za-z_]*)', value: ([^}]+) \}/g)].map((m) => [m[1]!, m[2]!.trim()] as const);
+    expect(names.map(([name]) => name)).not.toContain('AzureWebJobsStorage');
+    // The values as the template resolves them: the account's name, the literal credential, the identity's client id.
+    const sample: Record<string, string> = { 'storage.name': 'stgovernor', "'managedidentity'": 'managedidentity', 'identity.properties.clientId': CLIENT_ID };
+    const env = Object.fromEntries(names.map(([name, value]) => [name, sample[value] ?? value]));
+    const { config, problems } = storage(env);
+    expect(problems).toEqual([]);
+    expect(config).toMatchObject({ kind: 'identity', identity: { clientId: CLIENT_ID } });
+  });
+
+  it('grants the identity the data roles Azurite does not check: table and queue data contributor', () => {
+    const storageRoles = /resource storageAccess '[^']+' = \[for role in \[([^\]]+)\]/.exec(main)?.[1] ?? '';
+    expect(storageRoles).toContain('roles.storageTableDataContributor');
+    expect(storageRoles).toContain('roles.storageQueueDataContributor');
+    expect(main).toMatch(/storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'/);
+    expect(main).toMatch(/storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'/);
   });
 });
