@@ -72,12 +72,40 @@ export interface StackOptions {
   armTimeScale?: number;
 }
 
+/**
+ * The app's storage as in Azure (infra/main.bicep): an identity-based `AzureWebJobsStorage`
+ * connection to Azurite over HTTPS, signed in as the app's managed identity (the identity provider's
+ * App Service endpoint), with no key in the settings. STORAGE_CA_FILE makes the app trust Azurite's
+ * CA as HSM_CA_FILE does the HSM emulator's. Azurite's key stays for direct reads by tests and tools
+ * (`storageConnectionString` in endpoints.json).
+ */
+export function identityStorageSettings(azurite: Pick<Azurite, 'blobEndpoint' | 'queueEndpoint' | 'tableEndpoint' | 'caFile'>): Record<string, string> {
+  return {
+    AzureWebJobsStorage__blobServiceUri: azurite.blobEndpoint,
+    AzureWebJobsStorage__queueServiceUri: azurite.queueEndpoint,
+    AzureWebJobsStorage__tableServiceUri: azurite.tableEndpoint,
+    AzureWebJobsStorage__credential: 'managedidentity',
+    ...(azurite.caFile ? { STORAGE_CA_FILE: azurite.caFile } : {}),
+  };
+}
+
+/** The blob trigger's connection to the log account (Azurite here), identity-based as infra/main.bicep sets it. */
+export function auditLogStorageSettings(azurite: Pick<Azurite, 'blobEndpoint' | 'queueEndpoint'>): Record<string, string> {
+  return {
+    AUDIT_LOGS_STORAGE__blobServiceUri: azurite.blobEndpoint,
+    AUDIT_LOGS_STORAGE__queueServiceUri: azurite.queueEndpoint,
+    AUDIT_LOGS_STORAGE__credential: 'managedidentity',
+  };
+}
+
 /** What `<dataDir>/endpoints.json` holds. */
 export interface StackEndpoints {
   api: string;
   hsm: string;
   hsmCaFile: string;
   storageConnectionString: string;
+  /** Azurite's CA: what a client of storageConnectionString trusts. */
+  storageCaFile: string;
   idp: string;
   hostKey: string;
   [more: string]: string;
@@ -167,6 +195,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       started(startAzurite({
         ...(inMemoryStorage ? {} : { location: join(dataDir, 'azurite') }),
         ports: random ? { blob: 0, queue: 0, table: 0 } : DEFAULT_PORTS.azurite,
+        oauth: { tlsDirectory: join(dataDir, 'azurite-tls') },
       })),
       started(startArmEmulator({
         port: port('arm'),
@@ -204,12 +233,13 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     if (auditLog) {
       hsm.sendAuditLogTo({
         connectionString: azurite.connectionString,
+        ...(azurite.caPem ? { caPem: azurite.caPem } : {}),
         resourceId: CONTOSO_HSM_RESOURCE_ID,
         onAppended: (blob) => storageEvents.raise([blobCreatedEvent({ url: blob.url, container: AUDIT_LOG_CONTAINER, name: blob.name, eTag: blob.eTag, contentLength: blob.contentLength })]),
       });
     }
     const appSettings: Record<string, string> = {
-      AzureWebJobsStorage: azurite.connectionString,
+      ...identityStorageSettings(azurite),
       POLICY_FILE: policyFile,
       HSM_URL: hsm.url,
       HSM_CA_FILE: hsm.caFile,
@@ -230,7 +260,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       BOT_OPENID_METADATA_URL: teamsChannel.openIdMetadataUrl,
       // The log storage account, and the service's own object id, whose role-assignment calls in the log
       // are its own work and not drift (in Azure the bicep sets both).
-      ...(auditLog ? { AUDIT_LOGS_STORAGE: azurite.connectionString, SERVICE_OBJECT_ID: PERSONAS[SERVICE_PERSONA].oid } : {}),
+      ...(auditLog ? { ...auditLogStorageSettings(azurite), SERVICE_OBJECT_ID: PERSONAS[SERVICE_PERSONA].oid } : {}),
       GRAPH_ENDPOINT: graph.url,
       GRAPH_CA_FILE: graph.caFile,
       ...options.env,
@@ -267,6 +297,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       arm: arm.url,
       armCaFile: arm.caFile,
       storageConnectionString: azurite.connectionString,
+      storageCaFile: azurite.caFile ?? '',
       idp: idp.url,
       hostKey: host.hostKey,
       mailSink: sinks.mailSink.url,

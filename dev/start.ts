@@ -77,6 +77,7 @@ function banner(stack: Stack, seconds: number, healthy: boolean, health: unknown
     ['Log storage system topic', `BlobCreated of the HSM's AuditEvent blobs (raised: ${new URL('/_emulator/events', stack.storageEvents.endpoint).href})`],
     ['Microsoft Graph (memberships)', `${stack.graph.url}/v1.0  (CA: ${stack.graph.caFile})`],
     ['Azurite blob/queue/table', [stack.azurite.blobEndpoint, stack.azurite.queueEndpoint, stack.azurite.tableEndpoint].join('  ')],
+    ['Azurite CA (OAuth over HTTPS)', endpoints.storageCaFile],
     ['Host key', endpoints.hostKey],
     ['Endpoints file', join(stack.dataDir, 'endpoints.json')],
   ];

@@ -2,7 +2,7 @@ import type { TokenCredential } from '@azure/core-auth';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { TableClient } from '@azure/data-tables';
 import { CONFIG_SETTING_NAMES, loadConfig, type AppConfig } from './adapters/config';
-import { createServiceCredential } from './adapters/credentials';
+import { createServiceCredential, createStorageCredential } from './adapters/credentials';
 import { createHsmAccessControlClient, type HsmAccessControlClient } from './adapters/hsm-rbac';
 import { HsmAssignmentPort } from './adapters/hsm-rbac/assignmentPort';
 import { loadPolicyFile } from './adapters/policyFile';
@@ -146,6 +146,7 @@ const consoleLog: ServiceLog = processLog;
 export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Clock = { now: () => new Date() }): AppContext {
   const config = loadConfig(env);
   const credential = createServiceCredential(config.managedIdentity);
+  const storageCredential = createStorageCredential(config.storage, { identity: config.managedIdentity, credential });
   const tables = new Map<string, TableClient>();
   const policy = loadPolicyFile(config.policyFile);
   const hsmUrlFor = (hsmName: string): string => {
@@ -171,7 +172,7 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
     pendingApprovals: (count) => metrics().pendingApprovals(count),
   });
   let reconcileStore: TableReconcileStore | undefined;
-  const scheduler = new QueueRevocationScheduler(createQueueClient(config.storage, REVOCATION_QUEUE, credential), clock);
+  const scheduler = new QueueRevocationScheduler(createQueueClient(config.storage, REVOCATION_QUEUE, storageCredential), clock);
   // One per process: wake-ups of a request run one after another, and the sweep does not repeat itself.
   const wakeups = new WakeRegistry();
   const reconcileSettings = readReconcileSettings(env);
@@ -185,7 +186,7 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
     }
     return inventory;
   };
-  const continuation = new QueueRunContinuation(createQueueClient(config.storage, RECONCILE_QUEUE, credential));
+  const continuation = new QueueRunContinuation(createQueueClient(config.storage, RECONCILE_QUEUE, storageCredential));
   const eventGrid = loadEventGridConfig(env, `/hsm-access-governor/${defaultHsmName(policy)}`);
   let drainer: OutboxDrainer | undefined;
   const outbox = (): OutboxDrainer | undefined => {
@@ -243,12 +244,12 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
     tableClient: (tableName) => {
       let client = tables.get(tableName);
       if (!client) {
-        client = createTableClient(config.storage, tableName, credential);
+        client = createTableClient(config.storage, tableName, storageCredential);
         tables.set(tableName, client);
       }
       return client;
     },
-    pingStorage: (abortSignal) => pingStorage(config.storage, credential, abortSignal),
+    pingStorage: (abortSignal) => pingStorage(config.storage, storageCredential, abortSignal),
     policy,
     requests: (log = consoleLog) => {
       const notifications = notify.service(log);

@@ -1,7 +1,7 @@
-import { BlobServiceClient } from '@azure/storage-blob';
 import type { CoreBinding } from './functionsCore';
 import { invokeFunction, type InvocationEnvironment } from './invoke';
 import { resolveAppSettingReference, type FunctionRegistration } from './registrations';
+import { blobServiceFor, resolveBlobConnection } from './storageConnection';
 
 /**
  * The blob trigger with `source: 'EventGrid'`, as the Storage extension serves it: Event Grid
@@ -59,12 +59,10 @@ export function matchBlobPath(path: string, target: BlobTarget): Record<string, 
   return Object.fromEntries(names.map((name, i) => [name, match[i + 1]]));
 }
 
-/** Reads the blob through the trigger's connection setting (a connection string, as the local stack sets it). */
+/** Reads the blob through the trigger's connection (a connection string, or identity-based `__blobServiceUri`), as the host resolves connections. */
 export async function downloadTriggerBlob(trigger: CoreBinding, target: BlobTarget, env: NodeJS.ProcessEnv = process.env): Promise<{ content: Buffer; properties: Record<string, unknown> }> {
-  const setting = typeof trigger.connection === 'string' && trigger.connection ? resolveAppSettingReference(trigger.connection, env) : 'AzureWebJobsStorage';
-  const connectionString = env[setting];
-  if (!connectionString) throw new Error(`Storage connection setting '${setting}' is not set (the local host reads blobs with connection strings only)`);
-  const blob = BlobServiceClient.fromConnectionString(connectionString).getContainerClient(target.container).getBlobClient(target.blobName);
+  const connection = typeof trigger.connection === 'string' && trigger.connection ? resolveAppSettingReference(trigger.connection, env) : undefined;
+  const blob = blobServiceFor(resolveBlobConnection(connection, env), env).getContainerClient(target.container).getBlobClient(target.blobName);
   const content = await blob.downloadToBuffer();
   const properties = await blob.getProperties();
   return { content, properties: { length: Number(properties.contentLength ?? content.length), eTag: properties.etag, contentType: properties.contentType, lastModified: properties.lastModified?.toISOString() } };
