@@ -37,7 +37,7 @@ import { EligibilityService, KeyListCache } from './services/eligibility';
 import { PortalService } from './web/portal';
 import { createTeamsBot, installationRecorder, readBotSettings, TableTeamsBotStore, TEAMS_BOT_TABLE, type ActivityProcessor, type TeamsBot } from './adapters/teams-bot';
 import { DirectoryGroupMembers } from './services/groupMembers';
-import { PolicyDirectory, TeamsApprovalService } from './services/teamsApprovals';
+import { TeamsApprovalService, type DirectoryPort } from './services/teamsApprovals';
 import { TeamsCardService } from './services/teamsCards';
 import { RequestPageService } from './web/requestPage';
 import { GraphDirectory, readGraphSettings } from './adapters/graph';
@@ -201,7 +201,8 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
   };
   const notify = createNotificationSetup({ env, policy, clock, ledger, tableClient: (name) => context.tableClient(name) });
   const botSettings = readBotSettings(env, config.tenantId);
-  const policyDirectory = new PolicyDirectory(policy);
+  // Activities carry no group claims: a clicker's groups come from the directory, cached, failing closed.
+  const teamsDirectory: DirectoryPort = { memberGroups: (objectId) => context.callerGroups.groupsOfPerson(objectId, consoleLog) };
   let botStore: TableTeamsBotStore | undefined;
   const teamsBotStore = (): TableTeamsBotStore => (botStore ??= new TableTeamsBotStore(context.tableClient(TEAMS_BOT_TABLE)));
   let bot: TeamsBot | undefined;
@@ -212,7 +213,7 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
       credential,
       () => {
         const cards = context.teamsCards();
-        return new TeamsApprovalService({ policy, tenantId: botSettings.tenantId, requests: context.requests(), directory: policyDirectory, clock, ...(cards ? { refreshUserIds: (request) => cards.refreshUserIds(request) } : {}) });
+        return new TeamsApprovalService({ policy, tenantId: botSettings.tenantId, requests: context.requests(), directory: teamsDirectory, clock, ...(cards ? { refreshUserIds: (request) => cards.refreshUserIds(request) } : {}) });
       },
       installationRecorder(teamsBotStore()),
     );
@@ -274,7 +275,7 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
     teamsCards: (log = consoleLog) => {
       const connector = teamsBot()?.connector;
       if (!connector) return undefined;
-      return new TeamsCardService({ policy, ledger: ledger(), store: teamsBotStore(), connector, members: new DirectoryGroupMembers(directory), directory: policyDirectory, clock, log, marks: notify.marks() });
+      return new TeamsCardService({ policy, ledger: ledger(), store: teamsBotStore(), connector, members: new DirectoryGroupMembers(directory), directory: teamsDirectory, clock, log, marks: notify.marks() });
     },
     portal: (log = consoleLog) =>
       new PortalService({ policy, requests: context.requests(log), eligibility: context.eligibility(log), csrf: context.csrf, clock }),
