@@ -36,7 +36,7 @@ describe('capabilityMatrix', () => {
     access: [
       { principalId: G.securityTeam, role: 'Managed HSM Administrator', roleId: 'a290', assignedAt: '/', assignmentName: 'n1', dataActions: ADMINISTRATOR, basis: 'standing', source: 'inventory' },
       { principalId: OID.appVm, principal: 'app-vm', role: 'Managed HSM Crypto User', roleId: '21db', assignedAt: '/keys/release-signing-key', assignmentName: 'n2', dataActions: CRYPTO_USER, basis: 'just-in-time', expiresAt: '2026-12-02T11:00:00.000Z', requestId: 'r1', source: 'inventory' },
-      { principalId: OID.dave, principal: 'dave', role: 'Managed HSM Crypto User', roleId: '21db', assignedAt: '/keys/release-signing-key', assignmentName: 'n3', dataActions: CRYPTO_USER, basis: 'drift', driftKind: 'unapproved', source: 'inventory' },
+      { principalId: OID.dave, principal: 'dave', role: 'Managed HSM Crypto User', roleId: '21db', assignedAt: '/keys/release-signing-key', assignmentName: 'n3', dataActions: CRYPTO_USER, basis: 'drift', driftKind: 'unexpected', source: 'inventory' },
       { principalId: '00000000-0000-0000-0000-00000000abcd', role: 'Managed HSM Crypto Auditor', roleId: '2c18', assignedAt: '/', assignmentName: 'n4', dataActions: AUDITOR, basis: 'drift', source: 'inventory' },
     ],
   };
@@ -53,7 +53,7 @@ describe('capabilityMatrix', () => {
     expect(appVm.cells.sign).toEqual([expect.objectContaining({ basis: 'just-in-time', expiresAt: '2026-12-02T11:00:00.000Z', requestId: 'r1' })]);
     expect(appVm.canGrantItself).toBe(false);
     const dave = matrix.holders.find((h) => h.principalId === OID.dave)!;
-    expect(dave.cells.decrypt).toEqual([expect.objectContaining({ basis: 'drift', driftKind: 'unapproved' })]);
+    expect(dave.cells.decrypt).toEqual([expect.objectContaining({ basis: 'drift', driftKind: 'unexpected' })]);
     const unknown = matrix.holders[0]!;
     expect(Object.values(unknown.cells).every((c) => c.length === 0)).toBe(true);
     expect(unknown.sources).toHaveLength(1);
