@@ -4,23 +4,12 @@ import { identify } from '../shared/app';
 import { appContext } from '../shared/app';
 import { CSRF_COOKIE, CSRF_COOKIE_MAX_AGE_SECONDS } from '../shared/services/csrf';
 import type { Viewer } from '../shared/web/portal';
-import { cookie, endpoint, invocationLog, originOf } from './http';
+import { cookie, endpoint, invocationLog, originOf, pageHeaders } from './http';
 
 const MAX_FORM_BYTES = 8 * 1024;
 
-function headers(scriptNonce: string): Record<string, string> {
-  return {
-    'content-type': 'text/html; charset=utf-8',
-    'cache-control': 'no-store',
-    'content-security-policy': `default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-${scriptNonce}'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`,
-    'referrer-policy': 'same-origin',
-    'x-content-type-options': 'nosniff',
-    'x-frame-options': 'DENY',
-  };
-}
-
 /** The signed-in viewer and the browser's CSRF cookie (a new one when it has none), or a redirect to sign in. */
-function viewerOf(request: HttpRequest): { viewer: Viewer; setCookie?: string } | { signIn: HttpResponseInit } {
+export function viewerOf(request: HttpRequest): { viewer: Viewer; setCookie?: string } | { signIn: HttpResponseInit } {
   const who = identify(request.headers, appContext().config.tenantId);
   if (who.kind !== 'caller') {
     const url = new URL(request.url);
@@ -31,10 +20,10 @@ function viewerOf(request: HttpRequest): { viewer: Viewer; setCookie?: string } 
   return { viewer, ...(nonce.fresh ? { setCookie: nonce.value } : {}) };
 }
 
-function html(request: HttpRequest, status: number, body: string, viewer: Viewer, setCookie?: string): HttpResponseInit {
+export function html(request: HttpRequest, status: number, body: string, viewer: Viewer, setCookie?: string): HttpResponseInit {
   const secure = new URL(request.url).protocol === 'https:';
   return {
-    status, body, headers: headers(viewer.scriptNonce),
+    status, body, headers: pageHeaders(viewer.scriptNonce),
     ...(setCookie ? { cookies: [{ name: CSRF_COOKIE, value: setCookie, path: '/', httpOnly: true, sameSite: 'Lax' as const, maxAge: CSRF_COOKIE_MAX_AGE_SECONDS, secure }] } : {}),
   };
 }

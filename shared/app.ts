@@ -35,6 +35,7 @@ import { metrics, processLog, telemetryEnabled } from './adapters/telemetry';
 import { driftRecorder, workloadGaugeRecorder } from './services/workloadGauges';
 import { EligibilityService, KeyListCache } from './services/eligibility';
 import { PortalService } from './web/portal';
+import { OversightPages } from './web/admin';
 
 export type { HsmAccessControlClient } from './adapters/hsm-rbac';
 // What the Functions edge needs of the adapters goes through the composition root: functions/ never
@@ -93,6 +94,8 @@ export interface AppContext {
   eligibility(log?: ServiceLog): EligibilityService;
   /** The portal's pages. */
   portal(log?: ServiceLog): PortalService;
+  /** The portal's pages for administrators and auditors (running grants, audit trail). */
+  oversight(log?: ServiceLog): OversightPages;
 }
 
 export const LEDGER_TABLE = 'ledger';
@@ -218,6 +221,11 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
         afterCommit: () => outbox()?.kick(),
       }),
     notifications: (log = consoleLog) => notify.service(log),
+    oversight: (log = consoleLog) =>
+      new OversightPages({
+        policy, requests: context.requests(log), keys: notify.config.reviewLinkKeys, reviewLinkTtlMs: notify.config.reviewLinkTtlMs, clock,
+        keyNames: () => keyLists.keys(defaultHsmName(policy), listKeys, clock.now().getTime()),
+      }),
     portal: (log = consoleLog) =>
       new PortalService({ policy, requests: context.requests(log), eligibility: context.eligibility(log), csrf: context.csrf, keys: notify.config.reviewLinkKeys, reviewLinkTtlMs: notify.config.reviewLinkTtlMs, clock }),
     eligibility: (log = consoleLog) =>

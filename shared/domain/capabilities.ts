@@ -55,6 +55,8 @@ export interface CapabilitySource {
   readonly viaGroup?: string;
   readonly dataActions: readonly string[];
   readonly capabilities: readonly Capability[];
+  /** A grant the service's records show running whose assignment the last inventory predates. */
+  readonly afterInventory: boolean;
 }
 
 /** A row of the matrix: a person, workload or group and, per capability, the grants that give it. */
@@ -112,6 +114,6 @@ function sourceOf(access: EffectiveAccess): CapabilitySource {
   return {
     role: access.role, assignedAt: access.assignedAt, basis: access.basis,
     ...(access.expiresAt ? { expiresAt: access.expiresAt } : {}), ...(access.requestId ? { requestId: access.requestId } : {}), ...(access.driftKind ? { driftKind: access.driftKind } : {}),
-    dataActions: access.dataActions, capabilities: Object.keys(capabilitiesOf(access.dataActions)) as Capability[],
+    dataActions: access.dataActions, capabilities: Object.keys(capabilitiesOf(access.dataActions)) as Capability[], afterInventory: access.source === 'running-grant',
   };
 }

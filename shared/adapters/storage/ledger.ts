@@ -291,7 +291,9 @@ export class TableLedger implements LedgerPort {
 
 /** The audit rows of the ledger's partition in a time range, for one request, after a seq: all of it evaluated by the table service. */
 function auditRowsFilter(filter: Pick<AuditFilter, 'from' | 'to' | 'requestId'>, afterSeq?: number): string {
-  const clauses = [odata`PartitionKey eq ${LEDGER_PARTITION} and RowKey ${afterSeq === undefined ? 'ge' : 'gt'} ${afterSeq === undefined ? AUDIT_PREFIX : auditRowKey(afterSeq)} and RowKey lt ${'audit}'}`];
+  const clauses = [afterSeq === undefined
+    ? odata`PartitionKey eq ${LEDGER_PARTITION} and RowKey ge ${AUDIT_PREFIX} and RowKey lt ${'audit}'}`
+    : odata`PartitionKey eq ${LEDGER_PARTITION} and RowKey gt ${auditRowKey(afterSeq)} and RowKey lt ${'audit}'}`];
   if (filter.from) clauses.push(odata`at ge ${filter.from}`);
   if (filter.to) clauses.push(odata`at lt ${filter.to}`);
   if (filter.requestId) clauses.push(odata`requestId eq ${filter.requestId}`);
