@@ -1,10 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { appContext, bearerChallenge, identify, WRONG_TENANT_DETAIL } from '../shared/app';
 import type { AccessRequest, Caller } from '../shared/domain';
 import type { Outcome, Problem } from '../shared/services/accessRequests';
 import { API_CSRF_BINDING, CSRF_COOKIE, CSRF_HEADER } from '../shared/services/csrf';
 import { refusalPage, type ReportFrame } from '../shared/web/reports';
+import { pageHeaders, scriptNonce } from './pages';
 import type { LogFields, ServiceLog } from '../shared/services/ports';
 import { currentInvocation, logAttributes, traceIdOf } from '../shared/app';
 
@@ -195,22 +195,10 @@ function returnPath(request: HttpRequest): string {
 
 const PAGE_HEADERS = { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'", 'x-content-type-options': 'nosniff' };
 
-/** The headers of every page: a strict CSP that lets only the page's one nonce'd script run, no framing, no caching. */
-export function pageHeaders(scriptNonce: string): Record<string, string> {
-  return {
-    'content-type': 'text/html; charset=utf-8',
-    'cache-control': 'no-store',
-    'content-security-policy': `default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-${scriptNonce}'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`,
-    'referrer-policy': 'same-origin',
-    'x-content-type-options': 'nosniff',
-    'x-frame-options': 'DENY',
-  };
-}
-
 /** A page of the portal's layout for `request`: who is signed in for its header, and a fresh script nonce. */
-export function htmlPage(request: HttpRequest, render: (frame: ReportFrame) => string, status = 200): HttpResponseInit {
+export function reportPage(request: HttpRequest, render: (frame: ReportFrame) => string, status = 200): HttpResponseInit {
   const who = identify(request.headers, appContext().config.tenantId);
-  const nonce = randomBytes(16).toString('base64');
+  const nonce = scriptNonce();
   const signedIn = who.kind === 'caller' ? who.principal.name : undefined;
   return { status, headers: pageHeaders(nonce), body: render({ nonce, ...(signedIn ? { signedIn } : {}) }) };
 }

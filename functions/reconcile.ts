@@ -3,7 +3,7 @@ import { appContext, RECONCILE_QUEUE, type RunMessage } from '../shared/app';
 import { accessReport, azureRbacGrants, keysReport, mayReadReports, mayRunReconciliation, type Caller } from '../shared/domain';
 import { accessReportBody } from '../shared/services/reportPages';
 import { accessPage, keysPage, runPage } from '../shared/web/reports';
-import { callerOf, endpoint, forBrowsers, htmlPage, invocationLog, json, problemResponse, unauthenticated } from './http';
+import { callerOf, endpoint, forBrowsers, reportPage, invocationLog, json, problemResponse, unauthenticated } from './http';
 
 const SYSTEM = 'system:reconcile-timer';
 
@@ -67,7 +67,7 @@ async function reportById(request: HttpRequest, id: string | undefined): Promise
   if (id !== undefined && !/^[\w-]{1,80}$/.test(id)) return problemResponse(400, 'invalid-run-id', 'Not a run id');
   const report = id === undefined ? await service.latestReport() : await service.report(id);
   if (!report) return id === undefined ? noInventory() : problemResponse(404, 'report-not-found', `No run ${id}`);
-  return wantsHtml(request) ? htmlPage(request, (frame) => runPage(report.run, report.items, frame)) : json(200, report);
+  return wantsHtml(request) ? reportPage(request, (frame) => runPage(report.run, report.items, frame)) : json(200, report);
 }
 
 export const latestReport = (request: HttpRequest): Promise<HttpResponseInit> => reportById(request, undefined);
@@ -89,7 +89,7 @@ export async function accessReportPage(request: HttpRequest): Promise<HttpRespon
     items: inventory.items, ...(reconcileSettings.serviceObjectId ? { serviceObjectId: reconcileSettings.serviceObjectId } : {}), now,
   });
   const page = accessReportBody(inventory.run, now, report, azureRbacGrants(policy, inventory.requests, now));
-  return wantsHtml(request) ? htmlPage(request, (frame) => accessPage(policy, page, frame)) : json(200, page);
+  return wantsHtml(request) ? reportPage(request, (frame) => accessPage(policy, page, frame)) : json(200, page);
 }
 
 /** `GET /api/reports/keys?days=30`: keys expiring soon, without expiry, or not rotated. */
@@ -104,7 +104,7 @@ export async function keysReportPage(request: HttpRequest): Promise<HttpResponse
   if (!inventory) return noInventory();
   const report = keysReport(inventory.keys, days, policy.reconcile.keyRotationPeriodMs, new Date());
   const asOf = inventory.run.finishedAt ?? inventory.run.startedAt;
-  return wantsHtml(request) ? htmlPage(request, (frame) => keysPage(asOf, report, frame)) : json(200, { hsm: inventory.run.hsm, runId: inventory.run.id, asOf, ...report });
+  return wantsHtml(request) ? reportPage(request, (frame) => keysPage(asOf, report, frame)) : json(200, { hsm: inventory.run.hsm, runId: inventory.run.id, asOf, ...report });
 }
 
 app.http('reconcile', { methods: ['POST'], authLevel: 'anonymous', route: 'api/reconcile', handler: endpoint(reconcileNow) });

@@ -12,6 +12,7 @@ import { QueueRevocationScheduler, REVOCATION_QUEUE } from './adapters/storage/r
 import { createQueueClient, createTableClient, pingStorage } from './adapters/storage/tables';
 import { defaultHsmName, type Policy } from './domain';
 import { AccessRequestService } from './services/accessRequests';
+import { WakeRegistry } from './services/requests/wakeups';
 import { ReconciliationService } from './services/reconciliation';
 import { HsmInventory } from './adapters/hsm-rbac/inventory';
 import { TableReconcileStore } from './adapters/storage/reconcileStore';
@@ -20,7 +21,6 @@ import { readReconcileSettings, type ReconcileSettings } from './adapters/reconc
 import type { Clock, ServiceLog } from './services/ports';
 import { createNotificationSetup } from './adapters/notify';
 import type { NotificationService } from './services/notifications';
-import { ReviewPageService } from './services/reviewPage';
 import { CsrfProtection } from './services/csrf';
 import { createAzureRbacAdapters } from './adapters/arm-rbac/setup';
 import { ArmReconciliationService } from './services/armReconciliation';
@@ -36,6 +36,7 @@ import { driftRecorder, workloadGaugeRecorder } from './services/workloadGauges'
 import { EligibilityService, KeyListCache } from './services/eligibility';
 import { PortalService } from './web/portal';
 import { OversightPages } from './web/admin';
+import { RequestPageService } from './web/requestPage';
 
 export type { HsmAccessControlClient } from './adapters/hsm-rbac';
 // What the Functions edge needs of the adapters goes through the composition root: functions/ never
@@ -77,7 +78,8 @@ export interface AppContext {
   /** Teams and email notifications (the workflow calls them on every change; the timer for reminders). */
   notifications(log?: ServiceLog): NotificationService;
   /** The review page behind the notifications' links. */
-  reviewPage(log?: ServiceLog): ReviewPageService;
+  /** The one page per request, in the portal and behind the review links. */
+  requestPage(log?: ServiceLog): RequestPageService;
   /** Cross-site request checks and CSRF tokens, for the API and the review page alike. */
   readonly csrf: CsrfProtection;
   /** The Event Grid topic events go to; undefined when none is configured (then no event is written). */
@@ -137,6 +139,8 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
   });
   let reconcileStore: TableReconcileStore | undefined;
   const scheduler = new QueueRevocationScheduler(createQueueClient(config.storage, REVOCATION_QUEUE, credential), clock);
+  // One per process: wake-ups of a request run one after another, and the sweep does not repeat itself.
+  const wakeups = new WakeRegistry();
   const reconcileSettings = readReconcileSettings(env);
   const azureRbac = createAzureRbacAdapters(env, policy, credential);
   const inventories = new Map<string, HsmInventory>();
@@ -199,6 +203,7 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
         clock,
         log,
         newId: randomUUID,
+        wakeups,
         onTransition: (before, after) => {
           outbox()?.kick();
           return notifications.onTransition(before, after);
@@ -223,11 +228,11 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
     notifications: (log = consoleLog) => notify.service(log),
     oversight: (log = consoleLog) =>
       new OversightPages({
-        policy, requests: context.requests(log), keys: notify.config.reviewLinkKeys, reviewLinkTtlMs: notify.config.reviewLinkTtlMs, clock,
+        policy, requests: context.requests(log), clock,
         keyNames: () => keyLists.keys(defaultHsmName(policy), listKeys, clock.now().getTime()),
       }),
     portal: (log = consoleLog) =>
-      new PortalService({ policy, requests: context.requests(log), eligibility: context.eligibility(log), csrf: context.csrf, keys: notify.config.reviewLinkKeys, reviewLinkTtlMs: notify.config.reviewLinkTtlMs, clock }),
+      new PortalService({ policy, requests: context.requests(log), eligibility: context.eligibility(log), csrf: context.csrf, clock }),
     eligibility: (log = consoleLog) =>
       new EligibilityService({
         policy,
@@ -240,8 +245,8 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
         clock,
         log,
       }, keyLists),
-    reviewPage: (log = consoleLog) =>
-      new ReviewPageService({
+    requestPage: (log = consoleLog) =>
+      new RequestPageService({
         requests: context.requests(log),
         policy,
         keys: notify.config.reviewLinkKeys,

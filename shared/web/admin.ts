@@ -3,14 +3,14 @@
  * service's own records at the time of the request), and the audit trail with its filters, pages
  * and CSV export. GET only: nothing here changes anything.
  */
-import { reviewPath } from '../adapters/notify/reviewLinks';
 import {
-  AUDIT_CSV_HEADER, AUDIT_PAGE_DEFAULT, REQUEST_STATUSES, auditCsvRows, mayReadAuditTrail, mayReadReports, parseAuditQuery, runningGrants, signReviewToken, toCsv, wallTimeIn,
+  AUDIT_CSV_HEADER, AUDIT_PAGE_DEFAULT, REQUEST_STATUSES, auditCsvRows, mayReadAuditTrail, mayReadReports, parseAuditQuery, runningGrants, toCsv, wallTimeIn,
   type AccessRequest, type AuditFilter, type ChainedAuditRecord, type Policy,
 } from '../domain';
 import type { AccessRequestService } from '../services/accessRequests';
 import type { Clock } from '../services/ports';
-import { durationInWords, type Viewer } from './portal';
+import type { Viewer } from './portal';
+import { durationInWords, requestPath } from './requestViews';
 import { refusalPage } from './reports';
 import { page, template } from './templates';
 
@@ -28,8 +28,6 @@ export interface OversightDependencies {
   readonly requests: AccessRequestService;
   /** The governed HSM's key names (cached); empty when they cannot be listed. */
   readonly keyNames: () => Promise<string[]>;
-  readonly keys: readonly string[];
-  readonly reviewLinkTtlMs: number;
   readonly clock: Clock;
 }
 
@@ -42,11 +40,11 @@ const GRANTS = template<{ hsm: GrantRow[]; arm: GrantRow[]; asOf: string }>(`<h1
 <p>Every grant running now, on the HSMs' local RBAC and on Azure RBAC, from the service's own records as of {{time asOf}}. Standing assignments and drift are in the <a href="/api/reports/access">access report</a>.</p>
 <h2 id="hsm">HSM local RBAC ({{hsm.length}})</h2>
 {{#if hsm}}<table><thead><tr><th scope="col">HSM</th><th scope="col">Role</th><th scope="col">Scope</th><th scope="col">For</th><th scope="col">Asked by</th><th scope="col">Since</th><th scope="col">Ends</th><th scope="col">Time left</th><th scope="col">Request</th></tr></thead><tbody>
-{{#each hsm}}<tr><td data-label="HSM">{{where}}</td><td data-label="Role">{{role}}</td><td data-label="Scope"><code>{{scope}}</code></td><td data-label="For">{{text grantee}}</td><td data-label="Asked by">{{text requestedBy}}</td><td data-label="Since">{{time grantedAt}}</td><td data-label="Ends">{{time expiresAt}}</td><td data-label="Time left"><span data-expires="{{expiresAt}}">{{left}}</span></td><td data-label="Request"><a href="{{link}}">Open the request<span class="sr-only"> for {{role}} on {{scope}}</span></a></td></tr>{{/each}}
+{{#each hsm}}<tr><td data-label="HSM">{{where}}</td><td data-label="Role">{{role}}</td><td data-label="Scope"><code>{{scope}}</code></td><td data-label="For">{{text grantee}}</td><td data-label="Asked by">{{text requestedBy}}</td><td data-label="Since">{{time grantedAt}}</td><td data-label="Ends">{{time expiresAt}}</td><td data-label="Time left"><span data-expires="{{expiresAt}}">{{left}}</span></td><td data-label="Request"><a href="{{link}}">Open the request<span class="visually-hidden"> for {{role}} on {{scope}}</span></a></td></tr>{{/each}}
 </tbody></table>{{else}}<p>No grant is running on an HSM.</p>{{/if}}
 <h2 id="azure-rbac">Azure RBAC ({{arm.length}})</h2>
 {{#if arm}}<table><thead><tr><th scope="col">Role</th><th scope="col">Scope</th><th scope="col">For</th><th scope="col">Asked by</th><th scope="col">Since</th><th scope="col">Ends</th><th scope="col">Time left</th><th scope="col">Request</th></tr></thead><tbody>
-{{#each arm}}<tr><td data-label="Role">{{role}}</td><td data-label="Scope"><code>{{scope}}</code></td><td data-label="For">{{text grantee}}</td><td data-label="Asked by">{{text requestedBy}}</td><td data-label="Since">{{time grantedAt}}</td><td data-label="Ends">{{time expiresAt}}</td><td data-label="Time left"><span data-expires="{{expiresAt}}">{{left}}</span></td><td data-label="Request"><a href="{{link}}">Open the request<span class="sr-only"> for {{role}} on {{scope}}</span></a></td></tr>{{/each}}
+{{#each arm}}<tr><td data-label="Role">{{role}}</td><td data-label="Scope"><code>{{scope}}</code></td><td data-label="For">{{text grantee}}</td><td data-label="Asked by">{{text requestedBy}}</td><td data-label="Since">{{time grantedAt}}</td><td data-label="Ends">{{time expiresAt}}</td><td data-label="Time left"><span data-expires="{{expiresAt}}">{{left}}</span></td><td data-label="Request"><a href="{{link}}">Open the request<span class="visually-hidden"> for {{role}} on {{scope}}</span></a></td></tr>{{/each}}
 </tbody></table>{{else}}<p>No grant is running on Azure RBAC.</p>{{/if}}`);
 
 interface Choice { readonly value: string; readonly label: string; readonly selected: boolean }
@@ -95,10 +93,6 @@ const ACTION_CHOICES: ReadonlyArray<{ value: string; label: string }> = [
 export class OversightPages {
   constructor(private readonly deps: OversightDependencies) {}
 
-  private link(id: string): string {
-    return reviewPath(id, signReviewToken(id, new Date(this.deps.clock.now().getTime() + this.deps.reviewLinkTtlMs), this.deps.keys));
-  }
-
   private name(objectId: string): string {
     const principal = Object.values(this.deps.policy.principals).find((p) => p.objectId === objectId.toLowerCase());
     return principal?.displayName ?? principal?.alias ?? objectId;
@@ -125,7 +119,7 @@ export class OversightPages {
     } while (continuation);
     const now = this.deps.clock.now();
     const row = (r: AccessRequest): GrantRow => ({
-      where: r.hsm, role: r.role, scope: r.scope, grantee: this.name(r.principalId), requestedBy: this.name(r.requestedBy), link: this.link(r.id),
+      where: r.hsm, role: r.role, scope: r.scope, grantee: this.name(r.principalId), requestedBy: this.name(r.requestedBy), link: requestPath(r.id),
       left: `${durationInWords(Math.max(0, Date.parse(r.expiresAt ?? '') - now.getTime()))} left`,
       ...(r.grantedAt ? { grantedAt: r.grantedAt } : {}), ...(r.expiresAt ? { expiresAt: r.expiresAt } : {}),
     });
@@ -191,7 +185,7 @@ export class OversightPages {
     return {
       at: r.at, who: this.name(r.actor), action: r.action, requestId: r.requestId, scope,
       change: r.from && r.to ? `${r.from} → ${r.to}` : r.to ?? '', reason: r.reason ?? '',
-      ...(r.action.startsWith('request.') && r.action !== 'request.rejected' ? { link: this.link(r.requestId) } : r.action.startsWith('reconcile.') ? { link: `/api/reconcile/reports/${encodeURIComponent(r.requestId)}` } : {}),
+      ...(r.action.startsWith('request.') && r.action !== 'request.rejected' ? { link: requestPath(r.requestId) } : r.action.startsWith('reconcile.') ? { link: `/api/reconcile/reports/${encodeURIComponent(r.requestId)}` } : {}),
     };
   }
 }

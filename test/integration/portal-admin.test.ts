@@ -51,13 +51,13 @@ describe('the pages for administrators and auditors', () => {
     await signInAs(page, base(), 'Alice Auditor', '/grants');
     await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe('Running grants');
     await expect(current(page)).resolves.toBe('Running grants');
-    const hsm = page.locator('tr', { has: page.locator(`a[href*="/api/review/${signing}"]`) });
+    const hsm = page.locator('tr', { has: page.locator(`a[href="/requests/${signing}"]`) });
     await expect(hsm.locator('[data-label="Scope"]').textContent()).resolves.toBe(`/keys/${KEY}`);
     await expect(hsm.locator('[data-label="For"]').textContent()).resolves.toBe('app-vm (managed identity)');
     await expect(hsm.locator('[data-label="Asked by"]').textContent()).resolves.toBe('Dave DevOps');
     await expect(hsm.locator('[data-expires]').textContent()).resolves.toMatch(/left$/);
     await expect(hsm.locator('[data-label="Ends"] time').getAttribute('title')).resolves.toMatch(/GMT$/);
-    const arm = page.locator('tr', { has: page.locator(`a[href*="/api/review/${contributor}"]`) });
+    const arm = page.locator('tr', { has: page.locator(`a[href="/requests/${contributor}"]`) });
     await expect(arm.locator('[data-label="Role"]').textContent()).resolves.toBe('Managed HSM Contributor');
     await checkPage(page, ARTIFACTS, 'grants');
     await page.close();

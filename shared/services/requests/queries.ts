@@ -1,5 +1,5 @@
-import { AUDIT_PAGE_MAX, mayReadAuditTrail, type AuditFilter, maySeeAllRequests, verifyAuditChain, type AccessRequest, type Caller, type ChainedAuditRecord, type ChainVerification, type RequestStatus } from '../../domain';
-import type { AuditPage, AuditPageQuery } from '../ports';
+import { AUDIT_PAGE_MAX, mayDecide, mayReadAuditTrail, maySeeAllRequests, verifyAuditChain, type AccessRequest, type AuditFilter, type Caller, type ChainedAuditRecord, type ChainVerification, type RequestStatus } from '../../domain';
+import { listAll, type AuditPage, type AuditPageQuery } from '../ports';
 import type { RequestContext } from './context';
 import { notFound, problem, success, type Outcome } from './outcome';
 
@@ -46,6 +46,15 @@ export async function readAuditAll(ctx: RequestContext, caller: Caller, filter: 
     if (records.length >= max) return success({ records: records.slice(0, max), truncated: records.length > max || continuation !== undefined });
   } while (continuation);
   return success({ records, truncated: false });
+}
+
+/**
+ * What waits for the caller's decision: pending requests and pending extensions of running grants
+ * that the caller may decide (an approver of the rule, never the requester or the grantee), oldest first.
+ */
+export async function awaitingDecision(ctx: RequestContext, caller: Caller): Promise<AccessRequest[]> {
+  const open = await listAll(ctx.deps.ledger, { statuses: ['Pending', 'Active'], pageSize: 200 });
+  return open.map((item) => item.request).filter((request) => mayDecide(ctx.policy, caller, request)).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
 }
 
 export async function readAudit(ctx: RequestContext, caller: Caller, range: { from?: string; to?: string }): Promise<Outcome<ChainedAuditRecord[]>> {
