@@ -13,6 +13,7 @@ import type { MailSink } from './mail-sink';
 import type { TeamsSink } from './teams-sink';
 import { startEventGridEmulator, type EventGridEmulator } from './eventgrid-emulator';
 import { startTeamsChannel, type TeamsChannel } from './teams-channel';
+import { startGraphEmulator, type GraphEmulator } from './graph-emulator';
 
 export const REPO_ROOT = resolve(__dirname, '..');
 export const API_AUDIENCE = 'api://hsm-access-governor';
@@ -88,6 +89,8 @@ export interface Stack {
   readonly eventGrid: EventGridEmulator;
   /** The Bot Framework channel for Teams (dev/teams-channel): signs activities to /api/messages, takes the bot's replies. */
   readonly teamsChannel: TeamsChannel;
+  /** Microsoft Graph's membership calls (dev/graph-emulator), on a free port: the groups of callers in a groups overage. */
+  readonly graph: GraphEmulator;
   /** The app settings the function app runs with. */
   readonly appSettings: Readonly<Record<string, string>>;
   close(): Promise<void>;
@@ -173,6 +176,12 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       entra: { issuer: ISSUER, jwk: idp.publicJwk, dataSenders: [PERSONAS[SERVICE_PERSONA].oid] },
     }));
     const teamsChannel = await started(startTeamsChannel({ port: port('teamsChannel'), botAppId: LOCAL_BOT_APP_ID }));
+    // The app's identity holds the application permissions infra/README.md has an admin grant it.
+    const graph = await started(startGraphEmulator({
+      dataDir: join(dataDir, 'graph'),
+      entra: { issuer: ISSUER, jwk: idp.publicJwk },
+      applicationPermissions: { [PERSONAS[SERVICE_PERSONA].oid]: ['GroupMember.Read.All', 'User.Read.All'] },
+    }));
     // Review links name the app's public URL, so its port is chosen before the host starts.
     const apiPort = random ? await freePort() : DEFAULT_PORTS.api;
 
@@ -198,6 +207,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       EVENTGRID_CA_FILE: eventGrid.caFile,
       BOT_APP_ID: LOCAL_BOT_APP_ID,
       BOT_OPENID_METADATA_URL: teamsChannel.openIdMetadataUrl,
+      GRAPH_ENDPOINT: graph.url,
+      GRAPH_CA_FILE: graph.caFile,
       ...options.env,
     };
     const host = await started(startFunctionsHost({
@@ -229,6 +240,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       eventGridKey: eventGrid.accessKey,
       eventGridCaFile: eventGrid.caFile,
       teamsChannel: teamsChannel.url,
+      graph: graph.url,
+      graphCaFile: graph.caFile,
     };
     writeEndpoints(dataDir, endpoints);
 
@@ -245,6 +258,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       teamsSink: sinks.teamsSink,
       eventGrid,
       teamsChannel,
+      graph,
       appSettings,
       close: () => {
         closing ??= closeAll();

@@ -73,6 +73,7 @@ function banner(stack: Stack, seconds: number, healthy: boolean, health: unknown
     ['Teams webhook sink', stack.teamsSink.url],
     ['Teams channel (Bot Framework)', `${stack.teamsChannel.url}  (bot: ${endpoints.api}/api/messages)`],
     ['Event Grid topic', `${stack.eventGrid.endpoint}  (received: ${new URL('/_emulator/events', stack.eventGrid.endpoint).href})`],
+    ['Microsoft Graph (memberships)', `${stack.graph.url}/v1.0  (CA: ${stack.graph.caFile})`],
     ['Azurite blob/queue/table', [stack.azurite.blobEndpoint, stack.azurite.queueEndpoint, stack.azurite.tableEndpoint].join('  ')],
     ['Host key', endpoints.hostKey],
     ['Endpoints file', join(stack.dataDir, 'endpoints.json')],

@@ -1,14 +1,13 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
-import { identify } from '../shared/app';
 import { appContext } from '../shared/app';
 import { CSRF_COOKIE } from '../shared/services/csrf';
 import type { Viewer } from '../shared/web/portal';
-import { cookie, endpoint, invocationLog, originOf } from './http';
+import { cookie, endpoint, identified, invocationLog, originOf } from './http';
 import { htmlPage, readForm, scriptNonce } from './pages';
 
 /** The signed-in viewer and the browser's CSRF cookie (a new one when it has none), or a redirect to sign in. */
 export function viewerOf(request: HttpRequest): { viewer: Viewer; setCookie?: string } | { signIn: HttpResponseInit } {
-  const who = identify(request.headers, appContext().config.tenantId);
+  const who = identified(request);
   if (who.kind !== 'caller') {
     const url = new URL(request.url);
     return { signIn: { status: 302, headers: { location: `/.auth/login/aad?post_login_redirect_uri=${encodeURIComponent(url.pathname)}`, 'cache-control': 'no-store' } } };

@@ -2,7 +2,7 @@ import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } 
 import { appContext, identify, WRONG_TENANT_DETAIL } from '../shared/app';
 import { CSRF_COOKIE, CSRF_COOKIE_PATH } from '../shared/services/csrf';
 import { errorPage, type PageResult, type PageViewer, type RequestPageInput } from '../shared/web/requestPage';
-import { cookie, endpoint, invocationLog, originOf } from './http';
+import { cookie, endpoint, identified, invocationLog, originOf } from './http';
 import { htmlPage, readForm, scriptNonce } from './pages';
 
 /**
@@ -19,7 +19,7 @@ function wrongTenant(request: HttpRequest, nonce: string): HttpResponseInit | un
 }
 
 function input(request: HttpRequest, nonce: string): RequestPageInput {
-  const who = identify(request.headers, appContext().config.tenantId);
+  const who = identified(request);
   const principal = who.kind === 'caller' ? who.principal : undefined;
   const caller: PageViewer | undefined = principal ? { objectId: principal.principalId, groups: principal.groups, name: principal.name } : undefined;
   const csrfCookie = cookie(request, CSRF_COOKIE);

@@ -37,13 +37,16 @@ import { EligibilityService, KeyListCache } from './services/eligibility';
 import { PortalService } from './web/portal';
 import { OversightPages } from './web/admin';
 import { RequestPageService } from './web/requestPage';
+import { GraphDirectory, readGraphSettings } from './adapters/graph';
+import { CallerGroups } from './services/callerGroups';
+import type { GroupDirectory } from './services/directoryPorts';
 
 export type { HsmAccessControlClient } from './adapters/hsm-rbac';
 // What the Functions edge needs of the adapters goes through the composition root: functions/ never
 // imports an adapter itself (the layer rules in .dependency-cruiser.cjs).
 export { bearerChallenge } from './adapters/bearerChallenge';
 export { ConfigurationError } from './adapters/config';
-export { identify, WRONG_TENANT_DETAIL } from './adapters/easyAuth';
+export { identify, principalFromHeaders, WRONG_TENANT_DETAIL, type Identification } from './adapters/easyAuth';
 export { REVOCATION_QUEUE, type RevocationMessage } from './adapters/storage/revocationQueue';
 export {
   currentInvocation,
@@ -98,6 +101,10 @@ export interface AppContext {
   portal(log?: ServiceLog): PortalService;
   /** The portal's pages for administrators and auditors (running grants, audit trail). */
   oversight(log?: ServiceLog): OversightPages;
+  /** Microsoft Graph as the app's managed identity reads it: users' groups and groups' members. */
+  readonly directory: GroupDirectory;
+  /** The groups of callers whose token could not list them all (the groups overage), cached per principal. */
+  readonly callerGroups: CallerGroups;
 }
 
 export const LEDGER_TABLE = 'ledger';
@@ -178,9 +185,12 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
     return names;
   };
   const notify = createNotificationSetup({ env, policy, clock, ledger, tableClient: (name) => context.tableClient(name) });
+  const directory = new GraphDirectory({ ...readGraphSettings(env), credential });
   const context: AppContext = {
     config,
     credential,
+    directory,
+    callerGroups: new CallerGroups({ directory, clock }),
     hsm: () => clientFor(config.hsmUrl),
     tableClient: (tableName) => {
       let client = tables.get(tableName);

@@ -243,6 +243,8 @@ export const CONFIG_SETTING_NAMES = [
   'TEAMS_WEBHOOK_URL',
   // Events (loadEventGridConfig).
   'EVENTGRID_TOPIC_ENDPOINT', 'EVENTGRID_TOPIC_KEY', 'EVENTGRID_CA_FILE', 'EVENT_SOURCE',
+  // Microsoft Graph (readGraphSettings).
+  'GRAPH_ENDPOINT', 'GRAPH_CA_FILE',
 ] as const;
 
 // ---- notifications and review links ----
