@@ -98,6 +98,11 @@ describe('the pages for administrators and auditors', () => {
     expect(rows.every((line) => line.includes(`,/keys/${KEY},`))).toBe(true);
     await page.close();
 
+    // Without JavaScript the server renders the same records, and reads the times as UTC.
+    const plain = await (await stack().api(`/audit?key=${KEY}&from=&to=`, { persona: 'alice' })).text();
+    expect(plain).toContain('<input type="hidden" name="tz" value="UTC">');
+    expect(plain.match(/<td data-label="Key or scope"><code>\/keys\/release-signing-key<\/code><\/td>/g)).toHaveLength(scopes.length);
+
     // The API pages the same filter: one record a page, the next after the continuation.
     const first = (await (await stack().api(`/api/audit?key=${KEY}&limit=1`, { persona: 'alice' })).json()) as { items: Array<{ seq: number }>; continuation?: string };
     expect(first.items).toHaveLength(1);
