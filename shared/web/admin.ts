@@ -4,7 +4,7 @@
  * and CSV export. GET only: nothing here changes anything.
  */
 import {
-  AUDIT_CSV_HEADER, AUDIT_PAGE_DEFAULT, REQUEST_STATUSES, auditCsvRows, mayReadAuditTrail, mayReadReports, parseAuditQuery, runningGrants, toCsv, wallTimeIn,
+  AUDIT_CSV_HEADER, AUDIT_PAGE_DEFAULT, REQUEST_STATUSES, SYSTEM_ACTOR, auditCsvRows, mayReadAuditTrail, mayReadReports, parseAuditQuery, runningGrants, toCsv, wallTimeIn,
   type AccessRequest, type AuditFilter, type ChainedAuditRecord, type Policy,
 } from '../domain';
 import type { AccessRequestService } from '../services/accessRequests';
@@ -20,7 +20,7 @@ export const AUDIT_CSV_MAX = 50_000;
 const DEFAULT_RANGE_MS = 7 * 86_400_000;
 const SYSTEM_ACTORS: ReadonlyArray<{ value: string; label: string }> = [
   { value: 'system:reconcile-timer', label: 'The nightly reconciliation' },
-  { value: 'system', label: 'The service itself' },
+  { value: SYSTEM_ACTOR, label: 'The service itself' },
 ];
 
 export interface OversightDependencies {
@@ -95,7 +95,7 @@ export class OversightPages {
 
   private name(objectId: string): string {
     const principal = Object.values(this.deps.policy.principals).find((p) => p.objectId === objectId.toLowerCase());
-    return principal?.displayName ?? principal?.alias ?? objectId;
+    return principal?.displayName ?? principal?.alias ?? SYSTEM_ACTORS.find((a) => a.value === objectId)?.label ?? objectId;
   }
 
   private frame(viewer: Viewer, title: string, path: string): { title: string; path: string; nonce: string; signedIn?: string } {
