@@ -103,7 +103,7 @@ export class OversightPages {
   }
 
   private refused(viewer: Viewer, detail: string): PageAnswer {
-    return { status: 403, body: refusalPage(403, detail, '/.auth/logout', { nonce: viewer.scriptNonce, ...(viewer.name ? { signedIn: viewer.name } : {}) }) };
+    return { status: 403, body: refusalPage(403, detail, '/.auth/logout', { nonce: viewer.scriptNonce, overseer: false, ...(viewer.name ? { signedIn: viewer.name } : {}) }) };
   }
 
   /** `GET /grants` */

@@ -120,6 +120,8 @@ export interface PageFrame {
   readonly nonce?: string;
   /** The page's own path: its link in the navigation is marked as the current page. */
   readonly path?: string;
+  /** False: the viewer is neither administrator nor auditor, and the navigation leaves out their pages. */
+  readonly overseer?: boolean;
 }
 
 /** The pages for administrators and auditors, in every page's navigation. */
@@ -137,6 +139,6 @@ export function partial(name: string, source: string): void {
 }
 
 export function page(frame: PageFrame, body: string): string {
-  const oversight = OVERSIGHT_LINKS.map((link) => ({ ...link, current: frame.path === link.href }));
+  const oversight = frame.overseer === false ? [] : OVERSIGHT_LINKS.map((link) => ({ ...link, current: frame.path === link.href }));
   return layout({ ...frame, oversight, body });
 }

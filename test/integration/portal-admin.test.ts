@@ -152,6 +152,10 @@ describe('the pages for administrators and auditors', () => {
     await page.getByRole('heading', { name: 'Not allowed' }).waitFor();
     await expect(page.textContent('main')).resolves.toContain('The audit trail is for HSM administrators and auditors');
     await checkPage(page, ARTIFACTS, 'audit-refused');
+    // His own pages leave the administrators' and auditors' links out of the navigation.
+    await page.goto(`${base()}/`);
+    await expect(page.getByRole('navigation', { name: 'Portal' }).getByRole('link', { name: 'Audit trail' }).count()).resolves.toBe(0);
+    await expect(page.getByRole('navigation', { name: 'Portal' }).getByRole('link', { name: 'Approvals' }).count()).resolves.toBe(1);
     const csv = await browser().request.get(`${base()}/audit.csv`);
     expect(csv.status()).toBe(403);
     expect(await csv.text()).not.toContain('request.created');
