@@ -135,6 +135,7 @@ describe('the pages for administrators and auditors', () => {
     await appVm.locator('summary').click();
     await expect(actions.isVisible()).resolves.toBe(true);
     await checkPage(page, ARTIFACTS, 'access-matrix');
+    await table.screenshot({ path: join(ARTIFACTS, 'access-matrix-release-signing-key.png') });
 
     await page.getByRole('navigation', { name: 'Portal' }).getByRole('link', { name: 'Keys report' }).click();
     await page.getByRole('heading', { name: 'Key expiry and rotation' }).waitFor();
