@@ -2,7 +2,7 @@ import type { TokenCredential } from '@azure/core-auth';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { TableClient } from '@azure/data-tables';
 import { CONFIG_SETTING_NAMES, loadConfig, type AppConfig } from './adapters/config';
-import { createServiceCredential } from './adapters/credentials';
+import { createServiceCredential, createStorageCredential } from './adapters/credentials';
 import { createHsmAccessControlClient, type HsmAccessControlClient } from './adapters/hsm-rbac';
 import { HsmAssignmentPort } from './adapters/hsm-rbac/assignmentPort';
 import { loadPolicyFile } from './adapters/policyFile';
@@ -36,6 +36,10 @@ import { driftRecorder, workloadGaugeRecorder } from './services/workloadGauges'
 import { EligibilityService, KeyListCache } from './services/eligibility';
 import { PortalService } from './web/portal';
 import { OversightPages } from './web/admin';
+import { createTeamsBot, installationRecorder, readBotSettings, TableTeamsBotStore, TEAMS_BOT_TABLE, type ActivityProcessor, type TeamsBot } from './adapters/teams-bot';
+import { DirectoryGroupMembers } from './services/groupMembers';
+import { PolicyDirectory, TeamsApprovalService } from './services/teamsApprovals';
+import { TeamsCardService } from './services/teamsCards';
 import { RequestPageService } from './web/requestPage';
 import { GraphDirectory, readGraphSettings } from './adapters/graph';
 import { CallerGroups } from './services/callerGroups';
@@ -59,7 +63,7 @@ export {
   traceIdOf,
   type InvocationKind,
 } from './adapters/telemetry';
-export { createActivityProcessor, readBotSettings, type ActivityProcessor } from './adapters/teams-bot';
+export { readBotSettings, type ActivityProcessor } from './adapters/teams-bot';
 export { RECONCILE_QUEUE, type RunMessage } from './adapters/storage/runQueue';
 
 /** Everything a function needs from the outside world, built once from the app settings. */
@@ -101,10 +105,23 @@ export interface AppContext {
   portal(log?: ServiceLog): PortalService;
   /** The portal's pages for administrators and auditors (running grants, audit trail). */
   oversight(log?: ServiceLog): OversightPages;
+  /** The Teams bot's activity processor (POST /api/messages); undefined without BOT_APP_ID. */
+  teamsBot(): ActivityProcessor | undefined;
+  /** The bot's approval cards, sent and updated after each change; undefined without BOT_APP_ID. */
+  teamsCards(log?: ServiceLog): TeamsCardService | undefined;
   /** Microsoft Graph as the app's managed identity reads it: users' groups and groups' members. */
   readonly directory: GroupDirectory;
   /** The groups of callers whose token could not list them all (the groups overage), cached per principal. */
   readonly callerGroups: CallerGroups;
+}
+
+/** How long a workflow step waits for its Teams card updates; slower ones finish in the background. */
+const CARD_WAIT_BUDGET_MS = 2000;
+
+async function within(budgetMs: number, work: Promise<unknown>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work.then(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, budgetMs)))]);
+  clearTimeout(timer);
 }
 
 export const LEDGER_TABLE = 'ledger';
@@ -120,6 +137,7 @@ const consoleLog: ServiceLog = processLog;
 export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Clock = { now: () => new Date() }): AppContext {
   const config = loadConfig(env);
   const credential = createServiceCredential(config.managedIdentity);
+  const storageCredential = createStorageCredential(config.storage, { identity: config.managedIdentity, credential });
   const tables = new Map<string, TableClient>();
   const policy = loadPolicyFile(config.policyFile);
   const hsmUrlFor = (hsmName: string): string => {
@@ -145,7 +163,7 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
     pendingApprovals: (count) => metrics().pendingApprovals(count),
   });
   let reconcileStore: TableReconcileStore | undefined;
-  const scheduler = new QueueRevocationScheduler(createQueueClient(config.storage, REVOCATION_QUEUE, credential), clock);
+  const scheduler = new QueueRevocationScheduler(createQueueClient(config.storage, REVOCATION_QUEUE, storageCredential), clock);
   // One per process: wake-ups of a request run one after another, and the sweep does not repeat itself.
   const wakeups = new WakeRegistry();
   const reconcileSettings = readReconcileSettings(env);
@@ -159,7 +177,7 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
     }
     return inventory;
   };
-  const continuation = new QueueRunContinuation(createQueueClient(config.storage, RECONCILE_QUEUE, credential));
+  const continuation = new QueueRunContinuation(createQueueClient(config.storage, RECONCILE_QUEUE, storageCredential));
   const eventGrid = loadEventGridConfig(env, `/hsm-access-governor/${defaultHsmName(policy)}`);
   let drainer: OutboxDrainer | undefined;
   const outbox = (): OutboxDrainer | undefined => {
@@ -185,6 +203,24 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
     return names;
   };
   const notify = createNotificationSetup({ env, policy, clock, ledger, tableClient: (name) => context.tableClient(name) });
+  const botSettings = readBotSettings(env, config.tenantId);
+  const policyDirectory = new PolicyDirectory(policy);
+  let botStore: TableTeamsBotStore | undefined;
+  const teamsBotStore = (): TableTeamsBotStore => (botStore ??= new TableTeamsBotStore(context.tableClient(TEAMS_BOT_TABLE)));
+  let bot: TeamsBot | undefined;
+  const teamsBot = (): TeamsBot | undefined => {
+    if (!botSettings) return undefined;
+    bot ??= createTeamsBot(
+      botSettings,
+      credential,
+      () => {
+        const cards = context.teamsCards();
+        return new TeamsApprovalService({ policy, tenantId: botSettings.tenantId, requests: context.requests(), directory: policyDirectory, clock, ...(cards ? { refreshUserIds: (request) => cards.refreshUserIds(request) } : {}) });
+      },
+      installationRecorder(teamsBotStore()),
+    );
+    return bot;
+  };
   const directory = new GraphDirectory({ ...readGraphSettings(env), credential });
   const context: AppContext = {
     config,
@@ -195,12 +231,12 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
     tableClient: (tableName) => {
       let client = tables.get(tableName);
       if (!client) {
-        client = createTableClient(config.storage, tableName, credential);
+        client = createTableClient(config.storage, tableName, storageCredential);
         tables.set(tableName, client);
       }
       return client;
     },
-    pingStorage: (abortSignal) => pingStorage(config.storage, credential, abortSignal),
+    pingStorage: (abortSignal) => pingStorage(config.storage, storageCredential, abortSignal),
     policy,
     requests: (log = consoleLog) => {
       const notifications = notify.service(log);
@@ -214,9 +250,10 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
         log,
         newId: randomUUID,
         wakeups,
-        onTransition: (before, after) => {
+        onTransition: async (before, after) => {
           outbox()?.kick();
-          return notifications.onTransition(before, after);
+          const cards = context.teamsCards(log);
+          await Promise.all([notifications.onTransition(before, after), cards ? within(CARD_WAIT_BUDGET_MS, cards.onTransition(before, after)) : undefined]);
         },
         ...(eventGrid ? { eventSource: eventGrid.source } : {}),
       });
@@ -241,6 +278,12 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
         policy, requests: context.requests(log), clock,
         keyNames: () => keyLists.keys(defaultHsmName(policy), listKeys, clock.now().getTime()),
       }),
+    teamsBot: () => teamsBot()?.process,
+    teamsCards: (log = consoleLog) => {
+      const connector = teamsBot()?.connector;
+      if (!connector) return undefined;
+      return new TeamsCardService({ policy, ledger: ledger(), store: teamsBotStore(), connector, members: new DirectoryGroupMembers(directory), directory: policyDirectory, clock, log, marks: notify.marks() });
+    },
     portal: (log = consoleLog) =>
       new PortalService({ policy, requests: context.requests(log), eligibility: context.eligibility(log), csrf: context.csrf, clock }),
     eligibility: (log = consoleLog) =>

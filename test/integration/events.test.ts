@@ -64,7 +64,7 @@ it('a lifecycle over HTTP publishes Submitted, Approved, Granted, Revoked in ord
 });
 
 /** The workflow as a process that dies right after each commit: nothing drains its outbox. */
-const serviceThatNeverDrains = (): AccessRequestService => workflowThatDiesAfterCommit(context, stack().stack.appSettings.AzureWebJobsStorage!, { events: true });
+const serviceThatNeverDrains = (): AccessRequestService => workflowThatDiesAfterCommit(context, { events: true });
 
 function drainer(holder: string, publisher = new EventGridPublisher({ endpoint: context.eventGrid!.topicEndpoint, key: context.eventGrid!.topicKey!, caPem: context.eventGrid!.caPem! }, context.credential), store = new TableOutbox(context.tableClient(LEDGER_TABLE))): OutboxDrainer {
   return new OutboxDrainer({ store, publisher, clock, log: SILENT_LOG, holder, batchSize: 3, retryDelaysMs: [10], sleep: async () => undefined });
