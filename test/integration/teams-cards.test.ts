@@ -105,7 +105,7 @@ describe('Teams bot cards', () => {
     await allShow(id, 3, 'Waiting for approval (0 of 1)');
     // sam's approval is committed (and granted) by a process that dies before its hook runs.
     const settings = stack().stack.appSettings;
-    const dying = workflowThatDiesAfterCommit(createAppContext({ ...settings }), settings.AzureWebJobsStorage!);
+    const dying = workflowThatDiesAfterCommit(createAppContext({ ...settings }));
     const decided = await dying.decide(caller('sam'), id, 'approve');
     expect(decided.ok && decided.value.status).toBe('Active');
     await sleep(1000);
