@@ -81,7 +81,7 @@ export function isTimeZone(zone: string): boolean {
  */
 export function instantIn(text: string, zone = 'UTC'): string | undefined {
   if (ZONED.test(text)) {
-    if (!/^\d{4}-\d{2}-\d{2}T/.test(text)) return undefined;
+    if (!/^\d{4}-\d{2}-\d{2}[T ]\d/.test(text)) return undefined;
     const parsed = Date.parse(text);
     return Number.isNaN(parsed) ? undefined : new Date(parsed).toISOString();
   }

@@ -19,6 +19,7 @@ describe('parseAuditQuery', () => {
     expect(query({ from: '2026-07-01T10:00', to: '2026-12-02T10:00', tz: 'Europe/Berlin' })).toMatchObject({ filter: { from: '2026-07-01T08:00:00.000Z', to: '2026-12-02T09:00:00.000Z' } });
     expect(query({ from: '2026-12-02T10:00' })).toMatchObject({ filter: { from: '2026-12-02T10:00:00.000Z' } });
     expect(query({ from: '2026-12-02' })).toMatchObject({ filter: { from: '2026-12-02T00:00:00.000Z' } });
+    expect(query({ from: '2026-12-02 10:00:00Z', to: '2026-12-02T12:00:00.5+00:00' })).toMatchObject({ filter: { from: '2026-12-02T10:00:00.000Z', to: '2026-12-02T12:00:00.500Z' } });
   });
 
   it.each([
