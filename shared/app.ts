@@ -35,6 +35,7 @@ import { metrics, processLog, telemetryEnabled } from './adapters/telemetry';
 import { driftRecorder, workloadGaugeRecorder } from './services/workloadGauges';
 import { EligibilityService, KeyListCache } from './services/eligibility';
 import { PortalService } from './web/portal';
+import { OversightPages } from './web/admin';
 import { createTeamsBot, installationRecorder, readBotSettings, TableTeamsBotStore, TEAMS_BOT_TABLE, type ActivityProcessor, type TeamsBot } from './adapters/teams-bot';
 import { DirectoryGroupMembers } from './services/groupMembers';
 import { TeamsApprovalService, type DirectoryPort } from './services/teamsApprovals';
@@ -102,6 +103,8 @@ export interface AppContext {
   eligibility(log?: ServiceLog): EligibilityService;
   /** The portal's pages. */
   portal(log?: ServiceLog): PortalService;
+  /** The portal's pages for administrators and auditors (running grants, audit trail). */
+  oversight(log?: ServiceLog): OversightPages;
   /** The Teams bot's activity processor (POST /api/messages); undefined without BOT_APP_ID. */
   teamsBot(): ActivityProcessor | undefined;
   /** The bot's approval cards, sent and updated after each change; undefined without BOT_APP_ID. */
@@ -271,6 +274,11 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
         afterCommit: () => outbox()?.kick(),
       }),
     notifications: (log = consoleLog) => notify.service(log),
+    oversight: (log = consoleLog) =>
+      new OversightPages({
+        policy, requests: context.requests(log), clock,
+        keyNames: () => keyLists.keys(defaultHsmName(policy), listKeys, clock.now().getTime()),
+      }),
     teamsBot: () => teamsBot()?.process,
     teamsCards: (log = consoleLog) => {
       const connector = teamsBot()?.connector;
