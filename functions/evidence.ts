@@ -1,8 +1,8 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import { appContext } from '../shared/app';
 import { AUDIT_LOG_CONTAINER, mayReadReports } from '../shared/domain';
-import { usagePage } from '../shared/services/reportPages';
-import { callerOf, endpoint, forBrowsers, invocationLog, json, problemResponse, unauthenticated } from './http';
+import { usagePage } from '../shared/web/usageReport';
+import { callerOf, endpoint, forBrowsers, invocationLog, json, problemResponse, reportPage, unauthenticated } from './http';
 
 /** The app setting naming the storage account the HSM's diagnostic setting writes to (the trigger's `connection`). */
 const AUDIT_LOGS_CONNECTION = 'AUDIT_LOGS_STORAGE';
@@ -37,8 +37,7 @@ export async function usageReportPage(request: HttpRequest): Promise<HttpRespons
   if (!caller) return unauthenticated(request);
   if (!mayReadReports(appContext().policy, caller)) return problemResponse(403, 'not-an-auditor', 'Reports are for HSM administrators and auditors');
   const report = await appContext().evidence().usageReport();
-  if (!wantsHtml(request)) return json(200, report);
-  return { status: 200, headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'" }, body: usagePage(report) };
+  return wantsHtml(request) ? reportPage(request, (frame) => usagePage(report, frame)) : json(200, report);
 }
 
 app.storageBlob('audit-ingest', { source: 'EventGrid', path: `${AUDIT_LOG_CONTAINER}/{name}`, connection: AUDIT_LOGS_CONNECTION, handler: ingestAuditBlob });

@@ -17,6 +17,7 @@ import './notifications';
 import './events';
 import './eligibility';
 import './portal';
+import './oversight';
 import './teams';
 import './evidence';
 

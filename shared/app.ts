@@ -42,9 +42,10 @@ import { AuditIngestionService } from './services/auditIngestion';
 import { EvidenceReactionService } from './services/evidenceReactions';
 import { EvidenceService } from './services/evidence';
 import { listAll } from './services/ports';
+import { OversightPages } from './web/admin';
 import { createTeamsBot, installationRecorder, readBotSettings, TableTeamsBotStore, TEAMS_BOT_TABLE, type ActivityProcessor, type TeamsBot } from './adapters/teams-bot';
 import { DirectoryGroupMembers } from './services/groupMembers';
-import { PolicyDirectory, TeamsApprovalService } from './services/teamsApprovals';
+import { TeamsApprovalService, type DirectoryPort } from './services/teamsApprovals';
 import { TeamsCardService } from './services/teamsCards';
 import { RequestPageService } from './web/requestPage';
 import { GraphDirectory, readGraphSettings } from './adapters/graph';
@@ -113,6 +114,8 @@ export interface AppContext {
   auditIngestion(log?: ServiceLog): AuditIngestionService | undefined;
   /** Usage per grant and the auditors' usage report, from what the audit log showed. */
   evidence(): EvidenceService;
+  /** The portal's pages for administrators and auditors (running grants, audit trail). */
+  oversight(log?: ServiceLog): OversightPages;
   /** The Teams bot's activity processor (POST /api/messages); undefined without BOT_APP_ID. */
   teamsBot(): ActivityProcessor | undefined;
   /** The bot's approval cards, sent and updated after each change; undefined without BOT_APP_ID. */
@@ -217,7 +220,8 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
   const evidenceStoreOf = (): TableEvidenceStore => (evidenceStore ??= new TableEvidenceStore(context.tableClient(EVIDENCE_TABLE)));
   const auditLogReader = auditLogs ? new StorageAuditBlobReader(auditLogContainerOf(auditLogs, credential)) : undefined;
   const botSettings = readBotSettings(env, config.tenantId);
-  const policyDirectory = new PolicyDirectory(policy);
+  // Activities carry no group claims: a clicker's groups come from the directory, cached, failing closed.
+  const teamsDirectory: DirectoryPort = { memberGroups: (objectId) => context.callerGroups.groupsOfPerson(objectId, consoleLog) };
   let botStore: TableTeamsBotStore | undefined;
   const teamsBotStore = (): TableTeamsBotStore => (botStore ??= new TableTeamsBotStore(context.tableClient(TEAMS_BOT_TABLE)));
   let bot: TeamsBot | undefined;
@@ -228,7 +232,7 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
       credential,
       () => {
         const cards = context.teamsCards();
-        return new TeamsApprovalService({ policy, tenantId: botSettings.tenantId, requests: context.requests(), directory: policyDirectory, clock, ...(cards ? { refreshUserIds: (request) => cards.refreshUserIds(request) } : {}) });
+        return new TeamsApprovalService({ policy, tenantId: botSettings.tenantId, requests: context.requests(), directory: teamsDirectory, clock, ...(cards ? { refreshUserIds: (request) => cards.refreshUserIds(request) } : {}) });
       },
       installationRecorder(teamsBotStore()),
     );
@@ -287,11 +291,16 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
         afterCommit: () => outbox()?.kick(),
       }),
     notifications: (log = consoleLog) => notify.service(log),
+    oversight: (log = consoleLog) =>
+      new OversightPages({
+        policy, requests: context.requests(log), clock,
+        keyNames: () => keyLists.keys(defaultHsmName(policy), listKeys, clock.now().getTime()),
+      }),
     teamsBot: () => teamsBot()?.process,
     teamsCards: (log = consoleLog) => {
       const connector = teamsBot()?.connector;
       if (!connector) return undefined;
-      return new TeamsCardService({ policy, ledger: ledger(), store: teamsBotStore(), connector, members: new DirectoryGroupMembers(directory), directory: policyDirectory, clock, log, marks: notify.marks() });
+      return new TeamsCardService({ policy, ledger: ledger(), store: teamsBotStore(), connector, members: new DirectoryGroupMembers(directory), directory: teamsDirectory, clock, log, marks: notify.marks() });
     },
     portal: (log = consoleLog) =>
       new PortalService({ policy, requests: context.requests(log), eligibility: context.eligibility(log), csrf: context.csrf, clock }),

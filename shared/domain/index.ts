@@ -30,3 +30,6 @@ export * from './teamsCard';
 export * from './hsmAuditLog';
 export * from './evidence';
 export * from './evidenceNotices';
+export * from './csv';
+export * from './capabilities';
+export * from './auditQuery';

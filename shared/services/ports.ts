@@ -1,5 +1,5 @@
 /** The small interfaces the application services drive; adapters implement them. */
-import type { AccessRequest, AuditRecord, ChainedAuditRecord, OutboundEvent, RequestStatus } from '../domain';
+import type { AccessRequest, AuditFilter, AuditRecord, ChainedAuditRecord, OutboundEvent, RequestStatus } from '../domain';
 
 export type AuditEntry = Omit<AuditRecord, 'seq'>;
 
@@ -64,7 +64,20 @@ export interface LedgerPort {
    */
   appendAuditOnce(key: string, audit: readonly AuditEntry[], events?: readonly OutboundEvent[]): Promise<'appended' | 'exists'>;
   audit(range?: { from?: string; to?: string }): Promise<ChainedAuditRecord[]>;
+  /** One page of the records `filter` selects, in chain order; `continuation` (digits) asks for the next. */
+  auditPage(query: AuditPageQuery): Promise<AuditPage>;
   auditHead(): Promise<ChainedAuditRecord | undefined>;
+}
+
+export interface AuditPageQuery {
+  readonly filter: AuditFilter;
+  readonly limit: number;
+  readonly continuation?: string;
+}
+
+export interface AuditPage {
+  readonly records: ChainedAuditRecord[];
+  readonly continuation?: string;
 }
 
 /** Every request matching `query`, following the continuation to the last page. */

@@ -249,6 +249,10 @@ describe('docs/openapi.yaml against the running API', () => {
     const audit = await call('get', '/api/audit', { persona: 'alice', query: `from=${new Date(Date.now() - 3_600_000).toISOString()}` });
     expect(audit.status).toBe(200);
     expect((audit.body.items as unknown[]).length).toBeGreaterThan(0);
+    const page = await call('get', '/api/audit', { persona: 'alice', query: 'action=request&limit=1' });
+    expect(page.status).toBe(200);
+    expect(page.body.continuation).toMatch(/^\d+$/);
+    expect((await call('get', '/api/audit', { persona: 'alice', query: 'limit=1000' })).body.code).toBe('invalid-query');
     expect([...exercised].sort()).toEqual(documentedOperations());
   });
 });

@@ -78,6 +78,7 @@ function hookedLedger(ledger: TableLedger, hooks: Hooks): LedgerPort {
     appendAudit: (...args) => ledger.appendAudit(...args),
     appendAuditOnce: (...args) => ledger.appendAuditOnce(...args),
     audit: (range) => ledger.audit(range),
+    auditPage: (query) => ledger.auditPage(query),
     auditHead: () => ledger.auditHead(),
     requestIdForSubmission: (...args) => ledger.requestIdForSubmission(...args),
     update: async (request, etag, audit, events) => {

@@ -1,3 +1,4 @@
+import { template } from '../../shared/web/templates';
 import { grantUsagePartial } from '../../shared/web/usagePartial';
 
 describe('the grant usage partial', () => {
@@ -12,7 +13,8 @@ describe('the grant usage partial', () => {
     expect(html).toContain('<time datetime="2030-01-01T10:02:00.000Z"');
   });
 
-  it('says when a grant was not used', () => {
+  it('says when a grant was not used, and is there for other templates by name', () => {
     expect(grantUsagePartial({ grantId: 'g', used: false, operations: [] })).toMatch(/Not used/);
+    expect(template<{ usage: object }>('<article>{{> grantUsage usage}}</article>')({ usage: { grantId: 'g', used: false, operations: [] } })).toMatch(/^<article><section[\s\S]*Not used/);
   });
 });
