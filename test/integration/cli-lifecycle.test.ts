@@ -57,6 +57,11 @@ describe('hsmgov against the local stack', () => {
     expect(audit.stdout).toMatch(/^SEQ\s+AT\s+WHAT\s+WHO\s+REQUEST/);
     expect(audit.stdout).toMatch(new RegExp(`request.created\\s+dave\\s+${id.slice(0, 8)}`));
     expect(audit.stdout).toMatch(new RegExp(`request.revoked\\s+dave\\s+${id.slice(0, 8)}`));
+    // The service filters: only this request's approvals, by who made them.
+    const approvals = await cli('alice', 'audit', '--request', id, '--action', 'request.approved', '--who', 'sam', '--json');
+    const records = (JSON.parse(approvals.stdout) as { items: Array<{ action: string; requestId: string }> }).items;
+    expect(records.length).toBeGreaterThan(0);
+    expect(records.every((r) => r.action === 'request.approved' && r.requestId === id)).toBe(true);
   });
 
   it('with --json: the same lifecycle for scripts, a denial ends wait with exit 7, refusals carry the problem', async () => {
