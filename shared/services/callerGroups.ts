@@ -42,7 +42,7 @@ export class CallerGroups {
   /** The caller's groups: the token's when it carried them all, else the directory's; never throws. */
   async groupsOf(caller: OverageCaller, log: ServiceLog): Promise<readonly string[]> {
     if (!caller.groupOverage) return caller.groups;
-    return this.lookUp(caller.principalId, caller.groups, log, { overage: caller.groupOverage }, 'Group overage: the token does not list the caller\'s groups');
+    return this.lookUp(caller.principalId, caller.groups, log, { overage: caller.groupOverage }, { topic: 'Group overage', who: 'the caller' });
   }
 
   /**
@@ -50,17 +50,17 @@ export class CallerGroups {
    * claims), from the directory, with the same cache; none when it cannot answer. Never throws.
    */
   async groupsOfPerson(objectId: string, log: ServiceLog): Promise<readonly string[]> {
-    return this.lookUp(objectId, [], log, { source: 'teams' }, 'Teams: the clicker\'s groups must come from the directory');
+    return this.lookUp(objectId, [], log, { source: 'teams' }, { topic: 'Teams', who: 'the clicker' });
   }
 
-  private async lookUp(principalId: string, known: readonly string[], log: ServiceLog, context: Record<string, string>, why: string): Promise<readonly string[]> {
+  private async lookUp(principalId: string, known: readonly string[], log: ServiceLog, context: Record<string, string>, words: { topic: string; who: string }): Promise<readonly string[]> {
     const key = principalId.toLowerCase();
     const now = this.options.clock.now().getTime();
     const cached = this.cache.get(key);
     if (cached && cached.expiresAt > now) return [...new Set([...known.map((g) => g.toLowerCase()), ...cached.groups])];
     const { directory } = this.options;
     if (!directory) {
-      log.error(`${why}, and no directory is configured (GRAPH_ENDPOINT), so they have no group-based rights`, { principalId: key, ...context });
+      log.error(`${words.topic}: ${words.who}'s groups are not known and no directory is configured (GRAPH_ENDPOINT), so ${words.who} has no group-based rights`, { principalId: key, ...context });
       return known;
     }
     let lookup = this.pending.get(key);
@@ -72,11 +72,11 @@ export class CallerGroups {
       const found = (await lookup).map((g) => g.toLowerCase());
       this.remember(key, [...new Set(found)], this.options.clock.now().getTime());
       const groups = [...new Set([...known.map((g) => g.toLowerCase()), ...found])];
-      log.info('Groups came from Microsoft Graph', { principalId: key, ...context, groupCount: groups.length });
+      log.info(`${words.topic}: ${words.who}'s groups came from Microsoft Graph`, { principalId: key, ...context, groupCount: groups.length });
       return groups;
     } catch (error) {
       const reason = error instanceof DirectoryError ? error.reason : error instanceof Error ? error.message : String(error);
-      log.error(`${why}: Microsoft Graph did not give them (${reason}), so they have no group-based rights for this request`, {
+      log.error(`${words.topic}: Microsoft Graph did not give ${words.who}'s groups (${reason}), so ${words.who} has no group-based rights for this request`, {
         principalId: key, ...context, ...(error instanceof DirectoryError && error.status !== undefined ? { status: error.status } : {}), ...(error instanceof DirectoryError && error.code ? { code: error.code } : {}),
       });
       return known;
