@@ -28,6 +28,14 @@ export const LAZY_PACKAGES = [
   '@opentelemetry/sdk-metrics',
   '@opentelemetry/sdk-trace-base',
   '@opentelemetry/sdk-trace-node',
+  // The Bot Framework SDK, loaded with the first Teams activity or card (see shared/adapters/teams-bot).
+  'botbuilder',
+  'botframework-connector',
+  'botframework-schema',
+  // Loaded with their first call: Event Grid publishing, Azure RBAC, the HSM's audit log.
+  '@azure/eventgrid',
+  '@azure/arm-authorization',
+  '@azure/storage-blob',
 ] as const;
 /**
  * Optional speed-ups that the Bot Framework's HTTP stack (ws, node-fetch) tries to require inside a

@@ -1,4 +1,4 @@
-import { AuthorizationManagementClient } from '@azure/arm-authorization';
+import type { AuthorizationManagementClient } from '@azure/arm-authorization';
 import type { TokenCredential } from '@azure/core-auth';
 import type { PipelinePolicy, PipelineRetryOptions } from '@azure/core-rest-pipeline';
 
@@ -23,7 +23,10 @@ export interface ArmClientSettings {
 
 export function createArmAuthorizationClient(settings: ArmClientSettings): AuthorizationManagementClient {
   const endpoint = (settings.endpoint ?? ARM_ENDPOINT).replace(/\/+$/, '');
-  return new AuthorizationManagementClient(settings.credential, settings.subscriptionId, {
+  // Loaded when the first management-plane client is made, not at cold start.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { AuthorizationManagementClient: Client } = require('@azure/arm-authorization') as typeof import('@azure/arm-authorization');
+  return new Client(settings.credential, settings.subscriptionId, {
     endpoint,
     credentialScopes: settings.credentialScopes ?? ARM_SCOPE,
     ...(settings.caPem ? { tlsOptions: { ca: settings.caPem } } : {}),

@@ -1,5 +1,5 @@
 import type { TokenCredential } from '@azure/core-auth';
-import { AzureKeyCredential, EventGridPublisherClient, type CloudEvent } from '@azure/eventgrid';
+import type { CloudEvent, EventGridPublisherClient } from '@azure/eventgrid';
 import type { OutboundEvent } from '../../domain';
 import { EventsRefusedError, type EventPublisher } from '../../services/outboxPorts';
 
@@ -20,13 +20,20 @@ function toCloudEvent(event: OutboundEvent): CloudEvent<unknown> {
 
 /** Publishes the service's events to an Event Grid topic in the CloudEvents 1.0 schema. */
 export class EventGridPublisher implements EventPublisher {
-  private readonly client: EventGridPublisherClient<'CloudEvent'>;
+  private clientOnce: EventGridPublisherClient<'CloudEvent'> | undefined;
 
-  constructor(settings: EventGridTopicSettings, credential: TokenCredential) {
-    this.client = new EventGridPublisherClient(settings.endpoint, 'CloudEvent', settings.key ? new AzureKeyCredential(settings.key) : credential, {
+  constructor(private readonly settings: EventGridTopicSettings, private readonly credential: TokenCredential) {}
+
+  /** The SDK is loaded with the first publish, not at cold start. */
+  private get client(): EventGridPublisherClient<'CloudEvent'> {
+    const { settings, credential } = this;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { AzureKeyCredential, EventGridPublisherClient: Client } = require('@azure/eventgrid') as typeof import('@azure/eventgrid');
+    this.clientOnce ??= new Client(settings.endpoint, 'CloudEvent', settings.key ? new AzureKeyCredential(settings.key) : credential, {
       ...(settings.caPem ? { tlsOptions: { ca: settings.caPem } } : {}),
       ...(settings.maxRetries !== undefined ? { retryOptions: { maxRetries: settings.maxRetries } } : {}),
     });
+    return this.clientOnce;
   }
 
   async publish(events: readonly OutboundEvent[]): Promise<void> {

@@ -1,5 +1,11 @@
 import type { TokenCredential } from '@azure/core-auth';
-import { BlobServiceClient, type ContainerClient, type StoragePipelineOptions } from '@azure/storage-blob';
+import type { BlobServiceClient as BlobServiceClientType, ContainerClient, StoragePipelineOptions } from '@azure/storage-blob';
+
+/** The blob SDK, loaded when the audit log is first read, not at cold start. */
+function blobSdk(): { BlobServiceClient: typeof BlobServiceClientType } {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('@azure/storage-blob') as typeof import('@azure/storage-blob');
+}
 import { AUDIT_LOG_CONTAINER } from '../../domain';
 import type { AuditBlobReader } from '../../services/auditIngestion';
 import type { AuditLogStorage, StorageConfig } from '../config';
@@ -9,9 +15,9 @@ import { storageClientOptions } from './tables';
 /** The diagnostic setting's container, in the account the logs go to (AUDIT_LOGS_STORAGE, else the app's own). */
 export function auditLogContainer(storage: StorageConfig, credential: TokenCredential): ContainerClient {
   const options = storageClientOptions(storage);
-  if (storage.kind === 'connectionString') return BlobServiceClient.fromConnectionString(storage.connectionString, options).getContainerClient(AUDIT_LOG_CONTAINER);
+  if (storage.kind === 'connectionString') return blobSdk().BlobServiceClient.fromConnectionString(storage.connectionString, options).getContainerClient(AUDIT_LOG_CONTAINER);
   if (!storage.endpoints.blob) throw new Error('AzureWebJobsStorage__blobServiceUri is not set (nor AzureWebJobsStorage__accountName): the audit logs are read from the blob service');
-  const service = new BlobServiceClient(storage.endpoints.blob, credential, options);
+  const service = new (blobSdk().BlobServiceClient)(storage.endpoints.blob, credential, options);
   return service.getContainerClient(AUDIT_LOG_CONTAINER);
 }
 
@@ -19,7 +25,7 @@ export function auditLogContainer(storage: StorageConfig, credential: TokenCrede
 export function auditLogContainerOf(storage: AuditLogStorage, credential: TokenCredential): ContainerClient {
   // core-rest-pipeline honours `tlsOptions` and `allowInsecureConnection`; the storage option type lists neither.
   const options = { ...(storage.caPem ? { tlsOptions: { ca: storage.caPem } } : {}), ...(storage.allowInsecureConnection ? { allowInsecureConnection: true } : {}) } as StoragePipelineOptions;
-  const service = storage.kind === 'connectionString' ? BlobServiceClient.fromConnectionString(storage.connectionString, options) : new BlobServiceClient(storage.blobEndpoint, credential, options);
+  const service = storage.kind === 'connectionString' ? blobSdk().BlobServiceClient.fromConnectionString(storage.connectionString, options) : new (blobSdk().BlobServiceClient)(storage.blobEndpoint, credential, options);
   return service.getContainerClient(AUDIT_LOG_CONTAINER);
 }
 
