@@ -1,5 +1,5 @@
 /** The small interfaces the application services drive; adapters implement them. */
-import type { AccessRequest, AuditRecord, ChainedAuditRecord, OutboundEvent, RequestStatus } from '../domain';
+import type { AccessRequest, AuditRecord, ChainedAuditRecord, OutboundEvent, PartitionedAudit, RequestStatus } from '../domain';
 
 export type AuditEntry = Omit<AuditRecord, 'seq'>;
 
@@ -64,7 +64,8 @@ export interface LedgerPort {
    */
   appendAuditOnce(key: string, audit: readonly AuditEntry[], events?: readonly OutboundEvent[]): Promise<'appended' | 'exists'>;
   audit(range?: { from?: string; to?: string }): Promise<ChainedAuditRecord[]>;
-  auditHead(): Promise<ChainedAuditRecord | undefined>;
+  /** Every chain as stored, with its head row, and the anchor chain: what a verifier checks (docs/ledger.md). */
+  auditTrail(): Promise<PartitionedAudit>;
 }
 
 /** Every request matching `query`, following the continuation to the last page. */

@@ -4,7 +4,7 @@ import { QueueServiceClient, type QueueClient } from '@azure/storage-queue';
 import { PERSONAS } from '../../dev/personas';
 import { LEDGER_TABLE, type AppContext } from '../../shared/app';
 import { HsmAssignmentPort } from '../../shared/adapters/hsm-rbac/assignmentPort';
-import { TableLedger } from '../../shared/adapters/storage/ledger';
+import { PartitionedLedger } from '../../shared/adapters/storage/partitionedLedger';
 import { QueueRevocationScheduler, REVOCATION_QUEUE, type RevocationMessage } from '../../shared/adapters/storage/revocationQueue';
 import type { Caller } from '../../shared/domain';
 import { AccessRequestService } from '../../shared/services/accessRequests';
@@ -24,7 +24,7 @@ export function workflowThatDiesAfterCommit(context: AppContext, storageConnecti
   const clock = { now: () => new Date() };
   return new AccessRequestService({
     policy: context.policy,
-    ledger: new TableLedger(context.tableClient(LEDGER_TABLE)),
+    ledger: new PartitionedLedger(context.tableClient(LEDGER_TABLE)),
     hsm: () => new HsmAssignmentPort(context.hsm()),
     scheduler: new QueueRevocationScheduler(QueueServiceClient.fromConnectionString(storageConnectionString).getQueueClient(REVOCATION_QUEUE), clock),
     clock,

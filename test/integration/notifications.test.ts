@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PERSONAS } from '../../dev/personas';
 import type { ReceivedCard } from '../../dev/teams-sink';
-import { verifyAuditChain } from '../../shared/domain';
+import { verifyPartitionedAudit } from '../../shared/domain';
 import { readCard } from '../helpers/cards';
 import { sleep, waitFor } from '../helpers/poll';
 import { closeOpenRequests } from '../helpers/openRequests';
@@ -133,7 +133,7 @@ describe('notifications on the local stack', () => {
       const mailFailure = failures.find((r) => r.details?.channel === 'email' && r.details?.kind === 'approval-needed');
       expect(mailFailure).toMatchObject({ details: { target: 's***@contoso.example', attempts: 1 } });
       expect(mailFailure?.reason).toContain('SMTP 550');
-      expect(verifyAuditChain(await stack().ledger().audit())).toMatchObject({ ok: true });
+      expect(verifyPartitionedAudit(await stack().ledger().auditTrail())).toMatchObject({ ok: true });
       const after = (await (await stack().api(`/api/requests/${id}`, { persona: 'dave' })).json()) as { status: string };
       expect(after.status).toBe('Active');
       expect(stack().logs.some((l) => l.level === 'error' && l.message.includes(`Request ${id}: approval-needed by email to s***@contoso.example FAILED`))).toBe(true);

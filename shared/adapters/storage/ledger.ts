@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { odata, type TableClient, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
-import { chainAuditRecord, isTerminal, withExtensionTotals, type AccessRequest, type ChainedAuditRecord, type OutboundEvent, type RequestStatus } from '../../domain';
+import { chainAuditRecord, isTerminal, withExtensionTotals, type AccessRequest, type ChainedAuditRecord, type OutboundEvent, type PartitionedAudit, type RequestStatus } from '../../domain';
 import type { AuditEntry, CreateOutcome, LedgerPort, RequestClaims, RequestPage, RequestQuery, StoredRequest } from '../../services/ports';
 import { ensureTable, isContended, rowKeyOf, statusOf } from './setup';
 
@@ -258,6 +258,13 @@ export class TableLedger implements LedgerPort {
     if (page.done || !page.value) return { items: [] };
     const items = page.value.map(fromEntity);
     return { items, ...(page.value.continuationToken ? { continuation: page.value.continuationToken } : {}) };
+  }
+
+  /** The one chain, with its head row; this layout has no anchors. */
+  async auditTrail(): Promise<PartitionedAudit> {
+    const records = await this.audit();
+    const head = await this.auditHead();
+    return { chains: new Map([[LEDGER_PARTITION, { records, head }]]), anchors: { records: [], head: undefined } };
   }
 
   async audit(range: { from?: string; to?: string } = {}): Promise<ChainedAuditRecord[]> {

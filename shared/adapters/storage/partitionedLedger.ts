@@ -40,6 +40,8 @@ export const partitionOfHash = (hex: string): string => `${PARTITION_PREFIX}${St
 export const partitionOf = (key: string): string => partitionOfHash(sha256(key));
 /** The grantee's partition: a request, the claim on its access and every request of that grantee live there. */
 export const grantPartitionOf = (principalId: string): string => partitionOf(`principal\n${principalId.toLowerCase()}`);
+/** Where `appendAudit` chains records about `requestId` (a run, a refused submission): they change no request. */
+export const auditPartitionOf = (requestId: string): string => partitionOf(`subject\n${requestId}`);
 export const ALL_PARTITIONS: readonly string[] = Array.from({ length: PARTITIONS }, (_, i) => `${PARTITION_PREFIX}${String(i).padStart(2, '0')}`);
 
 const seqKey = (prefix: string, seq: number): string => `${prefix}${String(seq).padStart(12, '0')}`;
@@ -60,11 +62,19 @@ const pause = (attempt: number): Promise<void> => new Promise((resolve) => setTi
 
 interface Head { record?: ChainedAuditRecord; etag?: string }
 
+export interface PartitionedLedgerHooks {
+  /**
+   * A transaction that wrote outbox rows committed in `partitionKey`: the outbox drainer publishes
+   * that partition (and only it). Called after the commit, never awaited; it must not throw.
+   */
+  onOutboxRows?(partitionKey: string): void;
+}
+
 export class PartitionedLedger implements LedgerPort {
   /** Request id → partition: a request never moves, so what was once read stays true. */
   private readonly located = new Map<string, string>();
 
-  constructor(private readonly table: TableClient) {}
+  constructor(private readonly table: TableClient, private readonly hooks: PartitionedLedgerHooks = {}) {}
 
   private ensureTable(): Promise<void> {
     return ensureTable(this.table);
@@ -111,11 +121,12 @@ export class PartitionedLedger implements LedgerPort {
     if (all.length > 100) throw new Error(`A change of ${all.length} rows does not fit one entity-group transaction (100 at most)`);
     try {
       await this.table.submitTransaction(all);
-      return true;
     } catch (error) {
       if (!isContended(error)) throw error;
       return false;
     }
+    if (events.length > 0) this.hooks.onOutboxRows?.(partitionKey);
+    return true;
   }
 
   private async untilSettled<T>(what: string, attempt: () => Promise<T | undefined>): Promise<T> {
@@ -130,7 +141,7 @@ export class PartitionedLedger implements LedgerPort {
 
   async appendAudit(audit: readonly AuditEntry[], events: readonly OutboundEvent[] = []): Promise<void> {
     if (audit.length === 0) return;
-    const partitionKey = partitionOf(`subject\n${audit[0]!.requestId}`);
+    const partitionKey = auditPartitionOf(audit[0]!.requestId);
     await this.untilSettled('append to the audit trail', async () => ((await this.submitChained(partitionKey, [], audit, events)) ? true : undefined));
   }
 
