@@ -12,6 +12,7 @@ import { QueueRevocationScheduler, REVOCATION_QUEUE } from './adapters/storage/r
 import { createQueueClient, createTableClient, pingStorage } from './adapters/storage/tables';
 import { defaultHsmName, type Policy } from './domain';
 import { AccessRequestService } from './services/accessRequests';
+import { WakeRegistry } from './services/requests/wakeups';
 import { ReconciliationService } from './services/reconciliation';
 import { HsmInventory } from './adapters/hsm-rbac/inventory';
 import { TableReconcileStore } from './adapters/storage/reconcileStore';
@@ -138,6 +139,8 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
   });
   let reconcileStore: TableReconcileStore | undefined;
   const scheduler = new QueueRevocationScheduler(createQueueClient(config.storage, REVOCATION_QUEUE, credential), clock);
+  // One per process: wake-ups of a request run one after another, and the sweep does not repeat itself.
+  const wakeups = new WakeRegistry();
   const reconcileSettings = readReconcileSettings(env);
   const azureRbac = createAzureRbacAdapters(env, policy, credential);
   const inventories = new Map<string, HsmInventory>();
@@ -202,6 +205,7 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
         clock,
         log,
         newId: randomUUID,
+        wakeups,
         onTransition: (before, after) => notifications.onTransition(before, after),
         ...(eventGrid ? { eventSource: eventGrid.source } : {}),
       });

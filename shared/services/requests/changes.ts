@@ -28,7 +28,7 @@ export async function cancel(ctx: RequestContext, caller: Caller, id: string): P
 export async function extend(ctx: RequestContext, caller: Caller, id: string, duration: unknown, justification?: string): Promise<Outcome<AccessRequest>> {
   const durationMs = parseIsoDuration(duration);
   if (durationMs === undefined) return problem(400, 'invalid-duration', invalidDurationDetail(duration));
-  const result = await ctx.writer.mutate(id, (request) => {
+  const result = await ctx.writer.mutateThenAnnounce(id, (request) => {
     if (!mayExtend(ctx.policy, caller, request)) {
       return ctx.canSee(caller, request) ? problem(403, 'not-requester', 'Only the requester or the grantee can ask for more time') : notFound(id);
     }
@@ -37,8 +37,9 @@ export async function extend(ctx: RequestContext, caller: Caller, id: string, du
     return success([{ type: 'requestExtension', by: caller.objectId, durationMs, ...(justification ? { justification } : {}) }]);
   });
   if (!result.ok) return result;
-  const { before, after } = result.value;
-  if (after.expiresAt && before.expiresAt !== after.expiresAt) await ctx.deps.scheduler.schedule(id, new Date(after.expiresAt));
+  const { before, after, announce } = result.value;
+  if (after.expiresAt && before.expiresAt !== after.expiresAt) await ctx.deps.scheduler.schedule(id, new Date(after.expiresAt)).finally(announce);
+  else await announce();
   return success(after);
 }
 
@@ -59,7 +60,8 @@ export async function revoke(ctx: RequestContext, caller: Caller, id: string, re
   // another process) reads Revoked and takes back what it made; the follow-up finishes the
   // removal if this process dies after the commit.
   await ctx.followUp(id);
-  const recorded = await ctx.writer.mutate(id, (current) => success(current.status === 'Revoked' ? [] : [revocation]));
+  const recorded = await ctx.writer.mutateThenAnnounce(id, (current) => success(current.status === 'Revoked' ? [] : [revocation]));
   if (!recorded.ok) return recorded;
-  return success(await removeOrFail(ctx, recorded.value.after));
+  // Access goes before anyone is told: an incident response must not wait for messages.
+  return success(await removeOrFail(ctx, recorded.value.after).finally(recorded.value.announce));
 }

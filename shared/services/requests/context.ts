@@ -1,5 +1,6 @@
 import { maySeeRequest, type AccessRequest, type Caller, type Policy } from '../../domain';
 import type { AssignmentPort, Clock, LedgerPort, RevocationScheduler, ServiceLog } from '../ports';
+import { WakeRegistry } from './wakeups';
 import { RequestWriter } from './writer';
 
 export interface AccessRequestDependencies {
@@ -19,6 +20,8 @@ export interface AccessRequestDependencies {
   sleep?(ms: number): Promise<void>;
   /** Called after every saved change (`before` undefined for a new request), e.g. to notify; its failures are logged, never thrown. */
   onTransition?(before: AccessRequest | undefined, after: AccessRequest): Promise<void>;
+  /** The process's wake-up registry (one per process; without it, one per service). */
+  wakeups?: WakeRegistry;
   /** The CloudEvents `source` of lifecycle events; without it (no topic configured) none are written to the outbox. */
   eventSource?: string;
 }
@@ -33,9 +36,11 @@ const FOLLOW_UP_MS = 3_000;
 export class RequestContext {
   readonly writer: RequestWriter;
   readonly sleep: (ms: number) => Promise<void>;
+  readonly wakeups: WakeRegistry;
 
   constructor(readonly deps: AccessRequestDependencies) {
     this.writer = new RequestWriter(deps);
+    this.wakeups = deps.wakeups ?? new WakeRegistry();
     this.sleep = deps.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
   }
 

@@ -23,33 +23,52 @@ const REMOVAL_BACKOFF_MS = [250, 1000, 3000];
  * request again after creating: a revocation committed meanwhile makes it take the assignment back.
  * `known` is the request as its caller just stored it, which spares reading it first.
  */
-export async function provision(ctx: RequestContext, id: string, known?: AccessRequest): Promise<AccessRequest> {
+export async function provision(ctx: RequestContext, id: string, known?: AccessRequest, announceEarlier: Announce = nothingToAnnounce): Promise<AccessRequest> {
+  let announceGrant: Announce = nothingToAnnounce;
+  try {
+    const { after, announce } = await grant(ctx, id, known);
+    announceGrant = announce;
+    return after;
+  } finally {
+    // Messages in the order of events (the approval before the grant), and only once access is settled.
+    await announceEarlier();
+    await announceGrant();
+  }
+}
+
+type Announce = () => Promise<void>;
+const nothingToAnnounce: Announce = async () => undefined;
+
+async function grant(ctx: RequestContext, id: string, known?: AccessRequest): Promise<{ after: AccessRequest; announce: Announce }> {
   const request = known ?? (await ctx.deps.ledger.get(id))?.request;
   if (!request) throw new Error(`No request ${id}`);
-  if (request.status !== 'Approved') return request;
+  if (request.status !== 'Approved') return { after: request, announce: nothingToAnnounce };
   const name = assignmentNameFor(request.id, request.hsm, request.scope, request.principalId, request.roleId);
   let created: Awaited<ReturnType<AssignmentPort['create']>>;
   try {
     created = await portFor(ctx, request).create({ name, scope: request.scope, roleId: request.roleId, principalId: request.principalId, durationIso: request.duration });
   } catch (error) {
-    return provisionFailed(ctx, request, error as Error);
+    return { after: await provisionFailed(ctx, request, error as Error), announce: nothingToAnnounce };
   }
   // After a crash the assignment may have been in place since approval: the clock starts then, never later.
   const approvedAt = [...request.history].reverse().find((entry) => entry.to === 'Approved')?.at;
   const at = created.outcome === 'existed' && approvedAt ? new Date(approvedAt) : ctx.deps.clock.now();
   const granted = (current: AccessRequest): Outcome<RequestEvent[]> => success(current.status === 'Approved' ? [{ type: 'granted', assignmentName: name, at }] : []);
-  const result = await ctx.writer.mutate(id, granted, created.hsmRequestId);
+  const result = await ctx.writer.mutateThenAnnounce(id, granted, created.hsmRequestId);
   if (!result.ok) throw new Error(`Request ${id}: ${result.detail}`);
-  const after = result.value.after;
+  const { after, announce } = result.value;
   if (after.status === 'Active' && after.expiresAt) {
+    // The expiry's message before anyone is told: a slow message must not make a late revocation.
     await ctx.deps.scheduler.schedule(id, new Date(after.expiresAt));
     ctx.deps.log.info(`Request ${id}: ${after.role} on ${after.scope} for ${after.principalId} active until ${after.expiresAt}`, { requestId: id });
-  } else if (after.status !== 'Active') {
+    return { after, announce };
+  }
+  if (after.status !== 'Active') {
     // Revoked or failed while the assignment was being made: take it away again. Should that fail,
     // the revocation's follow-up removes it.
     await removeWithRetries(ctx, after).catch((error: Error) => ctx.deps.log.error(`Request ${id}: the assignment made while it ended is still to be removed: ${error.message}`));
   }
-  return after;
+  return { after, announce };
 }
 
 /** A transient refusal leaves the request Approved for a retry; any other fails it (and alerts). */

@@ -51,12 +51,14 @@ export async function submit(ctx: RequestContext, caller: Caller, input: SubmitI
   const request = createRequest(deps.policy, evaluation, { id: deps.newId(), requestedBy: caller.objectId }, now);
   // Written before the commit, so that the grant follows even if this process dies right after it.
   if (request.status === 'Approved') await ctx.followUp(request.id);
-  const stored = await ctx.writer.create(request, { ...(submissionKey ? { submissionKey } : {}), openAccessKey: openAccessKeyOf(request) });
+  const { stored, announce } = await ctx.writer.createThenAnnounce(request, { ...(submissionKey ? { submissionKey } : {}), openAccessKey: openAccessKeyOf(request) });
+  if (request.status !== 'Approved') await announce();
   if (stored.outcome === 'replayed') return replay(ctx, stored.requestId, caller, input);
   if (stored.outcome === 'duplicate') return problem(409, 'duplicate-request', duplicateDetail(stored.open));
   const notes = evaluation.notes;
   // The request just stored is the one to grant: no need to read it back first.
-  if (request.status === 'Approved') return success({ request: await provision(ctx, request.id, request), created: true, notes });
+  // Granted before anyone is told, so that access never waits for a message.
+  if (request.status === 'Approved') return success({ request: await provision(ctx, request.id, request, announce), created: true, notes });
   return success({ request, created: true, notes });
 }
 

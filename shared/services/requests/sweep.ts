@@ -6,6 +6,11 @@ import { success } from './outcome';
 
 /** How many wake-ups the sweep sends to the queue at once. */
 const HANDOVER_CONCURRENCY = 16;
+/**
+ * The sweep hands a request over again only after this long: its wake-up (and the follow-ups that
+ * writes, three seconds apart) are still coming, and more messages would only slow a backlog down.
+ */
+const HANDOVER_AGAIN_AFTER_MS = 10_000;
 /** An Active grant this long past its expiry has lost its expiry message (or its holder died): the sweep hands it over. */
 const OVERDUE_MS = 2_000;
 /**
@@ -28,7 +33,11 @@ async function forEachLimited<T>(items: readonly T[], limit: number, work: (item
  * A queue message's wake-up: completes a stalled grant, ends a grant that is due (or sends its
  * capped message on), and on a follow-up makes sure an ended grant's access is gone.
  */
-export async function wake(ctx: RequestContext, id: string, reason: WakeReason = 'expiry', meantFor?: Date, hop = 0): Promise<AccessRequest | undefined> {
+export function wake(ctx: RequestContext, id: string, reason: WakeReason = 'expiry', meantFor?: Date, hop = 0): Promise<AccessRequest | undefined> {
+  return ctx.wakeups.oneAtATime(id, () => settle(ctx, id, reason, meantFor, hop));
+}
+
+async function settle(ctx: RequestContext, id: string, reason: WakeReason, meantFor: Date | undefined, hop: number): Promise<AccessRequest | undefined> {
   const stored = await ctx.deps.ledger.get(id);
   if (!stored) return undefined;
   const { request } = stored;
@@ -77,7 +86,8 @@ export async function sweep(ctx: RequestContext): Promise<{ due: number; stalled
     allWith(ctx, ['Pending']),
   ]);
   const stalled = approved.filter((stored) => now.getTime() - Date.parse(stored.request.history[stored.request.history.length - 1].at) >= STALLED_PROVISIONING_MS);
-  await forEachLimited([...due, ...stalled], HANDOVER_CONCURRENCY, (stored) => ctx.deps.scheduler.schedule(stored.request.id, now, 'follow-up'));
+  const handOver = [...due, ...stalled].filter((stored) => ctx.wakeups.handOver(stored.request.id, now.getTime(), HANDOVER_AGAIN_AFTER_MS));
+  await forEachLimited(handOver, HANDOVER_CONCURRENCY, (stored) => ctx.deps.scheduler.schedule(stored.request.id, now, 'follow-up'));
   let timedOut = 0;
   for (const stored of pending) {
     if (Date.parse(stored.request.pendingUntil) > now.getTime()) continue;

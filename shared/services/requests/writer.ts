@@ -37,11 +37,17 @@ export class RequestWriter {
 
   /** Stores a new request with its audit, events and index rows; the hook hears of it only once it is stored. */
   async create(request: AccessRequest, claims: RequestClaims): Promise<CreateOutcome> {
-    const stored = await this.deps.ledger.create(request, historyAudit(undefined, request), this.eventsBetween(undefined, request), claims);
-    if (stored.outcome !== 'created') return stored;
-    this.deps.log.info(`Request ${request.id}: ${request.role} on ${request.scope} for ${request.principalId}, ${request.status}`, { requestId: request.id });
-    await this.transitioned(undefined, request);
+    const { stored, announce } = await this.createThenAnnounce(request, claims);
+    await announce();
     return stored;
+  }
+
+  /** As create, with the hook run when the caller calls `announce` (after an auto-approved grant, say). */
+  async createThenAnnounce(request: AccessRequest, claims: RequestClaims): Promise<{ stored: CreateOutcome; announce: () => Promise<void> }> {
+    const stored = await this.deps.ledger.create(request, historyAudit(undefined, request), this.eventsBetween(undefined, request), claims);
+    if (stored.outcome !== 'created') return { stored, announce: async () => undefined };
+    this.deps.log.info(`Request ${request.id}: ${request.role} on ${request.scope} for ${request.principalId}, ${request.status}`, { requestId: request.id });
+    return { stored, announce: () => this.transitioned(undefined, request) };
   }
 
   /**
@@ -53,6 +59,23 @@ export class RequestWriter {
     decide: (request: AccessRequest) => Outcome<RequestEvent[]>,
     hsmRequestId?: string,
   ): Promise<Outcome<{ before: AccessRequest; after: AccessRequest }>> {
+    const result = await this.mutateThenAnnounce(id, decide, hsmRequestId);
+    if (!result.ok) return result;
+    await result.value.announce();
+    return success({ before: result.value.before, after: result.value.after });
+  }
+
+  /**
+   * As mutate, but the hook (which notifies people, and may take a while) runs only when the caller
+   * calls `announce`: a step whose work comes after the commit (the grant after an approval, the
+   * expiry message after a grant) does it first, so that nobody's access waits for a message.
+   */
+  async mutateThenAnnounce(
+    id: string,
+    decide: (request: AccessRequest) => Outcome<RequestEvent[]>,
+    hsmRequestId?: string,
+  ): Promise<Outcome<{ before: AccessRequest; after: AccessRequest; announce: () => Promise<void> }>> {
+    const quiet = async (): Promise<void> => undefined;
     for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt++) {
       const stored = await this.deps.ledger.get(id);
       // The same answer as for a request the caller may not see: nobody learns whether it exists.
@@ -66,12 +89,10 @@ export class RequestWriter {
         if (!result.ok) return problem(409, 'invalid-transition', result.detail);
         next = result.request;
       }
-      if (next === stored.request) return success({ before: stored.request, after: next });
+      if (next === stored.request) return success({ before: stored.request, after: next, announce: quiet });
       const saved = await this.deps.ledger.update(next, stored.etag, historyAudit(stored.request, next, hsmRequestId), this.eventsBetween(stored.request, next));
-      if (saved === 'updated') {
-        await this.transitioned(stored.request, next);
-        return success({ before: stored.request, after: next });
-      }
+      const before = stored.request;
+      if (saved === 'updated') return success({ before, after: next, announce: () => this.transitioned(before, next) });
     }
     return problem(409, 'concurrent-update', `Request ${id} kept changing; try again`);
   }

@@ -4,7 +4,7 @@ import { InMemoryLedger } from '../../fakes/ledger';
 import { CALLERS, NOW, OID, contosoPolicy } from '../domain/fixtures';
 
 /** The request workflow on in-memory ports: what each use case does, without Azurite or an HSM. */
-function workflow() {
+function workflow(observe?: (transition: string) => void) {
   const ledger = new InMemoryLedger();
   const hsm = new InMemoryAssignments();
   const scheduler = new RecordingScheduler();
@@ -22,7 +22,10 @@ function workflow() {
     newId: () => `req-${++next}`,
     sleep: async () => undefined,
     onFailed: async (request) => void failed.push(request.id),
-    onTransition: async (before, after) => void transitions.push(`${before?.status ?? 'new'}->${after.status}`),
+    onTransition: async (before, after) => {
+      transitions.push(`${before?.status ?? 'new'}->${after.status}`);
+      observe?.(`${before?.status ?? 'new'}->${after.status}`);
+    },
   });
   return { service, ledger, hsm, scheduler, failed, transitions, advance: (ms: number) => (now = new Date(now.getTime() + ms)) };
 }
@@ -40,6 +43,24 @@ describe('AccessRequestService on in-memory ports', () => {
     expect(scheduler.scheduled.map((s) => s.reason)).toEqual(['follow-up', 'expiry']);
     expect(transitions).toEqual(['new->Approved', 'Approved->Active']);
     expect(ledger.auditRecords.map((r) => r.action)).toEqual(['request.created', 'request.approved', 'request.active']);
+  });
+
+  it('settles access before anyone is told: the grant and its expiry message before the approval is announced, the removal before the revocation is', async () => {
+    const seen: string[] = [];
+    const { service, hsm, scheduler } = workflow((transition) => seen.push(`${transition} with ${hsm.assignments.size} assignment(s), ${scheduler.scheduled.filter((s) => s.reason === 'expiry').length} expiry message(s)`));
+    const submitted = await service.submit(CALLERS.dave, { role: 'Managed HSM Crypto User', scope: '/keys/release-signing-key', principalId: OID.appVm, duration: 'PT1M', justification: 'release 1.2' });
+    const id = submitted.ok ? submitted.value.request.id : '';
+    expect(submitted.ok && submitted.value.request.status).toBe('Pending');
+    const approved = await service.decide(CALLERS.sam, id, 'approve');
+    expect(approved.ok && approved.value.status).toBe('Active');
+    await service.revoke(CALLERS.dave, id, 'done');
+    expect(seen).toEqual([
+      'new->Pending with 0 assignment(s), 0 expiry message(s)',
+      // Announced in the order of events, but only once the grant is live and its expiry is scheduled.
+      'Pending->Approved with 1 assignment(s), 1 expiry message(s)',
+      'Approved->Active with 1 assignment(s), 1 expiry message(s)',
+      'Active->Revoked with 0 assignment(s), 1 expiry message(s)',
+    ]);
   });
 
   it('answers a retried submission with the request it made, and refuses a second open request for the same access', async () => {
@@ -101,6 +122,10 @@ describe('AccessRequestService on in-memory ports', () => {
     expect(await service.sweep()).toEqual({ due: 1, stalled: 0, timedOut: 0 });
     const handed = scheduler.scheduled.slice(queued);
     expect(handed.map((s) => s.reason)).toEqual(['follow-up']);
+    // A backlog does not feed itself: the next sweep, seconds later, does not send it again.
+    advance(5_000);
+    await service.sweep();
+    expect(scheduler.scheduled.length).toBe(queued + 1);
     expect((await service.wake(handed[0]!.requestId, 'follow-up'))?.status).toBe('Expired');
     expect(hsm.assignments.size).toBe(0);
   });
