@@ -30,6 +30,8 @@ import { loadEventGridConfig, type EventGridConfig } from './adapters/config';
 import { EventGridPublisher } from './adapters/eventgrid';
 import { TableOutbox } from './adapters/storage/outbox';
 import { OutboxDrainer, PartitionedOutboxDrainer } from './services/outbox';
+import { NoticeDrainer } from './services/notices';
+import { TableNotices } from './adapters/storage/notices';
 import { EventSubmissionService } from './services/eventsInbound';
 import { driftNotifier } from './services/reconciliationNotices';
 import { metrics, processLog, telemetryEnabled } from './adapters/telemetry';
@@ -89,6 +91,11 @@ export interface AppContext {
   outbox(): PartitionedOutboxDrainer | undefined;
   /** Access requests raised as events (the Event Grid trigger). */
   eventSubmissions(log?: ServiceLog): EventSubmissionService;
+  /**
+   * Sends the notifications committed changes owe, from their notice rows (one per process; a commit
+   * kicks its own partition's drain, the notices timer drains them all).
+   */
+  notices(): NoticeDrainer;
   /** Records the audit chains' heads in the anchor chain (the audit-anchor timer). */
   auditAnchors(): Pick<PartitionedLedger, 'anchor'>;
   /** Records the active-grant and pending-approval gauges (at most once a minute; nothing while telemetry is off). */
@@ -132,7 +139,16 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
   };
   let sharedLedger: PartitionedLedger | undefined;
   // The request path's ledger (docs/ledger.md): a commit that wrote events has its partition's outbox drained.
-  const ledger = (): PartitionedLedger => (sharedLedger ??= new PartitionedLedger(context.tableClient(LEDGER_TABLE), { onOutboxRows: (partition) => outbox()?.kick(partition) }));
+  const ledger = (): PartitionedLedger => (sharedLedger ??= new PartitionedLedger(context.tableClient(LEDGER_TABLE), {
+    onOutboxRows: (partition) => outbox()?.kick(partition),
+    onNoticeRows: (partition) => notices().kick(partition),
+  }));
+  let noticeDrainer: NoticeDrainer | undefined;
+  const notices = (): NoticeDrainer => (noticeDrainer ??= new NoticeDrainer({
+    stores: new Map(ALL_PARTITIONS.map((partition) => [partition, new TableNotices(context.tableClient(LEDGER_TABLE), partition)])),
+    notifications: notify.service(consoleLog),
+    log: consoleLog,
+  }));
   const recordWorkload = workloadGaugeRecorder(ledger, {
     activeGrants: (count) => metrics().activeGrants(count),
     pendingApprovals: (count) => metrics().pendingApprovals(count),
@@ -194,9 +210,8 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
     },
     pingStorage: (abortSignal) => pingStorage(config.storage, credential, abortSignal),
     policy,
-    requests: (log = consoleLog) => {
-      const notifications = notify.service(log);
-      return new AccessRequestService({
+    requests: (log = consoleLog) =>
+      new AccessRequestService({
         policy,
         ledger: ledger(),
         hsm: (hsmName) => new HsmAssignmentPort(clientFor(hsmUrlFor(hsmName))),
@@ -206,12 +221,13 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
         log,
         newId: randomUUID,
         wakeups,
-        onTransition: (before, after) => notifications.onTransition(before, after),
+        // Notifications leave with the commit as notice rows: the answer never waits for SMTP or Teams.
+        notices: true,
         ...(eventGrid ? { eventSource: eventGrid.source } : {}),
-      });
-    },
+      }),
     ...(eventGrid ? { eventGrid } : {}),
     outbox,
+    notices,
     auditAnchors: () => ledger(),
     recordWorkload: () => (telemetryEnabled() ? recordWorkload() : Promise.resolve()),
     eventSubmissions: (log = consoleLog) =>

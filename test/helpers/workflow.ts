@@ -17,10 +17,10 @@ export const SILENT_LOG: ServiceLog = { info: () => undefined, warn: () => undef
 
 /**
  * The app's workflow as a process that dies right after each commit: it stores requests (with their
- * outbox records when `events` is set), grants and schedules revocations, but neither notifies
- * anyone nor drains the outbox.
+ * outbox records when `events` is set, its notice rows when `notices` is), grants and schedules
+ * revocations, but neither notifies anyone nor drains the outbox.
  */
-export function workflowThatDiesAfterCommit(context: AppContext, storageConnectionString: string, options: { events?: boolean } = {}): AccessRequestService {
+export function workflowThatDiesAfterCommit(context: AppContext, storageConnectionString: string, options: { events?: boolean; notices?: boolean } = {}): AccessRequestService {
   const clock = { now: () => new Date() };
   return new AccessRequestService({
     policy: context.policy,
@@ -31,6 +31,7 @@ export function workflowThatDiesAfterCommit(context: AppContext, storageConnecti
     log: SILENT_LOG,
     newId: randomUUID,
     ...(options.events ? { eventSource: context.eventGrid!.source } : {}),
+    ...(options.notices ? { notices: true } : {}),
   });
 }
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { odata, type TableClient, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
-import { chainAuditRecord, isTerminal, withExtensionTotals, type AccessRequest, type ChainedAuditRecord, type OutboundEvent, type PartitionedAudit, type RequestStatus } from '../../domain';
+import { chainAuditRecord, isTerminal, withExtensionTotals, type AccessRequest, type ChainedAuditRecord, type NotificationIntent, type OutboundEvent, type PartitionedAudit, type RequestStatus } from '../../domain';
 import type { AuditEntry, CreateOutcome, LedgerPort, RequestClaims, RequestPage, RequestQuery, StoredRequest } from '../../services/ports';
 import { ensureTable, isContended, rowKeyOf, statusOf } from './setup';
 
@@ -78,6 +78,11 @@ function fromEntity(entity: TableEntityResult<Record<string, unknown>>): StoredR
 }
 
 const pause = (attempt: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.min(200, 5 * attempt) + Math.random() * 10 * attempt));
+
+/** This layout keeps no notice rows (the partitioned one does): a notification it was asked to store would be lost. */
+function refuseNotices(notices: readonly NotificationIntent[]): void {
+  if (notices.length > 0) throw new Error('The one-partition ledger stores no notices: run `npm run ledger:migrate`');
+}
 
 export class TableLedger implements LedgerPort {
   constructor(private readonly table: TableClient) {}
@@ -179,7 +184,8 @@ export class TableLedger implements LedgerPort {
     }
   }
 
-  async create(request: AccessRequest, audit: readonly AuditEntry[], events: readonly OutboundEvent[] = [], claims: RequestClaims = {}): Promise<CreateOutcome> {
+  async create(request: AccessRequest, audit: readonly AuditEntry[], events: readonly OutboundEvent[] = [], claims: RequestClaims = {}, notices: readonly NotificationIntent[] = []): Promise<CreateOutcome> {
+    refuseNotices(notices);
     const entity = toEntity(request);
     return this.untilSettled(`store request ${request.id}`, async () => {
       // Request ids are random: the row exists only when an earlier try of this very call committed.
@@ -234,7 +240,8 @@ export class TableLedger implements LedgerPort {
     }
   }
 
-  async update(request: AccessRequest, etag: string, audit: readonly AuditEntry[], events: readonly OutboundEvent[] = []): Promise<'updated' | 'conflict'> {
+  async update(request: AccessRequest, etag: string, audit: readonly AuditEntry[], events: readonly OutboundEvent[] = [], notices: readonly NotificationIntent[] = []): Promise<'updated' | 'conflict'> {
+    refuseNotices(notices);
     const entity = toEntity(request);
     return this.untilSettled(`update request ${request.id}`, async () => {
       if (await this.submitChained([['update', entity, 'Replace', { etag }]], audit, events)) return 'updated';

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { odata, type TableClient, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
 import {
   ANCHOR_CHAIN, anchorRecord, chainAuditRecord, headsToAnchor, isTerminal, withExtensionTotals,
-  type AccessRequest, type AnchoredHead, type ChainedAuditRecord, type OutboundEvent, type PartitionedAudit, type StoredChain,
+  type AccessRequest, type AnchoredHead, type ChainedAuditRecord, type NotificationIntent, type OutboundEvent, type PartitionedAudit, type StoredChain,
 } from '../../domain';
 import type { AuditEntry, CreateOutcome, LedgerPort, RequestClaims, RequestPage, RequestQuery, StoredRequest } from '../../services/ports';
 import { LEDGER_PARTITION } from './ledger';
@@ -24,6 +24,9 @@ const AUDIT_PREFIX = 'audit|';
 const AUDIT_HEAD = 'audit-head';
 const ONCE_PREFIX = 'once|';
 export const OUTBOX_PREFIX = 'outbox|';
+/** `notice|{seq}|{index}`: a notification the change of that seq owes, with the request as the change left it. */
+export const NOTICE_PREFIX = 'notice|';
+export const NOTICE_END = 'notice}';
 const SUBMISSION_PREFIX = 'submission|';
 const OPEN_ACCESS_PREFIX = 'open|';
 /** `locate|{request id}` in the id's own partition → the partition holding the request. */
@@ -47,6 +50,13 @@ export const ALL_PARTITIONS: readonly string[] = Array.from({ length: PARTITIONS
 const seqKey = (prefix: string, seq: number): string => `${prefix}${String(seq).padStart(12, '0')}`;
 const auditRowKey = (seq: number): string => seqKey(AUDIT_PREFIX, seq);
 const outboxRowKey = (seq: number, index: number): string => `${seqKey(OUTBOX_PREFIX, seq)}|${String(index).padStart(4, '0')}`;
+const noticeRowKey = (seq: number, index: number): string => `${seqKey(NOTICE_PREFIX, seq)}|${String(index).padStart(4, '0')}`;
+
+/** What a change owes besides its audit records: events to publish, notifications to send about `request`. */
+interface Owed {
+  readonly events: readonly OutboundEvent[];
+  readonly notices?: { readonly intents: readonly NotificationIntent[]; readonly request: AccessRequest };
+}
 
 export function requestEntity(partitionKey: string, request: AccessRequest): Record<string, unknown> & { partitionKey: string; rowKey: string } {
   return {
@@ -68,6 +78,8 @@ export interface PartitionedLedgerHooks {
    * that partition (and only it). Called after the commit, never awaited; it must not throw.
    */
   onOutboxRows?(partitionKey: string): void;
+  /** Likewise for notice rows: the notice drainer sends that partition's. */
+  onNoticeRows?(partitionKey: string): void;
 }
 
 export class PartitionedLedger implements LedgerPort {
@@ -95,9 +107,9 @@ export class PartitionedLedger implements LedgerPort {
   }
 
   /** Audit rows chained onto the partition's head, the head's move (If-Match) and the outbox rows, all in `partitionKey`. */
-  private auditActions(partitionKey: string, head: Head, entries: readonly AuditEntry[], events: readonly OutboundEvent[]): TransactionAction[] {
+  private auditActions(partitionKey: string, head: Head, entries: readonly AuditEntry[], { events, notices }: Owed): TransactionAction[] {
     if (entries.length === 0) {
-      if (events.length > 0) throw new Error('Events need an audit record in the same transaction to be ordered');
+      if (events.length > 0 || notices?.intents.length) throw new Error('Events and notices need an audit record in the same transaction to be ordered');
       return [];
     }
     const actions: TransactionAction[] = [];
@@ -111,13 +123,14 @@ export class PartitionedLedger implements LedgerPort {
     const newHead = { partitionKey, rowKey: AUDIT_HEAD, seq, hash: previous!.hash, data: JSON.stringify(previous) };
     actions.push(head.etag ? ['update', newHead, 'Replace', { etag: head.etag }] : ['create', newHead]);
     events.forEach((event, index) => actions.push(['create', { partitionKey, rowKey: outboxRowKey(seq, index), eventId: event.id, type: event.type, data: JSON.stringify(event) }]));
+    notices?.intents.forEach((intent, index) => actions.push(['create', { partitionKey, rowKey: noticeRowKey(seq, index), requestId: intent.requestId, intent: JSON.stringify(intent), request: JSON.stringify(notices.request) }]));
     return actions;
   }
 
   /** One transaction in `partitionKey`: false when another writer got there first (409/412). */
-  private async submitChained(partitionKey: string, actions: readonly TransactionAction[], audit: readonly AuditEntry[], events: readonly OutboundEvent[]): Promise<boolean> {
+  private async submitChained(partitionKey: string, actions: readonly TransactionAction[], audit: readonly AuditEntry[], owed: Owed): Promise<boolean> {
     const head = await this.head(partitionKey);
-    const all = [...actions, ...this.auditActions(partitionKey, head, audit, events)];
+    const all = [...actions, ...this.auditActions(partitionKey, head, audit, owed)];
     if (all.length > 100) throw new Error(`A change of ${all.length} rows does not fit one entity-group transaction (100 at most)`);
     try {
       await this.table.submitTransaction(all);
@@ -125,7 +138,8 @@ export class PartitionedLedger implements LedgerPort {
       if (!isContended(error)) throw error;
       return false;
     }
-    if (events.length > 0) this.hooks.onOutboxRows?.(partitionKey);
+    if (owed.events.length > 0) this.hooks.onOutboxRows?.(partitionKey);
+    if (owed.notices?.intents.length) this.hooks.onNoticeRows?.(partitionKey);
     return true;
   }
 
@@ -142,7 +156,7 @@ export class PartitionedLedger implements LedgerPort {
   async appendAudit(audit: readonly AuditEntry[], events: readonly OutboundEvent[] = []): Promise<void> {
     if (audit.length === 0) return;
     const partitionKey = auditPartitionOf(audit[0]!.requestId);
-    await this.untilSettled('append to the audit trail', async () => ((await this.submitChained(partitionKey, [], audit, events)) ? true : undefined));
+    await this.untilSettled('append to the audit trail', async () => ((await this.submitChained(partitionKey, [], audit, { events })) ? true : undefined));
   }
 
   async appendAuditOnce(key: string, audit: readonly AuditEntry[], events: readonly OutboundEvent[] = []): Promise<'appended' | 'exists'> {
@@ -151,7 +165,7 @@ export class PartitionedLedger implements LedgerPort {
     const mark = { partitionKey, rowKey: `${ONCE_PREFIX}${rowKeyOf(key)}`, at: audit[0]!.at };
     return this.untilSettled(`append ${key} to the audit trail`, async () => {
       if (await this.read(partitionKey, mark.rowKey)) return 'exists';
-      return (await this.submitChained(partitionKey, [['create', mark]], audit, events)) ? 'appended' : undefined;
+      return (await this.submitChained(partitionKey, [['create', mark]], audit, { events })) ? 'appended' : undefined;
     });
   }
 
@@ -167,7 +181,7 @@ export class PartitionedLedger implements LedgerPort {
     return found ? { target: found.target, at: found.at, etag: found.etag } : this.createOrRead(row);
   }
 
-  async create(request: AccessRequest, audit: readonly AuditEntry[], events: readonly OutboundEvent[] = [], claims: RequestClaims = {}): Promise<CreateOutcome> {
+  async create(request: AccessRequest, audit: readonly AuditEntry[], events: readonly OutboundEvent[] = [], claims: RequestClaims = {}, notices: readonly NotificationIntent[] = []): Promise<CreateOutcome> {
     await this.ensureTable();
     const partitionKey = grantPartitionOf(request.principalId);
     const entity = requestEntity(partitionKey, request);
@@ -196,7 +210,7 @@ export class PartitionedLedger implements LedgerPort {
         const claim = { partitionKey, rowKey: row, requestId: request.id };
         actions.push(held ? ['update', claim, 'Replace', { etag: held.etag }] : ['create', claim]);
       }
-      return (await this.submitChained(partitionKey, actions, audit, events)) ? { outcome: 'created' } : undefined;
+      return (await this.submitChained(partitionKey, actions, audit, { events, notices: { intents: notices, request } })) ? { outcome: 'created' } : undefined;
     });
   }
 
@@ -239,12 +253,12 @@ export class PartitionedLedger implements LedgerPort {
     return entity ? fromEntity(entity) : undefined;
   }
 
-  async update(request: AccessRequest, etag: string, audit: readonly AuditEntry[], events: readonly OutboundEvent[] = []): Promise<'updated' | 'conflict'> {
+  async update(request: AccessRequest, etag: string, audit: readonly AuditEntry[], events: readonly OutboundEvent[] = [], notices: readonly NotificationIntent[] = []): Promise<'updated' | 'conflict'> {
     await this.ensureTable();
     const partitionKey = (await this.partitionHolding(request.id)) ?? grantPartitionOf(request.principalId);
     const entity = requestEntity(partitionKey, request);
     return this.untilSettled(`update request ${request.id}`, async () => {
-      if (await this.submitChained(partitionKey, [['update', entity, 'Replace', { etag }]], audit, events)) return 'updated';
+      if (await this.submitChained(partitionKey, [['update', entity, 'Replace', { etag }]], audit, { events, notices: { intents: notices, request } })) return 'updated';
       const current = await this.get(request.id);
       return !current || current.etag !== etag ? 'conflict' : undefined;
     });
@@ -287,11 +301,23 @@ export class PartitionedLedger implements LedgerPort {
     return { chains, anchors: await this.chainOf(ANCHOR_PARTITION) };
   }
 
-  /** Audit records in time order (each partition's in its own chain order), `from` inclusive, `to` exclusive. */
+  /**
+   * Audit records in time order (each partition's in its own chain order), `from` inclusive, `to`
+   * exclusive: one query per chain with the range in its filter, so only the records asked for
+   * come back (no head rows, no whole chains).
+   */
   async audit(range: { from?: string; to?: string } = {}): Promise<ChainedAuditRecord[]> {
-    const trail = await this.auditTrail();
-    const all = [...trail.chains.values(), trail.anchors].flatMap((chain) => chain.records);
-    return all.filter((r) => (!range.from || r.at >= range.from) && (!range.to || r.at < range.to)).sort((a, b) => a.at.localeCompare(b.at));
+    await this.ensureTable();
+    const clauses = [odata`RowKey ge ${AUDIT_PREFIX} and RowKey lt ${'audit}'}`];
+    if (range.from) clauses.push(odata`at ge ${range.from}`);
+    if (range.to) clauses.push(odata`at lt ${range.to}`);
+    const chains = await Promise.all([LEDGER_PARTITION, ...ALL_PARTITIONS, ANCHOR_PARTITION].map(async (partitionKey) => {
+      const records: ChainedAuditRecord[] = [];
+      const filter = [odata`PartitionKey eq ${partitionKey}`, ...clauses].join(' and ');
+      for await (const entity of this.table.listEntities<{ data: string }>({ queryOptions: { filter, select: ['data'] } })) records.push(JSON.parse(entity.data) as ChainedAuditRecord);
+      return records;
+    }));
+    return chains.flat().sort((a, b) => a.at.localeCompare(b.at));
   }
 
   /** The anchor chain's last record. */
