@@ -3,7 +3,7 @@
  * deployed app never loads dev/, and the emulators never load the app they are used to check.
  * `npm run lint:layers` checks them; `npm test` runs it.
  */
-const EMULATORS = '^dev/(arm-emulator|hsm-emulator|eventgrid-emulator|emulator-common|idp|mail-sink|teams-sink)/';
+const EMULATORS = '^dev/(arm-emulator|hsm-emulator|eventgrid-emulator|graph-emulator|emulator-common|idp|mail-sink|teams-sink)/';
 
 module.exports = {
   forbidden: [

@@ -6,7 +6,7 @@
  *   - no grant alive past expiry + 60 s (the largest expiry lag);
  *   - a grant live within 5 s of its approval (the largest approval-to-live lag), even across a crash.
  *
- *   npm run bench:chaos -- [--lifecycles N] [--seed S] [--faults RATE]
+ *   npm run bench:chaos -- [--lifecycles N] [--seed S] [--faults RATE] [--only chaos|calm]
  *
  * The emulators run in a process of their own (test/chaos/stackProcess.ts). Logs go to
  * CHAOS_LOG_DIR (chaos/ and calm/ under it) when set. See bench/README.md.
@@ -16,17 +16,23 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EXPIRY_GRACE_MS, invariants, lags, percentile, runChaos, type ChaosOptions } from '../test/chaos/scenario';
 
-function parseOptions(argv: string[]): ChaosOptions {
-  const options: ChaosOptions = { seed: Math.floor(Math.random() * 2 ** 31), lifecycles: 120, concurrency: 16, kills: true, faultRate: 0.2 };
+type Run = 'chaos' | 'calm';
+
+function parseOptions(argv: string[]): ChaosOptions & { runs: Run[] } {
+  const options: ChaosOptions & { runs: Run[] } = { seed: Math.floor(Math.random() * 2 ** 31), lifecycles: 120, concurrency: 16, kills: true, faultRate: 0.2, runs: ['chaos', 'calm'] };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
-    if (flag === '--lifecycles' || flag === '--seed' || flag === '--faults') {
+    if (flag === '--only') {
+      const run = argv[++i];
+      if (run !== 'chaos' && run !== 'calm') throw new Error('--only needs chaos or calm');
+      options.runs = [run];
+    } else if (flag === '--lifecycles' || flag === '--seed' || flag === '--faults') {
       const value = Number(argv[++i]);
       if (!Number.isFinite(value) || value < 0) throw new Error(`${flag} needs a number`);
       if (flag === '--lifecycles') options.lifecycles = value;
       else if (flag === '--seed') options.seed = value;
       else options.faultRate = value;
-    } else throw new Error(`Unknown argument ${flag} (known: --lifecycles N, --seed S, --faults RATE)`);
+    } else throw new Error(`Unknown argument ${flag} (known: --lifecycles N, --seed S, --faults RATE, --only chaos|calm)`);
   }
   return options;
 }
@@ -70,11 +76,16 @@ async function measure(label: 'chaos' | 'calm', options: ChaosOptions, revocatio
 }
 
 async function main(): Promise<number> {
-  const options = parseOptions(process.argv.slice(2));
-  const chaos = await measure('chaos', options, 5_000);
-  const calm = await measure('calm', { ...options, kills: false, faultRate: 0 }, 2_000);
-  console.log(`\nchaos ${chaos ? 'PASS' : 'FAIL'}, calm ${calm ? 'PASS' : 'FAIL'}`);
-  return chaos && calm ? 0 : 1;
+  const { runs, ...options } = parseOptions(process.argv.slice(2));
+  const results: string[] = [];
+  let passed = true;
+  for (const run of runs) {
+    const held = run === 'chaos' ? await measure('chaos', options, 5_000) : await measure('calm', { ...options, kills: false, faultRate: 0 }, 2_000);
+    results.push(`${run} ${held ? 'PASS' : 'FAIL'}`);
+    passed &&= held;
+  }
+  console.log(`\n${results.join(', ')}`);
+  return passed ? 0 : 1;
 }
 
 main().then(

@@ -66,7 +66,7 @@ async function main(): Promise<void> {
     const corePath = join(work, 'functions-core.js');
     await build({ entryPoints: [join(REPO_ROOT, 'dev/host/functionsCore.ts')], outfile: corePath, bundle: true, platform: 'node', format: 'cjs', logLevel: 'warning' });
     // Settings as Azure gives them, so that the app builds its whole context as it does there (nothing is called).
-    const env = { ...process.env, POLICY_FILE: join(outDir, 'policy/policy.yaml'), AzureWebJobsStorage__accountName: 'bench', HSM_URL: 'https://bench.managedhsm.azure.net', ARM_SUBSCRIPTION_ID: '00000000-0000-4000-8000-000000000001', RECONCILE_SCHEDULE: '0 0 2 * * *' };
+    const env = { ...process.env, POLICY_FILE: join(outDir, 'policy/policy.yaml'), AzureWebJobsStorage__accountName: 'bench', AzureWebJobsStorage__credential: 'managedidentity', HSM_URL: 'https://bench.managedhsm.azure.net', ARM_SUBSCRIPTION_ID: '00000000-0000-4000-8000-000000000001', RECONCILE_SCHEDULE: '0 0 2 * * *' };
     const packageScript = childScript(corePath, [join(outDir, 'index.js')]);
     const floorScript = childScript(corePath, FLOOR_MODULES.map((name) => require.resolve(name, { paths: [REPO_ROOT] })));
     const packageMs: number[] = [];

@@ -2,11 +2,19 @@ import { once } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
+import type { StoragePipelineOptions } from '@azure/storage-queue';
+import { loadOrCreateTlsMaterial } from './tls/certificate';
 
 /**
  * Azurite's blob, queue and table services, in this process. In memory unless given a directory
  * (then state survives restarts, as for `npm start`). API-version checks are skipped and
  * unknown headers tolerated (`--skipApiVersionCheck --loose`); telemetry is never started.
+ *
+ * With `oauth` it serves HTTPS (`--cert`/`--key`, from a private CA kept in `tlsDirectory`) and takes
+ * bearer tokens (`--oauth basic`) beside the account key, as a storage account that allows both does:
+ * the app then reaches it through the same identity-based connection it uses in Azure. Azurite's
+ * basic level checks a token's issuer (sts.windows.net/...), audience (https://storage.azure.com or
+ * the account's service URL) and lifetime, not its signature nor any data role.
  */
 
 export const DEV_ACCOUNT_NAME = 'devstoreaccount1';
@@ -20,13 +28,31 @@ export interface AzuriteOptions {
   location?: string;
   /** Per-service ports; 0 picks free ones (default 10000-10002). */
   ports?: { blob?: number; queue?: number; table?: number };
+  /** HTTPS and bearer tokens (`--oauth basic`), with the CA and server certificate kept in `tlsDirectory`. */
+  oauth?: { tlsDirectory: string };
+}
+
+/**
+ * Options for an Azure SDK client that talks to this Azurite directly: its CA trusted, or plain http
+ * allowed. The queue and blob SDKs pass `tlsOptions` on to core-rest-pipeline, though their option
+ * type does not list it.
+ */
+export interface AzuriteClientOptions extends Pick<StoragePipelineOptions, 'userAgentOptions'> {
+  allowInsecureConnection?: boolean;
+  tlsOptions?: { ca: string };
 }
 
 export interface Azurite {
+  /** The account key's connection string (`https` endpoints with `oauth`), for direct reads by tests and tools. */
   readonly connectionString: string;
   readonly blobEndpoint: string;
   readonly queueEndpoint: string;
   readonly tableEndpoint: string;
+  /** The CA that signed Azurite's certificate (with `oauth`), as PEM and as a file. */
+  readonly caPem?: string;
+  readonly caFile?: string;
+  /** What an SDK client reading Azurite directly needs (pass to fromConnectionString). */
+  readonly clientOptions: AzuriteClientOptions;
   close(): Promise<void>;
 }
 
@@ -77,7 +103,7 @@ function endpointOf(server: AzuriteServer): string {
 
 export function developmentConnectionString(endpoints: { blob: string; queue: string; table: string }): string {
   return [
-    'DefaultEndpointsProtocol=http',
+    `DefaultEndpointsProtocol=${new URL(endpoints.table).protocol.replace(':', '')}`,
     `AccountName=${DEV_ACCOUNT_NAME}`,
     `AccountKey=${DEV_ACCOUNT_KEY}`,
     `BlobEndpoint=${endpoints.blob}`,
@@ -94,21 +120,23 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
   if (dir) mkdirSync(dir, { recursive: true });
   const file = (name: string): string => (dir ? join(dir, name) : name);
   const extentLocations = (name: string): unknown[] => [{ locationId: 'Default', locationPath: file(name), maxConcurrency: 1 }];
+  const tls = options.oauth ? await loadOrCreateTlsMaterial(options.oauth.tlsDirectory, 'Azurite') : undefined;
+  const [cert, key, oauth] = tls ? [tls.serverCertFile as string, tls.serverKeyFile as string, 'basic'] : ['', '', undefined];
 
   // Positional arguments as the Azurite CLIs pass them: host, port, keep-alive, metadata db, [extent db,
   // extent locations,] access log, its stream, debug log, its file, loose, skipApiVersionCheck, cert, key,
   // pwd, oauth, disableProductStyleUrl, inMemoryPersistence[, memory store].
   const blob = new classes.BlobServer(new classes.BlobConfiguration(
     HOST, ports.blob, KEEP_ALIVE_SECONDS, file('__azurite_db_blob__.json'), file('__azurite_db_blob_extent__.json'), extentLocations('__blobstorage__'),
-    false, undefined, false, undefined, true, true, '', '', '', undefined, false, inMemory, inMemory ? new classes.MemoryExtentChunkStore(MEMORY_LIMIT_BYTES) : undefined,
+    false, undefined, false, undefined, true, true, cert, key, '', oauth, false, inMemory, inMemory ? new classes.MemoryExtentChunkStore(MEMORY_LIMIT_BYTES) : undefined,
   ));
   const queue = new classes.QueueServer(new classes.QueueConfiguration(
     HOST, ports.queue, KEEP_ALIVE_SECONDS, file('__azurite_db_queue__.json'), file('__azurite_db_queue_extent__.json'), extentLocations('__queuestorage__'),
-    false, undefined, false, undefined, true, true, '', '', '', undefined, false, inMemory, inMemory ? new classes.MemoryExtentChunkStore(MEMORY_LIMIT_BYTES) : undefined,
+    false, undefined, false, undefined, true, true, cert, key, '', oauth, false, inMemory, inMemory ? new classes.MemoryExtentChunkStore(MEMORY_LIMIT_BYTES) : undefined,
   ));
   const table = new classes.TableServer(new classes.TableConfiguration(
     HOST, ports.table, KEEP_ALIVE_SECONDS, file('__azurite_db_table__.json'),
-    false, false, undefined, undefined, true, true, '', '', '', undefined, false, inMemory,
+    false, false, undefined, undefined, true, true, cert, key, '', oauth, false, inMemory,
   ));
 
   const started: AzuriteServer[] = [];
@@ -134,6 +162,8 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
     blobEndpoint: endpoints.blob,
     queueEndpoint: endpoints.queue,
     tableEndpoint: endpoints.table,
+    ...(tls ? { caPem: tls.caPem, caFile: tls.caFile } : {}),
+    clientOptions: tls ? { tlsOptions: { ca: tls.caPem } } : { allowInsecureConnection: true },
     close: () => {
       closing ??= Promise.allSettled([table, queue, blob].map(stop)).then(() => undefined);
       return closing;

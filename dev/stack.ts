@@ -13,6 +13,7 @@ import type { MailSink } from './mail-sink';
 import type { TeamsSink } from './teams-sink';
 import { startEventGridEmulator, type EventGridEmulator } from './eventgrid-emulator';
 import { startTeamsChannel, type TeamsChannel } from './teams-channel';
+import { startGraphEmulator, type GraphEmulator } from './graph-emulator';
 
 export const REPO_ROOT = resolve(__dirname, '..');
 export const API_AUDIENCE = 'api://hsm-access-governor';
@@ -61,12 +62,31 @@ export interface StackOptions {
   armTimeScale?: number;
 }
 
+/**
+ * The app's storage as in Azure (infra/main.bicep): an identity-based `AzureWebJobsStorage`
+ * connection to Azurite over HTTPS, signed in as the app's managed identity (the identity provider's
+ * App Service endpoint), with no key in the settings. STORAGE_CA_FILE makes the app trust Azurite's
+ * CA as HSM_CA_FILE does the HSM emulator's. Azurite's key stays for direct reads by tests and tools
+ * (`storageConnectionString` in endpoints.json).
+ */
+export function identityStorageSettings(azurite: Pick<Azurite, 'blobEndpoint' | 'queueEndpoint' | 'tableEndpoint' | 'caFile'>): Record<string, string> {
+  return {
+    AzureWebJobsStorage__blobServiceUri: azurite.blobEndpoint,
+    AzureWebJobsStorage__queueServiceUri: azurite.queueEndpoint,
+    AzureWebJobsStorage__tableServiceUri: azurite.tableEndpoint,
+    AzureWebJobsStorage__credential: 'managedidentity',
+    ...(azurite.caFile ? { STORAGE_CA_FILE: azurite.caFile } : {}),
+  };
+}
+
 /** What `<dataDir>/endpoints.json` holds. */
 export interface StackEndpoints {
   api: string;
   hsm: string;
   hsmCaFile: string;
   storageConnectionString: string;
+  /** Azurite's CA: what a client of storageConnectionString trusts. */
+  storageCaFile: string;
   idp: string;
   hostKey: string;
   [more: string]: string;
@@ -88,6 +108,8 @@ export interface Stack {
   readonly eventGrid: EventGridEmulator;
   /** The Bot Framework channel for Teams (dev/teams-channel): signs activities to /api/messages, takes the bot's replies. */
   readonly teamsChannel: TeamsChannel;
+  /** Microsoft Graph's membership calls (dev/graph-emulator), on a free port: the groups of callers in a groups overage. */
+  readonly graph: GraphEmulator;
   /** The app settings the function app runs with. */
   readonly appSettings: Readonly<Record<string, string>>;
   close(): Promise<void>;
@@ -152,6 +174,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       started(startAzurite({
         ...(inMemoryStorage ? {} : { location: join(dataDir, 'azurite') }),
         ports: random ? { blob: 0, queue: 0, table: 0 } : DEFAULT_PORTS.azurite,
+        oauth: { tlsDirectory: join(dataDir, 'azurite-tls') },
       })),
       started(startArmEmulator({
         port: port('arm'),
@@ -172,14 +195,20 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       dataDir: join(dataDir, 'eventgrid'),
       entra: { issuer: ISSUER, jwk: idp.publicJwk, dataSenders: [PERSONAS[SERVICE_PERSONA].oid] },
     }));
-    const teamsChannel = await started(startTeamsChannel({ port: port('teamsChannel'), botAppId: LOCAL_BOT_APP_ID }));
+    const teamsChannel = await started(startTeamsChannel({ port: port('teamsChannel'), botAppId: LOCAL_BOT_APP_ID, connectorTokens: { issuer: ISSUER, jwk: idp.publicJwk } }));
+    // The app's identity holds the application permissions infra/README.md has an admin grant it.
+    const graph = await started(startGraphEmulator({
+      dataDir: join(dataDir, 'graph'),
+      entra: { issuer: ISSUER, jwk: idp.publicJwk },
+      applicationPermissions: { [PERSONAS[SERVICE_PERSONA].oid]: ['GroupMember.Read.All', 'User.Read.All'] },
+    }));
     // Review links name the app's public URL, so its port is chosen before the host starts.
     const apiPort = random ? await freePort() : DEFAULT_PORTS.api;
 
     // The HSM's diagnostic setting sends its AuditEvent log to the app's storage account here.
-    if (options.auditLog) hsm.sendAuditLogTo({ connectionString: azurite.connectionString, resourceId: CONTOSO_HSM_RESOURCE_ID });
+    if (options.auditLog) hsm.sendAuditLogTo({ connectionString: azurite.connectionString, ...(azurite.caPem ? { caPem: azurite.caPem } : {}), resourceId: CONTOSO_HSM_RESOURCE_ID });
     const appSettings: Record<string, string> = {
-      AzureWebJobsStorage: azurite.connectionString,
+      ...identityStorageSettings(azurite),
       POLICY_FILE: policyFile,
       HSM_URL: hsm.url,
       HSM_CA_FILE: hsm.caFile,
@@ -198,6 +227,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       EVENTGRID_CA_FILE: eventGrid.caFile,
       BOT_APP_ID: LOCAL_BOT_APP_ID,
       BOT_OPENID_METADATA_URL: teamsChannel.openIdMetadataUrl,
+      GRAPH_ENDPOINT: graph.url,
+      GRAPH_CA_FILE: graph.caFile,
       ...options.env,
     };
     const host = await started(startFunctionsHost({
@@ -208,6 +239,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       ...(options.logger ? { logger: options.logger } : {}),
       ...(options.timers === false ? { timers: false } : {}),
     }));
+    teamsChannel.connectBot(`${host.url}/api/messages`);
     await eventGrid.addSubscription({
       name: 'governor-inbound-requests',
       endpoint: `${host.url}/runtime/webhooks/eventgrid?functionName=${INBOUND_EVENTS_FUNCTION}&code=${encodeURIComponent(host.hostKey)}`,
@@ -221,6 +253,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       arm: arm.url,
       armCaFile: arm.caFile,
       storageConnectionString: azurite.connectionString,
+      storageCaFile: azurite.caFile ?? '',
       idp: idp.url,
       hostKey: host.hostKey,
       mailSink: sinks.mailSink.url,
@@ -229,6 +262,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       eventGridKey: eventGrid.accessKey,
       eventGridCaFile: eventGrid.caFile,
       teamsChannel: teamsChannel.url,
+      graph: graph.url,
+      graphCaFile: graph.caFile,
     };
     writeEndpoints(dataDir, endpoints);
 
@@ -245,6 +280,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       teamsSink: sinks.teamsSink,
       eventGrid,
       teamsChannel,
+      graph,
       appSettings,
       close: () => {
         closing ??= closeAll();

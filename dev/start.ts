@@ -72,8 +72,11 @@ function banner(stack: Stack, seconds: number, healthy: boolean, health: unknown
     ['Mail sink (inbox)', `${stack.mailSink.url}  (SMTP 127.0.0.1:${stack.mailSink.smtpPort})`],
     ['Teams webhook sink', stack.teamsSink.url],
     ['Teams channel (Bot Framework)', `${stack.teamsChannel.url}  (bot: ${endpoints.api}/api/messages)`],
+    ['Teams as a persona', `${stack.teamsChannel.url}/chats/sam  (add the bot, then approve on its cards)`],
     ['Event Grid topic', `${stack.eventGrid.endpoint}  (received: ${new URL('/_emulator/events', stack.eventGrid.endpoint).href})`],
+    ['Microsoft Graph (memberships)', `${stack.graph.url}/v1.0  (CA: ${stack.graph.caFile})`],
     ['Azurite blob/queue/table', [stack.azurite.blobEndpoint, stack.azurite.queueEndpoint, stack.azurite.tableEndpoint].join('  ')],
+    ['Azurite CA (OAuth over HTTPS)', endpoints.storageCaFile],
     ['Host key', endpoints.hostKey],
     ['Endpoints file', join(stack.dataDir, 'endpoints.json')],
   ];

@@ -12,16 +12,20 @@ const AUDIENCES: Record<string, string> = {
   hsm: 'https://managedhsm.azure.net',
   arm: 'https://management.azure.com',
 };
-const USAGE = 'Usage: npm run -s token -- <persona> [--audience api|hsm|arm|URI] [--data-dir DIR]';
+const USAGE = 'Usage: npm run -s token -- <persona> [--audience api|hsm|arm|URI] [--group-overage distributed-claim|hasgroups] [--data-dir DIR]';
+const OVERAGE_FORMS = ['distributed-claim', 'hasgroups'];
 
 interface TokenArguments {
   persona: string;
   audience: string;
   dataDir: string;
+  /** A token without its groups, as Entra issues one in a groups overage. */
+  groupOverage?: string;
 }
 
 export function parseTokenArguments(argv: readonly string[]): TokenArguments {
   let persona: string | undefined;
+  let groupOverage: string | undefined;
   let audience = AUDIENCES.api;
   let dataDir = process.env.HSM_GOVERNOR_DATA_DIR ? resolve(process.env.HSM_GOVERNOR_DATA_DIR) : join(REPO_ROOT, '.data');
   for (let i = 0; i < argv.length; i += 1) {
@@ -35,6 +39,9 @@ export function parseTokenArguments(argv: readonly string[]): TokenArguments {
     if (flag === '--audience') {
       const chosen = value();
       audience = AUDIENCES[chosen] ?? chosen;
+    } else if (flag === '--group-overage') {
+      groupOverage = value();
+      if (!OVERAGE_FORMS.includes(groupOverage)) throw new Error(`--group-overage is one of ${OVERAGE_FORMS.join(', ')}\n${USAGE}`);
     } else if (flag === '--data-dir') {
       dataDir = resolve(value());
     } else if (flag === '--help' || flag === '-h') {
@@ -48,7 +55,7 @@ export function parseTokenArguments(argv: readonly string[]): TokenArguments {
     }
   }
   if (!persona) throw new Error(USAGE);
-  return { persona, audience, dataDir };
+  return { persona, audience, dataDir, ...(groupOverage ? { groupOverage } : {}) };
 }
 
 function identityProviderUrl(dataDir: string): string {
@@ -70,7 +77,7 @@ export async function requestToken(args: TokenArguments): Promise<string> {
     response = await fetch(`${idp}/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ persona: args.persona, audience: args.audience }),
+      body: JSON.stringify({ persona: args.persona, audience: args.audience, ...(args.groupOverage ? { groupOverage: args.groupOverage } : {}) }),
       signal: AbortSignal.timeout(5000),
     });
   } catch {

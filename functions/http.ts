@@ -1,5 +1,5 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
-import { appContext, bearerChallenge, identify, WRONG_TENANT_DETAIL } from '../shared/app';
+import { appContext, bearerChallenge, identify, principalFromHeaders, WRONG_TENANT_DETAIL, type Identification } from '../shared/app';
 import type { AccessRequest, Caller } from '../shared/domain';
 import type { Outcome, Problem } from '../shared/services/accessRequests';
 import { API_CSRF_BINDING, CSRF_COOKIE, CSRF_HEADER } from '../shared/services/csrf';
@@ -24,9 +24,41 @@ export function problemResponse(status: number, code: string, detail: string, ex
 
 export const fromProblem = (problem: Problem): HttpResponseInit => problemResponse(problem.status, problem.code, problem.detail);
 
+/** Callers whose groups `endpoint` looked up in the directory (the groups overage), for the rest of their request. */
+const identifications = new WeakMap<HttpRequest, Identification>();
+
+/**
+ * Who is calling, as App Service Authentication vouches for it, with the groups the directory gave
+ * when the token could not list them all (looked up once per request, before the handler runs).
+ */
+export function identified(request: HttpRequest): Identification {
+  return identifications.get(request) ?? identify(request.headers, appContext().config.tenantId);
+}
+
+/**
+ * A caller whose token says it does not list all their groups gets them from Microsoft Graph
+ * (cached per principal); when Graph cannot answer they have no group-based rights for this request
+ * and an error-level log line says why. Never fails the request.
+ */
+async function resolveGroups(request: HttpRequest, context: InvocationContext): Promise<void> {
+  // Only a caller in an overage needs the app's context here (a request of any other never builds it early).
+  if (!principalFromHeaders(request.headers)?.groupOverage) return;
+  let services: ReturnType<typeof appContext>;
+  try {
+    services = appContext();
+  } catch {
+    // A misconfigured app: the handler (or the start-up check's 503) answers as for anyone else.
+    return;
+  }
+  const who = identify(request.headers, services.config.tenantId);
+  if (who.kind !== 'caller' || !who.principal.groupOverage) return;
+  const groups = await services.callerGroups.groupsOf(who.principal, invocationLog(context));
+  identifications.set(request, { kind: 'caller', principal: { ...who.principal, groups: [...groups] } });
+}
+
 /** The caller as App Service Authentication vouches for it, of the service's own tenant; nobody else's headers are believed. */
 export function callerOf(request: HttpRequest): Caller | undefined {
-  const who = identify(request.headers, appContext().config.tenantId);
+  const who = identified(request);
   return who.kind === 'caller' ? { objectId: who.principal.principalId, groups: who.principal.groups } : undefined;
 }
 
@@ -164,11 +196,13 @@ function unexpectedFailure(error: unknown, context: InvocationContext): HttpResp
  * Every HTTP function is registered through this. A state-changing call (POST and the like) is
  * refused before the handler runs when it comes from another site, is not JSON, or comes from a
  * browser session without its CSRF token; `ownForm` routes (the review page's form) check the same
- * things themselves. Whatever a handler throws becomes a logged problem+json 500.
+ * things themselves. A caller in a groups overage has their groups looked up first (`identified`).
+ * Whatever a handler throws becomes a logged problem+json 500.
  */
 export function endpoint(handler: HttpHandler, options: { ownForm?: boolean } = {}): HttpHandler {
   return async (request, context) => {
     try {
+      await resolveGroups(request, context);
       if (UNSAFE_METHODS.has(request.method.toUpperCase()) && !options.ownForm) {
         const refused = refuseUnsafeCall(request);
         if (refused) return refused;

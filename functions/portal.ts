@@ -1,42 +1,24 @@
-import { randomBytes } from 'node:crypto';
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
-import { identify } from '../shared/app';
 import { appContext } from '../shared/app';
-import { CSRF_COOKIE, CSRF_COOKIE_MAX_AGE_SECONDS } from '../shared/services/csrf';
+import { CSRF_COOKIE } from '../shared/services/csrf';
 import type { Viewer } from '../shared/web/portal';
-import { cookie, endpoint, invocationLog, originOf } from './http';
-
-const MAX_FORM_BYTES = 8 * 1024;
-
-function headers(scriptNonce: string): Record<string, string> {
-  return {
-    'content-type': 'text/html; charset=utf-8',
-    'cache-control': 'no-store',
-    'content-security-policy': `default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-${scriptNonce}'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`,
-    'referrer-policy': 'same-origin',
-    'x-content-type-options': 'nosniff',
-    'x-frame-options': 'DENY',
-  };
-}
+import { cookie, endpoint, identified, invocationLog, originOf } from './http';
+import { htmlPage, readForm, scriptNonce } from './pages';
 
 /** The signed-in viewer and the browser's CSRF cookie (a new one when it has none), or a redirect to sign in. */
 function viewerOf(request: HttpRequest): { viewer: Viewer; setCookie?: string } | { signIn: HttpResponseInit } {
-  const who = identify(request.headers, appContext().config.tenantId);
+  const who = identified(request);
   if (who.kind !== 'caller') {
     const url = new URL(request.url);
     return { signIn: { status: 302, headers: { location: `/.auth/login/aad?post_login_redirect_uri=${encodeURIComponent(url.pathname)}`, 'cache-control': 'no-store' } } };
   }
   const nonce = appContext().csrf.nonce(cookie(request, CSRF_COOKIE));
-  const viewer: Viewer = { caller: { objectId: who.principal.principalId, groups: who.principal.groups }, ...(who.principal.name ? { name: who.principal.name } : {}), nonce: nonce.value, scriptNonce: randomBytes(16).toString('base64') };
+  const viewer: Viewer = { caller: { objectId: who.principal.principalId, groups: who.principal.groups }, ...(who.principal.name ? { name: who.principal.name } : {}), nonce: nonce.value, scriptNonce: scriptNonce() };
   return { viewer, ...(nonce.fresh ? { setCookie: nonce.value } : {}) };
 }
 
 function html(request: HttpRequest, status: number, body: string, viewer: Viewer, setCookie?: string): HttpResponseInit {
-  const secure = new URL(request.url).protocol === 'https:';
-  return {
-    status, body, headers: headers(viewer.scriptNonce),
-    ...(setCookie ? { cookies: [{ name: CSRF_COOKIE, value: setCookie, path: '/', httpOnly: true, sameSite: 'Lax' as const, maxAge: CSRF_COOKIE_MAX_AGE_SECONDS, secure }] } : {}),
-  };
+  return htmlPage(request, status, body, viewer.scriptNonce, setCookie);
 }
 
 /** `GET /`: my grants, my open requests, what waits for my decision. Any other unknown path is a 404 page. */
@@ -44,7 +26,14 @@ export async function home(request: HttpRequest, context: InvocationContext): Pr
   if ((request.params.page ?? '') !== '') return { status: 404, body: 'Not found', headers: { 'content-type': 'text/plain; charset=utf-8' } };
   const who = viewerOf(request);
   if ('signIn' in who) return who.signIn;
-  return html(request, 200, await appContext().portal(invocationLog(context)).home(who.viewer), who.viewer, who.setCookie);
+  return html(request, 200, await appContext().portal(invocationLog(context)).home(who.viewer, request.query.get('done')), who.viewer, who.setCookie);
+}
+
+/** `GET /approvals`: the requests and extensions waiting for my decision. */
+export async function approvals(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  const who = viewerOf(request);
+  if ('signIn' in who) return who.signIn;
+  return html(request, 200, await appContext().portal(invocationLog(context)).approvals(who.viewer, request.query.get('done')), who.viewer, who.setCookie);
 }
 
 /** `GET /ask`: the form, built from the caller's eligibility. */
@@ -61,15 +50,15 @@ export async function ask(request: HttpRequest, context: InvocationContext): Pro
   const portal = appContext().portal(invocationLog(context));
   const crossSite = appContext().csrf.crossSite(originOf(request));
   if (crossSite) return html(request, 403, await portal.askForm(who.viewer, `refused: ${crossSite}`), who.viewer, who.setCookie);
-  if (!/^application\/x-www-form-urlencoded\b/i.test(request.headers.get('content-type') ?? '')) return html(request, 415, await portal.askForm(who.viewer, 'the form must be sent as application/x-www-form-urlencoded'), who.viewer, who.setCookie);
-  const bytes = Buffer.from(await request.arrayBuffer());
-  if (bytes.length > MAX_FORM_BYTES) return html(request, 413, await portal.askForm(who.viewer, 'the form is too large'), who.viewer, who.setCookie);
-  const form = new URLSearchParams(bytes.toString('utf8'));
-  const outcome = await portal.ask(who.viewer, form);
+  const body = await readForm(request);
+  if (!body.ok) return html(request, body.status, await portal.askForm(who.viewer, body.detail), who.viewer, who.setCookie);
+  const outcome = await portal.ask(who.viewer, body.form);
   if (outcome.ok) return { status: 303, headers: { location: outcome.location, 'cache-control': 'no-store' } };
-  return html(request, 422, await portal.askForm(who.viewer, outcome.error, form), who.viewer, who.setCookie);
+  return html(request, 422, await portal.askForm(who.viewer, outcome.error, body.form), who.viewer, who.setCookie);
 }
 
+// The request page (`requests/{id}`) is registered with the review link's in functions/review.ts.
 app.http('portal-ask-form', { methods: ['GET'], authLevel: 'anonymous', route: 'ask', handler: endpoint(askForm) });
 app.http('portal-ask', { methods: ['POST'], authLevel: 'anonymous', route: 'ask', handler: endpoint(ask, { ownForm: true }) });
+app.http('portal-approvals', { methods: ['GET'], authLevel: 'anonymous', route: 'approvals', handler: endpoint(approvals) });
 app.http('portal-home', { methods: ['GET'], authLevel: 'anonymous', route: '{*page}', handler: endpoint(home) });

@@ -1,77 +1,63 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import { appContext, identify, WRONG_TENANT_DETAIL } from '../shared/app';
-import { CSRF_COOKIE, CSRF_COOKIE_MAX_AGE_SECONDS, CSRF_COOKIE_PATH } from '../shared/services/csrf';
-import { errorPage, type PageResult, type ReviewCaller, type ReviewInput } from '../shared/services/reviewPage';
-import { cookie, endpoint, invocationLog, originOf } from './http';
+import { CSRF_COOKIE, CSRF_COOKIE_PATH } from '../shared/services/csrf';
+import { errorPage, type PageResult, type PageViewer, type RequestPageInput } from '../shared/web/requestPage';
+import { cookie, endpoint, identified, invocationLog, originOf } from './http';
+import { htmlPage, readForm, scriptNonce } from './pages';
 
-const MAX_FORM_BYTES = 8 * 1024;
-
-/** Headers of every review page: never cached, never framed, and the link's token never leaks to another site as a referrer. */
-const PAGE_HEADERS = {
-  'content-type': 'text/html; charset=utf-8',
-  'cache-control': 'no-store',
-  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-  'referrer-policy': 'same-origin',
-  'x-content-type-options': 'nosniff',
-  'x-frame-options': 'DENY',
-  'x-robots-tag': 'noindex, nofollow',
-};
+/**
+ * The one page per request at its two addresses: `/requests/{id}` in the portal, and the signed
+ * review link of the notifications (`/api/review/{id}?t=`), whose CSRF cookie stays under `/api`.
+ */
+const viaReviewLink = (request: HttpRequest): boolean => new URL(request.url).pathname.startsWith('/api/');
+const cookiePath = (request: HttpRequest): string => (viaReviewLink(request) ? CSRF_COOKIE_PATH : '/');
 
 /** A principal of another tenant gets a refusal page, never a sign-in loop or the request. */
-function wrongTenant(request: HttpRequest): HttpResponseInit | undefined {
+function wrongTenant(request: HttpRequest, nonce: string): HttpResponseInit | undefined {
   if (identify(request.headers, appContext().config.tenantId).kind !== 'wrong-tenant') return undefined;
-  return { status: 403, body: errorPage('Wrong account', `Nothing was shown or changed. ${WRONG_TENANT_DETAIL}`), headers: PAGE_HEADERS };
+  return htmlPage(request, 403, errorPage(nonce, 'Wrong account', `Nothing was shown or changed. ${WRONG_TENANT_DETAIL}`), nonce);
 }
 
-function input(request: HttpRequest): ReviewInput {
-  const who = identify(request.headers, appContext().config.tenantId);
+function input(request: HttpRequest, nonce: string): RequestPageInput {
+  const who = identified(request);
   const principal = who.kind === 'caller' ? who.principal : undefined;
-  const caller: ReviewCaller | undefined = principal ? { objectId: principal.principalId, groups: principal.groups, name: principal.name } : undefined;
+  const caller: PageViewer | undefined = principal ? { objectId: principal.principalId, groups: principal.groups, name: principal.name } : undefined;
   const csrfCookie = cookie(request, CSRF_COOKIE);
   return {
     id: request.params.id,
-    token: request.query.get('t'),
+    ...(viaReviewLink(request) ? { token: request.query.get('t') } : {}),
     path: new URL(request.url).pathname,
+    scriptNonce: nonce,
     ...(caller ? { caller } : {}),
     ...(csrfCookie ? { csrfCookie } : {}),
   };
 }
 
-function toResponse(request: HttpRequest, page: PageResult): HttpResponseInit {
-  return {
-    status: page.status,
-    body: page.html,
-    headers: { ...PAGE_HEADERS, ...(page.location ? { location: page.location } : {}) },
-    ...(page.setCsrfCookie
-      ? { cookies: [{ name: CSRF_COOKIE, value: page.setCsrfCookie, path: CSRF_COOKIE_PATH, httpOnly: true, sameSite: 'Lax' as const, maxAge: CSRF_COOKIE_MAX_AGE_SECONDS, secure: new URL(request.url).protocol === 'https:' }] }
-      : {}),
-  };
+function toResponse(request: HttpRequest, page: PageResult, nonce: string): HttpResponseInit {
+  return htmlPage(request, page.status, page.html, nonce, page.setCsrfCookie, cookiePath(request), page.location ? { location: page.location } : {});
 }
 
 /** GET and HEAD: read only. */
-export async function reviewPage(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  const refused = wrongTenant(request);
+export async function requestPage(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  const nonce = scriptNonce();
+  const refused = wrongTenant(request, nonce);
   if (refused) return refused;
-  const page = await appContext().reviewPage(invocationLog(context)).view({ ...input(request), done: request.query.get('done') });
-  return toResponse(request, page);
+  const page = await appContext().requestPage(invocationLog(context)).view({ ...input(request, nonce), done: request.query.get('done') });
+  return toResponse(request, page, nonce);
 }
 
-/** POST: the decision (or cancel, revoke) from the page's form. */
-export async function reviewDecision(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  if (!/^application\/x-www-form-urlencoded\b/i.test(request.headers.get('content-type') ?? '')) {
-    return { status: 415, body: errorPage('Form not accepted', 'Nothing was changed: the form must be sent as application/x-www-form-urlencoded.'), headers: PAGE_HEADERS };
-  }
-  const refused = wrongTenant(request);
+/** POST: a decision, extension, cancellation or revocation from one of the page's forms. */
+export async function requestAction(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  const nonce = scriptNonce();
+  const body = await readForm(request);
+  if (!body.ok) return htmlPage(request, body.status, errorPage(nonce, 'Form not accepted', `Nothing was changed: ${body.detail}.`), nonce);
+  const refused = wrongTenant(request, nonce);
   if (refused) return refused;
-  const bytes = Buffer.from(await request.arrayBuffer());
-  if (bytes.length > MAX_FORM_BYTES) return { status: 413, body: errorPage('Form too large', 'Nothing was changed: the form is too large.'), headers: PAGE_HEADERS };
-  const page = await appContext().reviewPage(invocationLog(context)).act({
-    ...input(request),
-    form: new URLSearchParams(bytes.toString('utf8')),
-    ...originOf(request),
-  });
-  return toResponse(request, page);
+  const page = await appContext().requestPage(invocationLog(context)).act({ ...input(request, nonce), form: body.form, ...originOf(request) });
+  return toResponse(request, page, nonce);
 }
 
-app.http('review-page', { methods: ['GET', 'HEAD'], authLevel: 'anonymous', route: 'api/review/{id}', handler: endpoint(reviewPage) });
-app.http('review-decision', { methods: ['POST'], authLevel: 'anonymous', route: 'api/review/{id}', handler: endpoint(reviewDecision, { ownForm: true }) });
+app.http('review-page', { methods: ['GET', 'HEAD'], authLevel: 'anonymous', route: 'api/review/{id}', handler: endpoint(requestPage) });
+app.http('review-decision', { methods: ['POST'], authLevel: 'anonymous', route: 'api/review/{id}', handler: endpoint(requestAction, { ownForm: true }) });
+app.http('portal-request', { methods: ['GET', 'HEAD'], authLevel: 'anonymous', route: 'requests/{id}', handler: endpoint(requestPage) });
+app.http('portal-request-action', { methods: ['POST'], authLevel: 'anonymous', route: 'requests/{id}', handler: endpoint(requestAction, { ownForm: true }) });

@@ -1,27 +1,10 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import { appContext } from '../shared/app';
-import { createActivityProcessor, readBotSettings, type ActivityProcessor } from '../shared/app';
-import { PolicyDirectory, TeamsApprovalService } from '../shared/services/teamsApprovals';
 import { endpoint, fromProblem, json, problemResponse, readJsonObject } from './http';
-
-let processor: { key: string; run: ActivityProcessor } | undefined;
-
-/** One SDK adapter per process and settings (it caches the Connector's signing keys). */
-function activityProcessor(): ActivityProcessor | undefined {
-  const context = appContext();
-  const settings = readBotSettings(process.env, context.config.tenantId);
-  if (!settings) return undefined;
-  const key = JSON.stringify(settings);
-  if (processor?.key !== key) {
-    const approvals = () => new TeamsApprovalService({ policy: context.policy, tenantId: settings.tenantId, requests: context.requests(), directory: new PolicyDirectory(context.policy), clock: { now: () => new Date() } });
-    processor = { key, run: createActivityProcessor(settings, context.credential, approvals) };
-  }
-  return processor.run;
-}
 
 /** The Bot Connector's POSTs: only an activity the SDK authenticates reaches the bot. */
 async function messages(request: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> {
-  const run = activityProcessor();
+  const run = appContext().teamsBot();
   if (!run) return problemResponse(404, 'teams-bot-not-configured', 'This app has no Teams bot: set BOT_APP_ID to the managed identity client id registered as the Azure Bot');
   const body = await readJsonObject(request);
   if (!body.ok) return fromProblem(body);

@@ -13,18 +13,26 @@ import { PartitionedLedger } from '../shared/adapters/storage/partitionedLedger'
 import { LEDGER_TABLE } from '../shared/app';
 import { verifyPartitionedAudit } from '../shared/domain';
 
-export function connectionString(): string {
+/** The connection string, and the CA its endpoints' certificate comes from (the local stack's Azurite serves HTTPS from a private one). */
+export function connectionString(): { connectionString: string; caFile?: string } {
+  const caFile = process.env.STORAGE_CA_FILE?.trim() || undefined;
   const flag = process.argv.indexOf('--connection-string');
-  if (flag >= 0 && process.argv[flag + 1]) return process.argv[flag + 1];
-  if (process.env.AzureWebJobsStorage) return process.env.AzureWebJobsStorage;
+  if (flag >= 0 && process.argv[flag + 1]) return { connectionString: process.argv[flag + 1], ...(caFile ? { caFile } : {}) };
+  if (process.env.AzureWebJobsStorage) return { connectionString: process.env.AzureWebJobsStorage, ...(caFile ? { caFile } : {}) };
   const endpoints = join(__dirname, '..', '.data', 'endpoints.json');
-  if (existsSync(endpoints)) return (JSON.parse(readFileSync(endpoints, 'utf8')) as { storageConnectionString: string }).storageConnectionString;
+  if (existsSync(endpoints)) {
+    const stack = JSON.parse(readFileSync(endpoints, 'utf8')) as { storageConnectionString: string; storageCaFile?: string };
+    return { connectionString: stack.storageConnectionString, ...(stack.storageCaFile ? { caFile: stack.storageCaFile } : {}) };
+  }
   throw new Error('No storage: start the stack (npm start), set AzureWebJobsStorage or pass --connection-string');
 }
 
 export function connectedTable(): TableClient {
-  const cs = connectionString();
-  return TableClient.fromConnectionString(cs, LEDGER_TABLE, { allowInsecureConnection: /127\.0\.0\.1|localhost/.test(cs) });
+  const { connectionString: cs, caFile } = connectionString();
+  return TableClient.fromConnectionString(cs, LEDGER_TABLE, {
+    allowInsecureConnection: /127\.0\.0\.1|localhost/.test(cs),
+    ...(caFile ? { tlsOptions: { ca: readFileSync(caFile, 'utf8') } } : {}),
+  });
 }
 
 async function main(): Promise<number> {

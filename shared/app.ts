@@ -2,7 +2,7 @@ import type { TokenCredential } from '@azure/core-auth';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { TableClient } from '@azure/data-tables';
 import { CONFIG_SETTING_NAMES, loadConfig, type AppConfig } from './adapters/config';
-import { createServiceCredential } from './adapters/credentials';
+import { createServiceCredential, createStorageCredential } from './adapters/credentials';
 import { createHsmAccessControlClient, type HsmAccessControlClient } from './adapters/hsm-rbac';
 import { HsmAssignmentPort } from './adapters/hsm-rbac/assignmentPort';
 import { loadPolicyFile } from './adapters/policyFile';
@@ -21,7 +21,6 @@ import { readReconcileSettings, type ReconcileSettings } from './adapters/reconc
 import type { Clock, ServiceLog } from './services/ports';
 import { createNotificationSetup } from './adapters/notify';
 import type { NotificationService } from './services/notifications';
-import { ReviewPageService } from './services/reviewPage';
 import { CsrfProtection } from './services/csrf';
 import { createAzureRbacAdapters } from './adapters/arm-rbac/setup';
 import { ArmReconciliationService } from './services/armReconciliation';
@@ -38,13 +37,21 @@ import { metrics, processLog, telemetryEnabled } from './adapters/telemetry';
 import { driftRecorder, workloadGaugeRecorder } from './services/workloadGauges';
 import { EligibilityService, KeyListCache } from './services/eligibility';
 import { PortalService } from './web/portal';
+import { createTeamsBot, installationRecorder, readBotSettings, TableTeamsBotStore, TEAMS_BOT_TABLE, type ActivityProcessor, type TeamsBot } from './adapters/teams-bot';
+import { DirectoryGroupMembers } from './services/groupMembers';
+import { PolicyDirectory, TeamsApprovalService } from './services/teamsApprovals';
+import { TeamsCardService } from './services/teamsCards';
+import { RequestPageService } from './web/requestPage';
+import { GraphDirectory, readGraphSettings } from './adapters/graph';
+import { CallerGroups } from './services/callerGroups';
+import type { GroupDirectory } from './services/directoryPorts';
 
 export type { HsmAccessControlClient } from './adapters/hsm-rbac';
 // What the Functions edge needs of the adapters goes through the composition root: functions/ never
 // imports an adapter itself (the layer rules in .dependency-cruiser.cjs).
 export { bearerChallenge } from './adapters/bearerChallenge';
 export { ConfigurationError } from './adapters/config';
-export { identify, WRONG_TENANT_DETAIL } from './adapters/easyAuth';
+export { identify, principalFromHeaders, WRONG_TENANT_DETAIL, type Identification } from './adapters/easyAuth';
 export { REVOCATION_QUEUE, type RevocationMessage } from './adapters/storage/revocationQueue';
 export {
   currentInvocation,
@@ -57,7 +64,7 @@ export {
   traceIdOf,
   type InvocationKind,
 } from './adapters/telemetry';
-export { createActivityProcessor, readBotSettings, type ActivityProcessor } from './adapters/teams-bot';
+export { readBotSettings, type ActivityProcessor } from './adapters/teams-bot';
 export { RECONCILE_QUEUE, type RunMessage } from './adapters/storage/runQueue';
 
 /** Everything a function needs from the outside world, built once from the app settings. */
@@ -79,7 +86,8 @@ export interface AppContext {
   /** Teams and email notifications (the workflow calls them on every change; the timer for reminders). */
   notifications(log?: ServiceLog): NotificationService;
   /** The review page behind the notifications' links. */
-  reviewPage(log?: ServiceLog): ReviewPageService;
+  /** The one page per request, in the portal and behind the review links. */
+  requestPage(log?: ServiceLog): RequestPageService;
   /** Cross-site request checks and CSRF tokens, for the API and the review page alike. */
   readonly csrf: CsrfProtection;
   /** The Event Grid topic events go to; undefined when none is configured (then no event is written). */
@@ -104,6 +112,23 @@ export interface AppContext {
   eligibility(log?: ServiceLog): EligibilityService;
   /** The portal's pages. */
   portal(log?: ServiceLog): PortalService;
+  /** The Teams bot's activity processor (POST /api/messages); undefined without BOT_APP_ID. */
+  teamsBot(): ActivityProcessor | undefined;
+  /** The bot's approval cards, sent and updated after each change; undefined without BOT_APP_ID. */
+  teamsCards(log?: ServiceLog): TeamsCardService | undefined;
+  /** Microsoft Graph as the app's managed identity reads it: users' groups and groups' members. */
+  readonly directory: GroupDirectory;
+  /** The groups of callers whose token could not list them all (the groups overage), cached per principal. */
+  readonly callerGroups: CallerGroups;
+}
+
+/** How long a workflow step waits for its Teams card updates; slower ones finish in the background. */
+const CARD_WAIT_BUDGET_MS = 2000;
+
+async function within(budgetMs: number, work: Promise<unknown>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work.then(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, budgetMs)))]);
+  clearTimeout(timer);
 }
 
 export const LEDGER_TABLE = 'ledger';
@@ -119,6 +144,7 @@ const consoleLog: ServiceLog = processLog;
 export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Clock = { now: () => new Date() }): AppContext {
   const config = loadConfig(env);
   const credential = createServiceCredential(config.managedIdentity);
+  const storageCredential = createStorageCredential(config.storage, { identity: config.managedIdentity, credential });
   const tables = new Map<string, TableClient>();
   const policy = loadPolicyFile(config.policyFile);
   const hsmUrlFor = (hsmName: string): string => {
@@ -154,7 +180,7 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
     pendingApprovals: (count) => metrics().pendingApprovals(count),
   });
   let reconcileStore: TableReconcileStore | undefined;
-  const scheduler = new QueueRevocationScheduler(createQueueClient(config.storage, REVOCATION_QUEUE, credential), clock);
+  const scheduler = new QueueRevocationScheduler(createQueueClient(config.storage, REVOCATION_QUEUE, storageCredential), clock);
   // One per process: wake-ups of a request run one after another, and the sweep does not repeat itself.
   const wakeups = new WakeRegistry();
   const reconcileSettings = readReconcileSettings(env);
@@ -168,7 +194,7 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
     }
     return inventory;
   };
-  const continuation = new QueueRunContinuation(createQueueClient(config.storage, RECONCILE_QUEUE, credential));
+  const continuation = new QueueRunContinuation(createQueueClient(config.storage, RECONCILE_QUEUE, storageCredential));
   const eventGrid = loadEventGridConfig(env, `/hsm-access-governor/${defaultHsmName(policy)}`);
   let drainer: PartitionedOutboxDrainer | undefined;
   const outbox = (): PartitionedOutboxDrainer | undefined => {
@@ -196,19 +222,40 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
     return names;
   };
   const notify = createNotificationSetup({ env, policy, clock, ledger, tableClient: (name) => context.tableClient(name) });
+  const botSettings = readBotSettings(env, config.tenantId);
+  const policyDirectory = new PolicyDirectory(policy);
+  let botStore: TableTeamsBotStore | undefined;
+  const teamsBotStore = (): TableTeamsBotStore => (botStore ??= new TableTeamsBotStore(context.tableClient(TEAMS_BOT_TABLE)));
+  let bot: TeamsBot | undefined;
+  const teamsBot = (): TeamsBot | undefined => {
+    if (!botSettings) return undefined;
+    bot ??= createTeamsBot(
+      botSettings,
+      credential,
+      () => {
+        const cards = context.teamsCards();
+        return new TeamsApprovalService({ policy, tenantId: botSettings.tenantId, requests: context.requests(), directory: policyDirectory, clock, ...(cards ? { refreshUserIds: (request) => cards.refreshUserIds(request) } : {}) });
+      },
+      installationRecorder(teamsBotStore()),
+    );
+    return bot;
+  };
+  const directory = new GraphDirectory({ ...readGraphSettings(env), credential });
   const context: AppContext = {
     config,
     credential,
+    directory,
+    callerGroups: new CallerGroups({ directory, clock }),
     hsm: () => clientFor(config.hsmUrl),
     tableClient: (tableName) => {
       let client = tables.get(tableName);
       if (!client) {
-        client = createTableClient(config.storage, tableName, credential);
+        client = createTableClient(config.storage, tableName, storageCredential);
         tables.set(tableName, client);
       }
       return client;
     },
-    pingStorage: (abortSignal) => pingStorage(config.storage, credential, abortSignal),
+    pingStorage: (abortSignal) => pingStorage(config.storage, storageCredential, abortSignal),
     policy,
     requests: (log = consoleLog) =>
       new AccessRequestService({
@@ -223,6 +270,11 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
         wakeups,
         // Notifications leave with the commit as notice rows: the answer never waits for SMTP or Teams.
         notices: true,
+        // The Teams bot's cards are updated in place, in order, after each commit (ADR 0029).
+        onTransition: async (before, after) => {
+          const cards = context.teamsCards(log);
+          if (cards) await within(CARD_WAIT_BUDGET_MS, cards.onTransition(before, after));
+        },
         ...(eventGrid ? { eventSource: eventGrid.source } : {}),
       }),
     ...(eventGrid ? { eventGrid } : {}),
@@ -240,8 +292,14 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
         ...(eventGrid ? { eventSource: eventGrid.source } : {}),
       }),
     notifications: (log = consoleLog) => notify.service(log),
+    teamsBot: () => teamsBot()?.process,
+    teamsCards: (log = consoleLog) => {
+      const connector = teamsBot()?.connector;
+      if (!connector) return undefined;
+      return new TeamsCardService({ policy, ledger: ledger(), store: teamsBotStore(), connector, members: new DirectoryGroupMembers(directory), directory: policyDirectory, clock, log, marks: notify.marks() });
+    },
     portal: (log = consoleLog) =>
-      new PortalService({ policy, requests: context.requests(log), eligibility: context.eligibility(log), csrf: context.csrf, keys: notify.config.reviewLinkKeys, reviewLinkTtlMs: notify.config.reviewLinkTtlMs, clock }),
+      new PortalService({ policy, requests: context.requests(log), eligibility: context.eligibility(log), csrf: context.csrf, clock }),
     eligibility: (log = consoleLog) =>
       new EligibilityService({
         policy,
@@ -254,8 +312,8 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
         clock,
         log,
       }, keyLists),
-    reviewPage: (log = consoleLog) =>
-      new ReviewPageService({
+    requestPage: (log = consoleLog) =>
+      new RequestPageService({
         requests: context.requests(log),
         policy,
         keys: notify.config.reviewLinkKeys,

@@ -244,7 +244,11 @@ export async function startFunctionsHost(options: FunctionsHostOptions = {}): Pr
     }
     if (options.queues !== false) {
       for (const registration of registrations.filter((r) => r.kind === 'queue')) {
-        await queueClients.get(registration.trigger);
+        // As the Functions host does, a listener that cannot start (storage unreachable, its token not
+        // issued yet) is logged and retried by polling; the host keeps running its other functions.
+        await queueClients.get(registration.trigger).catch((error: unknown) => {
+          logger({ level: 'error', functionName: registration.name, message: `The listener for function 'Functions.${registration.name}' was unable to start: ${errorText(error)}` });
+        });
         listeners.push(listenToQueue(registration, {
           clients: queueClients,
           settings: queueSettings,

@@ -1,7 +1,8 @@
-import { QueueServiceClient, type DequeuedMessageItem, type QueueClient } from '@azure/storage-queue';
+import type { DequeuedMessageItem, QueueClient, QueueServiceClient } from '@azure/storage-queue';
 import type { CoreBinding } from './functionsCore';
 import { errorText, type HostLogger } from './log';
 import { resolveAppSettingReference, type FunctionRegistration } from './registrations';
+import { queueServiceFor, resolveQueueConnection } from './storageConnection';
 
 /**
  * `extensions.queues` of host.json, with Azure's defaults except where noted (learn.microsoft.com,
@@ -58,23 +59,30 @@ export function queueSettingsFromHostJson(hostJson: Record<string, unknown>): Qu
   };
 }
 
-/** Storage queues by connection setting and queue name, as the queue bindings name them. */
+/**
+ * Storage queues by connection and queue name, as the queue bindings name them; a connection is a
+ * connection string or an identity-based `<connection>__*` group of settings (storageConnection.ts).
+ */
 export class QueueClients {
+  private readonly services = new Map<string, QueueServiceClient>();
   private readonly clients = new Map<string, QueueClient>();
   private readonly created = new Set<string>();
 
   constructor(private readonly env: NodeJS.ProcessEnv = process.env) {}
 
   async get(binding: CoreBinding): Promise<QueueClient> {
-    const setting = typeof binding.connection === 'string' && binding.connection ? binding.connection : 'AzureWebJobsStorage';
-    const connectionString = this.env[setting];
-    if (!connectionString) throw new Error(`Storage connection setting '${setting}' is not set`);
+    const connection = resolveQueueConnection(binding.connection, this.env);
     const queueName = resolveAppSettingReference(String(binding.queueName ?? ''), this.env).toLowerCase();
     if (!/^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}$/.test(queueName)) throw new Error(`'${queueName}' is not a valid queue name`);
-    const key = `${setting}\n${queueName}`;
+    const key = `${connection.setting}\n${queueName}`;
     let client = this.clients.get(key);
     if (!client) {
-      client = QueueServiceClient.fromConnectionString(connectionString).getQueueClient(queueName);
+      let service = this.services.get(connection.setting);
+      if (!service) {
+        service = queueServiceFor(connection, this.env);
+        this.services.set(connection.setting, service);
+      }
+      client = service.getQueueClient(queueName);
       this.clients.set(key, client);
     }
     if (!this.created.has(key)) {

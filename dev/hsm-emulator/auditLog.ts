@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import { BlobServiceClient, type ContainerClient, type StoragePipelineOptions } from '@azure/storage-blob';
 
 /**
@@ -10,6 +11,8 @@ import { BlobServiceClient, type ContainerClient, type StoragePipelineOptions } 
  */
 export interface AuditLogWriterOptions {
   connectionString: string;
+  /** The storage account's CA, when it serves HTTPS from a private one (the local stack's Azurite). */
+  caPem?: string;
   /** The HSM's ARM id, upper case in the blob name as Azure writes it. */
   resourceId: string;
   onAppended?: (blob: { name: string; url: string; contentLength: number; eTag: string }) => void | Promise<void>;
@@ -22,9 +25,18 @@ export interface AuditLogWriterOptions {
  */
 const DIRECT_AGENT = new HttpAgent({ keepAlive: true });
 
-export function directContainerClient(connectionString: string, container = AUDIT_LOG_CONTAINER): ContainerClient {
+const directHttpsAgents = new Map<string, HttpsAgent>();
+
+export function directContainerClient(connectionString: string, container = AUDIT_LOG_CONTAINER, caPem?: string): ContainerClient {
   // `agent` is a core pipeline option the storage pipeline passes through, though its type does not list it.
-  const options = { agent: DIRECT_AGENT } as StoragePipelineOptions;
+  const https = /DefaultEndpointsProtocol=https|BlobEndpoint=https:/i.test(connectionString);
+  let agent: HttpAgent = DIRECT_AGENT;
+  if (https) {
+    const httpsAgent = directHttpsAgents.get(caPem ?? '') ?? new HttpsAgent({ keepAlive: true, ...(caPem ? { ca: caPem } : {}) });
+    directHttpsAgents.set(caPem ?? '', httpsAgent);
+    agent = httpsAgent;
+  }
+  const options = { agent } as StoragePipelineOptions;
   return BlobServiceClient.fromConnectionString(connectionString, options).getContainerClient(container);
 }
 
@@ -34,7 +46,7 @@ export class AuditLogWriter {
   private ready: Promise<unknown> | undefined;
 
   constructor(private readonly options: AuditLogWriterOptions) {
-    this.container = directContainerClient(options.connectionString);
+    this.container = directContainerClient(options.connectionString, AUDIT_LOG_CONTAINER, options.caPem);
   }
 
   /** Appends records in order; a failed append is reported and the next one still tries. */

@@ -20,9 +20,26 @@ export interface IdentityProviderOptions {
   tokenLifetimeSeconds?: number;
 }
 
+/**
+ * How Entra marks a token whose `groups` claim would be too long (the groups overage): past 200
+ * groups in a JWT, `_claim_names`/`_claim_sources` in place of `groups`; in the implicit flow past
+ * 5 groups, `hasgroups: true`. The persona's groups are then only in the directory (the local Graph).
+ */
+export type GroupOverageForm = 'distributed-claim' | 'hasgroups';
+export const GROUP_OVERAGE_FORMS: readonly GroupOverageForm[] = ['distributed-claim', 'hasgroups'];
+
+/** The claims that stand for the groups in an overage token, as Entra writes them. */
+export function overageClaims(form: GroupOverageForm, objectId: string): Record<string, unknown> {
+  if (form === 'hasgroups') return { hasgroups: true };
+  // Entra still names the retired Azure AD Graph here; apps are to ask Microsoft Graph instead.
+  return { _claim_names: { groups: 'src1' }, _claim_sources: { src1: { endpoint: `https://graph.windows.net/${TENANT_ID}/users/${objectId}/getMemberObjects` } } };
+}
+
 export interface TokenRequest {
   audience: string;
   lifetimeSeconds?: number;
+  /** Leave the groups out of the token as Entra does in an overage (default: every group in `groups`). */
+  groupOverage?: GroupOverageForm;
   /** Extra or overriding claims (tests use this to forge bad tokens). */
   claims?: Record<string, unknown>;
 }
@@ -95,7 +112,7 @@ export async function startIdentityProvider(options: IdentityProviderOptions = {
       oid: who.oid,
       name: who.name,
       preferred_username: who.upn,
-      groups: [...who.groups],
+      ...(request.groupOverage ? overageClaims(request.groupOverage, who.oid) : { groups: [...who.groups] }),
       idtyp: who.type === 'User' ? 'user' : 'app',
       ...(who.type === 'ServicePrincipal' ? { appid: who.oid } : {}),
       ...request.claims,
@@ -130,10 +147,15 @@ export async function startIdentityProvider(options: IdentityProviderOptions = {
     }
     if (req.method === 'POST' && path === '/token') {
       // Development-only: hands out a token for any persona. Never part of the deployed app.
-      const body = (await readJson(req)) as { persona?: string; audience?: string; scope?: string; lifetimeSeconds?: number };
+      const body = (await readJson(req)) as { persona?: string; audience?: string; scope?: string; lifetimeSeconds?: number; groupOverage?: unknown };
       if (!body.persona || !(body.audience || body.scope)) return send(res, 400, { error: 'invalid_request', error_description: 'persona and audience (or scope) are required' });
+      if (body.groupOverage !== undefined && !GROUP_OVERAGE_FORMS.includes(body.groupOverage as GroupOverageForm)) {
+        return send(res, 400, { error: 'invalid_request', error_description: `groupOverage must be one of ${GROUP_OVERAGE_FORMS.join(', ')}` });
+      }
       const lifetime = body.lifetimeSeconds ?? defaultLifetime;
-      const token = await issueToken(body.persona, { audience: (body.audience ?? body.scope) as string, lifetimeSeconds: lifetime });
+      const token = await issueToken(body.persona, {
+        audience: (body.audience ?? body.scope) as string, lifetimeSeconds: lifetime, ...(body.groupOverage ? { groupOverage: body.groupOverage as GroupOverageForm } : {}),
+      });
       return send(res, 200, { token_type: 'Bearer', access_token: token, expires_in: lifetime, expires_on: Math.floor(Date.now() / 1000) + lifetime });
     }
     if (req.method === 'GET' && path === '/msi/token') {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { join } from 'node:path';
+import { ADAPTIVE_CARDS_LIBRARY, CARD_PAGE_CSP, cardPage } from '../emulator-common/cardPage';
 import { listenOnLoopback } from '../emulator-common/server';
 
 /**
@@ -40,27 +40,14 @@ export interface TeamsSink {
 
 /** The size Teams accepts for a message with an Adaptive Card. */
 export const MAX_TEAMS_PAYLOAD_BYTES = 28 * 1024;
-const LIBRARY = join(__dirname, '..', '..', 'node_modules', 'adaptivecards', 'dist', 'adaptivecards.min.js');
 const KEEP = 500;
 
-const PAGE = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Teams webhook sink</title>
-<style>
-body{font:16px/1.5 "Segoe UI",system-ui,sans-serif;background:#f0f0f0;margin:0;padding:1rem;color:#1b1b1b}
-main{max-width:44rem;margin:0 auto}
-.post{background:#fff;border-radius:6px;box-shadow:0 1px 3px #0003;margin:1rem 0;padding:.8rem}
-.meta{font-size:.85rem;color:#444;margin-bottom:.5rem}
-.card{border-left:4px solid #5b5fc7;padding-left:.6rem}
-pre{white-space:pre-wrap;font-size:.8rem;background:#f6f6f6;padding:.5rem;overflow-x:auto}
-.ac-pushButton{cursor:pointer}
-</style></head>
-<body><main><h1>Teams webhook sink</h1>
-<p>Cards posted to <code>/webhook/…</code>, newest first. JSON: <a href="/api/messages">/api/messages</a></p>
-<div id="cards" aria-live="polite"></div></main>
-<script src="/adaptivecards.min.js"></script>
-<script src="/render.js"></script>
-</body></html>`;
+const PAGE = cardPage({
+  title: 'Teams webhook sink',
+  intro: '<p>Cards posted to <code>/webhook/…</code>, newest first. JSON: <a href="/api/messages">/api/messages</a></p>',
+  script: '/render.js',
+  extraCss: '\npre{white-space:pre-wrap;font-size:.8rem;background:#f6f6f6;padding:.5rem;overflow-x:auto}',
+});
 
 /** Renders each card with the Adaptive Cards JavaScript SDK; Action.OpenUrl opens its URL as Teams would. */
 const RENDER_SCRIPT = `'use strict';
@@ -102,7 +89,6 @@ const RENDER_SCRIPT = `'use strict';
 })();
 `;
 
-const PAGE_CSP = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:";
 
 function send(res: ServerResponse, status: number, type: string, body: string | Buffer, headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-type': type, 'content-length': String(Buffer.byteLength(body)), 'cache-control': 'no-store', ...headers });
@@ -180,10 +166,10 @@ export async function startTeamsSink(options: TeamsSinkOptions = {}): Promise<Te
         faults = { count: Number(body.count ?? 1), status: Number(body.status ?? 429), retryAfter: Number(body.retryAfter ?? 1) };
         return send(res, 200, 'application/json; charset=utf-8', JSON.stringify(faults));
       }
-      if (url.pathname === '/' && method === 'GET') return send(res, 200, 'text/html; charset=utf-8', PAGE, { 'content-security-policy': PAGE_CSP });
+      if (url.pathname === '/' && method === 'GET') return send(res, 200, 'text/html; charset=utf-8', PAGE, { 'content-security-policy': CARD_PAGE_CSP });
       if (url.pathname === '/render.js' && method === 'GET') return send(res, 200, 'text/javascript; charset=utf-8', RENDER_SCRIPT);
       if (url.pathname === '/adaptivecards.min.js' && method === 'GET') {
-        library ??= readFileSync(LIBRARY);
+        library ??= readFileSync(ADAPTIVE_CARDS_LIBRARY);
         return send(res, 200, 'text/javascript; charset=utf-8', library);
       }
       send(res, 404, 'text/plain; charset=utf-8', 'Not found');

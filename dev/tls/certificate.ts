@@ -23,6 +23,9 @@ export interface TlsMaterial {
   caFile: string;
   serverCertPem: string;
   serverKeyPem: string;
+  /** The files holding serverCertPem and serverKeyPem, when kept on disk (servers that read their certificate from a path). */
+  serverCertFile?: string;
+  serverKeyFile?: string;
 }
 
 const FILES = { ca: 'ca.pem', caKey: 'ca-key.pem', cert: 'server-cert.pem', key: 'server-key.pem' } as const;
@@ -104,7 +107,10 @@ export async function loadOrCreateTlsMaterial(directory: string, caName: string)
     writeFileSync(join(directory, FILES.key), serverKey, { mode: 0o600 });
     writeFileSync(join(directory, FILES.cert), serverCert);
   }
-  return { caPem: caCert, caFile: join(directory, FILES.ca), serverCertPem: serverCert, serverKeyPem: serverKey };
+  return {
+    caPem: caCert, caFile: join(directory, FILES.ca), serverCertPem: serverCert, serverKeyPem: serverKey,
+    serverCertFile: join(directory, FILES.cert), serverKeyFile: join(directory, FILES.key),
+  };
 }
 
 function signedBy(certPem: string, caPem: string): boolean {

@@ -12,10 +12,32 @@ import { isGuid } from '../domain/roles';
 export const DEFAULT_POLICY_FILE = 'examples/contoso/policy.yaml';
 export const DEFAULT_API_AUDIENCE = 'api://hsm-access-governor';
 
-export type StorageConfig =
-  | { kind: 'connectionString'; connectionString: string; tableEndpoint: string }
-  /** Identity-based connection (`AzureWebJobsStorage__accountName` or `__tableServiceUri`): no keys in settings. */
-  | { kind: 'identity'; tableEndpoint: string };
+/** The account's service endpoints, without a trailing slash (`https://{account}.table.core.windows.net`, or Azurite's `https://127.0.0.1:10002/devstoreaccount1`). */
+export interface StorageEndpoints {
+  table: string;
+  queue: string;
+  /** Absent when the connection names no blob service: then nothing that reads blobs can run. */
+  blob?: string;
+}
+
+/**
+ * Which managed identity an identity-based connection signs in as: `__clientId` or
+ * `__managedIdentityResourceId` names a user-assigned one; neither means the system-assigned one.
+ */
+export interface StorageIdentity {
+  clientId?: string;
+  resourceId?: string;
+}
+
+export type StorageConfig = (
+  | { kind: 'connectionString'; connectionString: string }
+  /** Identity-based connection (`AzureWebJobsStorage__accountName` or `__*ServiceUri`, `__credential=managedidentity`): no keys in settings. */
+  | { kind: 'identity'; identity: StorageIdentity }
+) & {
+  endpoints: StorageEndpoints;
+  /** An extra CA to trust for storage (the local Azurite's), as PEM. */
+  caPem?: string;
+};
 
 export interface ManagedIdentityConfig {
   /** App Service managed identity endpoint; absent means the platform default (IMDS). */
@@ -95,50 +117,115 @@ function connectionStringParts(connectionString: string): Map<string, string> {
   return parts;
 }
 
-/** The table endpoint a storage connection string points at, as the Azure SDK would derive it. */
-export function tableEndpointFromConnectionString(connectionString: string): string | undefined {
+const STORAGE_SERVICES = ['table', 'queue', 'blob'] as const;
+type StorageService = (typeof STORAGE_SERVICES)[number];
+/** Azurite's well-known endpoints, which `UseDevelopmentStorage=true` stands for. */
+const DEVELOPMENT_STORAGE: Record<StorageService, string> = {
+  blob: 'http://127.0.0.1:10000/devstoreaccount1',
+  queue: 'http://127.0.0.1:10001/devstoreaccount1',
+  table: 'http://127.0.0.1:10002/devstoreaccount1',
+};
+
+/** The endpoints a storage connection string points at, as the Azure SDK derives them. */
+export function endpointsFromConnectionString(connectionString: string): Partial<Record<StorageService, string>> {
   const parts = connectionStringParts(connectionString);
-  if (parts.get('usedevelopmentstorage')?.toLowerCase() === 'true') return 'http://127.0.0.1:10002/devstoreaccount1';
-  const explicit = parts.get('tableendpoint');
-  if (explicit) return explicit.replace(/\/+$/, '');
+  if (parts.get('usedevelopmentstorage')?.toLowerCase() === 'true') return { ...DEVELOPMENT_STORAGE };
   const account = parts.get('accountname');
-  if (!account) return undefined;
   const protocol = parts.get('defaultendpointsprotocol') ?? 'https';
   const suffix = parts.get('endpointsuffix') ?? 'core.windows.net';
-  return `${protocol}://${account}.table.${suffix}`;
+  const endpoints: Partial<Record<StorageService, string>> = {};
+  for (const service of STORAGE_SERVICES) {
+    const endpoint = parts.get(`${service}endpoint`)?.replace(/\/+$/, '') || (account ? `${protocol}://${account}.${service}.${suffix}` : undefined);
+    if (endpoint) endpoints[service] = endpoint;
+  }
+  return endpoints;
 }
 
-function readStorage(env: NodeJS.ProcessEnv, problems: string[]): StorageConfig | undefined {
+function readConnectionStringStorage(connectionString: string, problems: string[]): StorageConfig | undefined {
+  const parts = connectionStringParts(connectionString);
+  const development = parts.get('usedevelopmentstorage')?.toLowerCase() === 'true';
+  const hasKey = parts.has('accountkey') || parts.has('sharedaccesssignature');
+  const { table, queue, blob } = endpointsFromConnectionString(connectionString);
+  if (!development && (!hasKey || !table || !queue)) {
+    problems.push('AzureWebJobsStorage must be a storage connection string with AccountName and AccountKey (or SharedAccessSignature, TableEndpoint and QueueEndpoint)');
+    return undefined;
+  }
+  if (![table, queue, blob].every((endpoint) => endpoint === undefined || isAllowedUrl(parseUrl(endpoint)))) {
+    problems.push('AzureWebJobsStorage must use https (plain http only for a local emulator on 127.0.0.1)');
+    return undefined;
+  }
+  return { kind: 'connectionString', connectionString, endpoints: { table: table as string, queue: queue as string, ...(blob ? { blob } : {}) } };
+}
+
+/** The properties of an identity-based `AzureWebJobsStorage` connection that the app reads or refuses. */
+const STORAGE_PROPERTIES = ['accountName', 'tableServiceUri', 'queueServiceUri', 'blobServiceUri', 'serviceUri', 'credential', 'clientId', 'managedIdentityResourceId', 'clientSecret', 'clientCertificate'] as const;
+export const STORAGE_SETTING_NAMES = STORAGE_PROPERTIES.map((property) => `AzureWebJobsStorage__${property}`);
+
+/** `/subscriptions/{id}/resourceGroups/{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}` */
+const USER_ASSIGNED_IDENTITY_ID = /^\/subscriptions\/[^/]+\/resourcegroups\/[^/]+\/providers\/microsoft\.managedidentity\/userassignedidentities\/[^/]+$/i;
+
+/**
+ * An identity-based connection, read as the Functions host reads one (learn.microsoft.com, "Connecting
+ * to host storage with an identity"): `__tableServiceUri`, `__queueServiceUri` and `__blobServiceUri`,
+ * each defaulting to `https://{__accountName}.{service}.core.windows.net`, and the common properties
+ * `__credential`, `__clientId` and `__managedIdentityResourceId`. The app signs in to storage only as
+ * its managed identity, so `__credential=managedidentity` is required: without it the host falls back
+ * to DefaultAzureCredential and ignores `__clientId`, and host and app could act as different identities.
+ */
+function readIdentityStorage(env: NodeJS.ProcessEnv, problems: string[]): StorageConfig | undefined {
+  const setting = (property: string): string | undefined => env[`AzureWebJobsStorage__${property}`]?.trim() || undefined;
+  const accountName = setting('accountName');
+  const credential = setting('credential');
+  const clientId = setting('clientId');
+  const resourceId = setting('managedIdentityResourceId');
+  const serviceUris = Object.fromEntries(STORAGE_SERVICES.map((service) => [service, setting(`${service}ServiceUri`)])) as Record<StorageService, string | undefined>;
+  const secrets = ['clientSecret', 'clientCertificate'].filter((property) => setting(property));
+  if (!STORAGE_PROPERTIES.some((property) => setting(property))) {
+    problems.push('AzureWebJobsStorage is not set (a storage connection string, or AzureWebJobsStorage__accountName and AzureWebJobsStorage__credential=managedidentity for an identity-based connection)');
+    return undefined;
+  }
+  const before = problems.length;
+  if (setting('serviceUri')) problems.push('AzureWebJobsStorage__serviceUri names a single service, but the app uses the account\'s tables and queues: set AzureWebJobsStorage__accountName, or AzureWebJobsStorage__tableServiceUri and AzureWebJobsStorage__queueServiceUri');
+  if (accountName && !/^[a-z0-9]{3,24}$/.test(accountName)) problems.push('AzureWebJobsStorage__accountName must be a storage account name (3 to 24 lower-case letters and digits)');
+  const endpoints: Partial<Record<StorageService, string>> = {};
+  for (const service of STORAGE_SERVICES) {
+    const name = `AzureWebJobsStorage__${service}ServiceUri`;
+    const uri = serviceUris[service] ?? (accountName ? `https://${accountName}.${service}.core.windows.net` : undefined);
+    if (!uri) {
+      if (service !== 'blob') problems.push(`${name} is not set (nor AzureWebJobsStorage__accountName): the app needs the account's ${service} service`);
+      continue;
+    }
+    const url = parseUrl(uri);
+    if (!url || url.protocol !== 'https:' || url.username || url.password || url.search || url.hash) {
+      problems.push(`${name} must be an https URL with no query or credentials (an identity-based connection carries no secret)`);
+      continue;
+    }
+    endpoints[service] = uri.replace(/\/+$/, '');
+  }
+  if (!credential) {
+    problems.push('AzureWebJobsStorage__credential is not set: an identity-based connection must say managedidentity, the identity the app signs in to storage with (without it the Functions host uses DefaultAzureCredential and ignores AzureWebJobsStorage__clientId)');
+  } else if (credential.toLowerCase() !== 'managedidentity') {
+    problems.push('AzureWebJobsStorage__credential must be managedidentity: the app signs in to storage only as its managed identity');
+  }
+  if (clientId && !isGuid(clientId)) problems.push('AzureWebJobsStorage__clientId must be the user-assigned identity\'s client id (a GUID)');
+  if (resourceId && !USER_ASSIGNED_IDENTITY_ID.test(resourceId)) problems.push('AzureWebJobsStorage__managedIdentityResourceId must be the ARM id of a user-assigned identity');
+  if (clientId && resourceId) problems.push('AzureWebJobsStorage__clientId and AzureWebJobsStorage__managedIdentityResourceId name the identity twice: set one of them');
+  for (const property of secrets) problems.push(`AzureWebJobsStorage__${property} is set: the app signs in to storage as its managed identity, never with a secret`);
+  if (problems.length > before) return undefined;
+  const identity: StorageIdentity = clientId ? { clientId } : resourceId ? { resourceId } : {};
+  return { kind: 'identity', identity, endpoints: { table: endpoints.table as string, queue: endpoints.queue as string, ...(endpoints.blob ? { blob: endpoints.blob } : {}) } };
+}
+
+/**
+ * The app's storage account, from `AzureWebJobsStorage` as the Functions host resolves a connection:
+ * a setting of that exact name is a connection string and wins; otherwise the `AzureWebJobsStorage__*`
+ * settings form an identity-based connection. STORAGE_CA_FILE names an extra CA to trust (Azurite's).
+ */
+export function readStorage(env: NodeJS.ProcessEnv, problems: string[]): StorageConfig | undefined {
   const connectionString = env.AzureWebJobsStorage?.trim();
-  if (connectionString) {
-    const parts = connectionStringParts(connectionString);
-    const development = parts.get('usedevelopmentstorage')?.toLowerCase() === 'true';
-    const hasKey = parts.has('accountkey') || parts.has('sharedaccesssignature');
-    const tableEndpoint = tableEndpointFromConnectionString(connectionString);
-    const url = tableEndpoint ? parseUrl(tableEndpoint) : undefined;
-    if (!development && (!hasKey || !tableEndpoint)) {
-      problems.push('AzureWebJobsStorage must be a storage connection string with AccountName and AccountKey (or SharedAccessSignature and TableEndpoint)');
-      return undefined;
-    }
-    if (!isAllowedUrl(url)) {
-      problems.push('AzureWebJobsStorage must use https (plain http only for a local emulator on 127.0.0.1)');
-      return undefined;
-    }
-    return { kind: 'connectionString', connectionString, tableEndpoint: tableEndpoint as string };
-  }
-  const tableServiceUri = env.AzureWebJobsStorage__tableServiceUri?.trim();
-  const accountName = env.AzureWebJobsStorage__accountName?.trim();
-  if (tableServiceUri || accountName) {
-    const endpoint = tableServiceUri || `https://${accountName}.table.core.windows.net`;
-    const url = parseUrl(endpoint);
-    if (!url || url.protocol !== 'https:') {
-      problems.push('AzureWebJobsStorage__tableServiceUri must be an https URL (AzureWebJobsStorage__accountName a storage account name)');
-      return undefined;
-    }
-    return { kind: 'identity', tableEndpoint: endpoint.replace(/\/+$/, '') };
-  }
-  problems.push('AzureWebJobsStorage is not set (a storage connection string, or AzureWebJobsStorage__accountName for an identity-based connection)');
-  return undefined;
+  const storage = connectionString ? readConnectionStringStorage(connectionString, problems) : readIdentityStorage(env, problems);
+  const caPem = readCaFile(env, 'STORAGE_CA_FILE', problems);
+  return storage && caPem ? { ...storage, caPem } : storage;
 }
 
 function readHsmUrl(env: NodeJS.ProcessEnv, problems: string[]): string | undefined {
@@ -235,7 +322,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
 
 /** The settings that shape the app, to tell whether a cached context still matches them. */
 export const CONFIG_SETTING_NAMES = [
-  'AzureWebJobsStorage', 'AzureWebJobsStorage__accountName', 'AzureWebJobsStorage__tableServiceUri', 'POLICY_FILE', 'HSM_URL',
+  'AzureWebJobsStorage', ...STORAGE_SETTING_NAMES, 'STORAGE_CA_FILE', 'POLICY_FILE', 'HSM_URL',
   'HSM_CA_FILE', 'IDENTITY_ENDPOINT', 'IDENTITY_HEADER', 'AZURE_CLIENT_ID', 'API_AUDIENCE', 'AZURE_TENANT_ID',
   'ARM_SUBSCRIPTION_ID', 'ARM_ENDPOINT', 'ARM_CA_FILE',
   // Notifications and review links (loadNotificationConfig).
@@ -243,6 +330,10 @@ export const CONFIG_SETTING_NAMES = [
   'TEAMS_WEBHOOK_URL',
   // Events (loadEventGridConfig).
   'EVENTGRID_TOPIC_ENDPOINT', 'EVENTGRID_TOPIC_KEY', 'EVENTGRID_CA_FILE', 'EVENT_SOURCE',
+  // Microsoft Graph (readGraphSettings).
+  'GRAPH_ENDPOINT', 'GRAPH_CA_FILE',
+  // The Teams bot (readBotSettings).
+  'BOT_APP_ID', 'BOT_OPENID_METADATA_URL', 'BOT_TOKEN_ISSUER',
 ] as const;
 
 // ---- notifications and review links ----

@@ -1,6 +1,6 @@
 import type { TokenCredential } from '@azure/core-auth';
 import { ManagedIdentityCredential } from '@azure/identity';
-import type { ManagedIdentityConfig } from './config';
+import type { ManagedIdentityConfig, StorageConfig } from './config';
 
 /**
  * The service's own identity: its managed identity, system-assigned or (with AZURE_CLIENT_ID)
@@ -10,4 +10,18 @@ import type { ManagedIdentityConfig } from './config';
  */
 export function createServiceCredential(identity: ManagedIdentityConfig): TokenCredential {
   return identity.clientId ? new ManagedIdentityCredential({ clientId: identity.clientId }) : new ManagedIdentityCredential();
+}
+
+/**
+ * The identity storage is reached as: the one the `AzureWebJobsStorage__*` connection names, as the
+ * Functions host signs in for the app's triggers (`__clientId`, `__managedIdentityResourceId`, or
+ * the system-assigned identity). When that is the service's own identity its credential is shared,
+ * so the two keep one token cache.
+ */
+export function createStorageCredential(storage: StorageConfig, service: { identity: ManagedIdentityConfig; credential: TokenCredential }): TokenCredential {
+  if (storage.kind !== 'identity') return service.credential;
+  const { clientId, resourceId } = storage.identity;
+  if (!resourceId && clientId === service.identity.clientId) return service.credential;
+  if (resourceId) return new ManagedIdentityCredential({ resourceId });
+  return clientId ? new ManagedIdentityCredential({ clientId }) : new ManagedIdentityCredential();
 }

@@ -5,6 +5,7 @@
  */
 
 import { isGuid } from '../domain/roles';
+import type { GroupOverage } from '../services/directoryPorts';
 
 export interface Principal {
   /** Entra object id (`oid`). */
@@ -16,6 +17,8 @@ export interface Principal {
   /** Object ids of the groups in the token. */
   groups: string[];
   tenantId: string;
+  /** Present when the token says `groups` is not the whole list (the groups overage): ask the directory. */
+  groupOverage?: GroupOverage;
 }
 
 export type HeaderSource = { get(name: string): string | null } | Record<string, string | string[] | undefined>;
@@ -64,6 +67,33 @@ function single(claims: Claim[], typ: string): string | undefined | null {
   return values[0];
 }
 
+/** `true` as JSON and .NET's claim mapping write it. */
+const TRUE = /^true$/i;
+
+function namesGroups(claimNames: string): boolean {
+  try {
+    const parsed: unknown = JSON.parse(claimNames);
+    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) && Object.prototype.hasOwnProperty.call(parsed, 'groups');
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Whether the token told the app that its `groups` claim is not the whole list. Microsoft Entra ID
+ * leaves `groups` out past 200 groups in a JWT and names it in `_claim_names` instead
+ * (`"_claim_names": {"groups": "src1"}`, with `_claim_sources.src1.endpoint`), and in the implicit
+ * flow past 5 groups it sends `"hasgroups": true`. App Service Authentication passes a token's
+ * claims on as they are, a JSON object as its JSON text, a boolean as `true`; a bearer token's and
+ * a sign-in session's claims alike. The endpoint in `_claim_sources` is never followed (it names
+ * the retired Azure AD Graph): the directory is asked through Microsoft Graph instead.
+ */
+export function groupOverageOf(claims: readonly Claim[]): GroupOverage | undefined {
+  if (claims.some((c) => c.typ === '_claim_names' && namesGroups(c.val))) return 'distributed-claim';
+  if (claims.some((c) => c.typ === 'hasgroups' && TRUE.test(c.val.trim()))) return 'hasgroups';
+  return undefined;
+}
+
 /**
  * The authenticated caller, or undefined when the request carries no (or no well-formed)
  * principal: bad base64 or JSON, no object id, an object id that disagrees with
@@ -86,7 +116,8 @@ export function principalFromHeaders(headers: HeaderSource): Principal | undefin
     ?? oid;
   const name = single(claims, 'name') || upn;
   const groups = [...new Set(claims.filter((c) => c.typ === 'groups').map((c) => c.val.toLowerCase()))];
-  return { principalId: oid.toLowerCase(), name, upn, groups, tenantId: tenantId.toLowerCase() };
+  const groupOverage = groupOverageOf(claims);
+  return { principalId: oid.toLowerCase(), name, upn, groups, tenantId: tenantId.toLowerCase(), ...(groupOverage ? { groupOverage } : {}) };
 }
 
 /** Who is calling, as far as this service is concerned: someone of its own tenant, nobody, or someone of another tenant. */

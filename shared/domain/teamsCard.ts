@@ -49,6 +49,14 @@ export function statusLine(policy: Policy, request: AccessRequest, now: Date): s
     }
     case 'TimedOut':
       return 'Not decided in time';
+    case 'Expired':
+      return `Expired${request.endedAt ? ` at ${hhmm(request.endedAt)}` : ''}`;
+    case 'Revoked': {
+      const revoked = [...request.history].reverse().find((entry) => entry.to === 'Revoked');
+      return `Revoked${revoked ? ` by ${displayName(policy, revoked.by)} at ${hhmm(revoked.at)}` : ''}`;
+    }
+    case 'Cancelled':
+      return `Cancelled by ${displayName(policy, request.requestedBy)}`;
     default:
       return request.status;
   }

@@ -5,7 +5,7 @@ import { RequestContext, type AccessRequestDependencies } from './requests/conte
 import { decide } from './requests/decide';
 import { provision } from './requests/grants';
 import type { Outcome } from './requests/outcome';
-import { getRequest, listRequests, readAudit, verifyAudit, type ListInput } from './requests/queries';
+import { awaitingDecision, getRequest, listRequests, readAudit, verifyAudit, type ListInput } from './requests/queries';
 import { submit, type SubmitInput, type Submitted } from './requests/submit';
 import { expireIfDue, sweep, wake } from './requests/sweep';
 
@@ -40,6 +40,11 @@ export class AccessRequestService {
 
   list(caller: Caller, input: ListInput): Promise<Outcome<{ items: AccessRequest[]; continuation?: string }>> {
     return listRequests(this.ctx, caller, input);
+  }
+
+  /** Pending requests and extensions the caller may decide. */
+  awaitingDecision(caller: Caller): Promise<AccessRequest[]> {
+    return awaitingDecision(this.ctx, caller);
   }
 
   decide(caller: Caller, id: string, decision: Decision, comment?: string): Promise<Outcome<AccessRequest>> {

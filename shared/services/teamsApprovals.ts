@@ -45,6 +45,8 @@ export interface TeamsApprovalDependencies {
   readonly requests: DecisionPort;
   readonly directory: DirectoryPort;
   readonly clock: Clock;
+  /** Whose cards Teams refreshes by itself (the approvers who may still decide); default: the clicker. */
+  refreshUserIds?(request: AccessRequest): Promise<string[]>;
 }
 
 function error(status: 400 | 403, code: string, message: string): CardActionResult {
@@ -79,7 +81,7 @@ export class TeamsApprovalService {
     // The card shows the request as it is now, whatever the click did: a change made meanwhile is shown too.
     const current = await this.deps.requests.get(caller, data.requestId);
     if (!current.ok) return error(403, current.code, current.detail);
-    const refreshUserIds = action.teamsUserId ? [action.teamsUserId] : [];
+    const refreshUserIds = this.deps.refreshUserIds ? await this.deps.refreshUserIds(current.value) : action.teamsUserId ? [action.teamsUserId] : [];
     return { kind: 'card', card: approvalCard(this.deps.policy, current.value, caller, this.deps.clock.now(), { refreshUserIds, ...(notice ? { notice } : {}) }) };
   }
 }

@@ -19,6 +19,8 @@ export interface ChaosStackInfo {
   appSettings: Record<string, string>;
   jwk: JWK;
   storageConnectionString: string;
+  /** Azurite's CA, which a direct client of storageConnectionString trusts. */
+  storageCaPem: string;
 }
 
 /** An HSM role assignment as the emulator reports it (only what the run reads). */
@@ -65,7 +67,7 @@ export async function startChaosStack(options: TestStackOptions, logDir: string)
     issueToken: (persona, audience) => call<string>({ op: 'token', persona, audience }),
     assignments: () => call<SeenAssignment[]>({ op: 'assignments' }),
     setFaults: (settings) => call<void>({ op: 'faults', settings }),
-    ledger: () => new PartitionedLedger(TableClient.fromConnectionString(info.storageConnectionString, LEDGER_TABLE, { allowInsecureConnection: true })),
+    ledger: () => new PartitionedLedger(TableClient.fromConnectionString(info.storageConnectionString, LEDGER_TABLE, { tlsOptions: { ca: info.storageCaPem } })),
     close: async () => {
       const exited = new Promise((resolve) => child.once('exit', resolve));
       await call({ op: 'close' }).catch(() => undefined);
@@ -93,7 +95,7 @@ async function serve(options: TestStackOptions): Promise<void> {
       (error: unknown) => process.send?.({ id: message.id, error: error instanceof Error ? error.message : String(error) } satisfies Reply),
     );
   });
-  process.send?.({ appSettings: { ...stack.stack.appSettings }, jwk: stack.stack.idp.publicJwk, storageConnectionString: stack.stack.endpoints.storageConnectionString } satisfies ChaosStackInfo);
+  process.send?.({ appSettings: { ...stack.stack.appSettings }, jwk: stack.stack.idp.publicJwk, storageConnectionString: stack.stack.endpoints.storageConnectionString, storageCaPem: stack.stack.azurite.caPem ?? '' } satisfies ChaosStackInfo);
 }
 
 if (require.main === module) {

@@ -12,6 +12,7 @@ import { LAZY_PACKAGES, PACKAGED_POLICY } from '../../scripts/package';
 export const LOAD_SETTINGS = {
   RECONCILE_SCHEDULE: '0 0 2 * * *',
   AzureWebJobsStorage__accountName: 'packagecheck',
+  AzureWebJobsStorage__credential: 'managedidentity',
   HSM_URL: 'https://package-check.managedhsm.azure.net',
   ARM_SUBSCRIPTION_ID: '00000000-0000-4000-8000-000000000001',
 };

@@ -33,11 +33,11 @@ export interface StackState {
 
 async function tableRows(stack: TestStack): Promise<Record<string, string[]>> {
   const connection = stack.stack.endpoints.storageConnectionString;
-  const service = TableServiceClient.fromConnectionString(connection, { allowInsecureConnection: true });
+  const service = TableServiceClient.fromConnectionString(connection, stack.stack.azurite.clientOptions);
   const rows: Record<string, string[]> = {};
   for await (const table of service.listTables()) {
     const name = table.name as string;
-    const client = TableClient.fromConnectionString(connection, name, { allowInsecureConnection: true });
+    const client = TableClient.fromConnectionString(connection, name, stack.stack.azurite.clientOptions);
     const entities: string[] = [];
     for await (const entity of client.listEntities()) entities.push(`${entity.partitionKey}|${entity.rowKey}|${entity.etag}`);
     rows[name] = entities.sort();

@@ -85,7 +85,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
       if (body === undefined && method !== 'GET' && method !== 'HEAD' && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json';
       return fetch(`${stack.endpoints.api}${path.startsWith('/') ? '' : '/'}${path}`, { method, headers, body, redirect: 'manual' });
     },
-    ledger: () => new PartitionedLedger(TableClient.fromConnectionString(stack.endpoints.storageConnectionString, LEDGER_TABLE, { allowInsecureConnection: true })),
+    ledger: () => new PartitionedLedger(TableClient.fromConnectionString(stack.endpoints.storageConnectionString, LEDGER_TABLE, stack.azurite.clientOptions)),
     close: async () => {
       try {
         await stack.close();

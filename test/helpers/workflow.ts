@@ -1,11 +1,12 @@
 /** Driving the access request workflow directly, as the app's processes do, without HTTP. */
 import { randomUUID } from 'node:crypto';
-import { QueueServiceClient, type QueueClient } from '@azure/storage-queue';
+import type { QueueClient } from '@azure/storage-queue';
 import { PERSONAS } from '../../dev/personas';
 import { LEDGER_TABLE, type AppContext } from '../../shared/app';
 import { HsmAssignmentPort } from '../../shared/adapters/hsm-rbac/assignmentPort';
 import { PartitionedLedger } from '../../shared/adapters/storage/partitionedLedger';
 import { QueueRevocationScheduler, REVOCATION_QUEUE, type RevocationMessage } from '../../shared/adapters/storage/revocationQueue';
+import { createQueueClient } from '../../shared/adapters/storage/tables';
 import type { Caller } from '../../shared/domain';
 import { AccessRequestService } from '../../shared/services/accessRequests';
 import type { ServiceLog, WakeReason } from '../../shared/services/ports';
@@ -20,13 +21,13 @@ export const SILENT_LOG: ServiceLog = { info: () => undefined, warn: () => undef
  * outbox records when `events` is set, its notice rows when `notices` is), grants and schedules
  * revocations, but neither notifies anyone nor drains the outbox.
  */
-export function workflowThatDiesAfterCommit(context: AppContext, storageConnectionString: string, options: { events?: boolean; notices?: boolean } = {}): AccessRequestService {
+export function workflowThatDiesAfterCommit(context: AppContext, options: { events?: boolean; notices?: boolean } = {}): AccessRequestService {
   const clock = { now: () => new Date() };
   return new AccessRequestService({
     policy: context.policy,
     ledger: new PartitionedLedger(context.tableClient(LEDGER_TABLE)),
     hsm: () => new HsmAssignmentPort(context.hsm()),
-    scheduler: new QueueRevocationScheduler(QueueServiceClient.fromConnectionString(storageConnectionString).getQueueClient(REVOCATION_QUEUE), clock),
+    scheduler: new QueueRevocationScheduler(createQueueClient(context.config.storage, REVOCATION_QUEUE, context.credential), clock),
     clock,
     log: SILENT_LOG,
     newId: randomUUID,

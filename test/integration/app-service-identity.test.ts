@@ -34,7 +34,7 @@ function startIdentityProxy(): Promise<{ server: Server; port: number; seen: str
 }
 
 it('accepts the App Service identity endpoint and still refuses plain http elsewhere', () => {
-  const base = { AzureWebJobsStorage__accountName: 'st', HSM_URL: 'https://contoso.managedhsm.azure.net', POLICY_FILE: 'examples/contoso/policy.yaml', IDENTITY_HEADER: 'h', AZURE_TENANT_ID: TENANT_ID };
+  const base = { AzureWebJobsStorage__accountName: 'stcontoso', AzureWebJobsStorage__credential: 'managedidentity', HSM_URL: 'https://contoso.managedhsm.azure.net', POLICY_FILE: 'examples/contoso/policy.yaml', IDENTITY_HEADER: 'h', AZURE_TENANT_ID: TENANT_ID };
   expect(loadConfig({ ...base, IDENTITY_ENDPOINT: APP_SERVICE_ENDPOINT }).managedIdentity.endpoint).toBe(APP_SERVICE_ENDPOINT);
   expect(() => loadConfig({ ...base, IDENTITY_ENDPOINT: 'http://identity.example.com:8081/msi/token' })).toThrow(/IDENTITY_ENDPOINT must be an https URL/);
 });

@@ -64,7 +64,7 @@ it('a lifecycle over HTTP publishes Submitted, Approved, Granted, Revoked in ord
 });
 
 /** The workflow as a process that dies right after each commit: nothing drains its outbox. */
-const serviceThatNeverDrains = (): AccessRequestService => workflowThatDiesAfterCommit(context, stack().stack.appSettings.AzureWebJobsStorage!, { events: true });
+const serviceThatNeverDrains = (): AccessRequestService => workflowThatDiesAfterCommit(context, { events: true });
 
 /** The ledger partition of the release requests (app-vm's) holds their outbox rows. */
 const RELEASE_PARTITION = grantPartitionOf(APP_VM);

@@ -23,7 +23,7 @@ const timerLater = (ms: number) => createAppContext({ ...stack().stack.appSettin
 it('asks the approvers of a request whose process died before asking them, once; and never twice when it did not die', async () => {
   const context = createAppContext({ ...stack().stack.appSettings });
   // A process that stores the request and dies before its notifications go out: no onTransition.
-  const dying = workflowThatDiesAfterCommit(context, stack().stack.appSettings.AzureWebJobsStorage!);
+  const dying = workflowThatDiesAfterCommit(context);
   const orphan = await dying.submit(caller('dave'), { ...RELEASE, justification: `died before notifying ${randomUUID()}` });
   if (!orphan.ok) throw new Error(orphan.detail);
   const lost = orphan.value.request.id;

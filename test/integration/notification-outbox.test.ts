@@ -46,7 +46,7 @@ it('a submit over HTTP answers before its notifications go out; each approver is
 
 it('kill test: a process that died right after committing loses no notification, and drains running at once send each once', async () => {
   const context = createAppContext({ ...stack().stack.appSettings });
-  const dying = workflowThatDiesAfterCommit(context, stack().stack.appSettings.AzureWebJobsStorage!, { notices: true });
+  const dying = workflowThatDiesAfterCommit(context, { notices: true });
   const submitted = await dying.submit(caller('dave'), { ...RELEASE, justification: `died before sending ${randomUUID()}` });
   if (!submitted.ok) throw new Error(submitted.detail);
   const { id } = submitted.value.request;
@@ -68,7 +68,7 @@ it('kill test: a process that died right after committing loses no notification,
 
 it('a notice whose sender died after claiming it is left alone while the claim is fresh, then sent once by the timer', async () => {
   const context = createAppContext({ ...stack().stack.appSettings });
-  const dying = workflowThatDiesAfterCommit(context, stack().stack.appSettings.AzureWebJobsStorage!, { notices: true });
+  const dying = workflowThatDiesAfterCommit(context, { notices: true });
   const submitted = await dying.submit(caller('dave'), { ...RELEASE, justification: `claimed then died ${randomUUID()}` });
   if (!submitted.ok) throw new Error(submitted.detail);
   const { id } = submitted.value.request;

@@ -19,7 +19,7 @@ describe('startStack', () => {
     await withStack({}, async ({ stack, api }) => {
       const endpoints = JSON.parse(readFileSync(join(stack.dataDir, 'endpoints.json'), 'utf8')) as Record<string, string>;
       expect(endpoints).toEqual(expect.objectContaining({
-        api: stack.host.url, hsm: stack.hsm.url, hsmCaFile: stack.hsm.caFile, storageConnectionString: stack.azurite.connectionString, idp: stack.idp.url, hostKey: stack.host.hostKey,
+        api: stack.host.url, hsm: stack.hsm.url, hsmCaFile: stack.hsm.caFile, storageConnectionString: stack.azurite.connectionString, storageCaFile: stack.azurite.caFile, idp: stack.idp.url, hostKey: stack.host.hostKey,
       }));
 
       const healthy = await api('/api/health');

@@ -79,3 +79,17 @@ describe('Teams bot: a real click decides', () => {
     await stack().api(`/api/requests/${id}/revoke`, { persona: 'sam', method: 'POST' });
   });
 });
+
+describe('Teams bot: an installation Teams did not send stores nothing', () => {
+  const installs: Array<[string, () => Promise<{ status: number }>, number]> = [
+    ['signed with other keys', async () => channel().install(bot(), PERSONAS.dana, { token: { key: (await generateKeyPair('RS256')).privateKey } }), 401],
+    ['for another bot (aud)', () => channel().install(bot(), PERSONAS.dana, { token: { audience: '11111111-2222-4333-8444-555555555555' } }), 401],
+    ['from another tenant', () => channel().install(bot(), PERSONAS.dana, { tenantId: OTHER_TENANT }), 200],
+  ];
+  it.each(installs)('an installation %s', async (_name, install, status) => {
+    const before = await settledState(stack());
+    expect((await install()).status).toBe(status);
+    expect(await stateOf(stack())).toEqual(before);
+  });
+});
+

@@ -29,7 +29,7 @@ describe('a setting that still reads @Microsoft.KeyVault( is an error naming it'
   });
 
   it('stops the app context whichever setting it is', () => {
-    const problems = problemsOf(() => loadConfig({ AzureWebJobsStorage__accountName: 'st', HSM_URL: 'https://contoso.managedhsm.azure.net', POLICY_FILE: 'examples/contoso/policy.yaml', AZURE_TENANT_ID: TENANT_ID, SOME_SECRET: REFERENCE }));
+    const problems = problemsOf(() => loadConfig({ AzureWebJobsStorage__accountName: 'stcontoso', AzureWebJobsStorage__credential: 'managedidentity', HSM_URL: 'https://contoso.managedhsm.azure.net', POLICY_FILE: 'examples/contoso/policy.yaml', AZURE_TENANT_ID: TENANT_ID, SOME_SECRET: REFERENCE }));
     expect(problems).toEqual([expect.stringMatching(/^SOME_SECRET is an unresolved Key Vault reference/)]);
   });
 

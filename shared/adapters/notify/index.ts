@@ -19,6 +19,8 @@ export interface NotificationSetup {
   service(log: ServiceLog): NotificationService;
   /** What each HSM's security team was last told about drift (in the marks table). */
   driftAlerts(): TableDriftAlerts;
+  /** The marks of messages that go out once (the Teams bot's announcements claim theirs there too). */
+  marks(): TableNotificationMarks;
 }
 
 /**
@@ -43,6 +45,7 @@ export function createNotificationSetup(options: {
     config,
     links,
     driftAlerts: () => (driftAlerts ??= new TableDriftAlerts(options.tableClient(NOTIFICATION_MARKS_TABLE))),
+    marks: () => (marks ??= new TableNotificationMarks(options.tableClient(NOTIFICATION_MARKS_TABLE))),
     service: (log) => {
       marks ??= new TableNotificationMarks(options.tableClient(NOTIFICATION_MARKS_TABLE));
       return new NotificationService({

@@ -4,12 +4,14 @@ import { AUDIT_LOG_CONTAINER } from '../../domain';
 import type { AuditBlobReader } from '../../services/auditIngestion';
 import type { StorageConfig } from '../config';
 import { statusOf } from './setup';
+import { storageClientOptions } from './tables';
 
 /** The diagnostic setting's container, in the account the logs go to (AUDIT_LOGS_STORAGE, else the app's own). */
 export function auditLogContainer(storage: StorageConfig, credential: TokenCredential): ContainerClient {
-  const service = storage.kind === 'connectionString'
-    ? BlobServiceClient.fromConnectionString(storage.connectionString)
-    : new BlobServiceClient(storage.tableEndpoint.replace('.table.', '.blob.'), credential);
+  const options = storageClientOptions(storage);
+  if (storage.kind === 'connectionString') return BlobServiceClient.fromConnectionString(storage.connectionString, options).getContainerClient(AUDIT_LOG_CONTAINER);
+  if (!storage.endpoints.blob) throw new Error('AzureWebJobsStorage__blobServiceUri is not set (nor AzureWebJobsStorage__accountName): the audit logs are read from the blob service');
+  const service = new BlobServiceClient(storage.endpoints.blob, credential, options);
   return service.getContainerClient(AUDIT_LOG_CONTAINER);
 }
 

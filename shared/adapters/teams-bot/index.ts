@@ -5,10 +5,13 @@
  * of the app's managed identity: there is no client secret.
  */
 import type { TokenCredential } from '@azure/core-auth';
-import { ActivityHandler, CloudAdapter, ConfigurationBotFrameworkAuthentication, type Activity, type AdaptiveCardInvokeResponse, type AdaptiveCardInvokeValue, type TurnContext } from 'botbuilder';
+import { ActivityHandler, CloudAdapter, ConfigurationBotFrameworkAuthentication, type Activity, type ConversationReference, type AdaptiveCardInvokeResponse, type AdaptiveCardInvokeValue, type TurnContext } from 'botbuilder';
 import { AuthenticationConstants, AuthenticationError, ServiceClientCredentialsFactory, type AuthenticateRequestResult, type ServiceClientCredentials } from 'botframework-connector';
 import { CallerIdConstants } from 'botframework-schema';
 import type { CardActionResult, TeamsApprovalService } from '../../services/teamsApprovals';
+import type { BotConnectorPort, BotConversation, BotUser, TeamsBotStore } from '../../services/teamsCardPorts';
+
+export { TableTeamsBotStore, TEAMS_BOT_TABLE } from './store';
 
 export interface BotSettings {
   /** The bot's Microsoft App ID: the client id of the app's user-assigned managed identity. */
@@ -84,9 +87,19 @@ function tenantOf(context: TurnContext): string | undefined {
   return channelTenant;
 }
 
+/** What an installation tells the bot: a person's chat, a team's channel, a person of a team. */
+export type InstallationRecorder = (activity: Activity, tenantId: string) => Promise<void>;
+
 class ApprovalBot extends ActivityHandler {
-  constructor(private readonly approvals: () => TeamsApprovalService) {
+  constructor(private readonly approvals: () => TeamsApprovalService, private readonly tenantId: string, private readonly installations?: InstallationRecorder) {
     super();
+    // conversationUpdate: the bot installed in (or removed from) a personal chat or a team, of our tenant only.
+    this.onConversationUpdate(async (context, next) => {
+      const tenantId = tenantOf(context);
+      const ours = tenantId !== undefined && tenantId.toLowerCase() === this.tenantId.toLowerCase();
+      if (this.installations && context.activity.channelId === 'msteams' && ours) await this.installations(context.activity, this.tenantId);
+      await next();
+    });
   }
   protected override async onAdaptiveCardInvoke(context: TurnContext, value: AdaptiveCardInvokeValue): Promise<AdaptiveCardInvokeResponse> {
     if (context.activity.channelId !== 'msteams') return invokeResponse({ kind: 'error', status: 400, code: 'wrong-channel', message: 'This bot takes card actions from Microsoft Teams only' });
@@ -101,6 +114,45 @@ class ApprovalBot extends ActivityHandler {
   }
 }
 
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Stores the conversation references an installation gives (shapes as Teams sends them): a personal
+ * chat (`conversationType: personal`, the person in `from`), a team (`channel`: the conversation, the
+ * channel chosen at installation and the team, all under one region `serviceUrl`), and the people a
+ * team's roster events name. The bot removed: the chat or the channel is forgotten.
+ */
+export function installationRecorder(store: TeamsBotStore): InstallationRecorder {
+  return async (activity, tenantId) => {
+    const botId = activity.recipient?.id;
+    const serviceUrl = activity.serviceUrl;
+    if (!botId || !serviceUrl || !activity.conversation?.id) return;
+    const added = activity.membersAdded ?? [];
+    const removed = activity.membersRemoved ?? [];
+    const conversationType = activity.conversation.conversationType;
+    const channelData = (activity.channelData ?? {}) as { team?: { id?: string }; settings?: { selectedChannel?: { id?: string } } };
+    if (conversationType === 'personal') {
+      const person = activity.from;
+      if (!person?.id || !person.aadObjectId || !GUID.test(person.aadObjectId)) return;
+      const aadObjectId = person.aadObjectId.toLowerCase();
+      if (added.some((m) => m.id === botId)) await store.saveUser({ aadObjectId, teamsUserId: person.id, serviceUrl, tenantId, conversationId: activity.conversation.id });
+      if (removed.some((m) => m.id === botId)) await store.forgetUserChat(aadObjectId);
+      return;
+    }
+    if (conversationType !== 'channel') return;
+    const channelIds = [...new Set([activity.conversation.id, channelData.settings?.selectedChannel?.id, channelData.team?.id].filter((id): id is string => typeof id === 'string' && id.length > 0))];
+    const teamId = channelData.team?.id;
+    if (added.some((m) => m.id === botId)) for (const channelId of channelIds) await store.saveChannel({ channelId, ...(teamId ? { teamId } : {}), serviceUrl, tenantId });
+    if (removed.some((m) => m.id === botId)) for (const channelId of channelIds) await store.removeChannel(channelId);
+    for (const member of added) {
+      if (member.id === botId || !member.aadObjectId || !GUID.test(member.aadObjectId)) continue;
+      const aadObjectId = member.aadObjectId.toLowerCase();
+      const known = await store.user(aadObjectId);
+      await store.saveUser({ ...(known ?? {}), aadObjectId, teamsUserId: member.id, serviceUrl, tenantId });
+    }
+  };
+}
+
 export interface BotResponse {
   status: number;
   body?: unknown;
@@ -109,7 +161,62 @@ export interface BotResponse {
 /** Runs one activity through the SDK; the answer is what the SDK would write to the HTTP response. */
 export type ActivityProcessor = (headers: Record<string, string>, body: Record<string, unknown>) => Promise<BotResponse>;
 
-export function createActivityProcessor(settings: BotSettings, credential: TokenCredential, approvals: () => TeamsApprovalService): ActivityProcessor {
+const ADAPTIVE_CARD = 'application/vnd.microsoft.card.adaptive';
+
+/** The bot's side of the Bot Connector REST API, through the SDK's CloudAdapter (proactive messages). */
+class CloudAdapterConnector implements BotConnectorPort {
+  constructor(private readonly adapter: CloudAdapter, private readonly appId: string) {}
+
+  private reference(conversation: BotConversation): Partial<ConversationReference> {
+    return {
+      channelId: 'msteams',
+      serviceUrl: conversation.serviceUrl,
+      bot: { id: `28:${this.appId}`, name: 'hsm-access-governor' },
+      conversation: { id: conversation.conversationId, tenantId: conversation.tenantId, isGroup: false, conversationType: '', name: '' },
+    };
+  }
+
+  async createPersonalConversation(user: BotUser): Promise<BotConversation> {
+    let conversationId: string | undefined;
+    await this.adapter.createConversationAsync(
+      this.appId,
+      'msteams',
+      user.serviceUrl,
+      AuthenticationConstants.ToChannelFromBotOAuthScope,
+      { isGroup: false, bot: { id: `28:${this.appId}`, name: 'hsm-access-governor' }, members: [{ id: user.teamsUserId, name: '' }], tenantId: user.tenantId, channelData: { tenant: { id: user.tenantId } } },
+      async (context) => {
+        conversationId = context.activity.conversation?.id;
+      },
+    );
+    if (!conversationId) throw new Error(`The Bot Connector created no conversation with ${user.teamsUserId}`);
+    return { serviceUrl: user.serviceUrl, conversationId, tenantId: user.tenantId };
+  }
+
+  async sendCard(conversation: BotConversation, card: Record<string, unknown>): Promise<string> {
+    let activityId: string | undefined;
+    await this.adapter.continueConversationAsync(this.appId, this.reference(conversation), async (context) => {
+      const sent = await context.sendActivity({ type: 'message', attachments: [{ contentType: ADAPTIVE_CARD, content: card }] });
+      activityId = sent?.id;
+    });
+    if (!activityId) throw new Error(`The Bot Connector gave the card in ${conversation.conversationId} no activity id`);
+    return activityId;
+  }
+
+  async updateCard(conversation: BotConversation, activityId: string, card: Record<string, unknown>): Promise<void> {
+    await this.adapter.continueConversationAsync(this.appId, this.reference(conversation), async (context) => {
+      await context.updateActivity({ type: 'message', id: activityId, conversation: context.activity.conversation, attachments: [{ contentType: ADAPTIVE_CARD, content: card }] });
+    });
+  }
+}
+
+export interface TeamsBot {
+  /** Runs one activity the Bot Connector POSTed to /api/messages. */
+  readonly process: ActivityProcessor;
+  /** The bot's own calls to the Connector (cards sent and updated). */
+  readonly connector: BotConnectorPort;
+}
+
+export function createTeamsBot(settings: BotSettings, credential: TokenCredential, approvals: () => TeamsApprovalService, installations?: InstallationRecorder): TeamsBot {
   const auth = new FailClosedAuthentication(
     {
       MicrosoftAppId: settings.appId,
@@ -128,8 +235,8 @@ export function createActivityProcessor(settings: BotSettings, credential: Token
     new ManagedIdentityCredentialsFactory(settings.appId, credential),
   );
   const adapter = new CloudAdapter(auth);
-  const bot = new ApprovalBot(approvals);
-  return async (headers, body) => {
+  const bot = new ApprovalBot(approvals, settings.tenantId, installations);
+  const process: ActivityProcessor = async (headers, body) => {
     const response: BotResponse = { status: 200 };
     const res = {
       socket: undefined,
@@ -151,4 +258,10 @@ export function createActivityProcessor(settings: BotSettings, credential: Token
     await adapter.process({ body, headers, method: 'POST' }, res, (context) => bot.run(context));
     return response;
   };
+  return { process, connector: new CloudAdapterConnector(adapter, settings.appId) };
+}
+
+/** The activity processor alone (no installations recorded, no cards sent). */
+export function createActivityProcessor(settings: BotSettings, credential: TokenCredential, approvals: () => TeamsApprovalService): ActivityProcessor {
+  return createTeamsBot(settings, credential, approvals).process;
 }

@@ -22,6 +22,7 @@ import {
   type ProtectedAssignment,
   type ReconcileSettings,
   type ApproverChannels,
+  type BotTarget,
   type NotificationPolicy,
   type StandingAssignment,
   type AzureProtectedAssignment,
@@ -180,7 +181,7 @@ interface RawPolicy {
   forbidden?: Array<{ principal: string; reason?: string }>;
   defaults?: { pendingLifetime?: string; minDuration?: string; privilegedRoles?: string[]; privilegedMinApprovers?: number };
   reconcile?: { mode?: 'report' | 'enforce'; maxRemovalsPerRun?: number; keyRotationPeriod?: string; keyExpiryWarning?: string };
-  notifications?: { approvers?: Record<string, { teams?: string; email?: string[] }>; reminders?: boolean; expiryWarning?: string; longDuration?: string };
+  notifications?: { approvers?: Record<string, { teams?: string; email?: string[]; bot?: 'personal' | { channel: string } }>; reminders?: boolean; expiryWarning?: string; longDuration?: string };
   azureRbac?: {
     mode?: 'assignment' | 'pim';
     scopes: string[];
@@ -547,8 +548,9 @@ function resolveNotifications(
     if (!eligibility.some((rule) => rule.approval.approvers.includes(alias))) {
       issues.add(['notifications', 'approvers', alias], `'${alias}' is not an approver of any rule`, true);
     }
-    if (channels.teams === undefined && channels.email === undefined) issues.add(['notifications', 'approvers', alias], 'names no channel (teams or email)');
-    approvers[alias] = { ...(channels.teams !== undefined ? { teams: channels.teams } : {}), email: channels.email ?? [] };
+    if (channels.teams === undefined && channels.email === undefined && channels.bot === undefined) issues.add(['notifications', 'approvers', alias], 'names no channel (teams, email or bot)');
+    const bot: BotTarget | undefined = channels.bot === undefined ? undefined : channels.bot === 'personal' ? { kind: 'personal' } : { kind: 'channel', channelId: channels.bot.channel };
+    approvers[alias] = { ...(channels.teams !== undefined ? { teams: channels.teams } : {}), email: channels.email ?? [], ...(bot ? { bot } : {}) };
   }
   const expiryWarning = raw.expiryWarning ?? 'PT15M';
   const longDuration = raw.longDuration ?? 'PT4H';

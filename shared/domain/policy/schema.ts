@@ -10,6 +10,8 @@ const GUID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{
 /** Principal aliases and rule ids. */
 const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
 const SETTING_PATTERN = '^[A-Za-z_][A-Za-z0-9_]{0,127}$';
+/** A Teams channel's conversation id. */
+const CHANNEL_PATTERN = '^19:[A-Za-z0-9._@-]{1,200}@thread\\.(tacv2|skype)$';
 
 /*
  * The list entries that name a principal are written once and filled in per plane: the data plane's
@@ -162,6 +164,18 @@ export const POLICY_SCHEMA = {
             properties: {
               teams: { type: 'string', pattern: SETTING_PATTERN, description: 'Name of the app setting that holds the Teams Workflows webhook URL (the URL is a secret and never goes into the policy).' },
               email: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', format: 'email' }, description: 'Addresses, e.g. a distribution list.' },
+              bot: {
+                description: "Approval cards from the Teams bot, with Approve and Deny: 'personal' sends one to each member in a personal chat (members who installed the bot); { channel } posts one to a Teams channel the bot was added to. The webhook card and email still go where they are named.",
+                oneOf: [
+                  { const: 'personal' },
+                  {
+                    type: 'object',
+                    additionalProperties: false,
+                    required: ['channel'],
+                    properties: { channel: { type: 'string', pattern: CHANNEL_PATTERN, description: 'The channel\'s conversation id, e.g. 19:abc123@thread.tacv2 (Teams: Get link to channel).' } },
+                  },
+                ],
+              },
             },
           },
         },

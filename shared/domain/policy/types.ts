@@ -163,11 +163,19 @@ export interface EventsPolicy {
   readonly trustedSources: readonly string[];
 }
 
+/**
+ * Where the Teams bot sends an approver alias's cards: personal chats with each member (members from
+ * the directory), or one Teams channel (its conversation id, `19:...@thread.tacv2`).
+ */
+export type BotTarget = { readonly kind: 'personal' } | { readonly kind: 'channel'; readonly channelId: string };
+
 /** The channels one approver alias is told on. */
 export interface ApproverChannels {
   /** Name of the app setting holding the Teams Workflows webhook URL. */
   readonly teams?: string;
   readonly email: readonly string[];
+  /** The Teams bot's approval cards (Approve and Deny in Teams); absent: no bot cards for this alias. */
+  readonly bot?: BotTarget;
 }
 
 export interface NotificationPolicy {

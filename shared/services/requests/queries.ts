@@ -1,4 +1,5 @@
-import { mayReadAuditTrail, maySeeAllRequests, verifyPartitionedAudit, type AccessRequest, type Caller, type ChainedAuditRecord, type ChainVerification, type RequestStatus } from '../../domain';
+import { mayDecide, mayReadAuditTrail, maySeeAllRequests, verifyPartitionedAudit, type AccessRequest, type Caller, type ChainedAuditRecord, type ChainVerification, type RequestStatus } from '../../domain';
+import { listAll } from '../ports';
 import type { RequestContext } from './context';
 import { notFound, problem, success, type Outcome } from './outcome';
 
@@ -25,6 +26,15 @@ export async function listRequests(ctx: RequestContext, caller: Caller, input: L
     pageSize: input.pageSize ?? 50,
   });
   return success({ items: page.items.map((item) => item.request), ...(page.continuation ? { continuation: page.continuation } : {}) });
+}
+
+/**
+ * What waits for the caller's decision: pending requests and pending extensions of running grants
+ * that the caller may decide (an approver of the rule, never the requester or the grantee), oldest first.
+ */
+export async function awaitingDecision(ctx: RequestContext, caller: Caller): Promise<AccessRequest[]> {
+  const open = await listAll(ctx.deps.ledger, { statuses: ['Pending', 'Active'], pageSize: 200 });
+  return open.map((item) => item.request).filter((request) => mayDecide(ctx.policy, caller, request)).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
 }
 
 export async function readAudit(ctx: RequestContext, caller: Caller, range: { from?: string; to?: string }): Promise<Outcome<ChainedAuditRecord[]>> {

@@ -34,7 +34,10 @@ async function forEachLimited<T>(items: readonly T[], limit: number, work: (item
  * capped message on), and on a follow-up makes sure an ended grant's access is gone.
  */
 export function wake(ctx: RequestContext, id: string, reason: WakeReason = 'expiry', meantFor?: Date, hop = 0): Promise<AccessRequest | undefined> {
-  return ctx.wakeups.oneAtATime(id, () => settle(ctx, id, reason, meantFor, hop));
+  return ctx.wakeups.unlessRunning(id, () => settle(ctx, id, reason, meantFor, hop), () => {
+    ctx.deps.log.info(`Request ${id}: a ${reason} wake-up let go, this instance is settling the request already`, { requestId: id });
+    return undefined;
+  });
 }
 
 async function settle(ctx: RequestContext, id: string, reason: WakeReason, meantFor: Date | undefined, hop: number): Promise<AccessRequest | undefined> {

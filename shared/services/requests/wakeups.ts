@@ -1,22 +1,23 @@
 /**
- * What one process knows of the wake-ups it runs, so that a backlog does not feed itself: wake-ups
- * of one request run one after another (the second reads what the first left, usually nothing to
- * do, instead of racing it to the HSM and the ledger), and the sweep hands a request to the queue
- * again only once the wake-ups it sent before had time to run.
+ * What one process knows of the wake-ups it runs, so that a backlog does not feed itself: a
+ * wake-up of a request that this process is already settling is let go (the one at work wrote its
+ * follow-up before it started, and the sweep hands the request over again while it stays open),
+ * instead of racing it to the HSM and the ledger or holding one of the queue trigger's slots while
+ * it waits; and the sweep hands a request to the queue again only once the wake-ups it sent
+ * before had time to run.
  */
 export class WakeRegistry {
-  private readonly running = new Map<string, Promise<unknown>>();
+  private readonly running = new Set<string>();
   private readonly handedOver = new Map<string, number>();
 
-  /** Runs `work` once every earlier wake-up of `id` in this process has settled. */
-  async oneAtATime<T>(id: string, work: () => Promise<T>): Promise<T> {
-    const earlier = this.running.get(id);
-    const mine = (earlier ? earlier.catch(() => undefined) : Promise.resolve()).then(work);
-    this.running.set(id, mine);
+  /** Runs `work` unless a wake-up of `id` is running in this process already (then `alreadyRunning`). */
+  async unlessRunning<T>(id: string, work: () => Promise<T>, alreadyRunning: () => T): Promise<T> {
+    if (this.running.has(id)) return alreadyRunning();
+    this.running.add(id);
     try {
-      return await mine;
+      return await work();
     } finally {
-      if (this.running.get(id) === mine) this.running.delete(id);
+      this.running.delete(id);
     }
   }
 

@@ -1,19 +1,13 @@
 import { approvalsNeeded, evaluateDecision, isApproved, isApproverFor } from '../../../shared/domain/approval';
 import { evaluateRequest, type EligibleRequest } from '../../../shared/domain/eligibility';
-import { applyEvent, createRequest, type AccessRequest } from '../../../shared/domain/lifecycle';
-import { CALLERS, NOW, OID, contosoPolicy } from './fixtures';
+import { createRequest } from '../../../shared/domain/lifecycle';
+import { CALLERS, NOW, OID, applied, contosoPolicy } from './fixtures';
 
 const policy = contosoPolicy();
 const asks = evaluateRequest(policy, CALLERS.sam!, { role: 'Crypto Officer', scope: '/', justification: 'x', ticket: 'CHG-1' }, NOW) as EligibleRequest;
 const pending = createRequest(policy, asks, { id: 'req-o', requestedBy: OID.sam }, NOW);
 
-function apply(request: AccessRequest, ...events: Parameters<typeof applyEvent>[1][]): AccessRequest {
-  return events.reduce((r, e) => {
-    const res = applyEvent(r, e, NOW);
-    if (!res.ok) throw new Error(res.detail);
-    return res.request;
-  }, request);
-}
+const apply = applied;
 
 describe('evaluateDecision', () => {
   it.each([

@@ -3,6 +3,7 @@ import { join } from 'path';
 import { parsePolicy } from '../../../shared/domain/policy/parse';
 import type { Policy } from '../../../shared/domain/policy/types';
 import type { Caller } from '../../../shared/domain/eligibility';
+import { applyEvent, type AccessRequest, type RequestEvent } from '../../../shared/domain/lifecycle';
 
 export const REPO_ROOT = join(__dirname, '..', '..', '..');
 export const CONTOSO_POLICY_PATH = join(REPO_ROOT, 'examples', 'contoso', 'policy.yaml');
@@ -70,3 +71,12 @@ eligibility:
       approvers: [sec]
       count: 1
 `;
+
+/** The request after these events at NOW; a refused event fails the test. */
+export function applied(request: AccessRequest, ...events: RequestEvent[]): AccessRequest {
+  return events.reduce((current, event) => {
+    const next = applyEvent(current, event, NOW);
+    if (!next.ok) throw new Error(next.detail);
+    return next.request;
+  }, request);
+}

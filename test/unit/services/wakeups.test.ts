@@ -1,33 +1,24 @@
 import { WakeRegistry } from '../../../shared/services/requests/wakeups';
 
 describe('WakeRegistry', () => {
-  it('runs the wake-ups of one request one after another, and those of different requests at once', async () => {
+  it('lets a wake-up go while the same request is being settled, and runs those of other requests at once', async () => {
     const registry = new WakeRegistry();
-    const order: string[] = [];
     let release: () => void = () => undefined;
     const gate = new Promise<void>((resolve) => (release = resolve));
-    const first = registry.oneAtATime('a', async () => {
-      order.push('a1 start');
-      await gate;
-      order.push('a1 end');
-      return 1;
-    });
-    const second = registry.oneAtATime('a', async () => (order.push('a2'), 2));
-    const other = registry.oneAtATime('b', async () => (order.push('b1'), 3));
-    expect(await other).toBe(3);
+    const first = registry.unlessRunning('a', async () => (await gate, 'settled'), () => 'let go');
+    const second = await registry.unlessRunning('a', async () => 'settled twice', () => 'let go');
+    const other = await registry.unlessRunning('b', async () => 'other settled', () => 'let go');
+    expect([second, other]).toEqual(['let go', 'other settled']);
     release();
-    expect(await Promise.all([first, second])).toEqual([1, 2]);
-    expect(order).toEqual(['a1 start', 'b1', 'a1 end', 'a2']);
+    expect(await first).toBe('settled');
+    // Once the first is done, the next wake-up of the request runs.
+    expect(await registry.unlessRunning('a', async () => 'settled again', () => 'let go')).toBe('settled again');
   });
 
-  it('goes on with the next wake-up when one fails', async () => {
+  it('runs the next wake-up when one failed', async () => {
     const registry = new WakeRegistry();
-    const failing = registry.oneAtATime('a', async () => {
-      throw new Error('HSM unavailable');
-    });
-    const next = registry.oneAtATime('a', async () => 'done');
-    await expect(failing).rejects.toThrow('HSM unavailable');
-    await expect(next).resolves.toBe('done');
+    await expect(registry.unlessRunning('a', async () => Promise.reject(new Error('HSM unavailable')), () => 'let go')).rejects.toThrow('HSM unavailable');
+    await expect(registry.unlessRunning('a', async () => 'done', () => 'let go')).resolves.toBe('done');
   });
 
   it('hands a request over again only once the window has passed', () => {
