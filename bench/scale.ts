@@ -105,7 +105,7 @@ const percentile = (values: readonly number[], p: number): number => {
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]! : NaN;
 };
 
-interface Phase { name: string; concurrency: number; count: number; seconds: number; perSecond: number; p50: number; p99: number; calls: number; batches: number; batchP50: number; writeP50: number; errors: string[]; extra: number[] }
+interface Phase { name: string; concurrency: number; count: number; seconds: number; perSecond: number; p50: number; p99: number; calls: number; batches: number; batchP50: number; writeP50: number; cpu: number; errors: string[]; extra: number[] }
 
 /** Runs `work(i)` for i < count, `concurrency` at a time; latencies of each. */
 async function run(name: string, concurrency: number, count: number, calls: TableCalls | undefined, work: (i: number) => Promise<number | void>): Promise<Phase> {
@@ -114,6 +114,7 @@ async function run(name: string, concurrency: number, count: number, calls: Tabl
   const errors: string[] = [];
   const before = calls?.snapshot();
   const writesBefore = ledgerWrites.length;
+  const cpuBefore = process.cpuUsage();
   let next = 0;
   const started = performance.now();
   await Promise.all(Array.from({ length: concurrency }, async () => {
@@ -130,12 +131,13 @@ async function run(name: string, concurrency: number, count: number, calls: Tabl
     }
   }));
   const seconds = (performance.now() - started) / 1000;
+  const cpuUsed = process.cpuUsage(cpuBefore);
   const after = calls?.snapshot();
   return {
     name, concurrency, count, seconds, perSecond: latencies.length / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99),
     calls: before && after ? after.calls - before.calls : 0, batches: before && after ? after.batches - before.batches : 0,
     batchP50: before && after && calls ? percentile(calls.batchMs.slice(before.batchAt, after.batchAt), 50) : NaN,
-    writeP50: percentile(ledgerWrites.slice(writesBefore), 50), errors, extra,
+    writeP50: percentile(ledgerWrites.slice(writesBefore), 50), cpu: (cpuUsed.user + cpuUsed.system) / 1e6 / seconds, errors, extra,
   };
 }
 
@@ -206,10 +208,10 @@ async function main(): Promise<number> {
     }
 
     console.log('');
-    console.log('phase                     conc   count   per s     p50 ms   p99 ms   Table calls/op   $batch/op   errors');
+    console.log('phase                     conc   count   per s     p50 ms   p99 ms   Table calls/op   $batch/op   errors   CPU (cores)');
     const perOp = (n: number, p: Phase): string => (p.calls ? (n / p.count).toFixed(1) : '-');
     const row = (p: Phase): void => console.log(
-      `${p.name.padEnd(24)} ${String(p.concurrency).padStart(5)} ${String(p.count).padStart(7)} ${p.perSecond.toFixed(1).padStart(7)} ${p.p50.toFixed(0).padStart(10)} ${p.p99.toFixed(0).padStart(8)} ${perOp(p.calls, p).padStart(16)} ${perOp(p.batches, p).padStart(11)} ${String(p.errors.length).padStart(8)}`,
+      `${p.name.padEnd(24)} ${String(p.concurrency).padStart(5)} ${String(p.count).padStart(7)} ${p.perSecond.toFixed(1).padStart(7)} ${p.p50.toFixed(0).padStart(10)} ${p.p99.toFixed(0).padStart(8)} ${perOp(p.calls, p).padStart(16)} ${perOp(p.batches, p).padStart(11)} ${String(p.errors.length).padStart(8)} ${p.cpu.toFixed(2).padStart(13)}`,
     );
     for (const p of [...phases, rawOne, rawMany, rawSingle]) row(p);
     for (const p of phases) for (const error of [...new Set(p.errors)].slice(0, 3)) console.log(`  ${p.name} at ${p.concurrency}: ${error}`);
@@ -231,6 +233,7 @@ async function main(): Promise<number> {
     goal(s32.p99 < 1000, `submit p99 at 32 < 1 s: ${s32.p99.toFixed(0)} ms`);
     goal(s1.p50 <= 2 * s1.writeP50, `submit p50 ≤ 2 × its ledger write (concurrency 1): ${s1.p50.toFixed(1)} / ${s1.writeP50.toFixed(1)} ms = ${(s1.p50 / s1.writeP50).toFixed(1)} ×`);
     goal(grantLag <= 50, `grant live ≤ 50 ms after the approving commit (p50 of Active − Approved): ${grantLag.toFixed(0)} ms`);
+    console.log(`The process (stack, app and load) used ${s8.cpu.toFixed(2)} / ${s32.cpu.toFixed(2)} cores at submit concurrency 8 / 32, ${l8.cpu.toFixed(2)} / ${l32.cpu.toFixed(2)} for lifecycles: one event loop tops out near 1.`);
     console.log('----  cost of the sweep, the reminder timer, a revoke and an audit page at 1,000 vs 20,000 stored requests: not measured by this bench');
     const failed = phases.some((p) => p.errors.length > 0);
     return failed ? 1 : 0;

@@ -21,3 +21,16 @@ export async function drainNotices(_timer: Timer, context: InvocationContext): P
 }
 
 app.timer('notices-drain', { schedule: '15,45 * * * * *', runOnStartup: false, handler: drainNotices });
+
+/** How long a host shutting down waits for the drains its commits kicked; what is left, the next timer sends. */
+const SHUTDOWN_DRAIN_MS = 10_000;
+
+app.hook.appTerminate(async () => {
+  const context = appContext();
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    Promise.all([context.notices().idle(), context.outbox()?.idle()]),
+    new Promise<void>((resolve) => { timer = setTimeout(resolve, SHUTDOWN_DRAIN_MS); }),
+  ]);
+  clearTimeout(timer);
+});

@@ -189,8 +189,12 @@ export class PartitionedLedger implements LedgerPort {
     // Locators first: one that points at a request that never committed (its writer died) finds nothing there.
     await this.createOrRead({ partitionKey: partitionOf(request.id), rowKey: `${LOCATOR_PREFIX}${request.id}`, target: partitionKey, at: now });
     this.located.set(request.id, partitionKey);
+    let tried = false;
     return this.untilSettled(`store request ${request.id}`, async () => {
-      if (await this.read(partitionKey, entity.rowKey)) return { outcome: 'created' };
+      // Ids are random: the row can exist only once a try of this very call committed (its answer lost),
+      // and then the first try's create conflicts; so only a retry reads it.
+      if (tried && (await this.read(partitionKey, entity.rowKey))) return { outcome: 'created' };
+      tried = true;
       const actions: TransactionAction[] = [['create', entity]];
       if (claims.submissionKey) {
         const hash = sha256(claims.submissionKey);
