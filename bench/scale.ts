@@ -184,7 +184,7 @@ async function main(): Promise<number> {
     await Promise.all(warm.map((token, i) => lifecycle(token, i)));
 
     // Raw Azurite first, while the app is idle (same process, same server): a submit's transaction (ENTITIES_PER_WRITE creates) on one partition or over sixteen.
-    const raw = TableClient.fromConnectionString(stack.endpoints.storageConnectionString, 'scaleraw', { allowInsecureConnection: true });
+    const raw = TableClient.fromConnectionString(stack.endpoints.storageConnectionString, 'scaleraw', stack.azurite.clientOptions);
     await raw.createTable();
     const write = (partition: string) => async (): Promise<void> => {
       const base = randomUUID();
