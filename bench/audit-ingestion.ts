@@ -2,7 +2,10 @@
  * Ingestion of the HSM's AuditEvent log over Azurite: records per second through the whole path
  * (ranged blob read, parse, findings stored in Table Storage, checkpoint), as a ratio to a floor
  * measured in the same run (the same blob downloaded and its lines parsed, storing nothing); and the
- * lag from a key operation's record being appended to its use being readable as evidence.
+ * lag from a key operation's record being appended to its use being readable as evidence; then, on
+ * the whole local stack, the lag from a signature (as the workload sees it return) to that use being
+ * in the grant's `GET /api/requests/{id}`: the HSM's append, BlobCreated through the system topic,
+ * the blobs webhook, the blob trigger's read.
  *
  *   npm run bench:audit-ingestion [-- RECORDS]
  */
@@ -13,7 +16,10 @@ import { StorageAuditBlobReader } from '../shared/adapters/storage/auditBlobs';
 import { TableEvidenceStore } from '../shared/adapters/storage/evidenceStore';
 import { auditBlobName, parseAuditLine } from '../shared/domain';
 import { AuditIngestionService } from '../shared/services/auditIngestion';
+import { actAsWorkload } from '../dev/workload';
+import { PERSONAS } from '../dev/personas';
 import { grant } from '../test/helpers/evidenceFakes';
+import { startTestStack } from '../test/helpers/stack';
 
 const RECORDS = Number(process.argv[2] ?? 3000);
 const HSM_ID = '/SUBSCRIPTIONS/00000000-0000-0000-0000-000000000001/RESOURCEGROUPS/BENCH/PROVIDERS/MICROSOFT.KEYVAULT/MANAGEDHSMS/BENCH-HSM';
@@ -66,6 +72,33 @@ async function main(): Promise<void> {
     console.log(`lag, record appended -> use readable (event delivery not included): median ${lags[5].toFixed(0)} ms, max ${lags[9].toFixed(0)} ms`);
   } finally {
     await azurite.close();
+  }
+  await endToEnd();
+}
+
+/** Key operation to evidence on the local stack, 10 signatures under one grant. */
+async function endToEnd(): Promise<void> {
+  const stack = await startTestStack({ auditLog: true });
+  try {
+    const asked = await stack.api('/api/requests', { persona: 'dave', method: 'POST', body: { role: 'Crypto User', scope: '/keys/release-signing-key', principalId: PERSONAS['app-vm'].oid, duration: 'PT1H', justification: 'bench' } });
+    const { id } = (await asked.json()) as { id: string };
+    await stack.api(`/api/requests/${id}/decisions`, { persona: 'sam', method: 'POST', body: { decision: 'approve' } });
+    const signatures = async (): Promise<number> => {
+      const body = (await (await stack.api(`/api/requests/${id}`, { persona: 'dave' })).json()) as { status: string; usage?: { operations: Array<{ operation: string; count: number }> } };
+      return body.usage?.operations.find((o) => o.operation === 'KeySign')?.count ?? (body.status === 'Active' ? 0 : -1);
+    };
+    while ((await signatures()) < 0) await new Promise((done) => setTimeout(done, 100));
+    const lags: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      await actAsWorkload({ persona: 'app-vm', operation: 'sign', key: 'release-signing-key', text: `bench ${i}`, dataDir: stack.stack.dataDir });
+      const signed = performance.now();
+      while ((await signatures()) < i + 1) await new Promise((done) => setTimeout(done, 20));
+      lags.push(performance.now() - signed);
+    }
+    lags.sort((a, b) => a - b);
+    console.log(`lag, signature -> its use in GET /api/requests/{id} (local stack, events included): median ${lags[5].toFixed(0)} ms, max ${lags[9].toFixed(0)} ms`);
+  } finally {
+    await stack.close();
   }
 }
 

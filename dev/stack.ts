@@ -11,7 +11,7 @@ import { PERSONAS, SERVICE_PERSONA, TENANT_ID } from './personas';
 import { freePort, notificationSettings, startNotificationSinks } from './notifications';
 import type { MailSink } from './mail-sink';
 import type { TeamsSink } from './teams-sink';
-import { startEventGridEmulator, type EventGridEmulator } from './eventgrid-emulator';
+import { BLOB_CREATED, blobCreatedEvent, startEventGridEmulator, type EventGridEmulator } from './eventgrid-emulator';
 import { startTeamsChannel, type TeamsChannel } from './teams-channel';
 import { startGraphEmulator, type GraphEmulator } from './graph-emulator';
 
@@ -22,7 +22,7 @@ export const SEEDS = {
   contoso: join(REPO_ROOT, 'examples', 'contoso', 'hsm-seed.json'),
   drifted: join(REPO_ROOT, 'examples', 'contoso', 'hsm-seed-drifted.json'),
 } as const;
-export const DEFAULT_PORTS = { api: 7071, hsm: 7443, arm: 7444, idp: 7070, eventGrid: 7445, teamsChannel: 7446, azurite: DEFAULT_AZURITE_PORTS } as const;
+export const DEFAULT_PORTS = { api: 7071, hsm: 7443, arm: 7444, idp: 7070, eventGrid: 7445, teamsChannel: 7446, storageEvents: 7447, azurite: DEFAULT_AZURITE_PORTS } as const;
 /** The bot's Microsoft App ID locally (in Azure: the client id of the app's managed identity). */
 export const LOCAL_BOT_APP_ID = '6c1b5a3e-2f0d-4c8e-9a7b-0d5e4f3a2b1c';
 /** Azure RBAC of the subscription that holds ContosoMHSM (the management plane). */
@@ -35,6 +35,11 @@ export const CONTOSO_ITSM_SOURCE = 'https://itsm.contoso.example/hsm-access';
 
 /** The Contoso HSM's ARM id (examples/contoso/arm-seed.json): its audit blobs are named after it. */
 export const CONTOSO_HSM_RESOURCE_ID = `/subscriptions/${CONTOSO_SUBSCRIPTION_ID}/resourceGroups/contoso-security-rg/providers/Microsoft.KeyVault/managedHSMs/ContosoMHSM`;
+/** The storage account the HSM's diagnostic setting sends its AuditEvent log to (the seed's contosologstorage; Azurite here). */
+export const CONTOSO_LOG_STORAGE_ID = `/subscriptions/${CONTOSO_SUBSCRIPTION_ID}/resourceGroups/contoso-security-rg/providers/Microsoft.Storage/storageAccounts/contosologstorage`;
+/** The app's blob trigger on the AuditEvent container (functions/evidence.ts). */
+export const AUDIT_INGEST_FUNCTION = 'audit-ingest';
+export const AUDIT_LOG_CONTAINER = 'insights-logs-auditevent';
 export type HsmEmulator = Awaited<ReturnType<typeof startHsmEmulator>>;
 
 export interface StackOptions {
@@ -56,7 +61,12 @@ export interface StackOptions {
   logger?: HostLogger;
   /** Run timer schedules (default true). */
   timers?: boolean;
-  /** Whether the HSM writes its AuditEvent log to Azurite (insights-logs-auditevent); off unless asked for. */
+  /**
+   * Whether the HSM writes its AuditEvent log to Azurite (insights-logs-auditevent), the storage
+   * account's system topic raises BlobCreated for each append and the app reads it. `npm start` turns
+   * it on; test stacks leave it off unless they ask: a role assignment a test makes directly on the HSM
+   * would start a reconciliation run of its own, beside the runs the test starts and counts.
+   */
   auditLog?: boolean;
   /** How much faster than the wall clock the ARM emulator runs PIM schedules (default 1). */
   armTimeScale?: number;
@@ -76,6 +86,15 @@ export function identityStorageSettings(azurite: Pick<Azurite, 'blobEndpoint' | 
     AzureWebJobsStorage__tableServiceUri: azurite.tableEndpoint,
     AzureWebJobsStorage__credential: 'managedidentity',
     ...(azurite.caFile ? { STORAGE_CA_FILE: azurite.caFile } : {}),
+  };
+}
+
+/** The blob trigger's connection to the log account (Azurite here), identity-based as infra/main.bicep sets it. */
+export function auditLogStorageSettings(azurite: Pick<Azurite, 'blobEndpoint' | 'queueEndpoint'>): Record<string, string> {
+  return {
+    AUDIT_LOGS_STORAGE__blobServiceUri: azurite.blobEndpoint,
+    AUDIT_LOGS_STORAGE__queueServiceUri: azurite.queueEndpoint,
+    AUDIT_LOGS_STORAGE__credential: 'managedidentity',
   };
 }
 
@@ -106,6 +125,8 @@ export interface Stack {
   readonly teamsSink: TeamsSink;
   /** The Event Grid topic the app publishes to, subscribed back into the app's own trigger (dev/eventgrid-emulator). */
   readonly eventGrid: EventGridEmulator;
+  /** The log storage account's system topic: BlobCreated of the AuditEvent blobs, subscribed into the app's blob trigger. */
+  readonly storageEvents: EventGridEmulator;
   /** The Bot Framework channel for Teams (dev/teams-channel): signs activities to /api/messages, takes the bot's replies. */
   readonly teamsChannel: TeamsChannel;
   /** Microsoft Graph's membership calls (dev/graph-emulator), on a free port: the groups of callers in a groups overage. */
@@ -196,6 +217,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       entra: { issuer: ISSUER, jwk: idp.publicJwk, dataSenders: [PERSONAS[SERVICE_PERSONA].oid] },
     }));
     const teamsChannel = await started(startTeamsChannel({ port: port('teamsChannel'), botAppId: LOCAL_BOT_APP_ID, connectorTokens: { issuer: ISSUER, jwk: idp.publicJwk } }));
+    const auditLog = options.auditLog ?? process.env.HSMGOV_STACK_AUDIT_LOG === '1';
+    const storageEvents = await started(startEventGridEmulator({ port: port('storageEvents'), topicName: 'contosologstorage', systemTopicSource: CONTOSO_LOG_STORAGE_ID }));
     // The app's identity holds the application permissions infra/README.md has an admin grant it.
     const graph = await started(startGraphEmulator({
       dataDir: join(dataDir, 'graph'),
@@ -205,8 +228,16 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     // Review links name the app's public URL, so its port is chosen before the host starts.
     const apiPort = random ? await freePort() : DEFAULT_PORTS.api;
 
-    // The HSM's diagnostic setting sends its AuditEvent log to the app's storage account here.
-    if (options.auditLog) hsm.sendAuditLogTo({ connectionString: azurite.connectionString, ...(azurite.caPem ? { caPem: azurite.caPem } : {}), resourceId: CONTOSO_HSM_RESOURCE_ID });
+    // The HSM's diagnostic setting sends its AuditEvent log to a storage account (Azurite here), whose
+    // system topic raises BlobCreated for every Put Block List, that is for every append.
+    if (auditLog) {
+      hsm.sendAuditLogTo({
+        connectionString: azurite.connectionString,
+        ...(azurite.caPem ? { caPem: azurite.caPem } : {}),
+        resourceId: CONTOSO_HSM_RESOURCE_ID,
+        onAppended: (blob) => storageEvents.raise([blobCreatedEvent({ url: blob.url, container: AUDIT_LOG_CONTAINER, name: blob.name, eTag: blob.eTag, contentLength: blob.contentLength })]),
+      });
+    }
     const appSettings: Record<string, string> = {
       ...identityStorageSettings(azurite),
       POLICY_FILE: policyFile,
@@ -227,6 +258,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       EVENTGRID_CA_FILE: eventGrid.caFile,
       BOT_APP_ID: LOCAL_BOT_APP_ID,
       BOT_OPENID_METADATA_URL: teamsChannel.openIdMetadataUrl,
+      // The log storage account, and the service's own object id, whose role-assignment calls in the log
+      // are its own work and not drift (in Azure the bicep sets both).
+      ...(auditLog ? { ...auditLogStorageSettings(azurite), SERVICE_OBJECT_ID: PERSONAS[SERVICE_PERSONA].oid } : {}),
       GRAPH_ENDPOINT: graph.url,
       GRAPH_CA_FILE: graph.caFile,
       ...options.env,
@@ -245,6 +279,16 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       endpoint: `${host.url}/runtime/webhooks/eventgrid?functionName=${INBOUND_EVENTS_FUNCTION}&code=${encodeURIComponent(host.hostKey)}`,
       eventTypes: ['HsmAccess.Request.Submit.v1'],
     });
+    if (auditLog) {
+      // As infra/audit-log-subscription.bicep does in Azure: the blobs extension's webhook with its system key.
+      await storageEvents.addSubscription({
+        name: 'governor-audit-logs',
+        endpoint: `${host.url}/runtime/webhooks/blobs?functionName=Host.Functions.${AUDIT_INGEST_FUNCTION}&code=${encodeURIComponent(host.blobsExtensionKey)}`,
+        eventTypes: [BLOB_CREATED],
+        subjectBeginsWith: `/blobServices/default/containers/${AUDIT_LOG_CONTAINER}/`,
+        deliverySchema: 'EventGridSchema',
+      });
+    }
 
     const endpoints: StackEndpoints = {
       api: host.url,
@@ -279,6 +323,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       mailSink: sinks.mailSink,
       teamsSink: sinks.teamsSink,
       eventGrid,
+      storageEvents,
       teamsChannel,
       graph,
       appSettings,

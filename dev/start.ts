@@ -74,6 +74,7 @@ function banner(stack: Stack, seconds: number, healthy: boolean, health: unknown
     ['Teams channel (Bot Framework)', `${stack.teamsChannel.url}  (bot: ${endpoints.api}/api/messages)`],
     ['Teams as a persona', `${stack.teamsChannel.url}/chats/sam  (add the bot, then approve on its cards)`],
     ['Event Grid topic', `${stack.eventGrid.endpoint}  (received: ${new URL('/_emulator/events', stack.eventGrid.endpoint).href})`],
+    ['Log storage system topic', `BlobCreated of the HSM's AuditEvent blobs (raised: ${new URL('/_emulator/events', stack.storageEvents.endpoint).href})`],
     ['Microsoft Graph (memberships)', `${stack.graph.url}/v1.0  (CA: ${stack.graph.caFile})`],
     ['Azurite blob/queue/table', [stack.azurite.blobEndpoint, stack.azurite.queueEndpoint, stack.azurite.tableEndpoint].join('  ')],
     ['Azurite CA (OAuth over HTTPS)', endpoints.storageCaFile],
@@ -84,7 +85,7 @@ function banner(stack: Stack, seconds: number, healthy: boolean, health: unknown
   const functions = stack.host.registrations.map((r) => {
     const trigger = r.kind === 'http'
       ? `[${(r.trigger.methods as string[] | undefined)?.join(',') ?? 'GET,POST'}] ${endpoints.api}/${String(r.trigger.route ?? r.name)}`
-      : r.kind === 'timer' ? `timer ${String(r.trigger.schedule)}` : r.kind === 'queue' ? `queue ${String(r.trigger.queueName)}` : 'eventGrid';
+      : r.kind === 'timer' ? `timer ${String(r.trigger.schedule)}` : r.kind === 'queue' ? `queue ${String(r.trigger.queueName)}` : r.kind === 'blob' ? `blob ${String(r.trigger.path)} (Event Grid)` : 'eventGrid';
     return `  ${r.name}: ${trigger}`;
   });
   return [
@@ -142,7 +143,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', stop);
 
   console.log(`Starting the local stack (data in ${args.dataDir}${args.fresh ? ', fresh' : ''}, HSM seed ${args.seed})...`);
-  const stack = await startStack({ dataDir: args.dataDir, ports: args.randomPorts ? 'random' : 'default', seed: args.seed, fresh: args.fresh, ...(args.policyFile ? { policyFile: args.policyFile } : {}), env: { TELEMETRY_FILE: join(args.dataDir, 'telemetry.jsonl') } });
+  const stack = await startStack({ dataDir: args.dataDir, ports: args.randomPorts ? 'random' : 'default', seed: args.seed, fresh: args.fresh, auditLog: true, ...(args.policyFile ? { policyFile: args.policyFile } : {}), env: { TELEMETRY_FILE: join(args.dataDir, 'telemetry.jsonl') } });
   started.stack = stack;
   if (stopping) return shutDown(stack);
 

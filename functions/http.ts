@@ -3,7 +3,8 @@ import { appContext, bearerChallenge, identify, principalFromHeaders, WRONG_TENA
 import type { AccessRequest, Caller } from '../shared/domain';
 import type { Outcome, Problem } from '../shared/services/accessRequests';
 import { API_CSRF_BINDING, CSRF_COOKIE, CSRF_HEADER } from '../shared/services/csrf';
-import { refusalPage } from '../shared/services/reportPages';
+import { refusalPage, type ReportFrame } from '../shared/web/reports';
+import { pageHeaders, scriptNonce } from './pages';
 import type { LogFields, ServiceLog } from '../shared/services/ports';
 import { currentInvocation, logAttributes, traceIdOf } from '../shared/app';
 
@@ -227,6 +228,14 @@ function returnPath(request: HttpRequest): string {
 }
 
 const PAGE_HEADERS = { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'", 'x-content-type-options': 'nosniff' };
+
+/** A page of the portal's layout for `request`: who is signed in for its header, and a fresh script nonce. */
+export function reportPage(request: HttpRequest, render: (frame: ReportFrame) => string, status = 200): HttpResponseInit {
+  const who = identified(request);
+  const nonce = scriptNonce();
+  const signedIn = who.kind === 'caller' ? who.principal.name : undefined;
+  return { status, headers: pageHeaders(nonce), body: render({ nonce, ...(signedIn ? { signedIn } : {}) }) };
+}
 
 /**
  * For pages people open from a link (reports): a browser without a session is sent to sign-in and

@@ -17,7 +17,9 @@ import './notifications';
 import './events';
 import './eligibility';
 import './portal';
+import './oversight';
 import './teams';
+import './evidence';
 
 checkAtStartup();
 traceInvocations();

@@ -6,7 +6,7 @@ import { cookie, endpoint, identified, invocationLog, originOf } from './http';
 import { htmlPage, readForm, scriptNonce } from './pages';
 
 /** The signed-in viewer and the browser's CSRF cookie (a new one when it has none), or a redirect to sign in. */
-function viewerOf(request: HttpRequest): { viewer: Viewer; setCookie?: string } | { signIn: HttpResponseInit } {
+export function viewerOf(request: HttpRequest): { viewer: Viewer; setCookie?: string } | { signIn: HttpResponseInit } {
   const who = identified(request);
   if (who.kind !== 'caller') {
     const url = new URL(request.url);
@@ -17,7 +17,7 @@ function viewerOf(request: HttpRequest): { viewer: Viewer; setCookie?: string } 
   return { viewer, ...(nonce.fresh ? { setCookie: nonce.value } : {}) };
 }
 
-function html(request: HttpRequest, status: number, body: string, viewer: Viewer, setCookie?: string): HttpResponseInit {
+export function html(request: HttpRequest, status: number, body: string, viewer: Viewer, setCookie?: string): HttpResponseInit {
   return htmlPage(request, status, body, viewer.scriptNonce, setCookie);
 }
 

@@ -1,8 +1,9 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext, type Timer } from '@azure/functions';
 import { appContext, RECONCILE_QUEUE, type RunMessage } from '../shared/app';
 import { accessReport, azureRbacGrants, keysReport, mayReadReports, mayRunReconciliation, type Caller } from '../shared/domain';
-import { accessPage, accessReportBody, keysPage, runPage } from '../shared/services/reportPages';
-import { callerOf, endpoint, forBrowsers, invocationLog, json, problemResponse, unauthenticated } from './http';
+import { accessReportBody } from '../shared/services/reportPages';
+import { accessPage, keysPage, runPage } from '../shared/web/reports';
+import { callerOf, endpoint, forBrowsers, reportPage, invocationLog, json, problemResponse, unauthenticated } from './http';
 
 const SYSTEM = 'system:reconcile-timer';
 
@@ -10,10 +11,6 @@ function wantsHtml(request: HttpRequest): boolean {
   const format = request.query.get('format');
   if (format) return format === 'html';
   return /\btext\/html\b/.test(request.headers.get('accept') ?? '');
-}
-
-function html(body: string): HttpResponseInit {
-  return { status: 200, headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'" }, body };
 }
 
 const noInventory = (): HttpResponseInit => problemResponse(404, 'no-inventory', 'No reconciliation has completed yet: POST /api/reconcile runs one');
@@ -70,7 +67,7 @@ async function reportById(request: HttpRequest, id: string | undefined): Promise
   if (id !== undefined && !/^[\w-]{1,80}$/.test(id)) return problemResponse(400, 'invalid-run-id', 'Not a run id');
   const report = id === undefined ? await service.latestReport() : await service.report(id);
   if (!report) return id === undefined ? noInventory() : problemResponse(404, 'report-not-found', `No run ${id}`);
-  return wantsHtml(request) ? html(runPage(report.run, report.items)) : json(200, report);
+  return wantsHtml(request) ? reportPage(request, (frame) => runPage(report.run, report.items, frame)) : json(200, report);
 }
 
 export const latestReport = (request: HttpRequest): Promise<HttpResponseInit> => reportById(request, undefined);
@@ -92,7 +89,7 @@ export async function accessReportPage(request: HttpRequest): Promise<HttpRespon
     items: inventory.items, ...(reconcileSettings.serviceObjectId ? { serviceObjectId: reconcileSettings.serviceObjectId } : {}), now,
   });
   const page = accessReportBody(inventory.run, now, report, azureRbacGrants(policy, inventory.requests, now));
-  return wantsHtml(request) ? html(accessPage(page)) : json(200, page);
+  return wantsHtml(request) ? reportPage(request, (frame) => accessPage(policy, page, frame)) : json(200, page);
 }
 
 /** `GET /api/reports/keys?days=30`: keys expiring soon, without expiry, or not rotated. */
@@ -107,7 +104,7 @@ export async function keysReportPage(request: HttpRequest): Promise<HttpResponse
   if (!inventory) return noInventory();
   const report = keysReport(inventory.keys, days, policy.reconcile.keyRotationPeriodMs, new Date());
   const asOf = inventory.run.finishedAt ?? inventory.run.startedAt;
-  return wantsHtml(request) ? html(keysPage(asOf, report)) : json(200, { hsm: inventory.run.hsm, runId: inventory.run.id, asOf, ...report });
+  return wantsHtml(request) ? reportPage(request, (frame) => keysPage(asOf, report, frame)) : json(200, { hsm: inventory.run.hsm, runId: inventory.run.id, asOf, ...report });
 }
 
 app.http('reconcile', { methods: ['POST'], authLevel: 'anonymous', route: 'api/reconcile', handler: endpoint(reconcileNow) });

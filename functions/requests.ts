@@ -88,7 +88,14 @@ const list: Handler = async (service, caller, request) => {
   return respond(outcome, (page) => json(200, { items: page.items.map(requestView), continuation: page.continuation ?? null }));
 };
 
-const get = withRequestId(async (service, caller, id) => respond(await service.get(caller, id), (found) => json(200, requestView(found))));
+/** A request, with what the grantee did under it (its `usage`, from the HSM's audit log) once it was granted on the HSM. */
+const get = withRequestId(async (service, caller, id) => {
+  const outcome = await service.get(caller, id);
+  if (!outcome.ok) return fromProblem(outcome);
+  const found = outcome.value;
+  const usage = found.grantedAt && found.plane !== 'azure-rbac' ? await appContext().evidence().grantUsage(found) : undefined;
+  return json(200, { ...requestView(found), ...(usage ? { usage } : {}) });
+});
 
 const decide = withRequestId(async (service, caller, id, request) => {
   const body = await readJsonObject(request);

@@ -15,7 +15,7 @@ export async function revokeExpired(message: unknown, context: InvocationContext
   const meantFor = typeof expiresAt === 'string' && !Number.isNaN(Date.parse(expiresAt)) ? new Date(expiresAt) : undefined;
   const wakeReason = REASONS.includes(reason as WakeReason) ? (reason as WakeReason) : 'expiry';
   const request = await appContext().requests(invocationLog(context)).wake(requestId, wakeReason, meantFor, typeof hop === 'number' && Number.isInteger(hop) && hop >= 0 ? hop : 0);
-  invocationLog(context).info(`Revocation check (${wakeReason}) for ${requestId}: ${request?.status ?? 'unknown request'}`, { requestId });
+  invocationLog(context).info(`Revocation check (${wakeReason}) for ${requestId}: ${request?.status ?? 'nothing to settle here'}`, { requestId });
   if (request?.status === 'Expired' && request.expiresAt) metrics().revocationLag((Date.now() - Date.parse(request.expiresAt)) / 1000, { reason: wakeReason });
 }
 

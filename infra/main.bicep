@@ -74,13 +74,23 @@ param smtpUser string = ''
 @description('Teams Workflows webhooks: app-setting name (as the policy names it) to the Key Vault secret holding the URL, e.g. { TEAMS_WEBHOOK_URL: \'teams-webhook-url\' }.')
 param teamsWebhookSecrets object = {}
 
+@description('The storage account the HSM\'s diagnostic setting sends its AuditEvent logs to (e.g. contosologstorage); empty: the audit log is not read (no usage evidence).')
+param auditLogStorageAccountName string = ''
+
+@description('Resource group of that storage account.')
+param auditLogStorageResourceGroup string = resourceGroup().name
+
+@description('Its Event Grid system topic: created under this name, or an existing one reused when auditLogSystemTopicExists is true (an account has at most one).')
+param auditLogSystemTopicName string = '${namePrefix}-hsm-audit-log'
+param auditLogSystemTopicExists bool = false
+
 var suffix = uniqueString(resourceGroup().id, namePrefix)
 var storageName = take('${namePrefix}st${suffix}', 24)
 var deploymentContainer = 'deployments'
 
 // Built-in Azure roles the service's identity receives, each on one resource only.
 var roles = {
-  storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b' // the Functions host: leases, timers, deployment package
+  storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b' // the Functions host: leases, timers, deployment package (Blob Data Reader on the log account: audit-log-source.bicep)
   storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88' // revocation and reconciliation queues
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3' // ledger, reconciliation runs, outbox
   eventGridDataSender: 'd5a91429-5739-47e2-a06b-3470a27159e7' // lifecycle events to the topic
@@ -89,6 +99,14 @@ var roles = {
 }
 
 var tags = { 'azd-env-name': environmentName }
+var readsAuditLog = !empty(auditLogStorageAccountName)
+// The blob trigger's connection (functions/evidence.ts): identity-based, as AzureWebJobsStorage.
+var auditLogSettings = readsAuditLog ? [
+  { name: 'AUDIT_LOGS_STORAGE__blobServiceUri', value: 'https://${auditLogStorageAccountName}.blob.${environment().suffixes.storage}' }
+  { name: 'AUDIT_LOGS_STORAGE__queueServiceUri', value: 'https://${auditLogStorageAccountName}.queue.${environment().suffixes.storage}' }
+  { name: 'AUDIT_LOGS_STORAGE__credential', value: 'managedidentity' }
+  { name: 'AUDIT_LOGS_STORAGE__clientId', value: identity.properties.clientId }
+] : []
 var reviewLinkKeysSecret = 'review-link-keys'
 var notificationsOn = notifications == 'on'
 var notificationSettings = notificationsOn ? concat(
@@ -292,7 +310,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'EVENT_SOURCE', value: '/hsm-access-governor/${hsmName}' }
         { name: 'ARM_SUBSCRIPTION_ID', value: subscription().subscriptionId }
         { name: 'REVIEW_LINK_KEYS', value: '@Microsoft.KeyVault(VaultName=${vault.name};SecretName=${reviewLinkKeysSecret})' }
-      ], notificationSettings)
+      ], notificationSettings, auditLogSettings)
     }
   }
   // The first start resolves the Key Vault references: the secret and the right to read it come first.
@@ -405,6 +423,19 @@ module hsmManagementPlane 'hsm-management-plane.bicep' = if (!empty(governedAzur
   }
 }
 
+module auditLogSource 'audit-log-source.bicep' = if (readsAuditLog) {
+  name: 'hsm-audit-log-source'
+  scope: resourceGroup(auditLogStorageResourceGroup)
+  params: {
+    storageAccountName: auditLogStorageAccountName
+    location: location
+    principalId: identity.properties.principalId
+    systemTopicName: auditLogSystemTopicName
+    createSystemTopic: !auditLogSystemTopicExists
+    tags: tags
+  }
+}
+
 // Outputs become azd environment values (the hooks and hsm-bootstrap.sh read them). None is a secret.
 output FUNCTION_APP_NAME string = app.name
 output FUNCTION_APP_HOST_NAME string = app.properties.defaultHostName
@@ -417,3 +448,6 @@ output ACCESS_REQUEST_TOPIC_NAME string = requestTopic.name
 output ACCESS_REQUEST_TOPIC_ID string = requestTopic.id
 output KEY_VAULT_NAME string = vault.name
 output APPLICATION_INSIGHTS_NAME string = insights.name
+@description('The log storage account\'s system topic (empty when the audit log is not read); the postdeploy hook subscribes the app\'s blob trigger to it.')
+output AUDIT_LOG_SYSTEM_TOPIC_NAME string = readsAuditLog ? auditLogSystemTopicName : ''
+output AUDIT_LOG_STORAGE_RESOURCE_GROUP string = auditLogStorageResourceGroup

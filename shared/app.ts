@@ -10,7 +10,7 @@ import { LEDGER_PARTITION } from './adapters/storage/ledger';
 import { ALL_PARTITIONS, PartitionedLedger } from './adapters/storage/partitionedLedger';
 import { QueueRevocationScheduler, REVOCATION_QUEUE } from './adapters/storage/revocationQueue';
 import { createQueueClient, createTableClient, pingStorage } from './adapters/storage/tables';
-import { defaultHsmName, type Policy } from './domain';
+import { defaultHsmName, type AccessRequest, type Policy } from './domain';
 import { AccessRequestService } from './services/accessRequests';
 import { WakeRegistry } from './services/requests/wakeups';
 import { ReconciliationService } from './services/reconciliation';
@@ -37,9 +37,17 @@ import { metrics, processLog, telemetryEnabled } from './adapters/telemetry';
 import { driftRecorder, workloadGaugeRecorder } from './services/workloadGauges';
 import { EligibilityService, KeyListCache } from './services/eligibility';
 import { PortalService } from './web/portal';
+import { loadAuditLogStorage } from './adapters/config';
+import { auditLogContainerOf, StorageAuditBlobReader } from './adapters/storage/auditBlobs';
+import { TableEvidenceStore } from './adapters/storage/evidenceStore';
+import { AuditIngestionService } from './services/auditIngestion';
+import { EvidenceReactionService } from './services/evidenceReactions';
+import { EvidenceService } from './services/evidence';
+import { listAll } from './services/ports';
+import { OversightPages } from './web/admin';
 import { createTeamsBot, installationRecorder, readBotSettings, TableTeamsBotStore, TEAMS_BOT_TABLE, type ActivityProcessor, type TeamsBot } from './adapters/teams-bot';
 import { DirectoryGroupMembers } from './services/groupMembers';
-import { PolicyDirectory, TeamsApprovalService } from './services/teamsApprovals';
+import { TeamsApprovalService, type DirectoryPort } from './services/teamsApprovals';
 import { TeamsCardService } from './services/teamsCards';
 import { RequestPageService } from './web/requestPage';
 import { GraphDirectory, readGraphSettings } from './adapters/graph';
@@ -112,6 +120,12 @@ export interface AppContext {
   eligibility(log?: ServiceLog): EligibilityService;
   /** The portal's pages. */
   portal(log?: ServiceLog): PortalService;
+  /** Reads the HSM's AuditEvent blobs (the blob trigger); undefined when AUDIT_LOGS_STORAGE is not set. */
+  auditIngestion(log?: ServiceLog): AuditIngestionService | undefined;
+  /** Usage per grant and the auditors' usage report, from what the audit log showed. */
+  evidence(): EvidenceService;
+  /** The portal's pages for administrators and auditors (running grants, audit trail). */
+  oversight(log?: ServiceLog): OversightPages;
   /** The Teams bot's activity processor (POST /api/messages); undefined without BOT_APP_ID. */
   teamsBot(): ActivityProcessor | undefined;
   /** The bot's approval cards, sent and updated after each change; undefined without BOT_APP_ID. */
@@ -133,6 +147,7 @@ async function within(budgetMs: number, work: Promise<unknown>): Promise<void> {
 
 export const LEDGER_TABLE = 'ledger';
 export const RECONCILE_TABLE = 'reconcile';
+export const EVIDENCE_TABLE = 'evidence';
 
 /** Outside an invocation (the outbox's background publishing), and where a caller passes no log. */
 const consoleLog: ServiceLog = processLog;
@@ -222,8 +237,13 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
     return names;
   };
   const notify = createNotificationSetup({ env, policy, clock, ledger, tableClient: (name) => context.tableClient(name) });
+  const auditLogs = loadAuditLogStorage(env);
+  let evidenceStore: TableEvidenceStore | undefined;
+  const evidenceStoreOf = (): TableEvidenceStore => (evidenceStore ??= new TableEvidenceStore(context.tableClient(EVIDENCE_TABLE)));
+  const auditLogReader = auditLogs ? new StorageAuditBlobReader(auditLogContainerOf(auditLogs, credential)) : undefined;
   const botSettings = readBotSettings(env, config.tenantId);
-  const policyDirectory = new PolicyDirectory(policy);
+  // Activities carry no group claims: a clicker's groups come from the directory, cached, failing closed.
+  const teamsDirectory: DirectoryPort = { memberGroups: (objectId) => context.callerGroups.groupsOfPerson(objectId, consoleLog) };
   let botStore: TableTeamsBotStore | undefined;
   const teamsBotStore = (): TableTeamsBotStore => (botStore ??= new TableTeamsBotStore(context.tableClient(TEAMS_BOT_TABLE)));
   let bot: TeamsBot | undefined;
@@ -234,7 +254,7 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
       credential,
       () => {
         const cards = context.teamsCards();
-        return new TeamsApprovalService({ policy, tenantId: botSettings.tenantId, requests: context.requests(), directory: policyDirectory, clock, ...(cards ? { refreshUserIds: (request) => cards.refreshUserIds(request) } : {}) });
+        return new TeamsApprovalService({ policy, tenantId: botSettings.tenantId, requests: context.requests(), directory: teamsDirectory, clock, ...(cards ? { refreshUserIds: (request) => cards.refreshUserIds(request) } : {}) });
       },
       installationRecorder(teamsBotStore()),
     );
@@ -276,6 +296,7 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
           if (cards) await within(CARD_WAIT_BUDGET_MS, cards.onTransition(before, after));
         },
         ...(eventGrid ? { eventSource: eventGrid.source } : {}),
+        ...(auditLogReader ? { usageOf: (request: AccessRequest) => context.evidence().grantUsage(request) } : {}),
       }),
     ...(eventGrid ? { eventGrid } : {}),
     outbox,
@@ -292,11 +313,16 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
         ...(eventGrid ? { eventSource: eventGrid.source } : {}),
       }),
     notifications: (log = consoleLog) => notify.service(log),
+    oversight: (log = consoleLog) =>
+      new OversightPages({
+        policy, requests: context.requests(log), clock,
+        keyNames: () => keyLists.keys(defaultHsmName(policy), listKeys, clock.now().getTime()),
+      }),
     teamsBot: () => teamsBot()?.process,
     teamsCards: (log = consoleLog) => {
       const connector = teamsBot()?.connector;
       if (!connector) return undefined;
-      return new TeamsCardService({ policy, ledger: ledger(), store: teamsBotStore(), connector, members: new DirectoryGroupMembers(directory), directory: policyDirectory, clock, log, marks: notify.marks() });
+      return new TeamsCardService({ policy, ledger: ledger(), store: teamsBotStore(), connector, members: new DirectoryGroupMembers(directory), directory: teamsDirectory, clock, log, marks: notify.marks() });
     },
     portal: (log = consoleLog) =>
       new PortalService({ policy, requests: context.requests(log), eligibility: context.eligibility(log), csrf: context.csrf, clock }),
@@ -326,6 +352,36 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
       newNonce: () => randomBytes(24).toString('base64url'),
       ...(notify.config.publicBaseUrl ? { publicBaseUrl: notify.config.publicBaseUrl } : {}),
     }),
+    auditIngestion: (log = consoleLog) => {
+      if (!auditLogReader) return undefined;
+      const hsm = defaultHsmName(policy);
+      const reactions = new EvidenceReactionService({
+        policy,
+        hsm,
+        ledger: ledger(),
+        notifications: notify.service(log),
+        reconciliation: context.reconciliation(log),
+        reconcileBudgetMs: reconcileSettings.httpBudgetMs,
+        clock,
+        log,
+        ...(eventGrid ? { eventSource: eventGrid.source } : {}),
+        afterCommit: () => outbox()?.kick(),
+        ...(notify.config.publicBaseUrl ? { publicBaseUrl: notify.config.publicBaseUrl } : {}),
+      });
+      return new AuditIngestionService({
+        reader: auditLogReader,
+        store: evidenceStoreOf(),
+        reactions,
+        log,
+        context: {
+          grants: async () => (await listAll(ledger(), { pageSize: 1000 })).map((stored) => stored.request),
+          standing: policy.standing,
+          hsm,
+          serviceObjectId: reconcileSettings.serviceObjectId ?? '',
+        },
+      });
+    },
+    evidence: () => new EvidenceService({ ledger: ledger(), policy, ...(auditLogReader ? { store: evidenceStoreOf() } : {}) }),
     reconcileSettings,
     reconciliation: (log = consoleLog) => {
       const serviceObjectId = reconcileSettings.serviceObjectId;

@@ -4,7 +4,7 @@ import { table } from '../format';
 import type { AuditRecord } from '../../shared/domain/audit';
 import type { Session } from '../context';
 import type { Directory } from '../names';
-import { allRequests, scopeOf, shortId } from './requests';
+import { shortId } from './requests';
 
 type Open = (command: Command) => Session;
 
@@ -57,18 +57,19 @@ export function registerOversightCommands(program: Command, open: Open): void {
       await session.emit(answer, () => table(['RULE', 'ROLES', 'KEYS', 'FOR', 'DEFAULT', 'MAX', 'APPROVALS'], rules.map(eligibleRow)));
     });
 
-  program.command('audit').description('the audit trail (administrators and auditors)')
+  program.command('audit').description('the audit trail (administrators and auditors), filtered by the service')
     .option('--from <time>', 'ISO 8601 start (inclusive)')
     .option('--to <time>', 'ISO 8601 end (exclusive)')
+    .option('--who <principal>', 'records whose actor or grantee is this principal (alias or object id)')
+    .option('--action <action>', 'an action (request.approved) or a family (request, reconcile)')
     .option('--key <name>', 'only records about this key')
-    .option('--request <id>', 'only records of this request')
-    .action(async (options: { from?: string; to?: string; key?: string; request?: string }, command: Command) => {
+    .option('--request <id>', 'only records of this request (or reconciliation run)')
+    .action(async (options: { from?: string; to?: string; who?: string; action?: string; key?: string; request?: string }, command: Command) => {
       const session = open(command);
-      const answer = await session.api.call<{ items: AuditRecord[] }>('/api/audit', { query: { from: options.from, to: options.to } });
-      const ofKey = options.key ? await requestIdsOn(session, scopeOf(options.key, undefined)) : undefined;
-      const items = answer.items.filter((r) => (!ofKey || ofKey.has(r.requestId)) && (!options.request || r.requestId.startsWith(options.request.toLowerCase())));
+      const query = { from: options.from, to: options.to, who: options.who, action: options.action, key: options.key, requestId: options.request };
+      const answer = await session.api.call<{ items: AuditRecord[] }>('/api/audit', { query });
       const names = await session.names();
-      await session.emit({ items }, () => table(['SEQ', 'AT', 'WHAT', 'WHO', 'REQUEST', 'STATUS', 'REASON'], auditRows(items, names)));
+      await session.emit({ items: answer.items }, () => table(['SEQ', 'AT', 'WHAT', 'WHO', 'REQUEST', 'STATUS', 'REASON'], auditRows(answer.items, names)));
     });
 
   const reconcile = program.command('reconcile').description('compare the HSM with the policy and the running grants (administrators)');
@@ -112,7 +113,3 @@ function eligibleRow(rule: Record<string, unknown>): unknown[] {
   return [rule.id, list(rule.roles), list(rule.keys ?? rule.scopes), list(rule.grantees), rule.defaultDuration, rule.maxDuration, approval ? `${approval.count ?? 0} of ${list(approval.approvers)}` : ''];
 }
 
-/** The ids of the requests on a scope (audit records name their request, whose scope says the key). */
-async function requestIdsOn(session: Session, scope: string): Promise<Set<string>> {
-  return new Set((await allRequests(session, {})).filter((r) => r.scope === scope).map((r) => r.id));
-}

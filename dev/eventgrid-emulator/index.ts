@@ -24,6 +24,7 @@ import { matches, readSubscription, redactedUrl, SubscriptionError, validateEndp
 export type { DeliveryRecord } from './delivery';
 export type { EventGridSubscription } from './subscriptions';
 export type { EventSchema } from './events';
+export { BLOB_CREATED, blobCreatedEvent, type CreatedBlob } from './storageEvents';
 
 export interface EventGridEmulatorOptions {
   /** 0 (the default) picks a free port. */
@@ -46,6 +47,12 @@ export interface EventGridEmulatorOptions {
   entra?: TokenIssuerOptions & { dataSenders?: string[] };
   /** false refuses the access key and SAS tokens, as a topic with `disableLocalAuth` does (default true). */
   localAuth?: boolean;
+  /**
+   * A system topic instead of a custom one: the ARM id of the Azure resource whose events it carries
+   * (a storage account). Its events are raised by that resource (`raise`), in the Event Grid schema;
+   * nobody publishes to it, so it serves no topic endpoint.
+   */
+  systemTopicSource?: string;
 }
 
 export interface ReceivedEvent {
@@ -74,6 +81,8 @@ export interface EventGridEmulator {
   addSubscription(subscription: EventGridSubscription): Promise<void>;
   /** Resolves once `predicate(deliveries)` holds (default: none pending); rejects after timeoutMs (default 10 s). */
   waitForDeliveries(predicate?: (deliveries: DeliveryRecord[]) => boolean, timeoutMs?: number): Promise<void>;
+  /** A system topic: the resource raises these events (Event Grid schema), delivered to the matching subscriptions. */
+  raise(events: Record<string, unknown>[]): void;
   /** Forgets received events and finished deliveries. */
   clearEvents(): void;
   close(): Promise<void>;
@@ -199,8 +208,8 @@ export async function startEventGridEmulator(options: EventGridEmulatorOptions =
   const eventsFile = options.dataDir ? join(options.dataDir, EVENTS_FILE) : undefined;
   // Tests start many topics without a dataDir: one certificate set per process spares a key generation each.
   const { material: tls, temporaryDir } = await emulatorTlsMaterial(options.dataDir, 'Event Grid', 'eventgrid-emulator-', { reuseWithinProcess: true });
-  const topic = topicResourceId(topicName);
-  const inputSchema = options.inputSchema ?? 'CloudEventSchemaV1_0';
+  const topic = options.systemTopicSource ?? topicResourceId(topicName);
+  const inputSchema = options.systemTopicSource ? 'EventGridSchema' : options.inputSchema ?? 'CloudEventSchemaV1_0';
   if (inputSchema !== 'CloudEventSchemaV1_0' && inputSchema !== 'EventGridSchema') throw new Error(`inputSchema must be CloudEventSchemaV1_0 or EventGridSchema, not '${String(inputSchema)}'`);
   const localAuth = options.localAuth ?? true;
   const entra: EntraPublishing | undefined = options.entra
@@ -314,7 +323,7 @@ export async function startEventGridEmulator(options: EventGridEmulatorOptions =
     const path = url.pathname.replace(/\/+$/, '').toLowerCase() || '/';
     setServiceHeaders(res, path === TOPIC_PATH);
     try {
-      if (path === TOPIC_PATH) return await publish(req, res, url);
+      if (path === TOPIC_PATH && !options.systemTopicSource) return await publish(req, res, url);
       if (path.startsWith('/_emulator/')) return await admin(req, res, path);
       req.resume();
       sendNotFound(req, res);
@@ -374,6 +383,10 @@ export async function startEventGridEmulator(options: EventGridEmulatorOptions =
         stopListening = dispatcher.onChange(check);
         check();
       });
+    },
+    raise(events) {
+      if (!options.systemTopicSource) throw new Error('Only a system topic raises events; publish to a custom topic');
+      store('EventGridSchema', events.map((event) => ({ ...event })));
     },
     clearEvents() {
       received.length = 0;

@@ -9,6 +9,7 @@ import { installFunctionsCoreShim } from './coreShim';
 import {
   beginCapture, endCapture, setLogSink, uncapturedRegistrations, type CapturedFunction, type CoreLogLevel,
 } from './functionsCore';
+import { runBlobFunction } from './blobs';
 import { invokeFunction, runAppHooks, type InvocationEnvironment } from './invoke';
 import { loadOrCreateSecrets } from './keys';
 import { consoleLogger, errorText, type HostLogger, type HostLogLevel } from './log';
@@ -57,6 +58,8 @@ export interface FunctionsHost {
   readonly apiUrl: string;
   readonly port: number;
   readonly hostKey: string;
+  /** The `blobs_extension` system key: `/runtime/webhooks/blobs?functionName=Host.Functions.{name}&code=...`. */
+  readonly blobsExtensionKey: string;
   readonly registrations: readonly FunctionRegistration[];
   /** Runs a timer, Event Grid or queue function now and waits for it, like `POST /admin/functions/{name}`. */
   run(functionName: string, input?: unknown): Promise<void>;
@@ -208,6 +211,14 @@ export async function startFunctionsHost(options: FunctionsHostOptions = {}): Pr
           const text = typeof input === 'string' ? input : JSON.stringify(input ?? null);
           return invokeLogged(registration, [typeof input === 'string' ? messageInput(input) : input], 'Manual', { id: randomUUID(), dequeueCount: 1, queueTrigger: text });
         }
+        case 'blob': {
+          // The input names the blob as the trigger's path does: `container/name`.
+          const [container, ...rest] = String(input ?? '').split('/');
+          if (!container || rest.length === 0) throw new Error('A blob function needs the blob as input: "container/name"');
+          const target = { container, blobName: rest.join('/'), url: '' };
+          if (!(await runBlobFunction(registration, target, invocation))) throw new Error(`${String(input)} does not match the trigger path ${String(registration.trigger.path)}`);
+          return;
+        }
         case 'http':
           throw new Error(`'${registration.name}' is an HTTP function: call its route`);
       }
@@ -218,6 +229,7 @@ export async function startFunctionsHost(options: FunctionsHostOptions = {}): Pr
       routes,
       routePrefix,
       hostKey: secrets.hostKey,
+      blobsExtensionKey: secrets.blobsExtensionKey,
       sessionSecret: secrets.sessionSecret,
       verifier: options.verifier,
       maxRequestBodyBytes: options.maxRequestBodyBytes ?? DEFAULT_BODY_LIMIT,
@@ -289,6 +301,7 @@ export async function startFunctionsHost(options: FunctionsHostOptions = {}): Pr
       apiUrl: `http://127.0.0.1:${port}${routePrefix ? `/${routePrefix}` : ''}`,
       port,
       hostKey: secrets.hostKey,
+      blobsExtensionKey: secrets.blobsExtensionKey,
       registrations,
       run: async (functionName, input) => {
         const registration = registrations.find((r) => r.name.toLowerCase() === functionName.toLowerCase());

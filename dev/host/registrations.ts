@@ -1,6 +1,6 @@
 import type { CapturedFunction, CoreBinding, CoreFunctionCallback } from './functionsCore';
 
-export type TriggerKind = 'http' | 'timer' | 'eventGrid' | 'queue';
+export type TriggerKind = 'http' | 'timer' | 'eventGrid' | 'queue' | 'blob';
 
 /** One function as registered by the app, with its trigger's options exactly as the library sent them. */
 export interface FunctionRegistration {
@@ -17,6 +17,7 @@ const TRIGGER_KINDS: Record<string, TriggerKind> = {
   timertrigger: 'timer',
   eventgridtrigger: 'eventGrid',
   queuetrigger: 'queue',
+  blobtrigger: 'blob',
 };
 
 const SUPPORTED_OUTPUTS = new Set(['http', 'queue']);
@@ -37,7 +38,11 @@ export function toRegistration(captured: CapturedFunction): FunctionRegistration
   const [, trigger] = triggers[0];
   const kind = TRIGGER_KINDS[trigger.type.toLowerCase()];
   if (!kind) {
-    throw new Error(`Function '${metadata.name}': trigger type '${trigger.type}' is not supported by the local host (supported: httpTrigger, timerTrigger, eventGridTrigger, queueTrigger)`);
+    throw new Error(`Function '${metadata.name}': trigger type '${trigger.type}' is not supported by the local host (supported: httpTrigger, timerTrigger, eventGridTrigger, queueTrigger, blobTrigger)`);
+  }
+  // Flex Consumption has no polling blob trigger: only the Event Grid source is served, as there.
+  if (kind === 'blob' && String(trigger.source ?? '').toLowerCase() !== 'eventgrid') {
+    throw new Error(`Function '${metadata.name}': a blob trigger needs source: 'EventGrid' (the polling LogsAndContainerScan source is not served by the local host, nor on Flex Consumption)`);
   }
   for (const [, binding] of bindings) {
     if (binding === trigger) continue;

@@ -3,6 +3,7 @@ import { HttpRequest } from '@azure/functions';
 import type { TokenVerifier } from '../idp/verify';
 import { handleAuthEndpoint } from './authEndpoints';
 import { authenticate, isPlatformHeader, principalHeaders } from './easyAuth';
+import { BLOB_CREATED_EVENT_TYPE, blobOfEvent, FUNCTION_NAME_PREFIX, runBlobFunction } from './blobs';
 import { readDelivery } from './eventGrid';
 import {
   escapeHtml, flattenHeaders, PayloadTooLargeError, readBody, sendHtml, sendJson, sendText, writeFunctionResult,
@@ -25,6 +26,8 @@ export interface HostRuntime {
   readonly routes: readonly HttpRoute[];
   readonly routePrefix: string;
   readonly hostKey: string;
+  /** The `blobs_extension` system key of the blob trigger's webhook. */
+  readonly blobsExtensionKey: string;
   readonly sessionSecret: string;
   readonly verifier?: TokenVerifier;
   readonly maxRequestBodyBytes: number;
@@ -114,6 +117,20 @@ async function handleEventGrid(runtime: HostRuntime, req: IncomingMessage, res: 
   const registration = runtime.registrations.find((r) => r.kind === 'eventGrid' && r.name.toLowerCase() === name.toLowerCase());
   if (!registration) return sendText(res, 404, `No Event Grid function named '${name}'`);
   if (!requireKey(runtime, req, res, url)) return;
+  await serveDelivery(runtime, req, res, registration, 'Event Grid subscription validated', async (event) => {
+    await invokeFunction(registration, [event], runtime.invocation);
+    return true;
+  }, (event) => `event ${String(event.id)}`);
+}
+
+/**
+ * One Event Grid delivery to a webhook: the handshake, or each event through `run` (false: an event
+ * the function does not take). Any failure answers 500, so that Event Grid delivers again.
+ */
+async function serveDelivery(
+  runtime: HostRuntime, req: IncomingMessage, res: ServerResponse, registration: FunctionRegistration, validated: string,
+  run: (event: Record<string, unknown>) => Promise<boolean>, describeEvent: (event: Record<string, unknown>) => string,
+): Promise<void> {
   const body = (await readBody(req, runtime.maxRequestBodyBytes)).toString('utf8');
   const eventTypeHeader = req.headers['aeg-event-type'];
   const delivery = readDelivery(Array.isArray(eventTypeHeader) ? eventTypeHeader[0] : eventTypeHeader, body);
@@ -121,24 +138,47 @@ async function handleEventGrid(runtime: HostRuntime, req: IncomingMessage, res: 
     case 'invalid':
       return sendJson(res, 400, { error: delivery.message });
     case 'validation':
-      runtime.logger({ level: 'information', functionName: registration.name, message: 'Event Grid subscription validated' });
+      runtime.logger({ level: 'information', functionName: registration.name, message: validated });
       return sendJson(res, 200, { validationResponse: delivery.validationCode });
     case 'unsubscribe':
       return sendText(res, 202, '');
     case 'events': {
       let failures = 0;
       for (const event of delivery.events) {
+        const started = Date.now();
         try {
-          await invokeFunction(registration, [event], runtime.invocation);
+          if (await run(event)) runtime.logger({ level: 'debug', functionName: registration.name, message: `Executed '${registration.name}' (Succeeded, ${Date.now() - started}ms) for ${describeEvent(event)}` });
         } catch (error) {
           failures += 1;
-          runtime.logger({ level: 'error', functionName: registration.name, message: `Executed '${registration.name}' (Failed) for event ${String(event.id)}: ${errorText(error)}` });
+          runtime.logger({ level: 'error', functionName: registration.name, message: `Executed '${registration.name}' (Failed) for ${describeEvent(event)}: ${errorText(error)}` });
         }
       }
       if (failures > 0) return sendJson(res, 500, { error: `${failures} of ${delivery.events.length} events failed` });
       return sendText(res, 202, '');
     }
   }
+}
+
+/**
+ * The Storage extension's webhook for blob triggers with the Event Grid source:
+ * `POST /runtime/webhooks/blobs?functionName=Host.Functions.{name}&code={blobs_extension key}`.
+ * Event Grid schema only (the extension's handshake is the SubscriptionValidation event). Each
+ * `Microsoft.Storage.BlobCreated` event whose blob matches the trigger's path runs the function;
+ * other events and other blobs are taken (202) and left alone. A failed run answers 500, so that
+ * Event Grid delivers the event again.
+ */
+async function handleBlobWebhook(runtime: HostRuntime, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+  if ((req.method ?? 'GET').toUpperCase() !== 'POST') return sendText(res, 405, 'Method not allowed', { allow: 'POST' });
+  const given = url.searchParams.get('functionName') ?? '';
+  const name = given.startsWith(FUNCTION_NAME_PREFIX) ? given.slice(FUNCTION_NAME_PREFIX.length) : '';
+  const registration = runtime.registrations.find((r) => r.kind === 'blob' && r.name.toLowerCase() === name.toLowerCase());
+  if (!registration) return sendText(res, 404, `No blob-triggered function named '${given}' (the webhook names it Host.Functions.{name})`);
+  const key = presentedKey(req, url);
+  if (!keyMatches(key, runtime.blobsExtensionKey) && !keyMatches(key, runtime.hostKey)) return sendText(res, 401, 'The blobs_extension system key is required (code query parameter)');
+  await serveDelivery(runtime, req, res, registration, 'Event Grid subscription validated (blob trigger)', async (event) => {
+    const target = event.eventType === BLOB_CREATED_EVENT_TYPE ? blobOfEvent(event) : undefined;
+    return target ? runBlobFunction(registration, target, runtime.invocation) : false;
+  }, (event) => `blob ${String(blobOfEvent(event)?.blobName ?? event.subject)}`);
 }
 
 function describeRegistration(registration: FunctionRegistration): Record<string, unknown> {
@@ -205,6 +245,7 @@ export async function handleRequest(runtime: HostRuntime, req: IncomingMessage, 
     }
     if (lower === '/admin' || lower.startsWith('/admin/')) return await handleAdmin(runtime, req, res, url);
     if (lower.replace(/\/+$/, '') === '/runtime/webhooks/eventgrid') return await handleEventGrid(runtime, req, res, url);
+    if (lower.replace(/\/+$/, '') === '/runtime/webhooks/blobs') return await handleBlobWebhook(runtime, req, res, url);
     const prefix = runtime.routePrefix ? `/${runtime.routePrefix.toLowerCase()}` : '';
     if (path === '/' && (prefix !== '' || !runtime.routes.some((r) => matchRoute(r.route, '') !== undefined))) {
       return sendHtml(res, 200, landingPage(runtime));

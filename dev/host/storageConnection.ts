@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { TokenCredential } from '@azure/core-auth';
 import { DefaultAzureCredential, ManagedIdentityCredential } from '@azure/identity';
+import { BlobServiceClient } from '@azure/storage-blob';
 import { QueueServiceClient, type StoragePipelineOptions } from '@azure/storage-queue';
 
 /**
@@ -31,6 +32,15 @@ function exists(name: string, env: NodeJS.ProcessEnv): boolean {
 }
 
 export function resolveQueueConnection(connection: unknown, env: NodeJS.ProcessEnv): QueueConnection {
+  return resolveServiceConnection(connection, env, 'queue');
+}
+
+/** As resolveQueueConnection, for the blob service (`__blobServiceUri`): the blob trigger's connection. */
+export function resolveBlobConnection(connection: unknown, env: NodeJS.ProcessEnv): QueueConnection {
+  return resolveServiceConnection(connection, env, 'blob');
+}
+
+function resolveServiceConnection(connection: unknown, env: NodeJS.ProcessEnv, service: 'queue' | 'blob'): QueueConnection {
   const name = typeof connection === 'string' && connection.trim() ? connection.trim() : DEFAULT_CONNECTION;
   const setting = [`AzureWebJobs${name}`, name].find((candidate) => exists(candidate, env));
   if (!setting) throw new Error(`Storage account connection string '${name === DEFAULT_CONNECTION ? name : `AzureWebJobs${name}`}' does not exist. Make sure that it is a defined App Setting.`);
@@ -38,9 +48,9 @@ export function resolveQueueConnection(connection: unknown, env: NodeJS.ProcessE
   if (connectionString) return { kind: 'connectionString', setting, connectionString };
   const property = (key: string): string | undefined => env[`${setting}__${key}`]?.trim() || undefined;
   const accountName = property('accountName');
-  const serviceUri = property('queueServiceUri') ?? property('serviceUri') ?? (accountName ? `https://${accountName}.queue.core.windows.net` : undefined);
-  if (!serviceUri) throw new Error(`The ${setting}__queueServiceUri was not found or is set to a blank value (nor ${setting}__serviceUri or ${setting}__accountName)`);
-  if (!/^https:\/\//i.test(serviceUri)) throw new Error(`${setting}__queueServiceUri must use the HTTPS scheme`);
+  const serviceUri = property(`${service}ServiceUri`) ?? property('serviceUri') ?? (accountName ? `https://${accountName}.${service}.core.windows.net` : undefined);
+  if (!serviceUri) throw new Error(`The ${setting}__${service}ServiceUri was not found or is set to a blank value (nor ${setting}__serviceUri or ${setting}__accountName)`);
+  if (!/^https:\/\//i.test(serviceUri)) throw new Error(`${setting}__${service}ServiceUri must use the HTTPS scheme`);
   const managed = property('credential')?.toLowerCase() === 'managedidentity';
   const clientId = property('clientId');
   const resourceId = property('managedIdentityResourceId');
@@ -60,11 +70,22 @@ function credentialFor(connection: Extract<QueueConnection, { kind: 'identity' }
   return credential.clientId ? new ManagedIdentityCredential({ clientId: credential.clientId }) : new ManagedIdentityCredential();
 }
 
-/** The queue service a connection names, as an SDK client (STORAGE_CA_FILE's CA trusted). */
-export function queueServiceFor(connection: QueueConnection, env: NodeJS.ProcessEnv): QueueServiceClient {
+function pipelineOptions(env: NodeJS.ProcessEnv): StoragePipelineOptions {
   const caFile = env.STORAGE_CA_FILE?.trim();
   // core-rest-pipeline honours `tlsOptions`; the storage option type does not list it.
-  const options = (caFile ? { tlsOptions: { ca: readFileSync(caFile, 'utf8') } } : {}) as StoragePipelineOptions;
+  return (caFile ? { tlsOptions: { ca: readFileSync(caFile, 'utf8') } } : {}) as StoragePipelineOptions;
+}
+
+/** The queue service a connection names, as an SDK client (STORAGE_CA_FILE's CA trusted). */
+export function queueServiceFor(connection: QueueConnection, env: NodeJS.ProcessEnv): QueueServiceClient {
+  const options = pipelineOptions(env);
   if (connection.kind === 'connectionString') return QueueServiceClient.fromConnectionString(connection.connectionString, options);
   return new QueueServiceClient(connection.serviceUri, credentialFor(connection), options);
+}
+
+/** The blob service a connection names, as an SDK client (STORAGE_CA_FILE's CA trusted). */
+export function blobServiceFor(connection: QueueConnection, env: NodeJS.ProcessEnv): BlobServiceClient {
+  const options = pipelineOptions(env);
+  if (connection.kind === 'connectionString') return BlobServiceClient.fromConnectionString(connection.connectionString, options);
+  return new BlobServiceClient(connection.serviceUri, credentialFor(connection), options);
 }

@@ -49,11 +49,21 @@ export class AuditLogWriter {
     this.container = directContainerClient(options.connectionString, AUDIT_LOG_CONTAINER, options.caPem);
   }
 
-  /** Appends records in order; a failed append is reported and the next one still tries. */
+  /** Records waiting for the append in progress to finish: they go into the blob together, as one block. */
+  private pending: Array<{ records: readonly Record<string, unknown>[]; time: Date; done: (error?: unknown) => void }> = [];
+
+  /**
+   * Appends records in order; a failed append is reported and the next one still tries. Records that
+   * arrive while an append is in progress are committed together as the next block, as Azure Monitor
+   * batches its writes: a busy HSM does not give the hour's blob a block per call (a block blob holds
+   * at most 50,000 committed blocks), nor the log account a BlobCreated per call.
+   */
   append(records: readonly Record<string, unknown>[], time = new Date()): Promise<void> {
-    const next = this.queue.then(() => this.appendNow(records, time));
-    this.queue = next.catch(() => undefined);
-    return next;
+    const appended = new Promise<void>((resolve, reject) => {
+      this.pending.push({ records, time, done: (error) => (error === undefined ? resolve() : reject(error)) });
+    });
+    this.queue = this.queue.then(() => this.appendPending()).catch(() => undefined);
+    return appended;
   }
 
   /** Resolves once every append asked for so far has landed. */
@@ -61,14 +71,30 @@ export class AuditLogWriter {
     await this.queue;
   }
 
-  private async appendNow(records: readonly Record<string, unknown>[], time: Date): Promise<void> {
+  private async appendPending(): Promise<void> {
+    const batch = this.pending.splice(0);
+    const byBlob = new Map<string, typeof batch>();
+    for (const entry of batch) {
+      const name = auditBlobName(this.options.resourceId, entry.time);
+      byBlob.set(name, [...(byBlob.get(name) ?? []), entry]);
+    }
+    for (const [name, entries] of byBlob) {
+      try {
+        await this.appendNow(entries.flatMap((e) => e.records), name);
+        for (const entry of entries) entry.done();
+      } catch (error) {
+        for (const entry of entries) entry.done(error ?? new Error('append failed'));
+      }
+    }
+  }
+
+  private async appendNow(records: readonly Record<string, unknown>[], name: string): Promise<void> {
     if (records.length === 0) return;
     this.ready ??= this.container.createIfNotExists().catch((error: unknown) => {
       this.ready = undefined;
       throw error;
     });
     await this.ready;
-    const name = auditBlobName(this.options.resourceId, time);
     const blob = this.container.getBlockBlobClient(name);
     const body = Buffer.from(records.map((r) => `${JSON.stringify(r)}\n`).join(''), 'utf8');
     const blockId = Buffer.from(randomUUID()).toString('base64');

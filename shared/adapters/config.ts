@@ -330,11 +330,52 @@ export const CONFIG_SETTING_NAMES = [
   'TEAMS_WEBHOOK_URL',
   // Events (loadEventGridConfig).
   'EVENTGRID_TOPIC_ENDPOINT', 'EVENTGRID_TOPIC_KEY', 'EVENTGRID_CA_FILE', 'EVENT_SOURCE',
+  // The HSM's audit log (loadAuditLogStorage).
+  'AUDIT_LOGS_STORAGE', 'AUDIT_LOGS_STORAGE__blobServiceUri', 'AUDIT_LOGS_STORAGE__accountName',
   // Microsoft Graph (readGraphSettings).
   'GRAPH_ENDPOINT', 'GRAPH_CA_FILE',
   // The Teams bot (readBotSettings).
   'BOT_APP_ID', 'BOT_OPENID_METADATA_URL', 'BOT_TOKEN_ISSUER',
 ] as const;
+
+// ---- the HSM's audit log ----
+
+/** The blob trigger's `connection`: the storage account the HSM's diagnostic setting writes AuditEvent logs to. */
+export const AUDIT_LOGS_CONNECTION = 'AUDIT_LOGS_STORAGE';
+
+export type AuditLogStorage = (
+  | { kind: 'connectionString'; connectionString: string }
+  /** Identity-based (`AUDIT_LOGS_STORAGE__blobServiceUri` or `__accountName`), as the Functions host reads it too. */
+  | { kind: 'identity'; blobEndpoint: string }
+) & {
+  /** STORAGE_CA_FILE's CA (the local Azurite's), trusted as for the app's own storage. */
+  caPem?: string;
+  /** Plain http only for a local emulator on loopback. */
+  allowInsecureConnection?: boolean;
+};
+
+/** Where the HSM's AuditEvent logs are; undefined when no account is configured (evidence is then off). */
+export function loadAuditLogStorage(env: NodeJS.ProcessEnv): AuditLogStorage | undefined {
+  const problems: string[] = [];
+  const caPem = readCaFile(env, 'STORAGE_CA_FILE', problems);
+  if (problems.length > 0) throw new ConfigurationError(problems);
+  const trust = caPem ? { caPem } : {};
+  const connectionString = env[AUDIT_LOGS_CONNECTION]?.trim();
+  if (connectionString) {
+    const parts = connectionStringParts(connectionString);
+    const endpoint = parts.get('blobendpoint') ?? (parts.get('accountname') ? `${parts.get('defaultendpointsprotocol') ?? 'https'}://${parts.get('accountname')}.blob.${parts.get('endpointsuffix') ?? 'core.windows.net'}` : undefined);
+    const url = endpoint ? parseUrl(endpoint) : undefined;
+    if (!isAllowedUrl(url)) throw new ConfigurationError([`${AUDIT_LOGS_CONNECTION} must be a storage connection string with an https blob endpoint (plain http only for a local emulator)`]);
+    return { kind: 'connectionString', connectionString, ...trust, ...(url.protocol === 'http:' ? { allowInsecureConnection: true } : {}) };
+  }
+  const uri = env[`${AUDIT_LOGS_CONNECTION}__blobServiceUri`]?.trim();
+  const account = env[`${AUDIT_LOGS_CONNECTION}__accountName`]?.trim();
+  if (!uri && !account) return undefined;
+  const blobEndpoint = uri || `https://${account}.blob.core.windows.net`;
+  const url = parseUrl(blobEndpoint);
+  if (!url || url.protocol !== 'https:') throw new ConfigurationError([`${AUDIT_LOGS_CONNECTION}__blobServiceUri must be an https URL (${AUDIT_LOGS_CONNECTION}__accountName a storage account name)`]);
+  return { kind: 'identity', blobEndpoint: blobEndpoint.replace(/\/+$/, ''), ...trust };
+}
 
 // ---- notifications and review links ----
 

@@ -5,7 +5,7 @@
  */
 import { AZURE_RBAC_PLANE } from './azureRbac';
 import { DRIFT_ACTIONS, DRIFT_KINDS } from './drift';
-import { HSM_PLANE, RECONCILIATION_EVENT_TYPES, REJECTED_EVENT_TYPE, REQUEST_EVENT_TYPES, SUBMIT_EVENT_TYPE, type OutboundEventType } from './events';
+import { EVIDENCE_EVENT_TYPES, HSM_PLANE, RECONCILIATION_EVENT_TYPES, REJECTED_EVENT_TYPE, REQUEST_EVENT_TYPES, SUBMIT_EVENT_TYPE, type OutboundEventType } from './events';
 import type { RequestStatus } from './lifecycle';
 
 const GUID_PATTERN = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
@@ -112,6 +112,20 @@ const DRIFT_DATA: Schema = {
   },
 };
 
+const EVIDENCE_LINE_PROPERTIES: Record<string, Schema> = {
+  hsm: text("The HSM's name in the policy."),
+  principalId: text('Object id of the caller, as the HSM logged it.'),
+  operation: text('The operationName of the AuditEvent record, e.g. KeySign or a role-assignment call.'),
+  status: { type: 'integer', description: 'The httpStatusCode of the AuditEvent record.' },
+  at: instant('The time of the AuditEvent record.'),
+  correlationId: text('The correlationId of the AuditEvent record.'),
+  logBlob: text('The PT1H.json blob the record is in.'),
+  logOffset: { type: 'integer', minimum: 0, description: 'Where the record\'s line starts in the blob (bytes).' },
+  key: text('The key, for key operations.'),
+  scope: HSM_SCOPE,
+};
+const EVIDENCE_LINE_REQUIRED = ['hsm', 'principalId', 'operation', 'status', 'at', 'correlationId', 'logBlob', 'logOffset'];
+
 const SCHEMAS: Record<OutboundEventType | typeof SUBMIT_EVENT_TYPE, Schema> = {
   ...(Object.fromEntries(
     (Object.keys(LIFECYCLE) as (keyof typeof LIFECYCLE)[]).map((name) => {
@@ -148,6 +162,21 @@ const SCHEMAS: Record<OutboundEventType | typeof SUBMIT_EVENT_TYPE, Schema> = {
   }),
   [RECONCILIATION_EVENT_TYPES.DriftDetected]: envelope(RECONCILIATION_EVENT_TYPES.DriftDetected, 'A reconciliation run found an assignment that differs from the policy and the running grants.', hsmSubject, DRIFT_DATA),
   [RECONCILIATION_EVENT_TYPES.DriftRepaired]: envelope(RECONCILIATION_EVENT_TYPES.DriftRepaired, 'An enforcing reconciliation run repaired a drift item.', hsmSubject, DRIFT_DATA),
+  [EVIDENCE_EVENT_TYPES.AssignmentChanged]: envelope(EVIDENCE_EVENT_TYPES.AssignmentChanged, "The HSM's audit log shows a role assignment written or deleted by someone other than the service: the HSM is reconciled at once (a HsmAccess.Drift.Detected.v1 per finding follows).", hsmSubject, {
+    type: 'object', additionalProperties: false, required: [...EVIDENCE_LINE_REQUIRED, 'scope'], properties: EVIDENCE_LINE_PROPERTIES,
+  }),
+  [EVIDENCE_EVENT_TYPES.UseOutsideGrant]: envelope(EVIDENCE_EVENT_TYPES.UseOutsideGrant, "The strongest drift signal: the HSM's audit log shows a key operation by a principal that held neither standing access nor a grant at that moment.", hsmSubject, {
+    type: 'object', additionalProperties: false, required: [...EVIDENCE_LINE_REQUIRED, 'key'], properties: EVIDENCE_LINE_PROPERTIES,
+  }),
+  [EVIDENCE_EVENT_TYPES.RefusedAttempts]: envelope(EVIDENCE_EVENT_TYPES.RefusedAttempts, 'A principal was refused (403) on a key again and again; published once per principal and key.', hsmSubject, {
+    type: 'object', additionalProperties: false, required: ['hsm', 'principalId', 'key', 'count'],
+    properties: {
+      hsm: text("The HSM's name in the policy."),
+      principalId: text('Object id of the refused caller.'),
+      key: text('The key.'),
+      count: { type: 'integer', minimum: 1, description: 'Refused attempts seen so far.' },
+    },
+  }),
   [SUBMIT_EVENT_TYPE]: {
     ...envelope(SUBMIT_EVENT_TYPE, 'Inbound: another system (an ITSM tool, a pipeline) asks for access on behalf of a requester. Accepted only from sources the policy trusts.', { type: 'string', description: 'Free; not used.' }, {
       type: 'object',

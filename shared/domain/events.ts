@@ -27,14 +27,23 @@ export const RECONCILIATION_EVENT_TYPES = {
   DriftRepaired: 'HsmAccess.Drift.Repaired.v1',
 } as const;
 
+/** What the HSM's own audit log shows (docs/evidence.md). */
+export const EVIDENCE_EVENT_TYPES = {
+  AssignmentChanged: 'HsmAccess.Evidence.AssignmentChanged.v1',
+  UseOutsideGrant: 'HsmAccess.Evidence.UseOutsideGrant.v1',
+  RefusedAttempts: 'HsmAccess.Evidence.RefusedAttempts.v1',
+} as const;
+
+export type EvidenceEventType = (typeof EVIDENCE_EVENT_TYPES)[keyof typeof EVIDENCE_EVENT_TYPES];
+
 /** What other systems publish to ask for access (inbound; see `functions/events.ts`). */
 export const SUBMIT_EVENT_TYPE = 'HsmAccess.Request.Submit.v1';
 
 export type LifecycleEventType = (typeof REQUEST_EVENT_TYPES)[keyof typeof REQUEST_EVENT_TYPES];
-export type OutboundEventType = LifecycleEventType | typeof REJECTED_EVENT_TYPE | (typeof RECONCILIATION_EVENT_TYPES)[keyof typeof RECONCILIATION_EVENT_TYPES];
+export type OutboundEventType = LifecycleEventType | typeof REJECTED_EVENT_TYPE | (typeof RECONCILIATION_EVENT_TYPES)[keyof typeof RECONCILIATION_EVENT_TYPES] | EvidenceEventType;
 
 /** Every type the service publishes, each with a schema in docs/events/{type}.schema.json. */
-export const OUTBOUND_EVENT_TYPES: readonly OutboundEventType[] = [...Object.values(REQUEST_EVENT_TYPES), REJECTED_EVENT_TYPE, ...Object.values(RECONCILIATION_EVENT_TYPES)];
+export const OUTBOUND_EVENT_TYPES: readonly OutboundEventType[] = [...Object.values(REQUEST_EVENT_TYPES), REJECTED_EVENT_TYPE, ...Object.values(RECONCILIATION_EVENT_TYPES), ...Object.values(EVIDENCE_EVENT_TYPES)];
 
 /** A CloudEvents 1.0 event in its JSON form, as stored in the outbox and published. */
 export interface OutboundEvent {

@@ -2,6 +2,7 @@
  * What the HSM's own audit log says about our grants: which grant a key operation was made under,
  * refused attempts, role-assignment changes made outside the service, and use outside any grant.
  */
+import { formatIsoDuration } from './duration';
 import type { AccessRequest } from './lifecycle';
 import type { StandingAssignment } from './policy/types';
 import type { HsmAuditRecord } from './hsmAuditLog';
@@ -120,6 +121,8 @@ export interface RuleRightSizing {
   readonly longestUseMs?: number;
   /** The median duration granted (ms). */
   readonly medianGrantedMs: number;
+  /** The rule's default duration in the policy (ms), when the report knows the policy. */
+  readonly defaultDurationMs?: number;
   /** Set when the rule's grants run much longer than they are used: a shorter default to consider. */
   readonly suggestion?: string;
 }
@@ -149,24 +152,32 @@ const median = (values: readonly number[]): number => {
   return sorted.length === 0 ? 0 : sorted[Math.floor((sorted.length - 1) / 2)];
 };
 
-const hours = (ms: number): string => `PT${Math.max(1, Math.ceil(ms / 3_600_000))}H`;
+/** A duration as a default could be set: rounded up to the quarter hour (at least 15 minutes). */
+const QUARTER_HOUR = 15 * 60_000;
+const roundedUp = (ms: number): string => formatIsoDuration(Math.max(1, Math.ceil(ms / QUARTER_HOUR)) * QUARTER_HOUR);
 
-/** A rule whose grants are used for less than half of what they last is worth a shorter default. */
-function rightSize(ruleId: string, entries: readonly { grant: AccessRequest; usage: GrantUsage }[]): RuleRightSizing {
+/**
+ * A rule whose grants are used for less than half of what they last is worth a shorter default. With
+ * the rule's default duration known, it is the default that is compared, since it is what it sets.
+ */
+function rightSize(ruleId: string, entries: readonly { grant: AccessRequest; usage: GrantUsage }[], defaultDurationMs?: number): RuleRightSizing {
   const used = entries.filter((e) => e.usage.used && e.usage.lastUse);
   const medianGrantedMs = median(entries.map((e) => e.grant.totalDurationMs));
   const useSpans = used.map((e) => Date.parse(e.usage.lastUse ?? '') - Date.parse(e.grant.grantedAt ?? ''));
   const longestUseMs = useSpans.length > 0 ? Math.max(...useSpans) : undefined;
-  const base = { ruleId, grants: entries.length, used: used.length, medianGrantedMs, ...(longestUseMs === undefined ? {} : { longestUseMs }) };
-  if (longestUseMs !== undefined && longestUseMs * 2 < medianGrantedMs) {
-    return { ...base, suggestion: `grants last ${hours(medianGrantedMs)} (median) but are used within ${hours(longestUseMs)}: consider a default duration of ${hours(longestUseMs)}` };
+  const base = { ruleId, grants: entries.length, used: used.length, medianGrantedMs, ...(longestUseMs === undefined ? {} : { longestUseMs }), ...(defaultDurationMs === undefined ? {} : { defaultDurationMs }) };
+  if (longestUseMs !== undefined && defaultDurationMs !== undefined && longestUseMs * 2 < defaultDurationMs) {
+    return { ...base, suggestion: `the default duration is ${formatIsoDuration(defaultDurationMs)} but grants are used within ${formatIsoDuration(longestUseMs)}: consider a default duration of ${roundedUp(longestUseMs)}` };
+  }
+  if (longestUseMs !== undefined && defaultDurationMs === undefined && longestUseMs * 2 < medianGrantedMs) {
+    return { ...base, suggestion: `grants last ${formatIsoDuration(medianGrantedMs)} (median) but are used within ${formatIsoDuration(longestUseMs)}: consider a default duration of ${roundedUp(longestUseMs)}` };
   }
   if (used.length === 0 && entries.length > 0) return { ...base, suggestion: `none of its ${entries.length} grant(s) was used: consider whether the rule is needed` };
   return base;
 }
 
-/** The auditors' report: each data-plane grant, used or not, and a right-sizing line per rule. */
-export function usageReport(grants: readonly AccessRequest[], uses: readonly UseRecord[]): UsageReport {
+/** The auditors' report: each data-plane grant, used or not, and a right-sizing line per rule (against its default duration when given). */
+export function usageReport(grants: readonly AccessRequest[], uses: readonly UseRecord[], defaultDurations: Readonly<Record<string, number>> = {}): UsageReport {
   const granted = grants.filter((g) => g.grantedAt && g.plane !== 'azure-rbac');
   const entries = granted.map((grant) => ({ grant, usage: summarizeGrantUsage(grant.id, uses) }));
   const rows: UsageReportGrant[] = entries.map(({ grant, usage }) => ({
@@ -180,7 +191,7 @@ export function usageReport(grants: readonly AccessRequest[], uses: readonly Use
     operations: usage.operations,
     ...(usage.firstUse ? { firstUseAfterMs: Date.parse(usage.firstUse) - Date.parse(grant.grantedAt ?? '') } : {}),
   }));
-  const rules = [...new Set(entries.map((e) => e.grant.ruleId))].sort().map((ruleId) => rightSize(ruleId, entries.filter((e) => e.grant.ruleId === ruleId)));
+  const rules = [...new Set(entries.map((e) => e.grant.ruleId))].sort().map((ruleId) => rightSize(ruleId, entries.filter((e) => e.grant.ruleId === ruleId), defaultDurations[ruleId]));
   const used = rows.filter((r) => r.used).length;
   return { grants: rows, used, unused: rows.length - used, rules };
 }

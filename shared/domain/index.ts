@@ -29,3 +29,7 @@ export * from './eligibilityCatalog';
 export * from './teamsCard';
 export * from './hsmAuditLog';
 export * from './evidence';
+export * from './evidenceNotices';
+export * from './csv';
+export * from './capabilities';
+export * from './auditQuery';

@@ -16,7 +16,7 @@ export type NotificationAudience = 'approvers' | 'requester';
 /** Besides the requests' audiences: the HSM's administrators, told about drift. */
 export type MessageAudience = NotificationAudience | 'security-admins';
 /** Besides the requests' kinds: a reconciliation run found new or changed drift, or the daily summary of unchanged drift. */
-export type MessageKind = NotificationKind | 'drift-found' | 'drift-summary';
+export type MessageKind = NotificationKind | 'drift-found' | 'drift-summary' | 'evidence-alert';
 
 export type NotificationKind =
   /** Approvers: a new request waits for them. */

@@ -1,11 +1,11 @@
-import type { AccessRequest, Caller, ChainedAuditRecord, ChainVerification, Decision, Policy } from '../domain';
-import type { WakeReason } from './ports';
+import type { AccessRequest, AuditFilter, Caller, ChainedAuditRecord, ChainVerification, Decision, Policy } from '../domain';
+import type { AuditPage, AuditPageQuery, WakeReason } from './ports';
 import { cancel, extend, revoke } from './requests/changes';
 import { RequestContext, type AccessRequestDependencies } from './requests/context';
 import { decide } from './requests/decide';
 import { provision } from './requests/grants';
 import type { Outcome } from './requests/outcome';
-import { awaitingDecision, getRequest, listRequests, readAudit, verifyAudit, type ListInput } from './requests/queries';
+import { awaitingDecision, getRequest, listRequests, readAudit, readAuditAll, readAuditPage, verifyAudit, type ListInput } from './requests/queries';
 import { submit, type SubmitInput, type Submitted } from './requests/submit';
 import { expireIfDue, sweep, wake } from './requests/sweep';
 
@@ -81,6 +81,14 @@ export class AccessRequestService {
 
   audit(caller: Caller, range: { from?: string; to?: string }): Promise<Outcome<ChainedAuditRecord[]>> {
     return readAudit(this.ctx, caller, range);
+  }
+
+  auditPage(caller: Caller, query: AuditPageQuery): Promise<Outcome<AuditPage>> {
+    return readAuditPage(this.ctx, caller, query);
+  }
+
+  auditAll(caller: Caller, filter: AuditFilter, max: number): Promise<Outcome<{ records: ChainedAuditRecord[]; truncated: boolean }>> {
+    return readAuditAll(this.ctx, caller, filter, max);
   }
 
   verifyAudit(): Promise<ChainVerification> {

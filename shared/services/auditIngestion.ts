@@ -59,10 +59,17 @@ export interface EvidenceStore {
 
 /** What ingestion sets off beyond storing: each call is keyed so that a redo does nothing twice. */
 export interface EvidenceReactions {
-  /** A role assignment changed outside the service: reconcile now, tell the security team. */
-  assignmentChanged(row: EvidenceRow, onceKey: string): Promise<void>;
+  /**
+   * What our records do not explain, role assignments changed outside the service and keys used
+   * outside any grant (one call per piece read, before they are told): reconcile the HSM now. Returns
+   * the run, when one started or already covers them; throws when a run for an assignment change
+   * cannot be started yet, so that the piece is read again (and the run started) later.
+   */
+  reconcileNow?(unexplained: readonly EvidenceRow[]): Promise<string | undefined>;
+  /** A role assignment changed outside the service: into the trail and the events, and the security team told. */
+  assignmentChanged(row: EvidenceRow, onceKey: string, runId?: string): Promise<void>;
   /** A key used with no grant or standing access behind it. */
-  usedOutsideAnyGrant(row: EvidenceRow, onceKey: string): Promise<void>;
+  usedOutsideAnyGrant(row: EvidenceRow, onceKey: string, runId?: string): Promise<void>;
   /** A principal that keeps being refused on a key. */
   persistentRefusals(principalId: string, key: string, count: number, onceKey: string): Promise<void>;
 }
@@ -152,10 +159,13 @@ export class AuditIngestionService {
 
   private async react(rows: readonly EvidenceRow[]): Promise<void> {
     const refusedKeys = new Set<string>();
+    const unexplained = rows.filter((row) => row.type === 'assignment-change' || row.type === 'outside-any-grant');
+    // One run for all the piece's unexplained operations, started before anyone is told about them.
+    const runId = unexplained.length > 0 ? await this.deps.reactions.reconcileNow?.(unexplained) : undefined;
     for (const row of rows) {
       const onceKey = `evidence|${row.blob}|${row.offset}`;
-      if (row.type === 'assignment-change') await this.deps.reactions.assignmentChanged(row, onceKey);
-      if (row.type === 'outside-any-grant') await this.deps.reactions.usedOutsideAnyGrant(row, onceKey);
+      if (row.type === 'assignment-change') await this.deps.reactions.assignmentChanged(row, onceKey, runId);
+      if (row.type === 'outside-any-grant') await this.deps.reactions.usedOutsideAnyGrant(row, onceKey, runId);
       if (row.type === 'refused' && row.key) refusedKeys.add(`${row.principalId}\n${row.key}`);
     }
     for (const pair of refusedKeys) {

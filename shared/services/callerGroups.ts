@@ -42,14 +42,26 @@ export class CallerGroups {
   /** The caller's groups: the token's when it carried them all, else the directory's; never throws. */
   async groupsOf(caller: OverageCaller, log: ServiceLog): Promise<readonly string[]> {
     if (!caller.groupOverage) return caller.groups;
-    const key = caller.principalId.toLowerCase();
+    return this.lookUp(caller.principalId, caller.groups, log, { overage: caller.groupOverage }, { topic: 'Group overage', who: 'the caller' });
+  }
+
+  /**
+   * The groups of a person known only by object id (a click in Teams: activities carry no group
+   * claims), from the directory, with the same cache; none when it cannot answer. Never throws.
+   */
+  async groupsOfPerson(objectId: string, log: ServiceLog): Promise<readonly string[]> {
+    return this.lookUp(objectId, [], log, { source: 'teams' }, { topic: 'Teams', who: 'the clicker' });
+  }
+
+  private async lookUp(principalId: string, known: readonly string[], log: ServiceLog, context: Record<string, string>, words: { topic: string; who: string }): Promise<readonly string[]> {
+    const key = principalId.toLowerCase();
     const now = this.options.clock.now().getTime();
     const cached = this.cache.get(key);
-    if (cached && cached.expiresAt > now) return cached.groups;
+    if (cached && cached.expiresAt > now) return [...new Set([...known.map((g) => g.toLowerCase()), ...cached.groups])];
     const { directory } = this.options;
     if (!directory) {
-      log.error('Group overage: the token does not list the caller\'s groups and no directory is configured (GRAPH_ENDPOINT), so the caller has no group-based rights', { principalId: key, overage: caller.groupOverage });
-      return caller.groups;
+      log.error(`${words.topic}: ${words.who}'s groups are not known and no directory is configured (GRAPH_ENDPOINT), so ${words.who} has no group-based rights`, { principalId: key, ...context });
+      return known;
     }
     let lookup = this.pending.get(key);
     if (!lookup) {
@@ -57,16 +69,17 @@ export class CallerGroups {
       this.pending.set(key, lookup);
     }
     try {
-      const groups = [...new Set([...caller.groups, ...(await lookup)].map((g) => g.toLowerCase()))];
-      this.remember(key, groups, this.options.clock.now().getTime());
-      log.info('Group overage: the caller\'s groups came from Microsoft Graph', { principalId: key, overage: caller.groupOverage, groupCount: groups.length });
+      const found = (await lookup).map((g) => g.toLowerCase());
+      this.remember(key, [...new Set(found)], this.options.clock.now().getTime());
+      const groups = [...new Set([...known.map((g) => g.toLowerCase()), ...found])];
+      log.info(`${words.topic}: ${words.who}'s groups came from Microsoft Graph`, { principalId: key, ...context, groupCount: groups.length });
       return groups;
     } catch (error) {
       const reason = error instanceof DirectoryError ? error.reason : error instanceof Error ? error.message : String(error);
-      log.error(`Group overage: Microsoft Graph did not give the caller's groups (${reason}), so the caller has no group-based rights for this request`, {
-        principalId: key, overage: caller.groupOverage, ...(error instanceof DirectoryError && error.status !== undefined ? { status: error.status } : {}), ...(error instanceof DirectoryError && error.code ? { code: error.code } : {}),
+      log.error(`${words.topic}: Microsoft Graph did not give ${words.who}'s groups (${reason}), so ${words.who} has no group-based rights for this request`, {
+        principalId: key, ...context, ...(error instanceof DirectoryError && error.status !== undefined ? { status: error.status } : {}), ...(error instanceof DirectoryError && error.code ? { code: error.code } : {}),
       });
-      return caller.groups;
+      return known;
     }
   }
 

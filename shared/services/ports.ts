@@ -1,5 +1,5 @@
 /** The small interfaces the application services drive; adapters implement them. */
-import type { AccessRequest, AuditRecord, ChainedAuditRecord, NotificationIntent, OutboundEvent, PartitionedAudit, RequestStatus } from '../domain';
+import type { AccessRequest, AuditFilter, AuditRecord, ChainedAuditRecord, NotificationIntent, OutboundEvent, PartitionedAudit, RequestStatus } from '../domain';
 
 export type AuditEntry = Omit<AuditRecord, 'seq'>;
 
@@ -68,6 +68,9 @@ export interface LedgerPort {
    */
   appendAuditOnce(key: string, audit: readonly AuditEntry[], events?: readonly OutboundEvent[]): Promise<'appended' | 'exists'>;
   audit(range?: { from?: string; to?: string }): Promise<ChainedAuditRecord[]>;
+  /** One page of the records `filter` selects, in chain order; `continuation` (digits) asks for the next. */
+  auditPage(query: AuditPageQuery): Promise<AuditPage>;
+  auditHead(): Promise<ChainedAuditRecord | undefined>;
   /** Every chain as stored, with its head row, and the anchor chain: what a verifier checks (docs/ledger.md). */
   auditTrail(): Promise<PartitionedAudit>;
 }
@@ -87,6 +90,17 @@ export interface NoticeStore {
   waiting(limit: number): Promise<NoticeEntry[]>;
   /** Deletes a notice that went out (one already deleted counts as deleted). */
   remove(entry: NoticeEntry): Promise<void>;
+}
+
+export interface AuditPageQuery {
+  readonly filter: AuditFilter;
+  readonly limit: number;
+  readonly continuation?: string;
+}
+
+export interface AuditPage {
+  readonly records: ChainedAuditRecord[];
+  readonly continuation?: string;
 }
 
 /** Every request matching `query`, following the continuation to the last page. */

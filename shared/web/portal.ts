@@ -4,14 +4,14 @@
  * caller's eligibility on both planes. Every change is a POST with a CSRF token bound to the caller
  * and the browser (ADR 0012); GET only reads. The forms for one request post to its page.
  */
-import { isApproverFor, parseIsoDuration, type AccessRequest, type Caller, type CatalogRule, type Policy } from '../domain';
+import { isApproverFor, isOverseer, parseIsoDuration, type AccessRequest, type Caller, type CatalogRule, type Policy } from '../domain';
 import type { AccessRequestService } from '../services/accessRequests';
 import type { CsrfProtection } from '../services/csrf';
 import type { EligibilityService } from '../services/eligibility';
 import type { Clock } from '../services/ports';
 import { DONE_NOTICES } from './requestPage';
 import { actionsFor, durationChoices, durationInWords, requestPath, scopeLabel, summarize, type DurationChoice, type RequestActions, type RequestSummary } from './requestViews';
-import { page, template } from './templates';
+import { page, template, type PageFrame } from './templates';
 
 export { durationInWords } from './requestViews';
 
@@ -114,8 +114,8 @@ const PLANES: Record<CatalogRule['plane'], string> = { hsm: 'HSM keys (data plan
 export class PortalService {
   constructor(private readonly deps: PortalDependencies) {}
 
-  private frame(viewer: Viewer, title: string): { title: string; nonce: string; signedIn?: string } {
-    return { title, nonce: viewer.scriptNonce, ...(viewer.name ? { signedIn: viewer.name } : {}) };
+  private frame(viewer: Viewer, title: string): PageFrame {
+    return { title, nonce: viewer.scriptNonce, overseer: isOverseer(this.deps.policy, viewer.caller), ...(viewer.name ? { signedIn: viewer.name } : {}) };
   }
 
   private item(viewer: Viewer, request: AccessRequest, next: string): Item {

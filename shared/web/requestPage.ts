@@ -7,12 +7,12 @@
  * checked exactly as the API checks it (AccessRequestService), and with the history length the
  * viewer saw: a request that changed meanwhile is shown again instead of being acted on.
  */
-import { verifyReviewToken, type AccessRequest, type Caller, type HistoryEntry, type Policy } from '../domain';
+import { isOverseer, verifyReviewToken, type AccessRequest, type Caller, type HistoryEntry, type Policy } from '../domain';
 import type { AccessRequestService, Outcome } from '../services/accessRequests';
 import type { CsrfProtection, RequestOrigin } from '../services/csrf';
 import type { Clock, ServiceLog } from '../services/ports';
 import { actionsFor, durationInWords, namedDecisions, namedHistory, summarize, type NamedEntry, type RequestActions, type RequestSummary } from './requestViews';
-import { page, template } from './templates';
+import { page, template, type PageFrame } from './templates';
 
 const MAX_COMMENT_LENGTH = 1000;
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -139,9 +139,9 @@ export class RequestPageService {
     return `${input.path}?t=${encodeURIComponent(input.token ?? '')}${extra ? `&${extra}` : ''}`;
   }
 
-  private frame(input: RequestPageInput, title: string): { title: string; nonce: string; signedIn?: string; signOut?: string } {
+  private frame(input: RequestPageInput, title: string): PageFrame {
     return {
-      title, nonce: input.scriptNonce,
+      title, nonce: input.scriptNonce, overseer: input.caller !== undefined && isOverseer(this.deps.policy, input.caller),
       ...(input.caller ? { signedIn: input.caller.name, signOut: `/.auth/logout?post_logout_redirect_uri=${encodeURIComponent(this.pageUrl(input))}` } : {}),
     };
   }

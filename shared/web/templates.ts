@@ -52,6 +52,10 @@ dt{font-weight:600;color:#333}dd{margin:0;overflow-wrap:anywhere;white-space:pre
 code{overflow-wrap:anywhere}
 .visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 .skip{position:absolute;left:-9999px}.skip:focus{position:static}
+[aria-current=page]{font-weight:700;text-decoration-thickness:3px}
+.drift{background:#fde7e9}.warn{color:#8a3c00}.ok{color:#0b6a0b}ul.plain{list-style:none;margin:0;padding:0}
+.basis{font-weight:600}.note{border-left:5px solid #7a4d00;background:#fff4ce;padding:.5rem .8rem}th[scope=row]{font-weight:600}
+.filters{display:grid;grid-template-columns:repeat(auto-fit,minmax(13rem,1fr));gap:0 1rem}
 @media (max-width:40rem){table,thead,tbody,tr,th,td,caption{display:block}thead{position:absolute;left:-9999px}
 td{border:0;padding:.2rem 0}td[data-label]::before{content:attr(data-label) ": ";font-weight:600}tr{border-bottom:1px solid #ccc;padding:.5rem 0}
 dl{grid-template-columns:1fr}dd{margin-bottom:.4rem}main{padding:.75rem}}
@@ -63,6 +67,9 @@ for (const t of document.querySelectorAll('time[datetime]')) t.textContent = new
 function left(ms){ if (ms <= 0) return 'ended'; const m = Math.floor(ms / 60000), h = Math.floor(m / 60); return (h ? h + ' h ' : '') + (m % 60) + ' min ' + (h ? '' : Math.floor(ms / 1000) % 60 + ' s ') + 'left'; }
 function tick(){ for (const c of document.querySelectorAll('[data-expires]')) c.textContent = left(Date.parse(c.dataset.expires) - Date.now()); }
 tick(); setInterval(tick, 1000);
+for (const z of document.querySelectorAll('input[name=tz]')) { const zone = Intl.DateTimeFormat().resolvedOptions().timeZone; if (z.value !== 'UTC' || !zone) continue;
+  for (const i of z.form.querySelectorAll('input[type=datetime-local]')) if (i.value) { const d = new Date(i.value + 'Z'); i.value = new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16); }
+  z.value = zone; }
 const target = document.getElementById('target'), grantee = document.getElementById('grantee'), ticket = document.getElementById('ticket'), check = document.getElementById('ticket-check'), duration = document.getElementById('duration');
 function fit(){
   const o = target.selectedOptions[0]; if (!o) return;
@@ -89,11 +96,11 @@ const LAYOUT = `<!doctype html>
 <body><a href="#main" class="skip">Skip to content</a>
 <header><nav aria-label="Portal"><ul>
 <li><a href="/">Home</a></li><li><a href="/ask">Ask for access</a></li><li><a href="/approvals">Approvals</a></li>
-<li><a href="/api/reports/access">Access report</a></li><li><a href="/api/reports/keys">Keys report</a></li>
+{{#each oversight}}<li><a href="{{href}}"{{#if current}} aria-current="page"{{/if}}>{{label}}</a></li>{{/each}}
 {{#if signedIn}}<li>Signed in as {{text signedIn}} · <a href="{{#if signOut}}{{signOut}}{{else}}/.auth/logout{{/if}}">Sign out</a></li>{{/if}}
 </ul></nav></header>
 <main id="main">{{{body}}}</main>
-<script nonce="{{nonce}}">${SCRIPT}</script>
+{{#if nonce}}<script nonce="{{nonce}}">${SCRIPT}</script>{{/if}}
 </body></html>`;
 
 const layout = engine.compile(LAYOUT, { strict: false });
@@ -109,9 +116,23 @@ export interface PageFrame {
   readonly signedIn?: string;
   /** Where Sign out goes (by default `/.auth/logout`). */
   readonly signOut?: string;
-  /** The CSP nonce of the page's one script. */
-  readonly nonce: string;
+  /** The CSP nonce of the page's one script; without one the page has no script. */
+  readonly nonce?: string;
+  /** The page's own path: its link in the navigation is marked as the current page. */
+  readonly path?: string;
+  /** False: the viewer is neither administrator nor auditor, and the navigation leaves out their pages. */
+  readonly overseer?: boolean;
 }
+
+/** The pages for administrators and auditors, in every page's navigation. */
+export const OVERSIGHT_LINKS: ReadonlyArray<{ readonly href: string; readonly label: string }> = [
+  { href: '/grants', label: 'Running grants' },
+  { href: '/audit', label: 'Audit trail' },
+  { href: '/api/reconcile/reports/latest', label: 'Reconciliation' },
+  { href: '/api/reports/access', label: 'Access report' },
+  { href: '/api/reports/keys', label: 'Keys report' },
+  { href: '/api/reports/usage', label: 'Usage report' },
+];
 
 /** A partial other templates include with `{{> name}}`. */
 export function partial(name: string, source: string): void {
@@ -119,5 +140,6 @@ export function partial(name: string, source: string): void {
 }
 
 export function page(frame: PageFrame, body: string): string {
-  return layout({ ...frame, body });
+  const oversight = frame.overseer === false ? [] : OVERSIGHT_LINKS.map((link) => ({ ...link, current: frame.path === link.href }));
+  return layout({ ...frame, oversight, body });
 }

@@ -1,5 +1,5 @@
-import type { AccessRequest, ChainedAuditRecord, OutboundEvent, PartitionedAudit } from '../../shared/domain';
-import type { AuditEntry, CreateOutcome, LedgerPort, RequestClaims, RequestPage, RequestQuery, StoredRequest } from '../../shared/services/ports';
+import { auditPageOf, type AccessRequest, type ChainedAuditRecord, type OutboundEvent, type PartitionedAudit } from '../../shared/domain';
+import type { AuditEntry, AuditPage, AuditPageQuery, CreateOutcome, LedgerPort, RequestClaims, RequestPage, RequestQuery, StoredRequest } from '../../shared/services/ports';
 
 /**
  * The ledger in memory, with the real one's contract: ETags, the index rows a new request claims,
@@ -66,6 +66,10 @@ export class InMemoryLedger implements LedgerPort {
 
   async audit(): Promise<ChainedAuditRecord[]> {
     return this.auditRecords.map((record, index) => ({ ...record, seq: index + 1, prevHash: '', hash: '' }));
+  }
+
+  async auditPage(query: AuditPageQuery): Promise<AuditPage> {
+    return auditPageOf(await this.audit(), query.filter, query.limit, query.continuation);
   }
 
   async auditHead(): Promise<ChainedAuditRecord | undefined> {

@@ -2,10 +2,10 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startTestStack, type TestStack } from './stack';
+import { startTestStack, type TestStack, type TestStackOptions } from './stack';
 
 /** Started in beforeAll (the policy file in a temporary directory), closed with it in afterAll. */
-export function useEnforcingDriftedStack(): () => TestStack {
+export function useEnforcingDriftedStack(options: TestStackOptions = {}): () => TestStack {
   let stack: TestStack | undefined;
   let policyDir: string | undefined;
   beforeAll(async () => {
@@ -13,7 +13,7 @@ export function useEnforcingDriftedStack(): () => TestStack {
     const policyFile = join(policyDir, 'policy.yaml');
     const contoso = readFileSync(join(__dirname, '..', '..', 'examples', 'contoso', 'policy.yaml'), 'utf8');
     writeFileSync(policyFile, contoso.replace(/\n {2}mode: report\n/, '\n  mode: enforce\n'));
-    stack = await startTestStack({ seed: 'drifted', policyFile });
+    stack = await startTestStack({ ...options, seed: 'drifted', policyFile });
   }, 60_000);
   afterAll(async () => {
     await stack?.close();

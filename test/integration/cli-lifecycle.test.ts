@@ -23,6 +23,18 @@ beforeAll(async () => {
 }, 120_000);
 
 describe('hsmgov against the local stack', () => {
+  it('eligible: the rules dave may use, with the real keys and grantees by name, in a table and as JSON', async () => {
+    const listed = await cli('dave', 'eligible');
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toMatch(/^RULE\s+ROLES\s+KEYS\s+FOR\s+DEFAULT\s+MAX\s+APPROVALS/);
+    expect(listed.stdout).toMatch(/^release-signing\s+.*release-signing-key.*app-vm/m);
+    const json = await cli('dave', 'eligible', '--json');
+    const rules = (JSON.parse(json.stdout) as { rules: Array<{ id: string }> }).rules.map((rule) => rule.id);
+    expect(rules).toContain('release-signing');
+    // Rules dave may not use are not his to see.
+    expect(rules).not.toContain('security-privileged');
+  });
+
   it('in tables: dave asks by names, sam approves by the short id, app-vm signs, dave revokes, app-vm is refused', async () => {
     await expect(sign()).rejects.toMatchObject({ exitCode: 4, message: expect.stringMatching(/^Refused: the HSM answered 403 to app-vm/) });
 
@@ -57,6 +69,11 @@ describe('hsmgov against the local stack', () => {
     expect(audit.stdout).toMatch(/^SEQ\s+AT\s+WHAT\s+WHO\s+REQUEST/);
     expect(audit.stdout).toMatch(new RegExp(`request.created\\s+dave\\s+${id.slice(0, 8)}`));
     expect(audit.stdout).toMatch(new RegExp(`request.revoked\\s+dave\\s+${id.slice(0, 8)}`));
+    // The service filters: only this request's approvals, by who made them.
+    const approvals = await cli('alice', 'audit', '--request', id, '--action', 'request.approved', '--who', 'sam', '--json');
+    const records = (JSON.parse(approvals.stdout) as { items: Array<{ action: string; requestId: string }> }).items;
+    expect(records.length).toBeGreaterThan(0);
+    expect(records.every((r) => r.action === 'request.approved' && r.requestId === id)).toBe(true);
   });
 
   it('with --json: the same lifecycle for scripts, a denial ends wait with exit 7, refusals carry the problem', async () => {

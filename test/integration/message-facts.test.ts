@@ -93,8 +93,8 @@ describe('the access report', () => {
     expect(Date.parse(report.grantsAsOf)).toBeGreaterThan(Date.parse(report.inventoryAsOf));
     expect(report.keys[0]!.access).toContainEqual(expect.objectContaining({ principal: 'app-vm', role: 'Managed HSM Crypto User', basis: 'just-in-time', requestId: granted.id, expiresAt: granted.expiresAt, source: 'running-grant' }));
     const html = await (await stack().api('/api/reports/access?key=release-signing-key&format=html', { persona: 'alice' })).text();
-    expect(html).toContain(`Grants as of <strong>${report.grantsAsOf.slice(0, 16)}`);
-    expect(html).toContain(`as of <strong>${report.inventoryAsOf}</strong>`);
+    expect(html).toContain(`Grants as of <time datetime="${report.grantsAsOf.slice(0, 16)}`);
+    expect(html).toContain(`as of <time datetime="${report.inventoryAsOf}"`);
     expect(html).toContain('granted after the inventory');
   });
 });

@@ -190,6 +190,8 @@ describe('docs/openapi.yaml against the running API', () => {
     expect((await call('get', '/api/reports/access', { persona: 'alice', query: 'key=app-signing-key' })).status).toBe(200);
     expect((await call('get', '/api/reports/access', { persona: 'alice', query: 'key=nope' })).body.code).toBe('key-not-found');
     expect((await call('get', '/api/reports/keys', { persona: 'alice' })).status).toBe(200);
+    expect((await call('get', '/api/reports/usage', { persona: 'alice' })).status).toBe(200);
+    expect((await call('get', '/api/reports/usage', { persona: 'dave' })).body.code).toBe('not-an-auditor');
     expect((await call('get', '/api/reports/keys', { persona: 'alice', query: 'days=x' })).body.code).toBe('invalid-query');
     expect((await call('get', '/api/reports/keys', { persona: 'dave' })).body.code).toBe('not-an-auditor');
     expect((await call('get', '/api/reports/keys', { persona: 'dave', headers: { accept: 'text/html' } })).status).toBe(403);
@@ -247,6 +249,10 @@ describe('docs/openapi.yaml against the running API', () => {
     const audit = await call('get', '/api/audit', { persona: 'alice', query: `from=${new Date(Date.now() - 3_600_000).toISOString()}` });
     expect(audit.status).toBe(200);
     expect((audit.body.items as unknown[]).length).toBeGreaterThan(0);
+    const page = await call('get', '/api/audit', { persona: 'alice', query: 'action=request&limit=1' });
+    expect(page.status).toBe(200);
+    expect(page.body.continuation).toMatch(/^\d+$/);
+    expect((await call('get', '/api/audit', { persona: 'alice', query: 'limit=1000' })).body.code).toBe('invalid-query');
     expect([...exercised].sort()).toEqual(documentedOperations());
   });
 });

@@ -17,7 +17,7 @@ import { applyEvent, createRequest, evaluateRequest, parsePolicy, roleDefinition
 import { AccessRequestService } from '../../shared/services/accessRequests';
 import { ReconciliationService, type ReconciliationDeps } from '../../shared/services/reconciliation';
 import type { ReconcileRun } from '../../shared/services/reconciliationPorts';
-import { runPage } from '../../shared/services/reportPages';
+import { runPage } from '../../shared/web/reports';
 import { caller, SILENT_LOG } from '../helpers/workflow';
 
 /**
@@ -327,7 +327,7 @@ describe('runs that crash or fail', () => {
     expect(third?.error).toMatch(/AccessDenied/);
     const report = await service.report(run.id);
     expect(report?.run).toMatchObject({ status: 'failed', failedAttempts: 3, error: third?.error });
-    expect(runPage(report!.run, report!.items)).toMatch(/Failed<\/td><td><span class="warn">.*AccessDenied.*3 failed attempt\(s\) in a row/);
+    expect(runPage(report!.run, report!.items)).toMatch(/Failed<\/th><td><span class="warn">.*AccessDenied.*3 failed attempt\(s\) in a row/);
     const audit = (await auditOf(run.id, 'reconcile.run-failed')) as Array<{ reason: string; details: Record<string, unknown> }>;
     expect(audit).toHaveLength(1);
     expect(audit[0]).toMatchObject({ details: { attempts: 3, phase: 'definitions' } });

@@ -79,6 +79,8 @@ function hookedLedger(ledger: PartitionedLedger, hooks: Hooks): LedgerPort {
     appendAuditOnce: (...args) => ledger.appendAuditOnce(...args),
     audit: (range) => ledger.audit(range),
     auditTrail: () => ledger.auditTrail(),
+    auditPage: (query) => ledger.auditPage(query),
+    auditHead: () => ledger.auditHead(),
     requestIdForSubmission: (...args) => ledger.requestIdForSubmission(...args),
     update: async (request, etag, audit, events) => {
       await hooks.update?.(request);

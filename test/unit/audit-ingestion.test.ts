@@ -33,7 +33,11 @@ describe('audit log ingestion', () => {
     expect(report.grants.find((g) => g.id === 'g-used')).toMatchObject({ used: true, firstUseAfterMs: 10 * 60_000, operations: [{ operation: 'KeySign', key: 'release-signing-key', count: 3, firstUse: '2030-01-01T10:10:00.000Z', lastUse: '2030-01-01T10:12:00.000Z' }] });
     expect(report.grants.find((g) => g.id === 'g-unused')).toMatchObject({ used: false, operations: [] });
     expect(report).toMatchObject({ used: 1, unused: 1 });
-    expect(report.rules.find((r) => r.ruleId === 'release-signing')?.suggestion).toMatch(/consider a default duration of PT1H/);
+    expect(report.rules.find((r) => r.ruleId === 'release-signing')?.suggestion).toBe('grants last PT8H (median) but are used within PT12M: consider a default duration of PT15M');
+    // With the policy's default durations it is the rule's default that is compared.
+    const byDefault = usageReport(grants, await store.uses(), { 'release-signing': 4 * 3_600_000 });
+    expect(byDefault.rules.find((r) => r.ruleId === 'release-signing')).toMatchObject({ defaultDurationMs: 4 * 3_600_000, suggestion: 'the default duration is PT4H but grants are used within PT12M: consider a default duration of PT15M' });
+    expect(usageReport(grants, await store.uses(), { 'release-signing': 20 * 60_000 }).rules.find((r) => r.ruleId === 'release-signing')?.suggestion).toBeUndefined();
   });
 
   it('reads an appended blob from its checkpoint and leaves a half-written line for the next read', async () => {

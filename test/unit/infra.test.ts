@@ -7,7 +7,7 @@ import { RECONCILE_QUEUE } from '../../shared/adapters/storage/runQueue';
 
 const root = join(__dirname, '..', '..');
 const read = (path: string): string => readFileSync(join(root, path), 'utf8');
-const BICEP_FILES = ['infra/main.bicep', 'infra/hsm-management-plane.bicep', 'infra/inbound-subscription.bicep'];
+const BICEP_FILES = ['infra/main.bicep', 'infra/hsm-management-plane.bicep', 'infra/inbound-subscription.bicep', 'infra/audit-log-source.bicep', 'infra/audit-log-subscription.bicep'];
 const bicep = BICEP_FILES.map(read).join('\n');
 
 // Built-in roles that would let the service do far more than govern access.
@@ -38,7 +38,8 @@ describe('infra: the service identity is least privileged', () => {
   const assignments = roleAssignmentBodies(bicep);
 
   it('assigns roles only to the service principal, each with principalType set', () => {
-    expect(assignments.length).toBe(5);
+    // Storage (3), the event topic, Key Vault, Application Insights and, on the log account, Blob Data Reader and Queue Data Contributor.
+    expect(assignments.length).toBe(7);
     for (const body of assignments) {
       expect(body).toMatch(/principalType: 'ServicePrincipal'/);
       expect(body).toMatch(/principalId: (identity\.properties\.principalId|principalId)/);
@@ -123,6 +124,8 @@ const CHECKED_API_VERSIONS: Record<string, string> = {
   'Microsoft.KeyVault/managedHSMs': '2023-07-01',
   'Microsoft.EventGrid/topics': '2025-02-15',
   'Microsoft.EventGrid/topics/eventSubscriptions': '2025-02-15',
+  'Microsoft.EventGrid/systemTopics': '2022-06-15',
+  'Microsoft.EventGrid/systemTopics/eventSubscriptions': '2022-06-15',
   'Microsoft.Web/serverfarms': '2024-04-01',
   'Microsoft.Web/sites': '2024-04-01',
   'Microsoft.Web/sites/config': '2024-04-01',
@@ -178,6 +181,20 @@ describe('infra: the first azd up works', () => {
     const subscription = resourceBody(read('infra/inbound-subscription.bicep'), 'inboundRequests');
     expect(subscription).toMatch(/parent: requestTopic/);
     expect(read('infra/inbound-subscription.bicep')).toMatch(/resource app 'Microsoft\.Web\/sites@[^']+' existing/);
+  });
+
+  it('subscribes the log account\'s system topic to the blob trigger\'s webhook after the deployment, with the blobs extension key', () => {
+    const subscription = read('infra/audit-log-subscription.bicep');
+    const functionName = /param functionName string = '([\w-]+)'/.exec(subscription)?.[1];
+    expect(read('functions/evidence.ts')).toMatch(new RegExp(`app\\.storageBlob\\('${functionName}', \\{ source: 'EventGrid'`));
+    expect(subscription).toMatch(/runtime\/webhooks\/blobs\?functionName=Host\.Functions\.\$\{functionName\}&code=\$\{listKeys\('\$\{app\.id\}\/host\/default', '[\d-]+'\)\.systemKeys\.blobs_extension\}/);
+    expect(subscription).toMatch(/eventDeliverySchema: 'EventGridSchema'/);
+    expect(subscription).toMatch(/includedEventTypes: \['Microsoft\.Storage\.BlobCreated'\]/);
+    expect(read('infra/audit-log-source.bicep')).toMatch(/topicType: 'Microsoft\.Storage\.StorageAccounts'/);
+    const hook = read('infra/hooks/postdeploy.sh');
+    expect(hook.indexOf('wait_for_function audit-ingest')).toBeGreaterThan(0);
+    expect(hook.indexOf('-f "$here/audit-log-subscription.bicep"')).toBeGreaterThan(hook.indexOf('wait_for_function audit-ingest'));
+    for (const output of ['AUDIT_LOG_SYSTEM_TOPIC_NAME', 'AUDIT_LOG_STORAGE_RESOURCE_GROUP']) expect(main).toMatch(new RegExp(`^output ${output} string`, 'm'));
   });
 
   it('ties the azd service to the function app by its azd-service-name tag and deploys the built package', () => {

@@ -1,8 +1,8 @@
 import type { TokenCredential } from '@azure/core-auth';
-import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
+import { BlobServiceClient, type ContainerClient, type StoragePipelineOptions } from '@azure/storage-blob';
 import { AUDIT_LOG_CONTAINER } from '../../domain';
 import type { AuditBlobReader } from '../../services/auditIngestion';
-import type { StorageConfig } from '../config';
+import type { AuditLogStorage, StorageConfig } from '../config';
 import { statusOf } from './setup';
 import { storageClientOptions } from './tables';
 
@@ -12,6 +12,14 @@ export function auditLogContainer(storage: StorageConfig, credential: TokenCrede
   if (storage.kind === 'connectionString') return BlobServiceClient.fromConnectionString(storage.connectionString, options).getContainerClient(AUDIT_LOG_CONTAINER);
   if (!storage.endpoints.blob) throw new Error('AzureWebJobsStorage__blobServiceUri is not set (nor AzureWebJobsStorage__accountName): the audit logs are read from the blob service');
   const service = new BlobServiceClient(storage.endpoints.blob, credential, options);
+  return service.getContainerClient(AUDIT_LOG_CONTAINER);
+}
+
+/** The diagnostic setting's container in the account AUDIT_LOGS_STORAGE names. */
+export function auditLogContainerOf(storage: AuditLogStorage, credential: TokenCredential): ContainerClient {
+  // core-rest-pipeline honours `tlsOptions` and `allowInsecureConnection`; the storage option type lists neither.
+  const options = { ...(storage.caPem ? { tlsOptions: { ca: storage.caPem } } : {}), ...(storage.allowInsecureConnection ? { allowInsecureConnection: true } : {}) } as StoragePipelineOptions;
+  const service = storage.kind === 'connectionString' ? BlobServiceClient.fromConnectionString(storage.connectionString, options) : new BlobServiceClient(storage.blobEndpoint, credential, options);
   return service.getContainerClient(AUDIT_LOG_CONTAINER);
 }
 

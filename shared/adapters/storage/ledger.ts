@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { odata, type TableClient, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
-import { chainAuditRecord, isTerminal, withExtensionTotals, type AccessRequest, type ChainedAuditRecord, type NotificationIntent, type OutboundEvent, type PartitionedAudit, type RequestStatus } from '../../domain';
-import type { AuditEntry, CreateOutcome, LedgerPort, RequestClaims, RequestPage, RequestQuery, StoredRequest } from '../../services/ports';
+import { chainAuditRecord, isTerminal, matchesAuditFilter, type AuditFilter, withExtensionTotals, type AccessRequest, type ChainedAuditRecord, type NotificationIntent, type OutboundEvent, type PartitionedAudit, type RequestStatus } from '../../domain';
+import type { AuditEntry, AuditPage, AuditPageQuery, CreateOutcome, LedgerPort, RequestClaims, RequestPage, RequestQuery, StoredRequest } from '../../services/ports';
 import { ensureTable, isContended, rowKeyOf, statusOf } from './setup';
 
 /**
@@ -274,16 +274,42 @@ export class TableLedger implements LedgerPort {
     return { chains: new Map([[LEDGER_PARTITION, { records, head }]]), anchors: { records: [], head: undefined } };
   }
 
+  /** The records in `range`, in chain order; the store itself leaves out those outside it. */
   async audit(range: { from?: string; to?: string } = {}): Promise<ChainedAuditRecord[]> {
     await this.ensureTable();
     const records: ChainedAuditRecord[] = [];
-    const filter = odata`PartitionKey eq ${LEDGER_PARTITION} and RowKey ge ${AUDIT_PREFIX} and RowKey lt ${'audit}'}`;
-    for await (const entity of this.table.listEntities<{ data: string; at: string }>({ queryOptions: { filter } })) {
-      if (range.from && entity.at < range.from) continue;
-      if (range.to && entity.at >= range.to) continue;
-      records.push(JSON.parse(entity.data) as ChainedAuditRecord);
-    }
+    for await (const entity of this.table.listEntities<{ data: string }>({ queryOptions: { filter: auditRowsFilter(range) } })) records.push(JSON.parse(entity.data) as ChainedAuditRecord);
     return records.sort((a, b) => a.seq - b.seq);
+  }
+
+  /**
+   * A page of the records `filter` selects. The store filters the time range and the request id
+   * (columns of each audit row) and starts after the continuation's seq (a RowKey range); who, what
+   * and scope live in the record's JSON, so those are matched here, reading on until the page is full.
+   */
+  async auditPage(query: AuditPageQuery): Promise<AuditPage> {
+    await this.ensureTable();
+    const records: ChainedAuditRecord[] = [];
+    const after = query.continuation === undefined ? undefined : Number(query.continuation);
+    const filter = auditRowsFilter(query.filter, after);
+    for await (const entity of this.table.listEntities<{ data: string }>({ queryOptions: { filter } })) {
+      const record = JSON.parse(entity.data) as ChainedAuditRecord;
+      if (!matchesAuditFilter(record, query.filter)) continue;
+      // One record beyond the page says whether there is a next one.
+      if (records.length === query.limit) return { records, continuation: String(records[records.length - 1]!.seq) };
+      records.push(record);
+    }
+    return { records };
   }
 }
 
+/** The audit rows of the ledger's partition in a time range, for one request, after a seq: all of it evaluated by the table service. */
+function auditRowsFilter(filter: Pick<AuditFilter, 'from' | 'to' | 'requestId'>, afterSeq?: number): string {
+  const clauses = [afterSeq === undefined
+    ? odata`PartitionKey eq ${LEDGER_PARTITION} and RowKey ge ${AUDIT_PREFIX} and RowKey lt ${'audit}'}`
+    : odata`PartitionKey eq ${LEDGER_PARTITION} and RowKey gt ${auditRowKey(afterSeq)} and RowKey lt ${'audit}'}`];
+  if (filter.from) clauses.push(odata`at ge ${filter.from}`);
+  if (filter.to) clauses.push(odata`at lt ${filter.to}`);
+  if (filter.requestId) clauses.push(odata`requestId eq ${filter.requestId}`);
+  return clauses.join(' and ');
+}

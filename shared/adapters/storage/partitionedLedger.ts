@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { odata, type TableClient, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
 import {
-  ANCHOR_CHAIN, anchorRecord, chainAuditRecord, headsToAnchor, isTerminal, withExtensionTotals,
+  ANCHOR_CHAIN, anchorRecord, auditPageOf, chainAuditRecord, headsToAnchor, isTerminal, withExtensionTotals,
   type AccessRequest, type AnchoredHead, type ChainedAuditRecord, type NotificationIntent, type OutboundEvent, type PartitionedAudit, type StoredChain,
 } from '../../domain';
-import type { AuditEntry, CreateOutcome, LedgerPort, RequestClaims, RequestPage, RequestQuery, StoredRequest } from '../../services/ports';
+import type { AuditEntry, AuditPage, AuditPageQuery, CreateOutcome, LedgerPort, RequestClaims, RequestPage, RequestQuery, StoredRequest } from '../../services/ports';
 import { LEDGER_PARTITION } from './ledger';
 import { ensureTable, isContended, rowKeyOf, statusOf } from './setup';
 
@@ -322,6 +322,11 @@ export class PartitionedLedger implements LedgerPort {
       return records;
     }));
     return chains.flat().sort((a, b) => a.at.localeCompare(b.at));
+  }
+
+  /** A page of the records `filter` selects, in time order: the chains are merged in memory, so the page is cut from them. */
+  async auditPage(query: AuditPageQuery): Promise<AuditPage> {
+    return auditPageOf(await this.audit({ ...(query.filter.from ? { from: query.filter.from } : {}), ...(query.filter.to ? { to: query.filter.to } : {}) }), query.filter, query.limit, query.continuation);
   }
 
   /** The anchor chain's last record. */

@@ -1,4 +1,4 @@
-import { maySeeRequest, type AccessRequest, type Caller, type Policy } from '../../domain';
+import { maySeeRequest, type AccessRequest, type Caller, type GrantUsage, type Policy } from '../../domain';
 import type { AssignmentPort, Clock, LedgerPort, RevocationScheduler, ServiceLog } from '../ports';
 import { WakeRegistry } from './wakeups';
 import { RequestWriter } from './writer';
@@ -29,6 +29,8 @@ export interface AccessRequestDependencies {
    * the commit by the notice drainer; without it, `onTransition` is the only way they go out.
    */
   notices?: boolean;
+  /** What the grantee did under a grant, as the HSM's audit log shows it so far: put into the grant's Expired or Revoked record. */
+  usageOf?(request: AccessRequest): Promise<GrantUsage>;
 }
 
 /**

@@ -1,5 +1,5 @@
-import { mayDecide, mayReadAuditTrail, maySeeAllRequests, verifyPartitionedAudit, type AccessRequest, type Caller, type ChainedAuditRecord, type ChainVerification, type RequestStatus } from '../../domain';
-import { listAll } from '../ports';
+import { AUDIT_PAGE_MAX, mayDecide, mayReadAuditTrail, maySeeAllRequests, verifyPartitionedAudit, type AccessRequest, type AuditFilter, type Caller, type ChainedAuditRecord, type ChainVerification, type RequestStatus } from '../../domain';
+import { listAll, type AuditPage, type AuditPageQuery } from '../ports';
 import type { RequestContext } from './context';
 import { notFound, problem, success, type Outcome } from './outcome';
 
@@ -26,6 +26,26 @@ export async function listRequests(ctx: RequestContext, caller: Caller, input: L
     pageSize: input.pageSize ?? 50,
   });
   return success({ items: page.items.map((item) => item.request), ...(page.continuation ? { continuation: page.continuation } : {}) });
+}
+
+/** A page of the audit trail, filtered (`GET /api/audit`, the portal's audit page). */
+export async function readAuditPage(ctx: RequestContext, caller: Caller, query: AuditPageQuery): Promise<Outcome<AuditPage>> {
+  if (!mayReadAuditTrail(ctx.policy, caller)) return problem(403, 'not-an-auditor', 'The audit trail is for HSM administrators and auditors');
+  return success(await ctx.deps.ledger.auditPage(query));
+}
+
+/** Every record `filter` selects, page by page, up to `max` (`truncated` when there were more). */
+export async function readAuditAll(ctx: RequestContext, caller: Caller, filter: AuditFilter, max: number): Promise<Outcome<{ records: ChainedAuditRecord[]; truncated: boolean }>> {
+  const records: ChainedAuditRecord[] = [];
+  let continuation: string | undefined;
+  do {
+    const page = await readAuditPage(ctx, caller, { filter, limit: AUDIT_PAGE_MAX, ...(continuation ? { continuation } : {}) });
+    if (!page.ok) return page;
+    records.push(...page.value.records);
+    continuation = page.value.continuation;
+    if (records.length >= max) return success({ records: records.slice(0, max), truncated: records.length > max || continuation !== undefined });
+  } while (continuation);
+  return success({ records, truncated: false });
 }
 
 /**

@@ -1,4 +1,4 @@
-import { applyEvent, notificationsForTransition, requestEventsBetween, type AccessRequest, type HistoryEntry, type NotificationIntent, type OutboundEvent, type RequestEvent } from '../../domain';
+import { applyEvent, notificationsForTransition, requestEventsBetween, type AccessRequest, type GrantUsage, type HistoryEntry, type NotificationIntent, type OutboundEvent, type RequestEvent } from '../../domain';
 import type { AuditEntry, Clock, CreateOutcome, LedgerPort, RequestClaims, ServiceLog } from '../ports';
 import { notFound, problem, success, type Outcome } from './outcome';
 
@@ -12,10 +12,14 @@ export interface WriterDependencies {
   eventSource?: string;
   /** Store the notifications a change owes with it (notice rows, sent after the commit by the notice drainer). */
   notices?: boolean;
+  usageOf?(request: AccessRequest): Promise<GrantUsage>;
 }
 
+/** A grant's end: its record carries what the grantee did under it. */
+const ENDS: ReadonlySet<string> = new Set(['Expired', 'Revoked']);
+
 /** The audit records of the history entries `after` has beyond `before`. */
-function historyAudit(before: AccessRequest | undefined, after: AccessRequest, hsmRequestId?: string): AuditEntry[] {
+function historyAudit(before: AccessRequest | undefined, after: AccessRequest, hsmRequestId?: string, usage?: GrantUsage): AuditEntry[] {
   const fresh = after.history.slice(before?.history.length ?? 0);
   return fresh.map((entry: HistoryEntry) => ({
     at: entry.at,
@@ -26,7 +30,10 @@ function historyAudit(before: AccessRequest | undefined, after: AccessRequest, h
     to: entry.to,
     reason: entry.reason,
     ...(hsmRequestId ? { hsmRequestId } : {}),
-    details: { role: after.role, scope: after.scope, principalId: after.principalId, hsm: after.hsm },
+    details: {
+      role: after.role, scope: after.scope, principalId: after.principalId, hsm: after.hsm,
+      ...(usage && ENDS.has(entry.to) && entry.from !== entry.to ? { usage: { used: usage.used, operations: usage.operations, ...(usage.firstUse ? { firstUse: usage.firstUse } : {}), ...(usage.lastUse ? { lastUse: usage.lastUse } : {}) } } : {}),
+    },
   }));
 }
 
@@ -92,11 +99,23 @@ export class RequestWriter {
         next = result.request;
       }
       if (next === stored.request) return success({ before: stored.request, after: next, announce: quiet });
-      const saved = await this.deps.ledger.update(next, stored.etag, historyAudit(stored.request, next, hsmRequestId), this.eventsBetween(stored.request, next), this.noticesBetween(stored.request, next));
+      const usage = await this.usageAtEnd(stored.request, next);
+      const saved = await this.deps.ledger.update(next, stored.etag, historyAudit(stored.request, next, hsmRequestId, usage), this.eventsBetween(stored.request, next), this.noticesBetween(stored.request, next));
       const before = stored.request;
       if (saved === 'updated') return success({ before, after: next, announce: () => this.transitioned(before, next) });
     }
     return problem(409, 'concurrent-update', `Request ${id} kept changing; try again`);
+  }
+
+  /** The usage a grant that ends now was put to; none when the evidence cannot be read (the end is never held up for it). */
+  private async usageAtEnd(before: AccessRequest, after: AccessRequest): Promise<GrantUsage | undefined> {
+    if (!this.deps.usageOf || !ENDS.has(after.status) || before.status === after.status || !after.grantedAt || after.plane === 'azure-rbac') return undefined;
+    try {
+      return await this.deps.usageOf(after);
+    } catch (error) {
+      this.deps.log.warn(`Request ${after.id}: its usage could not be read for its ${after.status} record: ${(error as Error).message}`, { requestId: after.id });
+      return undefined;
+    }
   }
 
   private eventsBetween(before: AccessRequest | undefined, after: AccessRequest): OutboundEvent[] {
