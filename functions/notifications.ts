@@ -13,3 +13,24 @@ export async function sendDueNotifications(_timer: Timer, context: InvocationCon
 }
 
 app.timer('notify-due', { schedule: '30 * * * * *', runOnStartup: false, handler: sendDueNotifications });
+
+/** Every 30 s: sends what a failed or skipped drain after a commit left in the notice rows, taking over claims a dead sender left. */
+export async function drainNotices(_timer: Timer, context: InvocationContext): Promise<void> {
+  const { sent } = await appContext().notices().drain();
+  if (sent > 0) context.log(`Notices: ${sent} sent`);
+}
+
+app.timer('notices-drain', { schedule: '15,45 * * * * *', runOnStartup: false, handler: drainNotices });
+
+/** How long a host shutting down waits for the drains its commits kicked; what is left, the next timer sends. */
+const SHUTDOWN_DRAIN_MS = 10_000;
+
+app.hook.appTerminate(async () => {
+  const context = appContext();
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    Promise.all([context.notices().idle(), context.outbox()?.idle()]),
+    new Promise<void>((resolve) => { timer = setTimeout(resolve, SHUTDOWN_DRAIN_MS); }),
+  ]);
+  clearTimeout(timer);
+});

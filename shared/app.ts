@@ -6,8 +6,8 @@ import { createServiceCredential, createStorageCredential } from './adapters/cre
 import { createHsmAccessControlClient, type HsmAccessControlClient } from './adapters/hsm-rbac';
 import { HsmAssignmentPort } from './adapters/hsm-rbac/assignmentPort';
 import { loadPolicyFile } from './adapters/policyFile';
-import { TableLedger } from './adapters/storage/ledger';
-import { PartitionedLedger } from './adapters/storage/partitionedLedger';
+import { LEDGER_PARTITION } from './adapters/storage/ledger';
+import { ALL_PARTITIONS, PartitionedLedger } from './adapters/storage/partitionedLedger';
 import { QueueRevocationScheduler, REVOCATION_QUEUE } from './adapters/storage/revocationQueue';
 import { createQueueClient, createTableClient, pingStorage } from './adapters/storage/tables';
 import { defaultHsmName, type AccessRequest, type Policy } from './domain';
@@ -28,7 +28,9 @@ import { hostname } from 'node:os';
 import { loadEventGridConfig, type EventGridConfig } from './adapters/config';
 import { EventGridPublisher } from './adapters/eventgrid';
 import { TableOutbox } from './adapters/storage/outbox';
-import { OutboxDrainer } from './services/outbox';
+import { OutboxDrainer, PartitionedOutboxDrainer } from './services/outbox';
+import { NoticeDrainer } from './services/notices';
+import { TableNotices } from './adapters/storage/notices';
 import { EventSubmissionService } from './services/eventsInbound';
 import { driftNotifier } from './services/reconciliationNotices';
 import { metrics, processLog, telemetryEnabled } from './adapters/telemetry';
@@ -98,10 +100,18 @@ export interface AppContext {
   readonly csrf: CsrfProtection;
   /** The Event Grid topic events go to; undefined when none is configured (then no event is written). */
   readonly eventGrid?: EventGridConfig;
-  /** Publishes the outbox (one per process, so kicks after commits coalesce); undefined without a topic. */
-  outbox(): OutboxDrainer | undefined;
+  /**
+   * Publishes the outbox of every ledger partition (one per process, so kicks after commits
+   * coalesce; a commit kicks only its own partition's); undefined without a topic.
+   */
+  outbox(): PartitionedOutboxDrainer | undefined;
   /** Access requests raised as events (the Event Grid trigger). */
   eventSubmissions(log?: ServiceLog): EventSubmissionService;
+  /**
+   * Sends the notifications committed changes owe, from their notice rows (one per process; a commit
+   * kicks its own partition's drain, the notices timer drains them all).
+   */
+  notices(): NoticeDrainer;
   /** Records the audit chains' heads in the anchor chain (the audit-anchor timer). */
   auditAnchors(): Pick<PartitionedLedger, 'anchor'>;
   /** Records the active-grant and pending-approval gauges (at most once a minute; nothing while telemetry is off). */
@@ -168,8 +178,18 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
     }
     return client;
   };
-  let sharedLedger: TableLedger | undefined;
-  const ledger = (): TableLedger => (sharedLedger ??= new TableLedger(context.tableClient(LEDGER_TABLE)));
+  let sharedLedger: PartitionedLedger | undefined;
+  // The request path's ledger (docs/ledger.md): a commit that wrote events has its partition's outbox drained.
+  const ledger = (): PartitionedLedger => (sharedLedger ??= new PartitionedLedger(context.tableClient(LEDGER_TABLE), {
+    onOutboxRows: (partition) => outbox()?.kick(partition),
+    onNoticeRows: (partition) => notices().kick(partition),
+  }));
+  let noticeDrainer: NoticeDrainer | undefined;
+  const notices = (): NoticeDrainer => (noticeDrainer ??= new NoticeDrainer({
+    stores: new Map(ALL_PARTITIONS.map((partition) => [partition, new TableNotices(context.tableClient(LEDGER_TABLE), partition)])),
+    notifications: notify.service(consoleLog),
+    log: consoleLog,
+  }));
   const recordWorkload = workloadGaugeRecorder(ledger, {
     activeGrants: (count) => metrics().activeGrants(count),
     pendingApprovals: (count) => metrics().pendingApprovals(count),
@@ -191,16 +211,18 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
   };
   const continuation = new QueueRunContinuation(createQueueClient(config.storage, RECONCILE_QUEUE, storageCredential));
   const eventGrid = loadEventGridConfig(env, `/hsm-access-governor/${defaultHsmName(policy)}`);
-  let drainer: OutboxDrainer | undefined;
-  const outbox = (): OutboxDrainer | undefined => {
+  let drainer: PartitionedOutboxDrainer | undefined;
+  const outbox = (): PartitionedOutboxDrainer | undefined => {
     if (!eventGrid) return undefined;
-    drainer ??= new OutboxDrainer({
-      store: new TableOutbox(context.tableClient(LEDGER_TABLE)),
-      publisher: new EventGridPublisher({ endpoint: eventGrid.topicEndpoint, ...(eventGrid.topicKey ? { key: eventGrid.topicKey } : {}), ...(eventGrid.caPem ? { caPem: eventGrid.caPem } : {}) }, credential),
-      clock,
-      log: consoleLog,
-      holder: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
-    });
+    if (drainer) return drainer;
+    const publisher = new EventGridPublisher({ endpoint: eventGrid.topicEndpoint, ...(eventGrid.topicKey ? { key: eventGrid.topicKey } : {}), ...(eventGrid.caPem ? { caPem: eventGrid.caPem } : {}) }, credential);
+    const holder = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+    // The ledger's partitions, and the one-partition layout's for what it held before `npm run ledger:migrate`.
+    const stores = new Map([LEDGER_PARTITION, ...ALL_PARTITIONS].map((partition) => [partition, new TableOutbox(context.tableClient(LEDGER_TABLE), partition)]));
+    drainer = new PartitionedOutboxDrainer(
+      new Map([...stores].map(([partition, store]) => [partition, new OutboxDrainer({ store, publisher, clock, log: consoleLog, holder })])),
+      async (partition) => (await stores.get(partition)!.oldest(1)).length > 0,
+    );
     return drainer;
   };
   const keyLists = new KeyListCache();
@@ -255,9 +277,8 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
     },
     pingStorage: (abortSignal) => pingStorage(config.storage, storageCredential, abortSignal),
     policy,
-    requests: (log = consoleLog) => {
-      const notifications = notify.service(log);
-      return new AccessRequestService({
+    requests: (log = consoleLog) =>
+      new AccessRequestService({
         policy,
         ledger: ledger(),
         hsm: (hsmName) => new HsmAssignmentPort(clientFor(hsmUrlFor(hsmName))),
@@ -267,18 +288,20 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
         log,
         newId: randomUUID,
         wakeups,
+        // Notifications leave with the commit as notice rows: the answer never waits for SMTP or Teams.
+        notices: true,
+        // The Teams bot's cards are updated in place, in order, after each commit (ADR 0029).
         onTransition: async (before, after) => {
-          outbox()?.kick();
           const cards = context.teamsCards(log);
-          await Promise.all([notifications.onTransition(before, after), cards ? within(CARD_WAIT_BUDGET_MS, cards.onTransition(before, after)) : undefined]);
+          if (cards) await within(CARD_WAIT_BUDGET_MS, cards.onTransition(before, after));
         },
         ...(eventGrid ? { eventSource: eventGrid.source } : {}),
         ...(auditLogReader ? { usageOf: (request: AccessRequest) => context.evidence().grantUsage(request) } : {}),
-      });
-    },
+      }),
     ...(eventGrid ? { eventGrid } : {}),
     outbox,
-    auditAnchors: () => new PartitionedLedger(context.tableClient(LEDGER_TABLE)),
+    notices,
+    auditAnchors: () => ledger(),
     recordWorkload: () => (telemetryEnabled() ? recordWorkload() : Promise.resolve()),
     eventSubmissions: (log = consoleLog) =>
       new EventSubmissionService({
@@ -288,7 +311,6 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
         clock,
         log,
         ...(eventGrid ? { eventSource: eventGrid.source } : {}),
-        afterCommit: () => outbox()?.kick(),
       }),
     notifications: (log = consoleLog) => notify.service(log),
     oversight: (log = consoleLog) =>
@@ -380,7 +402,6 @@ export function createAppContext(env: NodeJS.ProcessEnv = process.env, clock: Cl
         ...(serviceObjectId ? { serviceObjectId } : {}),
         ...(managementPlane ? { planes: [managementPlane] } : {}),
         ...(eventGrid ? { eventSource: eventGrid.source } : {}),
-        afterCommit: () => outbox()?.kick(),
         maxAttempts: reconcileSettings.maxAttempts,
         retryDelayMs: reconcileSettings.retryDelayMs,
         onCompleted: [

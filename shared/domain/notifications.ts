@@ -170,7 +170,7 @@ export const APPROVAL_CATCH_UP_MS = 2 * 60_000;
  */
 export const APPROVAL_CATCH_UP_UNTIL_MS = 10 * 60_000;
 
-const approvalNeededKey = (requestId: string): string => `approval-needed|${requestId}`;
+export const approvalNeededKey = (requestId: string): string => `approval-needed|${requestId}`;
 
 /**
  * The timer's notifications that are due at `now`: the approval request of a Pending request between

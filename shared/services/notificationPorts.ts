@@ -34,6 +34,8 @@ export interface NotificationMarks {
   claim(key: string, reclaimAfterMs?: number): Promise<boolean>;
   /** The claimed message went out (delivered, or its failure recorded): nobody sends it again. */
   confirm(key: string): Promise<void>;
+  /** Whether `key`'s message was confirmed sent. */
+  isSent(key: string): Promise<boolean>;
 }
 
 /** What each HSM's security team was last told about its drift, so that unchanged drift is not told again. */

@@ -19,7 +19,7 @@ const DEFAULT_WAIT_BUDGET_MS = 2000;
 const MAX_RETRY_AFTER_MS = 60_000;
 const MAX_AUDIT_ATTEMPTS = 20;
 /** A timer message claimed this long ago and never confirmed lost its sender (sends take seconds; a Retry-After at most a minute). */
-const RECLAIM_TIMER_CLAIM_AFTER_MS = 5 * 60_000;
+export const RECLAIM_TIMER_CLAIM_AFTER_MS = 5 * 60_000;
 
 export interface NotificationDependencies {
   policy: Policy;
@@ -99,6 +99,19 @@ export class NotificationService {
     const outcomes = await this.deliver(intent, request);
     await marks?.confirm(intent.key!);
     return outcomes;
+  }
+
+  /**
+   * A notification a committed change owes (its notice row), sent once under `key` (the intent's own
+   * key, shared with the timer's catch-up, or the row's): 'sent'; 'done' when it went out already;
+   * 'busy' while another sender holds a claim younger than `reclaimAfterMs` (without it, any claim).
+   */
+  async sendNotice(intent: NotificationIntent, request: AccessRequest, key: string, reclaimAfterMs?: number): Promise<'sent' | 'done' | 'busy'> {
+    const marks = this.deps.marks;
+    if (marks && !(await marks.claim(key, reclaimAfterMs))) return (await marks.isSent(key)) ? 'done' : 'busy';
+    await this.deliver(intent, request);
+    await marks?.confirm(key);
+    return 'sent';
   }
 
   /** Sends one intent to every recipient of its audience; resolves with each outcome, never rejects. */

@@ -55,13 +55,15 @@ export class OutboxDrainer {
     if (!(await renew())) return { leased: false, published: 0 };
     let published = 0;
     try {
+      const batchSize = this.deps.batchSize ?? DEFAULT_BATCH;
       for (;;) {
-        const entries = await store.oldest(this.deps.batchSize ?? DEFAULT_BATCH);
+        const entries = await store.oldest(batchSize);
         if (entries.length === 0) break;
         const sent = await this.publish(entries);
         await store.remove(sent);
         published += sent.length;
-        if (!(await renew())) break;
+        // A short batch was all there was: what commits after it kicks a drain of its own.
+        if (entries.length < batchSize || !(await renew())) break;
       }
     } finally {
       await store.release(holder).catch((error: Error) => this.deps.log.warn(`Outbox: the lease could not be released: ${error.message}`));
@@ -141,5 +143,40 @@ export class OutboxDrainer {
     } catch (error) {
       this.deps.log.warn(`Outbox: drain after commit failed, the timer will retry: ${(error as Error).message}`);
     }
+  }
+}
+
+/**
+ * One drainer per ledger partition (each partition's outbox rows are in its own commit order, with
+ * its own lease): a commit kicks the drain of the partition it wrote, and the timer drains them all.
+ */
+export class PartitionedOutboxDrainer {
+  constructor(
+    private readonly drainers: ReadonlyMap<string, OutboxDrainer>,
+    /** Whether a partition's outbox holds anything (one ranged read), so the timer leases only those that do. */
+    private readonly waiting: (partition: string) => Promise<boolean>,
+  ) {}
+
+  /** Drains `partition` in the background (every partition without one). */
+  kick(partition?: string): void {
+    if (partition === undefined) for (const drainer of this.drainers.values()) drainer.kick();
+    else this.drainers.get(partition)?.kick();
+  }
+
+  /** Drains every partition that holds events, one after another; leased when every one that held some was drained here. */
+  async drain(): Promise<DrainResult> {
+    let published = 0;
+    let leased = true;
+    for (const [partition, drainer] of this.drainers) {
+      if (!(await this.waiting(partition))) continue;
+      const result = await drainer.drain();
+      published += result.published;
+      leased &&= result.leased;
+    }
+    return { leased, published };
+  }
+
+  async idle(): Promise<void> {
+    await Promise.all([...this.drainers.values()].map((drainer) => drainer.idle()));
   }
 }

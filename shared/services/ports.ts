@@ -1,5 +1,5 @@
 /** The small interfaces the application services drive; adapters implement them. */
-import type { AccessRequest, AuditFilter, AuditRecord, ChainedAuditRecord, OutboundEvent, RequestStatus } from '../domain';
+import type { AccessRequest, AuditFilter, AuditRecord, ChainedAuditRecord, NotificationIntent, OutboundEvent, PartitionedAudit, RequestStatus } from '../domain';
 
 export type AuditEntry = Omit<AuditRecord, 'seq'>;
 
@@ -49,12 +49,16 @@ export interface LedgerPort {
    * Stores a new request with its audit records, events and index rows, all or nothing. Two
    * instances claiming the same key at once: exactly one stores its request.
    */
-  create(request: AccessRequest, audit: readonly AuditEntry[], events?: readonly OutboundEvent[], claims?: RequestClaims): Promise<CreateOutcome>;
+  create(request: AccessRequest, audit: readonly AuditEntry[], events?: readonly OutboundEvent[], claims?: RequestClaims, notices?: readonly NotificationIntent[]): Promise<CreateOutcome>;
   /** The id of the request a submission key names, if any. */
   requestIdForSubmission(submissionKey: string): Promise<string | undefined>;
   get(id: string): Promise<StoredRequest | undefined>;
-  /** 'conflict' when the request changed since `etag` was read: re-read and decide again. */
-  update(request: AccessRequest, etag: string, audit: readonly AuditEntry[], events?: readonly OutboundEvent[]): Promise<'updated' | 'conflict'>;
+  /**
+   * 'conflict' when the request changed since `etag` was read: re-read and decide again. `notices`
+   * (as for `create`): the notifications the change owes, stored with it as outbox rows together
+   * with the request as it is after the change, sent later by the notice drainer (NoticeStore).
+   */
+  update(request: AccessRequest, etag: string, audit: readonly AuditEntry[], events?: readonly OutboundEvent[], notices?: readonly NotificationIntent[]): Promise<'updated' | 'conflict'>;
   list(query: RequestQuery): Promise<RequestPage>;
   /** Audit records of actions that change no request (reconciliation, rejected submissions), chained like the others. */
   appendAudit(audit: readonly AuditEntry[], events?: readonly OutboundEvent[]): Promise<void>;
@@ -67,6 +71,25 @@ export interface LedgerPort {
   /** One page of the records `filter` selects, in chain order; `continuation` (digits) asks for the next. */
   auditPage(query: AuditPageQuery): Promise<AuditPage>;
   auditHead(): Promise<ChainedAuditRecord | undefined>;
+  /** Every chain as stored, with its head row, and the anchor chain: what a verifier checks (docs/ledger.md). */
+  auditTrail(): Promise<PartitionedAudit>;
+}
+
+/** A notification a committed change owes, as its outbox row holds it. */
+export interface NoticeEntry {
+  /** The row's key, in commit order within its partition. */
+  readonly key: string;
+  readonly intent: NotificationIntent;
+  /** The request as the change left it: what the message tells. */
+  readonly request: AccessRequest;
+}
+
+/** The notice rows of one ledger partition. */
+export interface NoticeStore {
+  /** The oldest waiting notices, in commit order. */
+  waiting(limit: number): Promise<NoticeEntry[]>;
+  /** Deletes a notice that went out (one already deleted counts as deleted). */
+  remove(entry: NoticeEntry): Promise<void>;
 }
 
 export interface AuditPageQuery {

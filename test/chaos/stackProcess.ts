@@ -12,7 +12,7 @@ import { TableClient } from '@azure/data-tables';
 import type { JWK } from 'jose';
 import type { FaultSettings } from '../../dev/emulator-common/faults';
 import { LEDGER_TABLE } from '../../shared/app';
-import { TableLedger } from '../../shared/adapters/storage/ledger';
+import { PartitionedLedger } from '../../shared/adapters/storage/partitionedLedger';
 import { startTestStack, type TestStackOptions } from '../helpers/stack';
 
 export interface ChaosStackInfo {
@@ -32,7 +32,7 @@ export interface ChaosStack extends ChaosStackInfo {
   issueToken(persona: string, audience: string): Promise<string>;
   assignments(): Promise<SeenAssignment[]>;
   setFaults(settings: FaultSettings): Promise<void>;
-  ledger(): TableLedger;
+  ledger(): PartitionedLedger;
   close(): Promise<void>;
 }
 
@@ -67,7 +67,7 @@ export async function startChaosStack(options: TestStackOptions, logDir: string)
     issueToken: (persona, audience) => call<string>({ op: 'token', persona, audience }),
     assignments: () => call<SeenAssignment[]>({ op: 'assignments' }),
     setFaults: (settings) => call<void>({ op: 'faults', settings }),
-    ledger: () => new TableLedger(TableClient.fromConnectionString(info.storageConnectionString, LEDGER_TABLE, { tlsOptions: { ca: info.storageCaPem } })),
+    ledger: () => new PartitionedLedger(TableClient.fromConnectionString(info.storageConnectionString, LEDGER_TABLE, { tlsOptions: { ca: info.storageCaPem } })),
     close: async () => {
       const exited = new Promise((resolve) => child.once('exit', resolve));
       await call({ op: 'close' }).catch(() => undefined);

@@ -1,4 +1,4 @@
-import { auditPageOf, type AccessRequest, type ChainedAuditRecord, type OutboundEvent } from '../../shared/domain';
+import { auditPageOf, type AccessRequest, type ChainedAuditRecord, type OutboundEvent, type PartitionedAudit } from '../../shared/domain';
 import type { AuditEntry, AuditPage, AuditPageQuery, CreateOutcome, LedgerPort, RequestClaims, RequestPage, RequestQuery, StoredRequest } from '../../shared/services/ports';
 
 /**
@@ -74,6 +74,11 @@ export class InMemoryLedger implements LedgerPort {
 
   async auditHead(): Promise<ChainedAuditRecord | undefined> {
     return (await this.audit()).at(-1);
+  }
+
+  async auditTrail(): Promise<PartitionedAudit> {
+    const records = await this.audit();
+    return { chains: new Map([['memory', { records, head: records.at(-1) }]]), anchors: { records: [], head: undefined } };
   }
 
   private store(request: AccessRequest, audit: readonly AuditEntry[], events: readonly OutboundEvent[]): void {

@@ -7,7 +7,7 @@ import { silentLogger, type HostLogEntry } from '../../dev/host';
 import { DevPersonaCredential } from '../../dev/idp/credential';
 import { API_AUDIENCE, startStack, type Stack, type StackOptions } from '../../dev/stack';
 import { LEDGER_TABLE } from '../../shared/app';
-import { TableLedger } from '../../shared/adapters/storage/ledger';
+import { PartitionedLedger } from '../../shared/adapters/storage/partitionedLedger';
 
 /** Short names for the audiences tests use most. */
 export const AUDIENCES = {
@@ -36,7 +36,7 @@ export interface TestStack {
   /** fetch against the Functions host: `api('/api/requests', { persona: 'sam', method: 'POST', body: {...} })`. */
   api(path: string, options?: ApiCallOptions): Promise<Response>;
   /** The app's ledger (requests and audit trail) in the stack's storage. */
-  ledger(): TableLedger;
+  ledger(): PartitionedLedger;
   close(): Promise<void>;
 }
 
@@ -85,7 +85,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
       if (body === undefined && method !== 'GET' && method !== 'HEAD' && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json';
       return fetch(`${stack.endpoints.api}${path.startsWith('/') ? '' : '/'}${path}`, { method, headers, body, redirect: 'manual' });
     },
-    ledger: () => new TableLedger(TableClient.fromConnectionString(stack.endpoints.storageConnectionString, LEDGER_TABLE, stack.azurite.clientOptions)),
+    ledger: () => new PartitionedLedger(TableClient.fromConnectionString(stack.endpoints.storageConnectionString, LEDGER_TABLE, stack.azurite.clientOptions)),
     close: async () => {
       try {
         await stack.close();

@@ -4,7 +4,7 @@ import type { QueueClient } from '@azure/storage-queue';
 import { PERSONAS } from '../../dev/personas';
 import { LEDGER_TABLE, type AppContext } from '../../shared/app';
 import { HsmAssignmentPort } from '../../shared/adapters/hsm-rbac/assignmentPort';
-import { TableLedger } from '../../shared/adapters/storage/ledger';
+import { PartitionedLedger } from '../../shared/adapters/storage/partitionedLedger';
 import { QueueRevocationScheduler, REVOCATION_QUEUE, type RevocationMessage } from '../../shared/adapters/storage/revocationQueue';
 import { createQueueClient } from '../../shared/adapters/storage/tables';
 import type { Caller } from '../../shared/domain';
@@ -18,20 +18,21 @@ export const SILENT_LOG: ServiceLog = { info: () => undefined, warn: () => undef
 
 /**
  * The app's workflow as a process that dies right after each commit: it stores requests (with their
- * outbox records when `events` is set), grants and schedules revocations, but neither notifies
- * anyone nor drains the outbox.
+ * outbox records when `events` is set, its notice rows when `notices` is), grants and schedules
+ * revocations, but neither notifies anyone nor drains the outbox.
  */
-export function workflowThatDiesAfterCommit(context: AppContext, options: { events?: boolean } = {}): AccessRequestService {
+export function workflowThatDiesAfterCommit(context: AppContext, options: { events?: boolean; notices?: boolean } = {}): AccessRequestService {
   const clock = { now: () => new Date() };
   return new AccessRequestService({
     policy: context.policy,
-    ledger: new TableLedger(context.tableClient(LEDGER_TABLE)),
+    ledger: new PartitionedLedger(context.tableClient(LEDGER_TABLE)),
     hsm: () => new HsmAssignmentPort(context.hsm()),
     scheduler: new QueueRevocationScheduler(createQueueClient(context.config.storage, REVOCATION_QUEUE, context.credential), clock),
     clock,
     log: SILENT_LOG,
     newId: randomUUID,
     ...(options.events ? { eventSource: context.eventGrid!.source } : {}),
+    ...(options.notices ? { notices: true } : {}),
   });
 }
 

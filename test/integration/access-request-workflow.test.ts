@@ -10,9 +10,9 @@ import { PERSONAS } from '../../dev/personas';
 import { createHsmAccessControlClient } from '../../shared/adapters/hsm-rbac';
 import { HsmAssignmentPort } from '../../shared/adapters/hsm-rbac/assignmentPort';
 import { loadPolicyFile } from '../../shared/adapters/policyFile';
-import { TableLedger } from '../../shared/adapters/storage/ledger';
+import { grantPartitionOf, PartitionedLedger } from '../../shared/adapters/storage/partitionedLedger';
 import { QueueRevocationScheduler } from '../../shared/adapters/storage/revocationQueue';
-import { assignmentNameFor, verifyAuditChain, type AccessRequest } from '../../shared/domain';
+import { assignmentNameFor, verifyPartitionedAudit, type AccessRequest } from '../../shared/domain';
 import { AccessRequestService } from '../../shared/services/accessRequests';
 import type { AssignmentPort, LedgerPort } from '../../shared/services/ports';
 import { caller, drainWakeUps, SILENT_LOG } from '../helpers/workflow';
@@ -30,8 +30,8 @@ let azurite: Azurite;
 let tableName: string;
 const clock = { current: new Date('2026-11-23T09:00:00Z'), now: () => new Date(clock.current) };
 
-function ledger(): TableLedger {
-  return new TableLedger(TableClient.fromConnectionString(azurite.connectionString, tableName, { allowInsecureConnection: true }));
+function ledger(): PartitionedLedger {
+  return new PartitionedLedger(TableClient.fromConnectionString(azurite.connectionString, tableName, { allowInsecureConnection: true }));
 }
 
 const revocationQueue = (): QueueClient => QueueServiceClient.fromConnectionString(azurite.connectionString).getQueueClient(`revocations-${tableName.toLowerCase()}`);
@@ -107,7 +107,7 @@ describe('access request workflow on Azurite and the HSM emulator', () => {
     await Promise.all([drainWakeUps(revocationQueue(), service(), clock.now), drainWakeUps(revocationQueue(), service(), clock.now)]);
 
     const audit = await ledger().audit();
-    expect(verifyAuditChain(audit)).toMatchObject({ ok: true });
+    expect(verifyPartitionedAudit(await ledger().auditTrail())).toMatchObject({ ok: true });
     for (const grant of grants) {
       const stored = await ledger().get(grant.id);
       expect(stored?.request.status).toBe('Expired');
@@ -174,7 +174,7 @@ describe('access request workflow on Azurite and the HSM emulator', () => {
     await sweepAndWake(restarted);
     expect((await real.get(id))?.request.status).toBe('Expired');
     expect(heldBy(PERSONAS.sara.oid, '/keys/storage-cmk')).toHaveLength(0);
-    expect(verifyAuditChain(await real.audit())).toMatchObject({ ok: true });
+    expect(verifyPartitionedAudit(await real.auditTrail())).toMatchObject({ ok: true });
   });
 
   it('extends an active grant on approval with no gap in access', async () => {
@@ -226,8 +226,9 @@ describe('access request workflow on Azurite and the HSM emulator', () => {
     expect(await svc.verifyAudit()).toMatchObject({ ok: true });
 
     const table = TableClient.fromConnectionString(azurite.connectionString, tableName, { allowInsecureConnection: true });
-    const row = await table.getEntity<{ data: string }>('ledger', 'audit|000000000001');
-    await table.updateEntity({ partitionKey: 'ledger', rowKey: 'audit|000000000001', data: row.data.replace('request.created', 'request.forged') }, 'Merge');
+    const partitionKey = grantPartitionOf(PERSONAS['app-vm'].oid);
+    const row = await table.getEntity<{ data: string }>(partitionKey, 'audit|000000000001');
+    await table.updateEntity({ partitionKey, rowKey: 'audit|000000000001', data: row.data.replace('request.created', 'request.forged') }, 'Merge');
     expect(await svc.verifyAudit()).toMatchObject({ ok: false, brokenAtSeq: 1 });
   });
 });

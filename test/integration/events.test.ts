@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { AzureKeyCredential, EventGridPublisherClient } from '@azure/eventgrid';
 import { createAppContext, LEDGER_TABLE, type AppContext } from '../../shared/app';
 import { EventGridPublisher } from '../../shared/adapters/eventgrid';
-import { TableLedger } from '../../shared/adapters/storage/ledger';
+import { auditPartitionOf, grantPartitionOf, PartitionedLedger } from '../../shared/adapters/storage/partitionedLedger';
 import { DEAD_LETTER_PREFIX, TableOutbox } from '../../shared/adapters/storage/outbox';
 import { driftDetectedEvent, eventSubmissionKeyOf, REQUEST_EVENT_TYPES, SUBMIT_EVENT_TYPE, type OutboundEvent } from '../../shared/domain';
 import type { AccessRequestService } from '../../shared/services/accessRequests';
@@ -66,7 +66,11 @@ it('a lifecycle over HTTP publishes Submitted, Approved, Granted, Revoked in ord
 /** The workflow as a process that dies right after each commit: nothing drains its outbox. */
 const serviceThatNeverDrains = (): AccessRequestService => workflowThatDiesAfterCommit(context, { events: true });
 
-function drainer(holder: string, publisher = new EventGridPublisher({ endpoint: context.eventGrid!.topicEndpoint, key: context.eventGrid!.topicKey!, caPem: context.eventGrid!.caPem! }, context.credential), store = new TableOutbox(context.tableClient(LEDGER_TABLE))): OutboxDrainer {
+/** The ledger partition of the release requests (app-vm's) holds their outbox rows. */
+const RELEASE_PARTITION = grantPartitionOf(APP_VM);
+const outboxOf = (partition: string): TableOutbox => new TableOutbox(context.tableClient(LEDGER_TABLE), partition);
+
+function drainer(holder: string, publisher = new EventGridPublisher({ endpoint: context.eventGrid!.topicEndpoint, key: context.eventGrid!.topicKey!, caPem: context.eventGrid!.caPem! }, context.credential), store = outboxOf(RELEASE_PARTITION)): OutboxDrainer {
   return new OutboxDrainer({ store, publisher, clock, log: SILENT_LOG, holder, batchSize: 3, retryDelaysMs: [10], sleep: async () => undefined });
 }
 
@@ -98,7 +102,7 @@ it('a crash after publishing and before deleting publishes the same events again
   const outcome = await dying.submit(caller('dave'), RELEASE);
   if (!outcome.ok) throw new Error(outcome.detail);
   const id = outcome.value.request.id;
-  const store = new TableOutbox(context.tableClient(LEDGER_TABLE));
+  const store = outboxOf(RELEASE_PARTITION);
   const crashing = Object.assign(Object.create(store) as TableOutbox, { remove: async () => { throw new Error('process died'); } });
   await expect(drainer('crashing', undefined, crashing).drain()).rejects.toThrow('process died');
   await drainer('fresh').drain();
@@ -108,7 +112,7 @@ it('a crash after publishing and before deleting publishes the same events again
 });
 
 it('concurrent drainers publish every event once, in commit order', async () => {
-  const ledger = new TableLedger(context.tableClient(LEDGER_TABLE));
+  const ledger = new PartitionedLedger(context.tableClient(LEDGER_TABLE));
   const runId = `concurrent-${randomUUID().slice(0, 8)}`;
   const committed: OutboundEvent[] = [];
   for (let i = 0; i < 12; i++) {
@@ -118,10 +122,10 @@ it('concurrent drainers publish every event once, in commit order', async () => 
     await ledger.appendAudit([{ at, actor: 'system', action: 'reconcile.test', requestId: runId, reason: `batch ${i}` }], events);
     committed.push(...events);
   }
-  const results = await Promise.all(['a', 'b', 'c', 'd'].map((holder) => drainer(holder).drain()));
+  const results = await Promise.all(['a', 'b', 'c', 'd'].map((holder) => drainer(holder, undefined, outboxOf(auditPartitionOf(runId))).drain()));
   const mine = () => received().filter((e) => (e.data as { runId?: string }).runId === runId).map((e) => e.id);
   // A drainer that found the lease taken leaves the rest to its holder; one more pass catches a late start.
-  await drainer('e').drain();
+  await drainer('e', undefined, outboxOf(auditPartitionOf(runId))).drain();
   expect(mine()).toEqual(committed.map((e) => e.id));
   expect(results.filter((r) => r.leased).length).toBeGreaterThanOrEqual(1);
 });
@@ -132,29 +136,29 @@ function driftEvents(runId: string, count: number, reason: string): OutboundEven
 }
 
 it('a batch over the topic\'s 1 MB is split and published in order, not retried for ever', async () => {
-  const ledger = new TableLedger(context.tableClient(LEDGER_TABLE));
+  const ledger = new PartitionedLedger(context.tableClient(LEDGER_TABLE));
   const runId = `large-${randomUUID().slice(0, 8)}`;
   // 40 events of about 28 KB (a row's string property holds 32 K characters): 1.1 MB in one batch.
   const events = driftEvents(runId, 40, 'x'.repeat(28_000));
   for (const part of [events.slice(0, 20), events.slice(20)]) await ledger.appendAudit([{ at: new Date().toISOString(), actor: 'system', action: 'reconcile.test', requestId: runId, reason: 'large events' }], part);
-  const wholeBatch = new OutboxDrainer({ store: new TableOutbox(context.tableClient(LEDGER_TABLE)), publisher: new EventGridPublisher({ endpoint: context.eventGrid!.topicEndpoint, key: context.eventGrid!.topicKey!, caPem: context.eventGrid!.caPem! }, context.credential), clock, log: SILENT_LOG, holder: 'whole-batch', retryDelaysMs: [10], sleep: async () => undefined });
+  const wholeBatch = new OutboxDrainer({ store: outboxOf(auditPartitionOf(runId)), publisher: new EventGridPublisher({ endpoint: context.eventGrid!.topicEndpoint, key: context.eventGrid!.topicKey!, caPem: context.eventGrid!.caPem! }, context.credential), clock, log: SILENT_LOG, holder: 'whole-batch', retryDelaysMs: [10], sleep: async () => undefined });
   expect(await wholeBatch.drain()).toMatchObject({ leased: true });
   expect(received().filter((e) => (e.data as { runId?: string }).runId === runId).map((e) => e.id)).toEqual(events.map((e) => e.id));
 });
 
 it('an event the topic refuses is dead-lettered, and the events after it are published', async () => {
-  const ledger = new TableLedger(context.tableClient(LEDGER_TABLE));
+  const ledger = new PartitionedLedger(context.tableClient(LEDGER_TABLE));
   const runId = `refused-${randomUUID().slice(0, 8)}`;
   const [first, refused, last] = driftEvents(runId, 3, 'test') as [OutboundEvent, OutboundEvent, OutboundEvent];
   // A row the topic cannot accept (a CloudEvent needs a type), between two good ones.
   await ledger.appendAudit([{ at: new Date().toISOString(), actor: 'system', action: 'reconcile.test', requestId: runId, reason: 'one bad event' }], [first, { ...refused, type: '' as OutboundEvent['type'] }, last]);
-  expect(await drainer('refused').drain()).toMatchObject({ leased: true });
+  expect(await drainer('refused', undefined, outboxOf(auditPartitionOf(runId))).drain()).toMatchObject({ leased: true });
   expect(received().filter((e) => (e.data as { runId?: string }).runId === runId).map((e) => e.id)).toEqual([first.id, last.id]);
-  const dead = await context.tableClient(LEDGER_TABLE).listEntities<{ eventId: string; reason: string }>({ queryOptions: { filter: `PartitionKey eq 'ledger' and RowKey ge '${DEAD_LETTER_PREFIX}' and RowKey lt 'outbox-dead}'` } });
+  const dead = await context.tableClient(LEDGER_TABLE).listEntities<{ eventId: string; reason: string }>({ queryOptions: { filter: `PartitionKey eq '${auditPartitionOf(runId)}' and RowKey ge '${DEAD_LETTER_PREFIX}' and RowKey lt 'outbox-dead}'` } });
   const deadIds: Array<{ eventId: string; reason: string }> = [];
   for await (const row of dead) deadIds.push({ eventId: row.eventId, reason: row.reason });
   expect(deadIds).toEqual(expect.arrayContaining([expect.objectContaining({ eventId: refused.id, reason: expect.stringMatching(/^400: /) })]));
-  expect(await drainer('after').drain()).toEqual({ leased: true, published: 0 });
+  expect(await drainer('after', undefined, outboxOf(auditPartitionOf(runId))).drain()).toEqual({ leased: true, published: 0 });
 });
 
 function itsmClient(): EventGridPublisherClient<'CloudEvent'> {

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createAppContext, LEDGER_TABLE } from '../../shared/app';
 import { EventGridPublisher } from '../../shared/adapters/eventgrid';
-import { TableLedger } from '../../shared/adapters/storage/ledger';
+import { ALL_PARTITIONS, PartitionedLedger } from '../../shared/adapters/storage/partitionedLedger';
 import { TableOutbox } from '../../shared/adapters/storage/outbox';
 import { OutboxDrainer } from '../../shared/services/outbox';
 import { requestEventsBetween, type AccessRequest } from '../../shared/domain';
@@ -57,17 +57,20 @@ it(`loses and invents no event when the process is killed at ${KILLS} random mom
   // A killed drainer's lease lapses after a minute; the fresh instance drains as it would by then.
   const fresh = createAppContext(settings);
   const grid = fresh.eventGrid!;
-  const later = new OutboxDrainer({
-    store: new TableOutbox(fresh.tableClient(LEDGER_TABLE)),
-    publisher: new EventGridPublisher({ endpoint: grid.topicEndpoint, key: grid.topicKey!, caPem: grid.caPem! }, fresh.credential),
-    clock: { now: () => new Date(Date.now() + LEASE_LAPSED_MS) },
-    log: SILENT_LOG,
-    holder: 'fresh-instance',
-  });
-  expect(await later.drain()).toMatchObject({ leased: true });
-  expect(await later.drain()).toEqual({ leased: true, published: 0 });
+  // Every partition the killed workers wrote, each with its own lease.
+  for (const partition of ALL_PARTITIONS) {
+    const later = new OutboxDrainer({
+      store: new TableOutbox(fresh.tableClient(LEDGER_TABLE), partition),
+      publisher: new EventGridPublisher({ endpoint: grid.topicEndpoint, key: grid.topicKey!, caPem: grid.caPem! }, fresh.credential),
+      clock: { now: () => new Date(Date.now() + LEASE_LAPSED_MS) },
+      log: SILENT_LOG,
+      holder: 'fresh-instance',
+    });
+    expect(await later.drain()).toMatchObject({ leased: true });
+    expect(await later.drain()).toEqual({ leased: true, published: 0 });
+  }
 
-  const ledger = new TableLedger(fresh.tableClient(LEDGER_TABLE));
+  const ledger = new PartitionedLedger(fresh.tableClient(LEDGER_TABLE));
   const requests: AccessRequest[] = [];
   for (let page = await ledger.list({ pageSize: 200 }); ; ) {
     requests.push(...page.items.map((item) => item.request));

@@ -5,7 +5,7 @@ import { TableDriftAlerts, TableNotificationMarks } from '../../shared/adapters/
 import { driftNotifier } from '../../shared/services/reconciliationNotices';
 import type { ReconcileRun } from '../../shared/services/reconciliationPorts';
 import { PERSONAS } from '../../dev/personas';
-import { nextDriftAlert, verifyAuditChain, type DriftItem } from '../../shared/domain';
+import { nextDriftAlert, verifyPartitionedAudit, type DriftItem } from '../../shared/domain';
 import { readCard } from '../helpers/cards';
 import { sleep } from '../helpers/poll';
 import { useEnforcingDriftedStack } from '../helpers/reconcile';
@@ -126,7 +126,7 @@ describe('drift reconciliation over HTTP', () => {
     expect(driftMessages().mails).toHaveLength(2);
 
     const records = await stack.ledger().audit();
-    expect(verifyAuditChain(records)).toMatchObject({ ok: true });
+    expect(verifyPartitionedAudit(await stack.ledger().auditTrail())).toMatchObject({ ok: true });
     const repairs = records.filter((r) => r.requestId === applied.run.id && /^reconcile\.(created|removed)$/.test(r.action));
     expect(repairs).toHaveLength(3);
     for (const record of repairs) expect(record.hsmRequestId).toMatch(/^[0-9a-f-]{36}$/);

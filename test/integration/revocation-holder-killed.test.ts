@@ -11,7 +11,7 @@ import { PROCESSING_VISIBILITY_SECONDS } from '../../dev/host/queues';
 import { createHsmAccessControlClient } from '../../shared/adapters/hsm-rbac';
 import { HsmAssignmentPort } from '../../shared/adapters/hsm-rbac/assignmentPort';
 import { loadPolicyFile } from '../../shared/adapters/policyFile';
-import { TableLedger } from '../../shared/adapters/storage/ledger';
+import { PartitionedLedger } from '../../shared/adapters/storage/partitionedLedger';
 import { QueueRevocationScheduler } from '../../shared/adapters/storage/revocationQueue';
 import type { AccessRequest } from '../../shared/domain';
 import { AccessRequestService } from '../../shared/services/accessRequests';
@@ -48,7 +48,7 @@ function instance(dying?: 'create' | 'remove'): AccessRequestService {
   });
   return new AccessRequestService({
     policy: POLICY,
-    ledger: new TableLedger(TableClient.fromConnectionString(azurite.connectionString, `ledger${name}`, { allowInsecureConnection: true })),
+    ledger: new PartitionedLedger(TableClient.fromConnectionString(azurite.connectionString, `ledger${name}`, { allowInsecureConnection: true })),
     hsm: () => port(new HsmAssignmentPort(client)),
     scheduler: new QueueRevocationScheduler(queue(), clock),
     clock,

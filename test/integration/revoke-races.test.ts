@@ -9,7 +9,7 @@ import { startIdentityProvider, type IdentityProvider } from '../../dev/idp/serv
 import { createHsmAccessControlClient } from '../../shared/adapters/hsm-rbac';
 import { HsmAssignmentPort } from '../../shared/adapters/hsm-rbac/assignmentPort';
 import { loadPolicyFile } from '../../shared/adapters/policyFile';
-import { TableLedger } from '../../shared/adapters/storage/ledger';
+import { PartitionedLedger } from '../../shared/adapters/storage/partitionedLedger';
 import { QueueRevocationScheduler } from '../../shared/adapters/storage/revocationQueue';
 import { applyEvent, createRequest, evaluateRequest, type AccessRequest, type EligibleRequest } from '../../shared/domain';
 import { AccessRequestService } from '../../shared/services/accessRequests';
@@ -70,7 +70,7 @@ function hookedPort(port: AssignmentPort, hooks: Hooks): AssignmentPort {
   };
 }
 
-function hookedLedger(ledger: TableLedger, hooks: Hooks): LedgerPort {
+function hookedLedger(ledger: PartitionedLedger, hooks: Hooks): LedgerPort {
   return {
     create: (...args) => ledger.create(...args),
     get: (id) => ledger.get(id),
@@ -78,6 +78,7 @@ function hookedLedger(ledger: TableLedger, hooks: Hooks): LedgerPort {
     appendAudit: (...args) => ledger.appendAudit(...args),
     appendAuditOnce: (...args) => ledger.appendAuditOnce(...args),
     audit: (range) => ledger.audit(range),
+    auditTrail: () => ledger.auditTrail(),
     auditPage: (query) => ledger.auditPage(query),
     auditHead: () => ledger.auditHead(),
     requestIdForSubmission: (...args) => ledger.requestIdForSubmission(...args),
@@ -90,8 +91,8 @@ function hookedLedger(ledger: TableLedger, hooks: Hooks): LedgerPort {
   };
 }
 
-function ledger(): TableLedger {
-  return new TableLedger(TableClient.fromConnectionString(azurite.connectionString, tableName, { allowInsecureConnection: true }));
+function ledger(): PartitionedLedger {
+  return new PartitionedLedger(TableClient.fromConnectionString(azurite.connectionString, tableName, { allowInsecureConnection: true }));
 }
 
 /** One process of the app: its own clients, the shared storage and HSM. */

@@ -65,6 +65,11 @@ export class TableNotificationMarks implements NotificationMarks {
     }
   }
 
+  async isSent(key: string): Promise<boolean> {
+    await this.ensureTable();
+    return (await this.read(rowKeyOf(key)))?.sentAt !== undefined;
+  }
+
   async confirm(key: string): Promise<void> {
     await this.ensureTable();
     await this.table.updateEntity<Partial<MarkEntity> & { partitionKey: string; rowKey: string }>({ partitionKey: PARTITION, rowKey: rowKeyOf(key), sentAt: new Date().toISOString() }, 'Merge');

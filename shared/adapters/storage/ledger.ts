@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { odata, type TableClient, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
-import { chainAuditRecord, isTerminal, matchesAuditFilter, type AuditFilter, withExtensionTotals, type AccessRequest, type ChainedAuditRecord, type OutboundEvent, type RequestStatus } from '../../domain';
+import { chainAuditRecord, isTerminal, matchesAuditFilter, type AuditFilter, withExtensionTotals, type AccessRequest, type ChainedAuditRecord, type NotificationIntent, type OutboundEvent, type PartitionedAudit, type RequestStatus } from '../../domain';
 import type { AuditEntry, AuditPage, AuditPageQuery, CreateOutcome, LedgerPort, RequestClaims, RequestPage, RequestQuery, StoredRequest } from '../../services/ports';
 import { ensureTable, isContended, rowKeyOf, statusOf } from './setup';
 
@@ -78,6 +78,11 @@ function fromEntity(entity: TableEntityResult<Record<string, unknown>>): StoredR
 }
 
 const pause = (attempt: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.min(200, 5 * attempt) + Math.random() * 10 * attempt));
+
+/** This layout keeps no notice rows (the partitioned one does): a notification it was asked to store would be lost. */
+function refuseNotices(notices: readonly NotificationIntent[]): void {
+  if (notices.length > 0) throw new Error('The one-partition ledger stores no notices: run `npm run ledger:migrate`');
+}
 
 export class TableLedger implements LedgerPort {
   constructor(private readonly table: TableClient) {}
@@ -179,7 +184,8 @@ export class TableLedger implements LedgerPort {
     }
   }
 
-  async create(request: AccessRequest, audit: readonly AuditEntry[], events: readonly OutboundEvent[] = [], claims: RequestClaims = {}): Promise<CreateOutcome> {
+  async create(request: AccessRequest, audit: readonly AuditEntry[], events: readonly OutboundEvent[] = [], claims: RequestClaims = {}, notices: readonly NotificationIntent[] = []): Promise<CreateOutcome> {
+    refuseNotices(notices);
     const entity = toEntity(request);
     return this.untilSettled(`store request ${request.id}`, async () => {
       // Request ids are random: the row exists only when an earlier try of this very call committed.
@@ -234,7 +240,8 @@ export class TableLedger implements LedgerPort {
     }
   }
 
-  async update(request: AccessRequest, etag: string, audit: readonly AuditEntry[], events: readonly OutboundEvent[] = []): Promise<'updated' | 'conflict'> {
+  async update(request: AccessRequest, etag: string, audit: readonly AuditEntry[], events: readonly OutboundEvent[] = [], notices: readonly NotificationIntent[] = []): Promise<'updated' | 'conflict'> {
+    refuseNotices(notices);
     const entity = toEntity(request);
     return this.untilSettled(`update request ${request.id}`, async () => {
       if (await this.submitChained([['update', entity, 'Replace', { etag }]], audit, events)) return 'updated';
@@ -258,6 +265,13 @@ export class TableLedger implements LedgerPort {
     if (page.done || !page.value) return { items: [] };
     const items = page.value.map(fromEntity);
     return { items, ...(page.value.continuationToken ? { continuation: page.value.continuationToken } : {}) };
+  }
+
+  /** The one chain, with its head row; this layout has no anchors. */
+  async auditTrail(): Promise<PartitionedAudit> {
+    const records = await this.audit();
+    const head = await this.auditHead();
+    return { chains: new Map([[LEDGER_PARTITION, { records, head }]]), anchors: { records: [], head: undefined } };
   }
 
   /** The records in `range`, in chain order; the store itself leaves out those outside it. */

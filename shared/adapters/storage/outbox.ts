@@ -21,7 +21,11 @@ interface LeaseEntity {
 }
 
 export class TableOutbox implements OutboxStore {
-  constructor(private readonly table: TableClient) {}
+  /** The lease row's ETag as this instance last wrote it: the next take or release tries it first (one call, not two). */
+  private leaseEtag: string | undefined;
+
+  /** `partitionKey`: the ledger partition whose outbox rows this drains (each has its own lease row). */
+  constructor(private readonly table: TableClient, private readonly partitionKey: string = LEDGER_PARTITION) {}
 
   private ensureTable(): Promise<void> {
     return ensureTable(this.table);
@@ -29,7 +33,7 @@ export class TableOutbox implements OutboxStore {
 
   async oldest(limit: number): Promise<OutboxEntry[]> {
     await this.ensureTable();
-    const filter = odata`PartitionKey eq ${LEDGER_PARTITION} and RowKey ge ${OUTBOX_PREFIX} and RowKey lt ${OUTBOX_END}`;
+    const filter = odata`PartitionKey eq ${this.partitionKey} and RowKey ge ${OUTBOX_PREFIX} and RowKey lt ${OUTBOX_END}`;
     const pages = this.table.listEntities<{ data: string }>({ queryOptions: { filter } }).byPage({ maxPageSize: limit });
     const entries: OutboxEntry[] = [];
     // Table Storage returns a partition's rows in RowKey order, which is commit order here.
@@ -44,8 +48,8 @@ export class TableOutbox implements OutboxStore {
   }
 
   async deadLetter(entry: OutboxEntry, reason: string): Promise<void> {
-    const dead = { partitionKey: LEDGER_PARTITION, rowKey: `${DEAD_LETTER_PREFIX}${entry.key}`, eventId: entry.event.id, reason: reason.slice(0, 4000), at: new Date().toISOString(), data: JSON.stringify(entry.event) };
-    await this.table.submitTransaction([['upsert', dead, 'Replace'], ['delete', { partitionKey: LEDGER_PARTITION, rowKey: entry.key }]]).catch((error: unknown) => {
+    const dead = { partitionKey: this.partitionKey, rowKey: `${DEAD_LETTER_PREFIX}${entry.key}`, eventId: entry.event.id, reason: reason.slice(0, 4000), at: new Date().toISOString(), data: JSON.stringify(entry.event) };
+    await this.table.submitTransaction([['upsert', dead, 'Replace'], ['delete', { partitionKey: this.partitionKey, rowKey: entry.key }]]).catch((error: unknown) => {
       // Another drainer moved or published it meanwhile.
       if (statusOf(error) !== 404) throw error;
     });
@@ -55,12 +59,12 @@ export class TableOutbox implements OutboxStore {
     if (entries.length === 0) return;
     try {
       // Outbox rows are never updated, so the transaction's unconditional deletes remove exactly what was read.
-      await this.table.submitTransaction(entries.map((entry) => ['delete', { partitionKey: LEDGER_PARTITION, rowKey: entry.key }]));
+      await this.table.submitTransaction(entries.map((entry) => ['delete', { partitionKey: this.partitionKey, rowKey: entry.key }]));
     } catch (error) {
       // One row already deleted (by a drainer whose lease lapsed) fails the whole batch: delete one by one.
       if (statusOf(error) !== 404) throw error;
       for (const entry of entries) {
-        await this.table.deleteEntity(LEDGER_PARTITION, entry.key, { etag: entry.etag }).catch((failure: unknown) => {
+        await this.table.deleteEntity(this.partitionKey, entry.key, { etag: entry.etag }).catch((failure: unknown) => {
           if (statusOf(failure) !== 404) throw failure;
         });
       }
@@ -69,19 +73,27 @@ export class TableOutbox implements OutboxStore {
 
   async lease(holder: string, until: Date, now: Date): Promise<boolean> {
     await this.ensureTable();
-    const entity: LeaseEntity = { partitionKey: LEDGER_PARTITION, rowKey: LEASE_ROW, holder, until: until.toISOString() };
+    const entity: LeaseEntity = { partitionKey: this.partitionKey, rowKey: LEASE_ROW, holder, until: until.toISOString() };
+    // The row as this instance left it: nobody took it since, so it is ours to take again without reading it.
+    if (this.leaseEtag && (await this.writeLease(entity, this.leaseEtag))) return true;
     let current: (LeaseEntity & { etag: string }) | undefined;
     try {
-      current = await this.table.getEntity<LeaseEntity>(LEDGER_PARTITION, LEASE_ROW);
+      current = await this.table.getEntity<LeaseEntity>(this.partitionKey, LEASE_ROW);
     } catch (error) {
       if (statusOf(error) !== 404) throw error;
     }
+    if (current && current.holder !== holder && current.until > now.toISOString()) return false;
+    return this.writeLease(entity, current?.etag);
+  }
+
+  /** Creates the lease row (no `etag`) or replaces it with If-Match; false when another instance wrote it first. */
+  private async writeLease(entity: LeaseEntity, etag: string | undefined): Promise<boolean> {
     try {
-      if (!current) await this.table.createEntity(entity);
-      else if (current.holder !== holder && current.until > now.toISOString()) return false;
-      else await this.table.updateEntity(entity, 'Replace', { etag: current.etag });
+      const written = etag ? await this.table.updateEntity(entity, 'Replace', { etag }) : await this.table.createEntity(entity);
+      this.leaseEtag = written.etag;
       return true;
     } catch (error) {
+      this.leaseEtag = undefined;
       // Another instance created or took the lease between our read and our write.
       if (isContended(error)) return false;
       throw error;
@@ -89,18 +101,8 @@ export class TableOutbox implements OutboxStore {
   }
 
   async release(holder: string): Promise<void> {
-    let current: LeaseEntity & { etag: string };
-    try {
-      current = await this.table.getEntity<LeaseEntity>(LEDGER_PARTITION, LEASE_ROW);
-    } catch (error) {
-      if (statusOf(error) === 404) return;
-      throw error;
-    }
-    if (current.holder !== holder) return;
-    await this.table
-      .updateEntity<LeaseEntity>({ partitionKey: LEDGER_PARTITION, rowKey: LEASE_ROW, holder, until: new Date(0).toISOString() }, 'Replace', { etag: current.etag })
-      .catch((error: unknown) => {
-        if (statusOf(error) !== 412) throw error;
-      });
+    const released: LeaseEntity = { partitionKey: this.partitionKey, rowKey: LEASE_ROW, holder, until: new Date(0).toISOString() };
+    // Only the row as this instance last wrote it: one another instance took since stays theirs (412).
+    if (this.leaseEtag) await this.writeLease(released, this.leaseEtag);
   }
 }

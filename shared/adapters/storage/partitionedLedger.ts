@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { odata, type TableClient, type TableEntityResult, type TransactionAction } from '@azure/data-tables';
 import {
   ANCHOR_CHAIN, anchorRecord, auditPageOf, chainAuditRecord, headsToAnchor, isTerminal, withExtensionTotals,
-  type AccessRequest, type AnchoredHead, type ChainedAuditRecord, type OutboundEvent, type PartitionedAudit, type StoredChain,
+  type AccessRequest, type AnchoredHead, type ChainedAuditRecord, type NotificationIntent, type OutboundEvent, type PartitionedAudit, type StoredChain,
 } from '../../domain';
 import type { AuditEntry, AuditPage, AuditPageQuery, CreateOutcome, LedgerPort, RequestClaims, RequestPage, RequestQuery, StoredRequest } from '../../services/ports';
 import { LEDGER_PARTITION } from './ledger';
@@ -24,6 +24,9 @@ const AUDIT_PREFIX = 'audit|';
 const AUDIT_HEAD = 'audit-head';
 const ONCE_PREFIX = 'once|';
 export const OUTBOX_PREFIX = 'outbox|';
+/** `notice|{seq}|{index}`: a notification the change of that seq owes, with the request as the change left it. */
+export const NOTICE_PREFIX = 'notice|';
+export const NOTICE_END = 'notice}';
 const SUBMISSION_PREFIX = 'submission|';
 const OPEN_ACCESS_PREFIX = 'open|';
 /** `locate|{request id}` in the id's own partition → the partition holding the request. */
@@ -40,11 +43,20 @@ export const partitionOfHash = (hex: string): string => `${PARTITION_PREFIX}${St
 export const partitionOf = (key: string): string => partitionOfHash(sha256(key));
 /** The grantee's partition: a request, the claim on its access and every request of that grantee live there. */
 export const grantPartitionOf = (principalId: string): string => partitionOf(`principal\n${principalId.toLowerCase()}`);
+/** Where `appendAudit` chains records about `requestId` (a run, a refused submission): they change no request. */
+export const auditPartitionOf = (requestId: string): string => partitionOf(`subject\n${requestId}`);
 export const ALL_PARTITIONS: readonly string[] = Array.from({ length: PARTITIONS }, (_, i) => `${PARTITION_PREFIX}${String(i).padStart(2, '0')}`);
 
 const seqKey = (prefix: string, seq: number): string => `${prefix}${String(seq).padStart(12, '0')}`;
 const auditRowKey = (seq: number): string => seqKey(AUDIT_PREFIX, seq);
 const outboxRowKey = (seq: number, index: number): string => `${seqKey(OUTBOX_PREFIX, seq)}|${String(index).padStart(4, '0')}`;
+const noticeRowKey = (seq: number, index: number): string => `${seqKey(NOTICE_PREFIX, seq)}|${String(index).padStart(4, '0')}`;
+
+/** What a change owes besides its audit records: events to publish, notifications to send about `request`. */
+interface Owed {
+  readonly events: readonly OutboundEvent[];
+  readonly notices?: { readonly intents: readonly NotificationIntent[]; readonly request: AccessRequest };
+}
 
 export function requestEntity(partitionKey: string, request: AccessRequest): Record<string, unknown> & { partitionKey: string; rowKey: string } {
   return {
@@ -60,11 +72,21 @@ const pause = (attempt: number): Promise<void> => new Promise((resolve) => setTi
 
 interface Head { record?: ChainedAuditRecord; etag?: string }
 
+export interface PartitionedLedgerHooks {
+  /**
+   * A transaction that wrote outbox rows committed in `partitionKey`: the outbox drainer publishes
+   * that partition (and only it). Called after the commit, never awaited; it must not throw.
+   */
+  onOutboxRows?(partitionKey: string): void;
+  /** Likewise for notice rows: the notice drainer sends that partition's. */
+  onNoticeRows?(partitionKey: string): void;
+}
+
 export class PartitionedLedger implements LedgerPort {
   /** Request id → partition: a request never moves, so what was once read stays true. */
   private readonly located = new Map<string, string>();
 
-  constructor(private readonly table: TableClient) {}
+  constructor(private readonly table: TableClient, private readonly hooks: PartitionedLedgerHooks = {}) {}
 
   private ensureTable(): Promise<void> {
     return ensureTable(this.table);
@@ -85,9 +107,9 @@ export class PartitionedLedger implements LedgerPort {
   }
 
   /** Audit rows chained onto the partition's head, the head's move (If-Match) and the outbox rows, all in `partitionKey`. */
-  private auditActions(partitionKey: string, head: Head, entries: readonly AuditEntry[], events: readonly OutboundEvent[]): TransactionAction[] {
+  private auditActions(partitionKey: string, head: Head, entries: readonly AuditEntry[], { events, notices }: Owed): TransactionAction[] {
     if (entries.length === 0) {
-      if (events.length > 0) throw new Error('Events need an audit record in the same transaction to be ordered');
+      if (events.length > 0 || notices?.intents.length) throw new Error('Events and notices need an audit record in the same transaction to be ordered');
       return [];
     }
     const actions: TransactionAction[] = [];
@@ -101,21 +123,24 @@ export class PartitionedLedger implements LedgerPort {
     const newHead = { partitionKey, rowKey: AUDIT_HEAD, seq, hash: previous!.hash, data: JSON.stringify(previous) };
     actions.push(head.etag ? ['update', newHead, 'Replace', { etag: head.etag }] : ['create', newHead]);
     events.forEach((event, index) => actions.push(['create', { partitionKey, rowKey: outboxRowKey(seq, index), eventId: event.id, type: event.type, data: JSON.stringify(event) }]));
+    notices?.intents.forEach((intent, index) => actions.push(['create', { partitionKey, rowKey: noticeRowKey(seq, index), requestId: intent.requestId, intent: JSON.stringify(intent), request: JSON.stringify(notices.request) }]));
     return actions;
   }
 
   /** One transaction in `partitionKey`: false when another writer got there first (409/412). */
-  private async submitChained(partitionKey: string, actions: readonly TransactionAction[], audit: readonly AuditEntry[], events: readonly OutboundEvent[]): Promise<boolean> {
+  private async submitChained(partitionKey: string, actions: readonly TransactionAction[], audit: readonly AuditEntry[], owed: Owed): Promise<boolean> {
     const head = await this.head(partitionKey);
-    const all = [...actions, ...this.auditActions(partitionKey, head, audit, events)];
+    const all = [...actions, ...this.auditActions(partitionKey, head, audit, owed)];
     if (all.length > 100) throw new Error(`A change of ${all.length} rows does not fit one entity-group transaction (100 at most)`);
     try {
       await this.table.submitTransaction(all);
-      return true;
     } catch (error) {
       if (!isContended(error)) throw error;
       return false;
     }
+    if (owed.events.length > 0) this.hooks.onOutboxRows?.(partitionKey);
+    if (owed.notices?.intents.length) this.hooks.onNoticeRows?.(partitionKey);
+    return true;
   }
 
   private async untilSettled<T>(what: string, attempt: () => Promise<T | undefined>): Promise<T> {
@@ -130,8 +155,8 @@ export class PartitionedLedger implements LedgerPort {
 
   async appendAudit(audit: readonly AuditEntry[], events: readonly OutboundEvent[] = []): Promise<void> {
     if (audit.length === 0) return;
-    const partitionKey = partitionOf(`subject\n${audit[0]!.requestId}`);
-    await this.untilSettled('append to the audit trail', async () => ((await this.submitChained(partitionKey, [], audit, events)) ? true : undefined));
+    const partitionKey = auditPartitionOf(audit[0]!.requestId);
+    await this.untilSettled('append to the audit trail', async () => ((await this.submitChained(partitionKey, [], audit, { events })) ? true : undefined));
   }
 
   async appendAuditOnce(key: string, audit: readonly AuditEntry[], events: readonly OutboundEvent[] = []): Promise<'appended' | 'exists'> {
@@ -140,7 +165,7 @@ export class PartitionedLedger implements LedgerPort {
     const mark = { partitionKey, rowKey: `${ONCE_PREFIX}${rowKeyOf(key)}`, at: audit[0]!.at };
     return this.untilSettled(`append ${key} to the audit trail`, async () => {
       if (await this.read(partitionKey, mark.rowKey)) return 'exists';
-      return (await this.submitChained(partitionKey, [['create', mark]], audit, events)) ? 'appended' : undefined;
+      return (await this.submitChained(partitionKey, [['create', mark]], audit, { events })) ? 'appended' : undefined;
     });
   }
 
@@ -156,7 +181,7 @@ export class PartitionedLedger implements LedgerPort {
     return found ? { target: found.target, at: found.at, etag: found.etag } : this.createOrRead(row);
   }
 
-  async create(request: AccessRequest, audit: readonly AuditEntry[], events: readonly OutboundEvent[] = [], claims: RequestClaims = {}): Promise<CreateOutcome> {
+  async create(request: AccessRequest, audit: readonly AuditEntry[], events: readonly OutboundEvent[] = [], claims: RequestClaims = {}, notices: readonly NotificationIntent[] = []): Promise<CreateOutcome> {
     await this.ensureTable();
     const partitionKey = grantPartitionOf(request.principalId);
     const entity = requestEntity(partitionKey, request);
@@ -164,8 +189,12 @@ export class PartitionedLedger implements LedgerPort {
     // Locators first: one that points at a request that never committed (its writer died) finds nothing there.
     await this.createOrRead({ partitionKey: partitionOf(request.id), rowKey: `${LOCATOR_PREFIX}${request.id}`, target: partitionKey, at: now });
     this.located.set(request.id, partitionKey);
+    let tried = false;
     return this.untilSettled(`store request ${request.id}`, async () => {
-      if (await this.read(partitionKey, entity.rowKey)) return { outcome: 'created' };
+      // Ids are random: the row can exist only once a try of this very call committed (its answer lost),
+      // and then the first try's create conflicts; so only a retry reads it.
+      if (tried && (await this.read(partitionKey, entity.rowKey))) return { outcome: 'created' };
+      tried = true;
       const actions: TransactionAction[] = [['create', entity]];
       if (claims.submissionKey) {
         const hash = sha256(claims.submissionKey);
@@ -185,7 +214,7 @@ export class PartitionedLedger implements LedgerPort {
         const claim = { partitionKey, rowKey: row, requestId: request.id };
         actions.push(held ? ['update', claim, 'Replace', { etag: held.etag }] : ['create', claim]);
       }
-      return (await this.submitChained(partitionKey, actions, audit, events)) ? { outcome: 'created' } : undefined;
+      return (await this.submitChained(partitionKey, actions, audit, { events, notices: { intents: notices, request } })) ? { outcome: 'created' } : undefined;
     });
   }
 
@@ -228,12 +257,12 @@ export class PartitionedLedger implements LedgerPort {
     return entity ? fromEntity(entity) : undefined;
   }
 
-  async update(request: AccessRequest, etag: string, audit: readonly AuditEntry[], events: readonly OutboundEvent[] = []): Promise<'updated' | 'conflict'> {
+  async update(request: AccessRequest, etag: string, audit: readonly AuditEntry[], events: readonly OutboundEvent[] = [], notices: readonly NotificationIntent[] = []): Promise<'updated' | 'conflict'> {
     await this.ensureTable();
     const partitionKey = (await this.partitionHolding(request.id)) ?? grantPartitionOf(request.principalId);
     const entity = requestEntity(partitionKey, request);
     return this.untilSettled(`update request ${request.id}`, async () => {
-      if (await this.submitChained(partitionKey, [['update', entity, 'Replace', { etag }]], audit, events)) return 'updated';
+      if (await this.submitChained(partitionKey, [['update', entity, 'Replace', { etag }]], audit, { events, notices: { intents: notices, request } })) return 'updated';
       const current = await this.get(request.id);
       return !current || current.etag !== etag ? 'conflict' : undefined;
     });
@@ -276,11 +305,23 @@ export class PartitionedLedger implements LedgerPort {
     return { chains, anchors: await this.chainOf(ANCHOR_PARTITION) };
   }
 
-  /** Audit records in time order (each partition's in its own chain order), `from` inclusive, `to` exclusive. */
+  /**
+   * Audit records in time order (each partition's in its own chain order), `from` inclusive, `to`
+   * exclusive: one query per chain with the range in its filter, so only the records asked for
+   * come back (no head rows, no whole chains).
+   */
   async audit(range: { from?: string; to?: string } = {}): Promise<ChainedAuditRecord[]> {
-    const trail = await this.auditTrail();
-    const all = [...trail.chains.values(), trail.anchors].flatMap((chain) => chain.records);
-    return all.filter((r) => (!range.from || r.at >= range.from) && (!range.to || r.at < range.to)).sort((a, b) => a.at.localeCompare(b.at));
+    await this.ensureTable();
+    const clauses = [odata`RowKey ge ${AUDIT_PREFIX} and RowKey lt ${'audit}'}`];
+    if (range.from) clauses.push(odata`at ge ${range.from}`);
+    if (range.to) clauses.push(odata`at lt ${range.to}`);
+    const chains = await Promise.all([LEDGER_PARTITION, ...ALL_PARTITIONS, ANCHOR_PARTITION].map(async (partitionKey) => {
+      const records: ChainedAuditRecord[] = [];
+      const filter = [odata`PartitionKey eq ${partitionKey}`, ...clauses].join(' and ');
+      for await (const entity of this.table.listEntities<{ data: string }>({ queryOptions: { filter, select: ['data'] } })) records.push(JSON.parse(entity.data) as ChainedAuditRecord);
+      return records;
+    }));
+    return chains.flat().sort((a, b) => a.at.localeCompare(b.at));
   }
 
   /** A page of the records `filter` selects, in time order: the chains are merged in memory, so the page is cut from them. */

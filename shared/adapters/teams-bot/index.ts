@@ -5,21 +5,12 @@
  * of the app's managed identity: there is no client secret.
  */
 import type { TokenCredential } from '@azure/core-auth';
-import type { Activity } from 'botbuilder';
 import type { TeamsApprovalService } from '../../services/teamsApprovals';
-import type { BotConnectorPort, TeamsBotStore } from '../../services/teamsCardPorts';
+import type { TeamsBotStore } from '../../services/teamsCardPorts';
 
 export { TableTeamsBotStore, TEAMS_BOT_TABLE } from './store';
-
-export interface BotSettings {
-  /** The bot's Microsoft App ID: the client id of the app's user-assigned managed identity. */
-  readonly appId: string;
-  readonly tenantId: string;
-  /** Where the Connector's signing keys are published (default: the Bot Framework's own). */
-  readonly openIdMetadataUrl?: string;
-  /** The `iss` of the Connector's tokens (default https://api.botframework.com). */
-  readonly tokenIssuer?: string;
-}
+export type { ActivityProcessor, BotResponse, BotSettings, InstallationRecorder, TeamsBot } from './types';
+import type { ActivityProcessor, BotSettings, InstallationRecorder, TeamsBot } from './types';
 
 /** BOT_APP_ID turns the bot on; BOT_OPENID_METADATA_URL and BOT_TOKEN_ISSUER point it at a stand-in locally. */
 export function readBotSettings(env: NodeJS.ProcessEnv, tenantId: string): BotSettings | undefined {
@@ -32,9 +23,6 @@ export function readBotSettings(env: NodeJS.ProcessEnv, tenantId: string): BotSe
     ...(env.BOT_TOKEN_ISSUER ? { tokenIssuer: env.BOT_TOKEN_ISSUER } : {}),
   };
 }
-
-/** What an installation tells the bot: a person's chat, a team's channel, a person of a team. */
-export type InstallationRecorder = (activity: Activity, tenantId: string) => Promise<void>;
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -73,21 +61,6 @@ export function installationRecorder(store: TeamsBotStore): InstallationRecorder
       await store.saveUser({ ...(known ?? {}), aadObjectId, teamsUserId: member.id, serviceUrl, tenantId });
     }
   };
-}
-
-export interface BotResponse {
-  status: number;
-  body?: unknown;
-}
-
-/** Runs one activity through the SDK; the answer is what the SDK would write to the HTTP response. */
-export type ActivityProcessor = (headers: Record<string, string>, body: Record<string, unknown>) => Promise<BotResponse>;
-
-export interface TeamsBot {
-  /** Runs one activity the Bot Connector POSTed to /api/messages. */
-  readonly process: ActivityProcessor;
-  /** The bot's own calls to the Connector (cards sent and updated). */
-  readonly connector: BotConnectorPort;
 }
 
 /** The bot: the SDK is loaded here, with the first activity or card, not when the app starts. */

@@ -8,7 +8,7 @@ import { AuthenticationConstants, AuthenticationError, ServiceClientCredentialsF
 import { CallerIdConstants } from 'botframework-schema';
 import type { CardActionResult, TeamsApprovalService } from '../../services/teamsApprovals';
 import type { BotConnectorPort, BotConversation, BotUser } from '../../services/teamsCardPorts';
-import type { ActivityProcessor, BotResponse, BotSettings, InstallationRecorder, TeamsBot } from './index';
+import type { ActivityProcessor, BotResponse, BotSettings, InstallationRecorder, TeamsBot } from './types';
 
 /** Our one bot, signing its Connector calls with the managed identity. */
 class ManagedIdentityCredentialsFactory extends ServiceClientCredentialsFactory {

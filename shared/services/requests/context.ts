@@ -24,6 +24,11 @@ export interface AccessRequestDependencies {
   wakeups?: WakeRegistry;
   /** The CloudEvents `source` of lifecycle events; without it (no topic configured) none are written to the outbox. */
   eventSource?: string;
+  /**
+   * Store each change's notifications with it as notice rows (the ledger must keep them), sent after
+   * the commit by the notice drainer; without it, `onTransition` is the only way they go out.
+   */
+  notices?: boolean;
   /** What the grantee did under a grant, as the HSM's audit log shows it so far: put into the grant's Expired or Revoked record. */
   usageOf?(request: AccessRequest): Promise<GrantUsage>;
 }

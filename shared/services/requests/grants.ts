@@ -147,13 +147,15 @@ export async function removeWithRetries(ctx: RequestContext, request: AccessRequ
  */
 async function removeAccess(ctx: RequestContext, request: AccessRequest): Promise<{ hsmRequestId?: string }> {
   const access: AccessKey & { requestId: string } = { hsm: request.hsm, principalId: request.principalId, roleId: request.roleId, scope: request.scope, requestId: request.id };
-  const related = await requestsFor(ctx, request.principalId);
+  const related = await openRequestsBesides(ctx, request);
   if (justifiedBeyond(ctx, request, related)) return {};
-  const ours = new Set(
-    related.filter((other) => sameAccess(other, access)).map((other) => assignmentNameFor(other.id, other.hsm, other.scope, other.principalId, other.roleId)),
-  );
   const port = portFor(ctx, request);
-  const matching = (await port.listFor(request.scope, request.principalId)).filter((a) => ours.has(a.name) && a.roleId.toLowerCase() === request.roleId.toLowerCase());
+  const sameRole = (await port.listFor(request.scope, request.principalId)).filter((a) => a.roleId.toLowerCase() === request.roleId.toLowerCase());
+  let ours = assignmentNamesOf(related, access);
+  // An assignment of this access that no open request named: a closed grant's (one that covered this
+  // grant, say). Only then is the grantee's whole history read, to know which of them are ours.
+  if (sameRole.some((a) => !ours.has(a.name))) ours = assignmentNamesOf(await requestsFor(ctx, request.principalId), access);
+  const matching = sameRole.filter((a) => ours.has(a.name));
   if (matching.length === 0) return {};
   let hsmRequestId: string | undefined;
   for (const assignment of matching) hsmRequestId = (await port.remove(request.scope, assignment.name)).hsmRequestId ?? hsmRequestId;
@@ -203,6 +205,20 @@ function portFor(ctx: RequestContext, request: AccessRequest): AssignmentPort {
   return ctx.deps.azureRbac;
 }
 
+/** The names of the assignments `requests` made for `access`. */
+function assignmentNamesOf(requests: readonly AccessRequest[], access: AccessKey): Set<string> {
+  return new Set(requests.filter((other) => sameAccess(other, access)).map((other) => assignmentNameFor(other.id, other.hsm, other.scope, other.principalId, other.roleId)));
+}
+
 async function requestsFor(ctx: RequestContext, principalId: string): Promise<AccessRequest[]> {
   return (await listAll(ctx.deps.ledger, { principalId: principalId.toLowerCase(), pageSize: 500 })).map((stored) => stored.request);
+}
+
+/**
+ * The grantee's open requests (Approved, Active: the only ones that can justify the access or hold an
+ * assignment that is still theirs) and `request` itself: a closed grant's history is never read.
+ */
+async function openRequestsBesides(ctx: RequestContext, request: AccessRequest): Promise<AccessRequest[]> {
+  const open = (await listAll(ctx.deps.ledger, { principalId: request.principalId.toLowerCase(), statuses: ['Approved', 'Active'], pageSize: 500 })).map((stored) => stored.request);
+  return [request, ...open.filter((other) => other.id !== request.id)];
 }

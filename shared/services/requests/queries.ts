@@ -1,4 +1,4 @@
-import { AUDIT_PAGE_MAX, mayDecide, mayReadAuditTrail, maySeeAllRequests, verifyAuditChain, type AccessRequest, type AuditFilter, type Caller, type ChainedAuditRecord, type ChainVerification, type RequestStatus } from '../../domain';
+import { AUDIT_PAGE_MAX, mayDecide, mayReadAuditTrail, maySeeAllRequests, verifyPartitionedAudit, type AccessRequest, type AuditFilter, type Caller, type ChainedAuditRecord, type ChainVerification, type RequestStatus } from '../../domain';
 import { listAll, type AuditPage, type AuditPageQuery } from '../ports';
 import type { RequestContext } from './context';
 import { notFound, problem, success, type Outcome } from './outcome';
@@ -62,15 +62,14 @@ export async function readAudit(ctx: RequestContext, caller: Caller, range: { fr
   return success(await ctx.deps.ledger.audit(range));
 }
 
-/** Checks the whole chain, and that its last record is the one the head points at (a deleted tail shows). */
+/**
+ * Checks every chain from genesis to its head row (a deleted tail shows) and every head the anchor
+ * chain recorded (docs/adr/0017-partitioned-ledger-with-anchored-chains.md).
+ */
 export async function verifyAudit(ctx: RequestContext): Promise<ChainVerification> {
-  const records = await ctx.deps.ledger.audit();
-  const result = verifyAuditChain(records);
-  if (!result.ok) return result;
-  const head = await ctx.deps.ledger.auditHead();
-  const last = records[records.length - 1];
-  if ((head?.hash ?? undefined) !== (last?.hash ?? undefined)) {
-    return { ok: false, brokenAtSeq: (last?.seq ?? 0) + 1, reason: `the chain ends at ${last?.seq ?? 0} but its head is at ${head?.seq ?? 0}` };
-  }
-  return result;
+  const trail = await ctx.deps.ledger.auditTrail();
+  const result = verifyPartitionedAudit(trail);
+  if (!result.ok) return { ok: false, brokenAtSeq: result.brokenAtSeq, reason: `${result.chain}: ${result.reason}` };
+  const last = trail.anchors.head ?? [...trail.chains.values()].at(-1)?.head;
+  return { ok: true, count: result.records, lastHash: last?.hash ?? '' };
 }

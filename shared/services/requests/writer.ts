@@ -1,4 +1,4 @@
-import { applyEvent, requestEventsBetween, type AccessRequest, type GrantUsage, type HistoryEntry, type OutboundEvent, type RequestEvent } from '../../domain';
+import { applyEvent, notificationsForTransition, requestEventsBetween, type AccessRequest, type GrantUsage, type HistoryEntry, type NotificationIntent, type OutboundEvent, type RequestEvent } from '../../domain';
 import type { AuditEntry, Clock, CreateOutcome, LedgerPort, RequestClaims, ServiceLog } from '../ports';
 import { notFound, problem, success, type Outcome } from './outcome';
 
@@ -10,6 +10,8 @@ export interface WriterDependencies {
   log: ServiceLog;
   onTransition?(before: AccessRequest | undefined, after: AccessRequest): Promise<void>;
   eventSource?: string;
+  /** Store the notifications a change owes with it (notice rows, sent after the commit by the notice drainer). */
+  notices?: boolean;
   usageOf?(request: AccessRequest): Promise<GrantUsage>;
 }
 
@@ -51,7 +53,7 @@ export class RequestWriter {
 
   /** As create, with the hook run when the caller calls `announce` (after an auto-approved grant, say). */
   async createThenAnnounce(request: AccessRequest, claims: RequestClaims): Promise<{ stored: CreateOutcome; announce: () => Promise<void> }> {
-    const stored = await this.deps.ledger.create(request, historyAudit(undefined, request), this.eventsBetween(undefined, request), claims);
+    const stored = await this.deps.ledger.create(request, historyAudit(undefined, request), this.eventsBetween(undefined, request), claims, this.noticesBetween(undefined, request));
     if (stored.outcome !== 'created') return { stored, announce: async () => undefined };
     this.deps.log.info(`Request ${request.id}: ${request.role} on ${request.scope} for ${request.principalId}, ${request.status}`, { requestId: request.id });
     return { stored, announce: () => this.transitioned(undefined, request) };
@@ -98,7 +100,7 @@ export class RequestWriter {
       }
       if (next === stored.request) return success({ before: stored.request, after: next, announce: quiet });
       const usage = await this.usageAtEnd(stored.request, next);
-      const saved = await this.deps.ledger.update(next, stored.etag, historyAudit(stored.request, next, hsmRequestId, usage), this.eventsBetween(stored.request, next));
+      const saved = await this.deps.ledger.update(next, stored.etag, historyAudit(stored.request, next, hsmRequestId, usage), this.eventsBetween(stored.request, next), this.noticesBetween(stored.request, next));
       const before = stored.request;
       if (saved === 'updated') return success({ before, after: next, announce: () => this.transitioned(before, next) });
     }
@@ -118,6 +120,10 @@ export class RequestWriter {
 
   private eventsBetween(before: AccessRequest | undefined, after: AccessRequest): OutboundEvent[] {
     return this.deps.eventSource ? requestEventsBetween(before, after, this.deps.eventSource) : [];
+  }
+
+  private noticesBetween(before: AccessRequest | undefined, after: AccessRequest): NotificationIntent[] {
+    return this.deps.notices ? notificationsForTransition(before, after) : [];
   }
 
   /** The onTransition hook: whatever it does, the workflow goes on. */
