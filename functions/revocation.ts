@@ -20,7 +20,7 @@ export async function revokeExpired(message: unknown, context: InvocationContext
 }
 
 /**
- * At start-up and every five seconds: catches what a lost message or a crashed instance left
+ * At start-up and every three seconds: catches what a lost message or a crashed instance left
  * (grants past expiry and stalled grants, handed to the queue; timeouts). Timers run on one instance at a time; runOnStartup makes a
  * restarted or new instance look at once.
  */
@@ -31,4 +31,4 @@ export async function sweep(_timer: Timer, context: InvocationContext): Promise<
 }
 
 app.storageQueue('revoke-expired', { queueName: REVOCATION_QUEUE, connection: 'AzureWebJobsStorage', handler: revokeExpired });
-app.timer('sweep', { schedule: '*/5 * * * * *', runOnStartup: true, handler: sweep });
+app.timer('sweep', { schedule: '*/3 * * * * *', runOnStartup: true, handler: sweep });

@@ -287,11 +287,19 @@ export class PartitionedLedger implements LedgerPort {
     return { items: page.value.map(fromEntity), ...(page.value.continuationToken ? { continuation: page.value.continuationToken } : {}) };
   }
 
+  /**
+   * One chain as of its head: the head is read first, then the records, and those committed after
+   * that read are left out, so that a live service's writes meanwhile never look like a break.
+   */
   private async chainOf(partitionKey: string): Promise<StoredChain> {
+    const head = (await this.head(partitionKey)).record;
     const filter = odata`PartitionKey eq ${partitionKey} and RowKey ge ${AUDIT_PREFIX} and RowKey lt ${'audit}'}`;
     const records: ChainedAuditRecord[] = [];
-    for await (const entity of this.table.listEntities<{ data: string }>({ queryOptions: { filter } })) records.push(JSON.parse(entity.data) as ChainedAuditRecord);
-    return { records, head: (await this.head(partitionKey)).record };
+    for await (const entity of this.table.listEntities<{ data: string }>({ queryOptions: { filter } })) {
+      const record = JSON.parse(entity.data) as ChainedAuditRecord;
+      if (!head || record.seq <= head.seq) records.push(record);
+    }
+    return { records, head };
   }
 
   /** Every chain as stored, for a verifier: the partitions', the frozen one-partition chain (if migrated) and the anchors. */

@@ -37,7 +37,7 @@ export interface AccessRequestDependencies {
  * When the follow-up of a step wakes: a grant after its approval, a removal after its revocation.
  * It is scheduled before the step's commit, so that it outlives the process that commits.
  */
-const FOLLOW_UP_MS = 3_000;
+const FOLLOW_UP_MS = 2_000;
 
 /** What every use case of the request workflow shares: its dependencies and the one write path. */
 export class RequestContext {

@@ -14,7 +14,7 @@ import type { RequestContext } from './context';
 import { problem, success, type Outcome } from './outcome';
 
 /** An Approved request whose grant has not completed after this long is picked up by the sweep (its instance may have died). */
-export const STALLED_PROVISIONING_MS = 3_000;
+export const STALLED_PROVISIONING_MS = 2_000;
 const REMOVAL_BACKOFF_MS = [250, 1000, 3000];
 
 /**

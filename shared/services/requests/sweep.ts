@@ -12,7 +12,7 @@ const HANDOVER_CONCURRENCY = 16;
  */
 const HANDOVER_AGAIN_AFTER_MS = 10_000;
 /** An Active grant this long past its expiry has lost its expiry message (or its holder died): the sweep hands it over. */
-const OVERDUE_MS = 2_000;
+const OVERDUE_MS = 1_000;
 /**
  * A wake-up that works writes the next follow-up first, so that a holder killed mid-work (its
  * message invisible for ten minutes) is relieved seconds later; a chain stops after this many,
