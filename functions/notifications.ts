@@ -1,5 +1,5 @@
 import { app, type InvocationContext, type Timer } from '@azure/functions';
-import { appContext } from '../shared/app';
+import { appContext, builtAppContext } from '../shared/app';
 import { invocationLog } from './http';
 
 /** Every minute: reminders for requests that have waited half their lifetime, warnings before grants end, Teams cards left behind. */
@@ -26,7 +26,9 @@ app.timer('notices-drain', { schedule: '15,45 * * * * *', runOnStartup: false, h
 const SHUTDOWN_DRAIN_MS = 10_000;
 
 app.hook.appTerminate(async () => {
-  const context = appContext();
+  // Never built (nothing ran, or the settings are broken): no drain was kicked.
+  const context = builtAppContext();
+  if (!context) return;
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([
     Promise.all([context.notices().idle(), context.outbox()?.idle()]),

@@ -425,6 +425,11 @@ function settingsFingerprint(env: NodeJS.ProcessEnv): string {
  * built from: in Azure those never change, while a local host that restarts in the same process
  * with other settings gets a context that matches them.
  */
+/** The context if an invocation built it already (a host shutting down has nothing to wait for otherwise). */
+export function builtAppContext(): AppContext | undefined {
+  return cached?.context;
+}
+
 export function appContext(): AppContext {
   const fingerprint = settingsFingerprint(process.env);
   if (!cached || cached.fingerprint !== fingerprint) cached = { fingerprint, context: createAppContext(process.env) };
