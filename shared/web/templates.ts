@@ -71,7 +71,7 @@ for (const z of document.querySelectorAll('input[name=tz]')) { const zone = Intl
   for (const i of z.form.querySelectorAll('input[type=datetime-local]')) if (i.value) { const d = new Date(i.value + 'Z'); i.value = new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16); }
   z.value = zone; }
 const target = document.getElementById('target'), grantee = document.getElementById('grantee'), ticket = document.getElementById('ticket'), check = document.getElementById('ticket-check'), duration = document.getElementById('duration');
-function fit(){
+function fitToRule(){
   const o = target.selectedOptions[0]; if (!o) return;
   for (const g of grantee.options) { g.hidden = g.disabled = !(' ' + g.dataset.rules + ' ').includes(' ' + o.dataset.rule + ' '); }
   if (grantee.selectedOptions[0] && grantee.selectedOptions[0].disabled) { const first = [...grantee.options].find((g) => !g.disabled); if (first) first.selected = true; }
@@ -85,7 +85,7 @@ function checkTicket(){
   const o = target.selectedOptions[0], p = o && o.dataset.ticketPattern;
   check.textContent = !p ? (ticket.required ? 'A ticket is needed.' : '') : !ticket.value ? 'The ticket must match ' + p + '.' : new RegExp(p).test(ticket.value) ? 'The ticket matches ' + p + '.' : 'Not yet: the ticket must match ' + p + '.';
 }
-if (target && grantee && ticket && duration) { target.addEventListener('change', fit); ticket.addEventListener('input', checkTicket); fit(); }
+if (target && grantee && ticket && duration) { target.addEventListener('change', fitToRule); ticket.addEventListener('input', checkTicket); fitToRule(); }
 `;
 
 const LAYOUT = `<!doctype html>

@@ -21,11 +21,10 @@ describe('drift seen in the HSM audit log as it happens (enforce)', () => {
     const { hsm, idp } = stack().stack;
     const rbac = createHsmAccessControlClient({ url: hsm.url, credential: new DevPersonaCredential(idp.url, 'sam'), caPem: hsm.caPem });
     const name = randomUUID();
-    const started = Date.now();
     await rbac.createRoleAssignment('/keys/release-signing-key', name, roleDefinitionIdFor(CRYPTO_USER), PERSONAS.dave.oid);
 
+    // Removed by the run the audit log started (its actor is asserted below), not by the nightly timer.
     await waitFor('the assignment removed', () => (hsm.assignments().some((a) => a.name === name) ? undefined : true), { timeoutMs: 60_000, intervalMs: 250 });
-    expect(Date.now() - started).toBeLessThan(60_000);
 
     // The run went first; the change is recorded and told once it has run.
     const change = await waitFor('the change in the trail', async () => (await stack().ledger().audit()).find((r) => r.action === 'evidence.assignment-changed'), { timeoutMs: 30_000, intervalMs: 250 });

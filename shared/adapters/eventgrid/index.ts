@@ -26,14 +26,18 @@ export class EventGridPublisher implements EventPublisher {
 
   /** The SDK is loaded with the first publish, not at cold start. */
   private get client(): EventGridPublisherClient<'CloudEvent'> {
+    this.clientOnce ??= this.createClient();
+    return this.clientOnce;
+  }
+
+  private createClient(): EventGridPublisherClient<'CloudEvent'> {
     const { settings, credential } = this;
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { AzureKeyCredential, EventGridPublisherClient: Client } = require('@azure/eventgrid') as typeof import('@azure/eventgrid');
-    this.clientOnce ??= new Client(settings.endpoint, 'CloudEvent', settings.key ? new AzureKeyCredential(settings.key) : credential, {
+    return new Client(settings.endpoint, 'CloudEvent', settings.key ? new AzureKeyCredential(settings.key) : credential, {
       ...(settings.caPem ? { tlsOptions: { ca: settings.caPem } } : {}),
       ...(settings.maxRetries !== undefined ? { retryOptions: { maxRetries: settings.maxRetries } } : {}),
     });
-    return this.clientOnce;
   }
 
   async publish(events: readonly OutboundEvent[]): Promise<void> {

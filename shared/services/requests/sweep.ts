@@ -89,6 +89,7 @@ export async function sweep(ctx: RequestContext): Promise<{ due: number; stalled
     allWith(ctx, ['Pending']),
   ]);
   const stalled = approved.filter((stored) => now.getTime() - Date.parse(stored.request.history[stored.request.history.length - 1].at) >= STALLED_PROVISIONING_MS);
+  ctx.wakeups.forgetHandOversBefore(now.getTime(), HANDOVER_AGAIN_AFTER_MS);
   const handOver = [...due, ...stalled].filter((stored) => ctx.wakeups.handOver(stored.request.id, now.getTime(), HANDOVER_AGAIN_AFTER_MS));
   await forEachLimited(handOver, HANDOVER_CONCURRENCY, (stored) => ctx.deps.scheduler.schedule(stored.request.id, now, 'follow-up'));
   let timedOut = 0;

@@ -26,9 +26,14 @@ export class WakeRegistry {
    * wake-up, and the follow-ups it writes, are still on their way).
    */
   handOver(id: string, nowMs: number, windowMs: number): boolean {
-    for (const [other, at] of this.handedOver) if (nowMs - at >= windowMs) this.handedOver.delete(other);
-    if (this.handedOver.has(id)) return false;
+    const at = this.handedOver.get(id);
+    if (at !== undefined && nowMs - at < windowMs) return false;
     this.handedOver.set(id, nowMs);
     return true;
+  }
+
+  /** Forgets hand-overs older than the window (once per sweep, so the memory stays small). */
+  forgetHandOversBefore(nowMs: number, windowMs: number): void {
+    for (const [id, at] of this.handedOver) if (nowMs - at >= windowMs) this.handedOver.delete(id);
   }
 }
